@@ -1,0 +1,15 @@
+"""The engine's error types. All derive from ``ValueError`` so callers may catch either."""
+
+from __future__ import annotations
+
+
+class EngineError(ValueError):
+    """A configuration or input the engine cannot work with; the message says why."""
+
+
+class ShapeError(EngineError):
+    """An input or configuration whose sizes do not fit (names the layer and the numbers)."""
+
+
+class DivergenceError(EngineError):
+    """Training produced a NaN or infinite loss."""
