@@ -1,0 +1,63 @@
+"""Test-wide set-up: headless Qt, one BLAS thread, and leak checks for threads and windows."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+# Headless by default; a test that needs a real X server (Xvfb) is marked `xvfb`
+# and run separately with QT_QPA_PLATFORM=xcb.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+# Two pytest workers share two cores: one BLAS thread each keeps them from thrashing.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+# Never let tests read or write the user's real settings or recovery files.
+os.environ.setdefault("CNNSTUDIO_SETTINGS_SCOPE", "tests")
+
+
+def _qt_loaded() -> bool:
+    import sys
+
+    return "PySide6.QtWidgets" in sys.modules
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads_or_windows(request):
+    """Fail a test that leaves a Python thread running or a top-level window open."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    if _qt_loaded():
+        from PySide6.QtCore import QThreadPool
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        if app is not None:
+            # Give finished workers a moment to be reaped, without sleeping blindly.
+            QThreadPool.globalInstance().waitForDone(5000)
+            app.processEvents()
+            leaked_windows = [
+                w for w in QApplication.topLevelWidgets() if w.isVisible() and w.isWindow()
+            ]
+            for w in leaked_windows:  # close them so one failure does not cascade
+                w.close()
+                w.deleteLater()
+            app.processEvents()
+            if leaked_windows and not request.node.get_closest_marker("allow_open_windows"):
+                names = ", ".join(type(w).__name__ for w in leaked_windows)
+                pytest.fail(f"test left window(s) open: {names}", pytrace=False)
+            active = QThreadPool.globalInstance().activeThreadCount()
+            if active:
+                pytest.fail(f"test left {active} Qt pool thread(s) running", pytrace=False)
+    leaked = [
+        t
+        for t in threading.enumerate()
+        if t.ident not in before and t.is_alive() and not t.daemon
+    ]
+    for t in leaked:
+        t.join(timeout=5)
+    still = [t.name for t in leaked if t.is_alive()]
+    if still:
+        pytest.fail(f"test left thread(s) running: {', '.join(still)}", pytrace=False)
