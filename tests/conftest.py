@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 
 import pytest
@@ -15,7 +16,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 # Never let tests read or write the user's real settings or recovery files.
-os.environ.setdefault("CNNSTUDIO_SETTINGS_SCOPE", "tests")
+os.environ.setdefault("CNNSTUDIO_CONFIG_DIR", tempfile.mkdtemp(prefix="cnnstudio-test-config-"))
 
 
 def _qt_loaded() -> bool:
@@ -52,9 +53,7 @@ def _no_leaked_threads_or_windows(request):
             if active:
                 pytest.fail(f"test left {active} Qt pool thread(s) running", pytrace=False)
     leaked = [
-        t
-        for t in threading.enumerate()
-        if t.ident not in before and t.is_alive() and not t.daemon
+        t for t in threading.enumerate() if t.ident not in before and t.is_alive() and not t.daemon
     ]
     for t in leaked:
         t.join(timeout=5)

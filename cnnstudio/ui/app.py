@@ -1,0 +1,81 @@
+"""Start the desktop app: QApplication set-up, the main window, screenshot mode."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from cnnstudio import __version__
+from cnnstudio.resources import resource_path
+from cnnstudio.ui.settings import APPLICATION, ORGANIZATION
+
+__all__ = ["app_icon", "ensure_app", "run_gui"]
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(resource_path("icons", "cnnstudio.svg")))
+
+
+def ensure_app(argv: list[str] | None = None) -> QApplication:
+    """Return the running QApplication, creating and configuring it if needed."""
+    app = QApplication.instance()
+    if app is None:
+        QApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
+        app = QApplication(argv if argv is not None else [sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("cnnstudio")
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def run_gui(
+    *,
+    screenshot: Path | None = None,
+    size: tuple[int, int] | None = None,
+    view: str | None = None,
+    open_path: Path | None = None,
+) -> int:
+    """Show the main window and run the event loop (or render one screenshot and exit)."""
+    app = ensure_app()
+    from cnnstudio.ui.main_window import MainWindow
+
+    window = MainWindow(restore_layout=screenshot is None)
+    if size is not None:
+        window.resize(*size)
+    if view:
+        window.show_view(view)
+    if open_path is not None:
+        window.open_path(open_path)
+    window.show()
+    if screenshot is not None:
+        return _save_screenshot(app, window, screenshot)
+    return app.exec()
+
+
+def _save_screenshot(app: QApplication, window, path: Path) -> int:
+    # Let layouts settle and pending timers (first plot draws) run before grabbing.
+    for _ in range(5):
+        app.processEvents()
+    loop = QEventLoop()
+    QTimer.singleShot(300, loop.quit)
+    loop.exec()
+    ok = window.grab().save(str(path))
+    window.close()
+    app.processEvents()
+    if not ok:
+        print(f"cnnstudio: could not write the screenshot to {path}", file=sys.stderr)
+        return 1
+    return 0

