@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio import __version__
+from cnnstudio.ui.context import AppContext
 from cnnstudio.ui.placeholder import QtPlaceholderView
 from cnnstudio.ui.settings import app_settings
 
@@ -29,6 +31,9 @@ class ViewSpec:
     key: str
     title: str
     blurb: str
+    #: "module:Class" of the view; the class is built as ``Class(context, parent)``.
+    #: Until that module exists the page shows what the view will hold.
+    factory: str = ""
 
 
 VIEWS: tuple[ViewSpec, ...] = (
@@ -37,29 +42,34 @@ VIEWS: tuple[ViewSpec, ...] = (
         "Build",
         "Drag blocks from the palette onto the canvas to build a network. Every block shows "
         "its output shape (C@HxW) and parameter count as you edit.",
+        "cnnstudio.ui.build:QtBuildView",
     ),
     ViewSpec(
         "train",
         "Train",
         "Pick a dataset and an optimizer, press Start, and watch the loss and accuracy "
         "curves while the network learns on a background thread.",
+        "cnnstudio.ui.train:QtTrainView",
     ),
     ViewSpec(
         "inspect",
         "Inspect",
         "Feature maps, kernels, the confusion matrix and the misclassified images of the "
         "trained network.",
+        "cnnstudio.ui.inspect:QtInspectView",
     ),
     ViewSpec(
         "predict",
         "Draw & Predict",
         "Draw a digit and see what the network predicts, the exact image it receives, and why.",
+        "cnnstudio.ui.predict:QtPredictView",
     ),
     ViewSpec(
         "learn",
         "Learn",
         "Play with convolution, activation, pooling, flattening and softmax step by step, "
         "with the real numbers.",
+        "cnnstudio.ui.learn:QtLearnView",
     ),
 )
 
@@ -93,9 +103,14 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("views")
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
+        self.context = AppContext(self)
+        self.context.show_view.connect(self.show_view)
+        self.context.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.context.explain_requested.connect(lambda _spec: self.show_view("learn"))
+        self.context.image_to_predict.connect(lambda *_: self.show_view("predict"))
         self._views: dict[str, QWidget] = {}
         for spec in VIEWS:
-            self.set_view(spec.key, QtPlaceholderView(spec.title, spec.blurb))
+            self.set_view(spec.key, self._create_view(spec))
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
         self.palette_dock = self._make_dock(
@@ -105,6 +120,7 @@ class MainWindow(QMainWindow):
             "Properties", "inspectorDock", Qt.DockWidgetArea.RightDockWidgetArea
         )
 
+        self._fill_docks()
         self._build_menus()
         self.statusBar().showMessage("Ready", 3000)
         if restore_layout:
@@ -122,6 +138,16 @@ class MainWindow(QMainWindow):
             self.tabs.removeTab(index)
             old.deleteLater()
         self.tabs.insertTab(index, widget, spec.title.replace("&", "&&"))
+
+    def _create_view(self, spec: ViewSpec) -> QWidget:
+        module_name, _, class_name = spec.factory.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # a real missing dependency: let it show
+                raise
+            return QtPlaceholderView(spec.title, spec.blurb)
+        return getattr(module, class_name)(self.context, self)
 
     def view(self, key: str) -> QWidget:
         return self._views[key]
@@ -148,6 +174,17 @@ class MainWindow(QMainWindow):
         dock.setWidget(label)
         self.addDockWidget(area, dock)
         return dock
+
+    def _fill_docks(self) -> None:
+        """Put views' side panels (``view.dock_widgets() -> {"palette": w, "inspector": w}``)
+        into the docks."""
+        docks = {"palette": self.palette_dock, "inspector": self.inspector_dock}
+        for view in self._views.values():
+            panels = getattr(view, "dock_widgets", None)
+            if panels is None:
+                continue
+            for name, widget in panels().items():
+                docks[name].setWidget(widget)
 
     # -- menus ---------------------------------------------------------------------
     def _action(
