@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio import __version__
+from cnnstudio.resources import resource_path
 from cnnstudio.ui.context import AppContext
 from cnnstudio.ui.placeholder import QtPlaceholderView
 from cnnstudio.ui.settings import app_settings
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
     def __init__(self, *, restore_layout: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("CNN Studio")
+        self.setWindowIcon(QIcon(str(resource_path("icons", "cnnstudio.svg"))))
         self.setObjectName("CNNStudioMainWindow")
         self.setDockNestingEnabled(True)
         self.resize(1280, 800)
@@ -214,7 +216,9 @@ class MainWindow(QMainWindow):
         self.file_menu.addAction(self.quit_action)
 
         for i, spec in enumerate(VIEWS, start=1):
-            action = self._action(spec.title, lambda key=spec.key: self.show_view(key), f"Ctrl+{i}")
+            action = self._action(
+                spec.title, lambda _checked=False, key=spec.key: self.show_view(key), f"Ctrl+{i}"
+            )
             self.view_menu.addAction(action)
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.palette_dock.toggleViewAction())

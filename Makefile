@@ -1,0 +1,55 @@
+# CNN Studio: `make run` starts the app, `make test` runs the whole suite headless.
+# Both create .venv on first use and only reinstall when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+# Test workers: two by default (this project's machines have 2 cores).
+JOBS   ?= 2
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k engine"`.
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck bench screenshot clean help
+
+help:
+	@echo "make run         start CNN Studio (sets up .venv on first use)"
+	@echo "make test        run the whole test suite headless"
+	@echo "make lint        ruff check + format check"
+	@echo "make typecheck   mypy"
+	@echo "make bench       engine speed and memory benchmarks (benchmarks/)"
+	@echo "make screenshot  docs/screenshots/main-window.png via 'cnnstudio gui --screenshot'"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-app: pyproject.toml | $(PY)
+	$(BIN)/pip install --quiet --editable .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(BIN)/pip install --quiet --editable ".[test]"
+	@touch $@ $(VENV)/.installed-app
+
+run: $(VENV)/.installed-app
+	$(BIN)/cnnstudio gui
+
+test: $(VENV)/.installed-test
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n $(JOBS) -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check cnnstudio tests benchmarks
+	$(BIN)/ruff format --check cnnstudio tests benchmarks
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_engine.py
+
+screenshot: $(VENV)/.installed-app
+	QT_QPA_PLATFORM=offscreen $(BIN)/cnnstudio gui --screenshot docs/screenshots/main-window.png --size 1280x800
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .mypy_cache
