@@ -1,0 +1,187 @@
+"""The open project: everything File > Save writes, shared by every view.
+
+A ``Project`` holds the architecture graph the user edits, the chosen dataset, the
+training settings and history, the trained model and the user's own drawn samples.
+Views read it and write through its methods; each method validates, stores, then
+emits one of ``project.events`` (psygnal), so views redraw from the model and
+never from each other. No Qt here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from psygnal import Signal, SignalGroup
+
+if TYPE_CHECKING:
+    from cnnstudio.data.dataset import DatasetSplit
+
+__all__ = ["DatasetChoice", "Project", "ProjectEvents", "RunHistory"]
+
+#: Dataset kinds the Train view offers.
+DATASET_KINDS = ("builtin", "idx", "folder", "csv", "samples")
+
+
+@dataclass
+class DatasetChoice:
+    """Which data to train on; enough to load it again when a project is reopened.
+
+    ``kind`` is one of ``DATASET_KINDS``; ``path`` the IDX folder, image folder or CSV
+    file; ``options`` e.g. ``{"size": [28, 28], "color": "L", "add_samples": True}``.
+    """
+
+    kind: str = "builtin"
+    path: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATASET_KINDS:
+            raise ValueError(
+                f"unknown dataset kind {self.kind!r}; choose one of: {', '.join(DATASET_KINDS)}"
+            )
+        if self.kind in ("idx", "folder", "csv") and not self.path:
+            raise ValueError(f"a {self.kind} dataset needs a path")
+
+    @property
+    def label(self) -> str:
+        if self.kind == "builtin":
+            return "Built-in MNIST sample (5,000 digits)"
+        if self.kind == "samples":
+            return "My drawn samples"
+        return f"{Path(self.path or '').name} ({self.kind})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetChoice:
+        if not isinstance(data, dict):
+            raise ValueError("the dataset choice must be a JSON object")
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            raise ValueError("the dataset options must be a JSON object")
+        return cls(kind=str(data.get("kind", "builtin")), path=data.get("path"), options=options)
+
+
+@dataclass
+class RunHistory:
+    """The curves of one training run, for the plots and for the project file."""
+
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    val_accuracy: list[float | None] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "settings": self.settings,
+            "steps": self.steps,
+            "loss": self.loss,
+            "lr": self.lr,
+            "epochs": self.epochs,
+            "train_accuracy": self.train_accuracy,
+            "val_accuracy": self.val_accuracy,
+            "val_loss": self.val_loss,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunHistory:
+        if not isinstance(data, dict) or "name" not in data:
+            raise ValueError("a training run must be a JSON object with a name")
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for key in ("steps", "loss", "lr", "epochs", "train_accuracy", "val_accuracy", "val_loss"):
+            if key in known and not isinstance(known[key], list):
+                raise ValueError(f"training run {data['name']!r}: {key} must be a list")
+        return cls(**known)
+
+
+class ProjectEvents(SignalGroup):
+    graph_replaced = Signal()  # a new Graph object (New, Open, preset)
+    dataset_changed = Signal()  # dataset_choice / dataset changed
+    trained_changed = Signal()  # new trained model (training finished, model opened, cleared)
+    samples_changed = Signal()  # the user's drawn samples changed
+    history_changed = Signal()  # a training run was added or updated
+    settings_changed = Signal()  # training settings changed
+    dirty_changed = Signal(bool)
+    path_changed = Signal(object)
+
+
+class Project:
+    """The document. Create with ``Project()`` (an empty LeNet-ready project)."""
+
+    def __init__(self) -> None:
+        from cnnstudio.data.samples import SampleCollection
+        from cnnstudio.model.graph import Graph
+
+        self.events = ProjectEvents()
+        self.graph = Graph()
+        self.dataset_choice = DatasetChoice()
+        self.dataset: DatasetSplit | None = None
+        self.train_settings: dict[str, Any] = {}
+        self.history: list[RunHistory] = []
+        #: The trained model (cnnstudio.io.model_file.ModelBundle) or None.
+        self.trained: Any = None
+        self.samples = SampleCollection()
+        self.path: Path | None = None
+        self._dirty = False
+
+    # -- dirty / path --------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def mark_dirty(self, dirty: bool = True) -> None:
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.events.dirty_changed.emit(dirty)
+
+    def set_path(self, path: Path | None) -> None:
+        self.path = path
+        self.events.path_changed.emit(path)
+
+    @property
+    def title(self) -> str:
+        return self.path.stem if self.path else "Untitled"
+
+    # -- content ---------------------------------------------------------------------
+    def set_graph(self, graph: Any) -> None:
+        self.graph = graph
+        self.events.graph_replaced.emit()
+        self.mark_dirty()
+
+    def set_dataset(self, choice: DatasetChoice, dataset: DatasetSplit) -> None:
+        """Use ``dataset`` (already loaded from ``choice``); the Input block follows its shape."""
+        self.dataset_choice = choice
+        self.dataset = dataset
+        set_shape = getattr(self.graph, "set_input_shape", None)
+        if set_shape is not None:
+            set_shape(tuple(dataset.input_shape))
+        self.events.dataset_changed.emit()
+        self.mark_dirty()
+
+    def set_trained(self, bundle: Any) -> None:
+        self.trained = bundle
+        self.events.trained_changed.emit()
+        self.mark_dirty()
+
+    def set_train_settings(self, settings: dict[str, Any]) -> None:
+        self.train_settings = dict(settings)
+        self.events.settings_changed.emit()
+        self.mark_dirty()
+
+    def add_run(self, run: RunHistory) -> None:
+        self.history.append(run)
+        self.events.history_changed.emit()
+        self.mark_dirty()
+
+    def notify_samples_changed(self) -> None:
+        self.events.samples_changed.emit()
+        self.mark_dirty()
