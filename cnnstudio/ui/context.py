@@ -29,6 +29,11 @@ class AppContext(QObject):
         The Draw & Predict pad's current drawing (float32 HxW in [0, 1]) changed.
     show_view(str)
         Ask the main window to switch to a view (``"build"``, ``"train"``, ...).
+    live_model(object)
+        While training: the latest weights as a model bundle (the same type as
+        ``project.trained``), at most a few times a second, so Draw & Predict and
+        Inspect can follow the network as it learns. When training ends the final
+        model goes to ``project.set_trained`` instead.
     """
 
     status_message = Signal(str)
@@ -36,6 +41,7 @@ class AppContext(QObject):
     image_to_predict = Signal(object, str)
     drawing_changed = Signal(object)
     show_view = Signal(str)
+    live_model = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
