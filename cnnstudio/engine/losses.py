@@ -1,0 +1,156 @@
+"""Loss functions fused with the network's output activation.
+
+The network's last layer (``Softmax`` or ``Sigmoid``) is never run during training:
+its activation is folded into the loss, which is both cheaper and numerically stable
+(log-sum-exp for softmax, ``softplus`` for the sigmoid). Each loss returns the mean
+loss over the batch and its gradient with respect to the *logits*, which is what
+``Network.backward`` expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.engine.errors import EngineError
+
+__all__ = [
+    "LossFn",
+    "labels_to_int",
+    "loss_for",
+    "sigmoid",
+    "sigmoid_binary_cross_entropy",
+    "softmax",
+    "softmax_cross_entropy",
+]
+
+#: ``loss(logits, y) -> (mean loss, dlogits)``.
+LossFn = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax along ``axis`` (the maximum is subtracted first)."""
+    z = x - x.max(axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow warnings for large ``|x|``."""
+    # exp(-|x|) never overflows; the two branches are then rearranged algebraically.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def _check_logits_labels(logits: np.ndarray, y: np.ndarray, n_classes: int, what: str) -> None:
+    if logits.ndim != 2:
+        raise EngineError(f"{what}: logits must have shape (N, K), got {logits.shape}")
+    if y.ndim != 1 or y.shape[0] != logits.shape[0]:
+        raise EngineError(
+            f"{what}: labels must have shape ({logits.shape[0]},) to match the logits, "
+            f"got {y.shape}"
+        )
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise EngineError(
+            f"{what}: labels must be in 0..{n_classes - 1}, got values from {y.min()} to {y.max()}"
+        )
+
+
+def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Softmax followed by cross-entropy, fused.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (N, K)
+        Unnormalised scores (the input of the network's ``Softmax``).
+    y : ndarray of int, shape (N,)
+        Class indices in ``0..K-1``.
+
+    Returns
+    -------
+    loss : float
+        Mean over the batch of ``-log softmax(logits)[i, y_i]``, computed with
+        log-sum-exp so large logits neither overflow nor give ``log(0)``.
+    dlogits : ndarray, shape (N, K)
+        ``(softmax(logits) - onehot(y)) / N``, same dtype as ``logits``.
+    """
+    _check_logits_labels(logits, y, logits.shape[1], "softmax cross-entropy")
+    n = logits.shape[0]
+    if n == 0:
+        raise EngineError("softmax cross-entropy: the batch is empty")
+    rows = np.arange(n)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    sums = exp.sum(axis=1)
+    # log p_y = shifted_y - log(sum exp(shifted)); summed in float64 for an exact mean.
+    loss = float(np.log(sums).sum(dtype=np.float64) - shifted[rows, y].sum(dtype=np.float64)) / n
+    exp /= sums[:, None]
+    exp[rows, y] -= 1.0
+    exp /= n
+    return loss, exp
+
+
+def sigmoid_binary_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Sigmoid followed by binary cross-entropy, fused.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (N, 1) or (N,)
+        The single logit ``z`` per sample (the input of the network's ``Sigmoid``).
+    y : ndarray of int, shape (N,)
+        0 or 1 per sample.
+
+    Returns
+    -------
+    loss : float
+        Mean of ``softplus(z) - y z`` (= ``-y log σ(z) - (1-y) log(1-σ(z))``), written
+        as ``max(z, 0) - y z + log1p(exp(-|z|))`` so it is finite for any finite ``z``.
+    dlogits : ndarray, same shape as ``logits``
+        ``(σ(z) - y) / N``.
+    """
+    z = logits.reshape(logits.shape[0], -1) if logits.ndim == 2 else logits.reshape(-1, 1)
+    if z.shape[1] != 1:
+        raise EngineError(
+            f"sigmoid binary cross-entropy: logits must have shape (N, 1), got {logits.shape}"
+        )
+    _check_logits_labels(z, y, 2, "sigmoid binary cross-entropy")
+    n = z.shape[0]
+    if n == 0:
+        raise EngineError("sigmoid binary cross-entropy: the batch is empty")
+    z = z[:, 0]
+    yf = y.astype(z.dtype)
+    loss_terms = np.maximum(z, 0) - z * yf + np.log1p(np.exp(-np.abs(z)))
+    loss = float(loss_terms.sum(dtype=np.float64)) / n
+    d = sigmoid(z) - yf
+    d /= n
+    return loss, d.reshape(logits.shape)
+
+
+def labels_to_int(y: Any, what: str = "labels") -> np.ndarray:
+    """Return ``y`` as a 1-D int64 array; floats are accepted only when they are whole numbers."""
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise EngineError(f"{what} must be a 1-D array of class indices, got shape {arr.shape}")
+    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.int64, copy=False)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise EngineError(f"{what} must be whole class indices, got non-integer values")
+        return arr.astype(np.int64)
+    raise EngineError(f"{what} must be integer class indices, got dtype {arr.dtype}")
+
+
+def loss_for(network: Any) -> LossFn:
+    """The loss matching ``network.output_activation``.
+
+    ``"sigmoid"`` (a 1-unit output) gives :func:`sigmoid_binary_cross_entropy`;
+    ``"softmax"`` (or anything else: raw outputs are treated as logits for softmax,
+    see docs/file-formats.md) gives :func:`softmax_cross_entropy`.
+    """
+    activation = getattr(network, "output_activation", "softmax")
+    if activation == "sigmoid":
+        return sigmoid_binary_cross_entropy
+    return softmax_cross_entropy
