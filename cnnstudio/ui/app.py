@@ -8,7 +8,14 @@ from pathlib import Path
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtCore import (
+    QEventLoop,
+    QMessageLogContext,
+    Qt,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -23,10 +30,19 @@ def app_icon() -> QIcon:
     return QIcon(str(resource_path("icons", "cnnstudio.svg")))
 
 
+def _quiet_qt_messages(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    # The offscreen platform warns about window hints it ignores; that is noise to a
+    # user rendering a screenshot. Everything else goes to stderr as Qt would print it.
+    if "propagateSizeHints" in message:
+        return
+    print(message, file=sys.stderr)
+
+
 def ensure_app(argv: list[str] | None = None) -> QApplication:
     """Return the running QApplication, creating and configuring it if needed."""
     app = QApplication.instance()
     if app is None:
+        qInstallMessageHandler(_quiet_qt_messages)
         QApplication.setHighDpiScaleFactorRoundingPolicy(
             Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
         )
