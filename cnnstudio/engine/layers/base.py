@@ -16,9 +16,33 @@ import numpy as np
 
 from cnnstudio.engine.errors import EngineError, ShapeError
 
-__all__ = ["LAYER_TYPES", "Layer", "Shape", "layer_from_config", "register_layer"]
+__all__ = [
+    "LAYER_TYPES",
+    "Layer",
+    "Shape",
+    "format_shape",
+    "layer_from_config",
+    "register_layer",
+]
 
 Shape = tuple[int, ...]
+
+
+def format_shape(shape: Any) -> str:
+    """A per-sample shape in the reference notes' notation: ``6@28x28`` or ``120``."""
+    shape = tuple(shape)
+    if len(shape) == 3:
+        return f"{shape[0]}@{shape[1]}x{shape[2]}"
+    return "x".join(str(int(s)) for s in shape)
+
+
+def _batch_last(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(x, 0, -1))
+
+
+def _batch_first(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(x, -1, 0))
+
 
 #: Every layer class by its architecture ``type`` name, e.g. ``"Conv2D"``.
 LAYER_TYPES: dict[str, type[Layer]] = {}
@@ -32,7 +56,9 @@ def register_layer(cls: type[Layer]) -> type[Layer]:
     return cls
 
 
-def layer_from_config(type_name: str, config: dict[str, Any] | None = None, *, name: str = "") -> Layer:
+def layer_from_config(
+    type_name: str, config: dict[str, Any] | None = None, *, name: str = ""
+) -> Layer:
     """Build a layer from its architecture ``type`` and ``config``.
 
     Raises
@@ -47,7 +73,9 @@ def layer_from_config(type_name: str, config: dict[str, Any] | None = None, *, n
     try:
         return cls(**(config or {}), name=name or None)
     except TypeError as exc:
-        raise EngineError(f"layer {name or type_name}: bad configuration {config!r}: {exc}") from None
+        raise EngineError(
+            f"layer {name or type_name}: bad configuration {config!r}: {exc}"
+        ) from None
 
 
 class Layer:
@@ -71,8 +99,18 @@ class Layer:
     #: -1 for merge layers (Add, Concatenate), which take and return lists.
     n_inputs: ClassVar[int] = 1
 
+    #: Whether ``build`` draws parameters (such a layer cannot build itself lazily).
+    has_params: ClassVar[bool] = False
+
     def __init__(self, *, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise EngineError(f"layer name must be a string, not {name!r}")
+        #: True when no name was given (a Network may then rename it to keep names unique).
+        self.auto_named = not name
         self.name = name or self.type_name.lower()
+        #: Generator for run-time randomness (Dropout); a Network gives each layer its own.
+        self.rng: np.random.Generator | None = None
+        self._ctx: dict[str, Any] = {}
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
@@ -84,10 +122,16 @@ class Layer:
         """Per-sample output shape for ``input_shape``; raises ``ShapeError`` when impossible."""
         raise NotImplementedError
 
-    def build(self, input_shape: Any, rng: np.random.Generator) -> Shape:
+    def build(self, input_shape: Any, rng: np.random.Generator | None = None) -> Shape:
         """Check ``input_shape``, create parameters from ``rng`` and return the output shape."""
         out = self.output_shape(input_shape)
         self.input_shape = input_shape
+        if rng is None:
+            if self.has_params:
+                raise EngineError(f"{self.name}: building a layer with parameters needs an rng")
+            rng = np.random.default_rng(0)
+        if self.rng is None:
+            self.rng = rng
         self._init_params(input_shape, rng)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.built = True
@@ -100,13 +144,56 @@ class Layer:
         return int(sum(p.size for p in self.params.values()))
 
     # -- computation ----------------------------------------------------------------
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Compute the output for a batch ``x``; keep what ``backward`` needs when training."""
+    # Public ``forward``/``backward`` take and return NCHW / (N, F) arrays. Internally
+    # every layer computes in the batch-last layout ((C, H, W, N) / (F, N)) through
+    # ``fwd``/``bwd``, which the Network calls directly so a whole chain runs without
+    # transposes. Caches live in a caller-owned ``ctx`` dict, and gradients go into a
+    # caller-given dict of arrays (filled in place, so optimizers may hold them).
+    # Both honour the dtype of the input, so tests can run them in float64.
+
+    def fwd(self, x: Any, training: bool, ctx: dict[str, Any]) -> Any:
+        """Batch-last forward pass; store in ``ctx`` what ``bwd`` needs when ``training``."""
         raise NotImplementedError
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Given the loss gradient w.r.t. the output, fill ``grads`` and return it w.r.t. the input."""
+    def bwd(
+        self, dout: Any, ctx: dict[str, Any], grads: dict[str, np.ndarray], need_dx: bool = True
+    ) -> Any:
+        """Batch-last backward pass: write parameter gradients into ``grads`` (in place) and
+        return the gradient w.r.t. the input (``None`` when ``need_dx`` is false)."""
         raise NotImplementedError
+
+    def _ensure_built(self, input_shape: Any) -> None:
+        if not self.built:
+            if self.has_params:
+                raise EngineError(
+                    f"{self.name}: layer is not built; call build(input_shape, rng) first"
+                )
+            self.build(input_shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Compute the output for a batch ``x``; keep what ``backward`` needs when training."""
+        x = self._as_batch(x)
+        self._ensure_built(tuple(x.shape[1:]))
+        self._check_input(x)
+        self._ctx = {"_training": bool(training)}
+        return _batch_first(self.fwd(_batch_last(x), training, self._ctx))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Given the loss gradient w.r.t. the output, fill ``grads``; return it w.r.t. the input."""
+        if not self._ctx.get("_training"):
+            raise EngineError(f"{self.name}: backward called before forward(x, training=True)")
+        dout = self._as_batch(dout)
+        return _batch_first(self.bwd(_batch_last(dout), self._ctx, self.grads))
+
+    def _as_batch(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        if x.ndim < 2:
+            raise ShapeError(
+                f"{self.name}: expected a batch (N, ...) with at least 2 axes, got shape {x.shape}"
+            )
+        return x
 
     # -- persistence ----------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -116,9 +203,9 @@ class Layer:
     def _check_input(self, x: np.ndarray) -> None:
         """Raise ``ShapeError`` naming the layer when ``x`` does not match the built input shape."""
         if self.input_shape is not None and tuple(x.shape[1:]) != tuple(self.input_shape):
+            want = ", ".join(map(str, self.input_shape))
             raise ShapeError(
-                f"{self.name}: expected input of shape (N, {', '.join(map(str, self.input_shape))}),"
-                f" got {tuple(x.shape)}"
+                f"{self.name}: expected input of shape (N, {want}), got {tuple(x.shape)}"
             )
 
     def __repr__(self) -> str:

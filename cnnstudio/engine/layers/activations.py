@@ -1,0 +1,175 @@
+"""Element-wise activations and softmax. All work on images and vectors alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+
+__all__ = ["LeakyReLU", "PReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+
+
+class _Elementwise(Layer):
+    def output_shape(self, input_shape: Any) -> Shape:
+        shape = tuple(input_shape)
+        if not shape or any(d < 1 for d in shape):
+            raise ShapeError(f"{self.name}: invalid input shape {shape}")
+        return shape
+
+
+@register_layer
+class ReLU(_Elementwise):
+    """``max(x, 0)``."""
+
+    type_name = "ReLU"
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        y = np.maximum(x, 0)
+        if training:
+            ctx["y"] = y
+        return y
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        if not need_dx:
+            return None
+        return dout * (ctx["y"] > 0)
+
+
+@register_layer
+class LeakyReLU(_Elementwise):
+    """``x`` for ``x > 0``, ``alpha * x`` otherwise."""
+
+    type_name = "LeakyReLU"
+
+    def __init__(self, alpha: float = 0.01, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float):
+            raise EngineError(f"{self.name}: alpha must be a number, not {alpha!r}")
+        self.alpha = float(alpha)
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        pos = x > 0
+        if training:
+            ctx["pos"] = pos
+        return np.where(pos, x, x * x.dtype.type(self.alpha))
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        if not need_dx:
+            return None
+        return np.where(ctx["pos"], dout, dout * dout.dtype.type(self.alpha))
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+@register_layer
+class PReLU(_Elementwise):
+    """Leaky ReLU whose slope is learned, one per channel (or per feature for vectors).
+
+    ``params["alpha"]`` has shape ``(C,)`` for ``(C, H, W)`` inputs and ``(F,)`` for
+    ``(F,)`` inputs (PyTorch ``PReLU(num_parameters=C)``); every slope starts at ``init``.
+    """
+
+    type_name = "PReLU"
+    has_params = True
+
+    def __init__(self, init: float = 0.25, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        if isinstance(init, bool) or not isinstance(init, int | float):
+            raise EngineError(f"{self.name}: init must be a number, not {init!r}")
+        self.init = float(init)
+
+    def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
+        self.params = {"alpha": np.full(input_shape[0], self.init, dtype=np.float32)}
+
+    def _alpha(self, ndim: int) -> np.ndarray:
+        # Batch-last: the channel/feature axis is axis 0.
+        return self.params["alpha"].reshape((-1,) + (1,) * (ndim - 1))
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        pos = x > 0
+        if training:
+            ctx["pos"] = pos
+            ctx["x"] = x
+        return np.where(pos, x, x * self._alpha(x.ndim))
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        pos, x = ctx["pos"], ctx["x"]
+        neg_part = np.where(pos, 0, dout * x)
+        np.sum(neg_part.reshape(neg_part.shape[0], -1), axis=1, out=grads["alpha"])
+        if not need_dx:
+            return None
+        return np.where(pos, dout, dout * self._alpha(dout.ndim))
+
+    def config(self) -> dict[str, Any]:
+        return {"init": self.init}
+
+
+@register_layer
+class Sigmoid(_Elementwise):
+    """``1 / (1 + exp(-x))``, computed as ``0.5 * tanh(x / 2) + 0.5`` (no overflow)."""
+
+    type_name = "Sigmoid"
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        half = x.dtype.type(0.5)
+        y = np.tanh(x * half)
+        y *= half
+        y += half
+        if training:
+            ctx["y"] = y
+        return y
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        if not need_dx:
+            return None
+        y = ctx["y"]
+        return dout * y * (1 - y)
+
+
+@register_layer
+class Tanh(_Elementwise):
+    """Hyperbolic tangent."""
+
+    type_name = "Tanh"
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        y = np.tanh(x)
+        if training:
+            ctx["y"] = y
+        return y
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        if not need_dx:
+            return None
+        y = ctx["y"]
+        return dout * (1 - y * y)
+
+
+@register_layer
+class Softmax(_Elementwise):
+    """Probabilities over the feature axis (the channel axis for images).
+
+    As a network's last layer it is fused with the cross-entropy loss (the Network
+    returns its input as logits). Used on its own, ``backward`` is the exact
+    Jacobian-vector product ``y * (dout - sum(dout * y))``.
+    """
+
+    type_name = "Softmax"
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        # Batch-last: features are axis 0.
+        e = np.exp(x - x.max(axis=0, keepdims=True))
+        e /= e.sum(axis=0, keepdims=True)
+        if training:
+            ctx["y"] = e
+        return e
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        if not need_dx:
+            return None
+        y = ctx["y"]
+        return y * (dout - (dout * y).sum(axis=0, keepdims=True))

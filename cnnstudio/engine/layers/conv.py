@@ -1,0 +1,190 @@
+"""2-D convolution (cross-correlation, or true convolution with ``flip_kernel``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.engine import kernels
+from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.initializers import initialize, parse_init
+from cnnstudio.engine.layers._spatial import (
+    Pads,
+    buffer,
+    explicit_pads,
+    padding_config,
+    parse_padding,
+    positive_pair,
+    spatial_output,
+)
+from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+
+__all__ = ["Conv2D"]
+
+
+@register_layer
+class Conv2D(Layer):
+    """A bank of ``filters`` learned kernels slid over the input.
+
+    Parameters
+    ----------
+    filters : int
+        Output channels ``C_out``.
+    kernel_size, stride : int or (h, w)
+    padding : int, (h, w), "valid" or "same"
+        Zeros added around the input. "same" gives ``ceil(I / S)`` outputs per axis;
+        when the needed total padding is odd (even kernels) the extra row/column goes
+        at the bottom/right (ONNX ``SAME_UPPER``). ``pads(input_shape)`` gives the
+        explicit ``(top, bottom, left, right)`` values.
+    use_bias : bool
+    flip_kernel : bool
+        False (default): cross-correlation, what frameworks call convolution.
+        True: the mathematical convolution of the reference notes (kernel rotated
+        180 degrees). The stored weights are the unrotated kernel either way.
+    init : str or dict
+        Weight initialiser (see ``cnnstudio.engine.initializers``); biases start at 0.
+
+    Weights are ``params["w"]`` of shape ``(C_out, C_in, KH, KW)`` and ``params["b"]``
+    of shape ``(C_out,)``, as in PyTorch and ONNX.
+    """
+
+    type_name = "Conv2D"
+    has_params = True
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        use_bias: bool = True,
+        flip_kernel: bool = False,
+        init: Any = "he",
+        *,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ShapeError(f"{self.name}: filters must be a positive integer, got {filters!r}")
+        self.filters = filters
+        self.kernel_size = positive_pair(kernel_size, "kernel_size", self.name)
+        self.stride = positive_pair(stride, "stride", self.name)
+        self.padding = parse_padding(padding, self.name)
+        self._padding_config = padding_config(padding)
+        self.use_bias = bool(use_bias)
+        self.flip_kernel = bool(flip_kernel)
+        parse_init(init, layer=self.name)
+        self.init = init
+        self._pads: Pads = (0, 0, 0, 0)
+        self._out_hw = (0, 0)
+
+    def output_shape(self, input_shape: Any) -> Shape:
+        (oh, ow), _ = spatial_output(
+            self.name, input_shape, self.kernel_size, self.stride, self.padding
+        )
+        return (self.filters, oh, ow)
+
+    def pads(self, input_shape: Any = None) -> Pads:
+        """Explicit zero padding ``(top, bottom, left, right)`` for ``input_shape`` (C, H, W).
+
+        Without an argument, for the input shape the layer was built with.
+        """
+        shape = self.input_shape if input_shape is None else tuple(input_shape)
+        if shape is None:
+            raise EngineError(f"{self.name}: pads() needs an input shape before build")
+        return explicit_pads(self.padding, (shape[1], shape[2]), self.kernel_size, self.stride)
+
+    def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
+        c_in = input_shape[0]
+        kh, kw = self.kernel_size
+        self.params = {
+            "w": initialize(
+                self.init,
+                (self.filters, c_in, kh, kw),
+                c_in * kh * kw,
+                self.filters * kh * kw,
+                rng,
+                layer=self.name,
+            )
+        }
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.filters, dtype=np.float32)
+        (self._out_hw, self._pads) = spatial_output(
+            self.name, input_shape, self.kernel_size, self.stride, self.padding
+        )
+
+    def _weight_matrix(self) -> np.ndarray:
+        w = self.params["w"]
+        if self.flip_kernel:
+            w = w[:, :, ::-1, ::-1]
+        return w.reshape(self.filters, -1)
+
+    def _is_pointwise(self) -> bool:
+        return self.kernel_size == (1, 1) and self.stride == (1, 1) and not any(self._pads)
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        c, h, w, n = x.shape
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        oh, ow = self._out_hw
+        t, b, lft, rgt = self._pads
+        if self._is_pointwise():
+            cols = x.reshape(c, h * w * n)
+        else:
+            xp = x
+            if t or b or lft or rgt:
+                xpad = buffer(ctx, "xp", (c, h + t + b, w + lft + rgt, n), x.dtype, fill=0.0)
+                xp = kernels.pad(x, self._pads, out=xpad)
+            cbuf = buffer(ctx, "cols", (c * kh * kw, oh * ow * n), x.dtype)
+            cols = kernels.im2col(xp, kh, kw, sh, sw, oh, ow, out=cbuf)
+        y = self._weight_matrix() @ cols
+        if self.use_bias:
+            y += self.params["b"][:, None]
+        if training:
+            ctx["x_cols"] = cols
+            ctx["x_shape"] = x.shape
+        return y.reshape(self.filters, oh, ow, n)
+
+    def bwd(
+        self,
+        dout: np.ndarray,
+        ctx: dict[str, Any],
+        grads: dict[str, np.ndarray],
+        need_dx: bool = True,
+    ) -> np.ndarray | None:
+        cols = ctx["x_cols"]
+        d2 = dout.reshape(self.filters, -1)
+        if self.use_bias:
+            np.sum(d2, axis=1, out=grads["b"])
+        gw = grads["w"]
+        if self.flip_kernel:
+            gw[...] = kernels.weight_grad(d2, cols).reshape(gw.shape)[:, :, ::-1, ::-1]
+        else:
+            kernels.weight_grad(d2, cols, out=gw.reshape(self.filters, -1))
+        if not need_dx:
+            return None
+        c, h, w, n = ctx["x_shape"]
+        dcols = self._weight_matrix().T @ d2
+        if self._is_pointwise():
+            return dcols.reshape(c, h, w, n)
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        oh, ow = self._out_hw
+        t, b, lft, rgt = self._pads
+        xp_shape = (c, h + t + b, w + lft + rgt, n)
+        dxp = kernels.col2im(
+            dcols, xp_shape, kh, kw, sh, sw, oh, ow, out=buffer(ctx, "dxp", xp_shape, dcols.dtype)
+        )
+        return kernels.unpad(dxp, self._pads)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": self._padding_config,
+            "use_bias": self.use_bias,
+            "flip_kernel": self.flip_kernel,
+            "init": self.init,
+        }

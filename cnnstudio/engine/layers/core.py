@@ -1,0 +1,149 @@
+"""The network's entry point, fully connected layers and flattening."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.engine.errors import ShapeError
+from cnnstudio.engine.initializers import initialize, parse_init
+from cnnstudio.engine.layers.base import Layer, Shape, format_shape, register_layer
+
+__all__ = ["Dense", "Flatten", "Input"]
+
+
+@register_layer
+class Input(Layer):
+    """The network input: a per-sample ``shape`` ``(C, H, W)`` or ``(F,)``; passes data through."""
+
+    type_name = "Input"
+    n_inputs = 0
+
+    def __init__(self, shape: Any, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        try:
+            dims = tuple(shape)
+        except TypeError:
+            raise ShapeError(
+                f"{self.name}: shape must be (C, H, W) or (F,), not {shape!r}"
+            ) from None
+        if (
+            len(dims) not in (1, 3)
+            or any(isinstance(d, bool) or not isinstance(d, int | np.integer) for d in dims)
+            or any(d < 1 for d in dims)
+        ):
+            raise ShapeError(
+                f"{self.name}: shape must be (C, H, W) or (F,) of positive integers, not {shape!r}"
+            )
+        self.shape: Shape = tuple(int(d) for d in dims)
+
+    def output_shape(self, input_shape: Any = None) -> Shape:
+        if input_shape is not None and tuple(input_shape) != self.shape:
+            raise ShapeError(
+                f"{self.name}: input shape {tuple(input_shape)} "
+                f"does not match the declared {self.shape}"
+            )
+        return self.shape
+
+    def build(self, input_shape: Any = None, rng: np.random.Generator | None = None) -> Shape:
+        return super().build(self.shape if input_shape is None else input_shape, rng)
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        return x
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        return dout if need_dx else None
+
+    def config(self) -> dict[str, Any]:
+        return {"shape": list(self.shape)}
+
+
+@register_layer
+class Flatten(Layer):
+    """``(C, H, W)`` -> ``(C*H*W,)`` in C, H, W order (as PyTorch's ``flatten(1)``)."""
+
+    type_name = "Flatten"
+
+    def output_shape(self, input_shape: Any) -> Shape:
+        shape = tuple(input_shape)
+        if not shape or any(d < 1 for d in shape):
+            raise ShapeError(f"{self.name}: cannot flatten an input of shape {shape}")
+        return (int(np.prod(shape)),)
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        # Batch-last: a free reshape of a contiguous array.
+        if training:
+            ctx["x_shape"] = x.shape
+        return x.reshape(-1, x.shape[-1])
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        return dout.reshape(ctx["x_shape"]) if need_dx else None
+
+
+@register_layer
+class Dense(Layer):
+    """Fully connected: ``y = w @ x + b`` with ``params["w"]`` of shape ``(units, in)``.
+
+    Parameters
+    ----------
+    units : int
+    use_bias : bool
+    init : str or dict
+        See ``cnnstudio.engine.initializers``; biases start at 0.
+    """
+
+    type_name = "Dense"
+    has_params = True
+
+    def __init__(
+        self, units: int, use_bias: bool = True, init: Any = "he", *, name: str | None = None
+    ) -> None:
+        super().__init__(name=name)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ShapeError(f"{self.name}: units must be a positive integer, got {units!r}")
+        self.units = units
+        self.use_bias = bool(use_bias)
+        parse_init(init, layer=self.name)
+        self.init = init
+
+    def output_shape(self, input_shape: Any) -> Shape:
+        shape = tuple(input_shape)
+        if len(shape) != 1:
+            raise ShapeError(
+                f"{self.name}: Dense needs a vector input, got {format_shape(shape)} "
+                f"{shape}; add a Flatten layer before it"
+            )
+        return (self.units,)
+
+    def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
+        n_in = int(input_shape[0])
+        self.params = {
+            "w": initialize(self.init, (self.units, n_in), n_in, self.units, rng, layer=self.name)
+        }
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.units, dtype=np.float32)
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        y = self.params["w"] @ x
+        if self.use_bias:
+            y += self.params["b"][:, None]
+        if training:
+            ctx["x"] = x
+        return y
+
+    def bwd(
+        self,
+        dout: np.ndarray,
+        ctx: dict[str, Any],
+        grads: dict[str, np.ndarray],
+        need_dx: bool = True,
+    ) -> np.ndarray | None:
+        x = ctx["x"]
+        np.matmul(dout, x.T, out=grads["w"])
+        if self.use_bias:
+            np.sum(dout, axis=1, out=grads["b"])
+        return self.params["w"].T @ dout if need_dx else None
+
+    def config(self) -> dict[str, Any]:
+        return {"units": self.units, "use_bias": self.use_bias, "init": self.init}

@@ -1,0 +1,150 @@
+"""Batch normalisation and dropout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+
+__all__ = ["BatchNorm", "Dropout"]
+
+
+@register_layer
+class BatchNorm(Layer):
+    """Normalise each feature (``(F,)`` inputs) or each channel (``(C, H, W)`` inputs).
+
+    Training normalises with the batch's mean and biased variance and updates the
+    running statistics the PyTorch way: ``running = (1 - momentum) * running +
+    momentum * batch`` with the *unbiased* batch variance. Inference uses the running
+    statistics. ``params``: ``gamma`` (scale, starts at 1) and ``beta`` (shift, 0);
+    ``state``: ``running_mean`` (0) and ``running_var`` (1), each of shape ``(C,)``.
+    """
+
+    type_name = "BatchNorm"
+    has_params = True
+
+    def __init__(
+        self, momentum: float = 0.1, eps: float = 1e-5, *, name: str | None = None
+    ) -> None:
+        super().__init__(name=name)
+        for key, value in (("momentum", momentum), ("eps", eps)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise EngineError(f"{self.name}: {key} must be a number, not {value!r}")
+        if not 0.0 <= momentum <= 1.0:
+            raise EngineError(f"{self.name}: momentum must be between 0 and 1, got {momentum}")
+        if not eps > 0:
+            raise EngineError(f"{self.name}: eps must be positive, got {eps}")
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+
+    def output_shape(self, input_shape: Any) -> Shape:
+        shape = tuple(input_shape)
+        if len(shape) not in (1, 3) or any(d < 1 for d in shape):
+            raise ShapeError(f"{self.name}: BatchNorm needs a (F,) or (C, H, W) input, got {shape}")
+        return shape
+
+    def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
+        c = int(input_shape[0])
+        self.params = {"gamma": np.ones(c, np.float32), "beta": np.zeros(c, np.float32)}
+        self.state = {
+            "running_mean": np.zeros(c, np.float32),
+            "running_var": np.ones(c, np.float32),
+        }
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        c = x.shape[0]
+        # Batch-last: channel axis first, everything else (space and batch) is reduced.
+        x2 = x.reshape(c, -1)
+        col = (c,) + (1,) * (x.ndim - 1)
+        if training:
+            m = x2.shape[1]
+            if m < 2:
+                raise ShapeError(
+                    f"{self.name}: training BatchNorm needs more than one value per channel; "
+                    f"got a batch of {x.shape[-1]} with input {x.shape[:-1]}"
+                )
+            mean = x2.mean(axis=1)
+            xc = x - mean.reshape(col)
+            var = np.square(xc).reshape(c, -1).mean(axis=1)
+            inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
+            xhat = xc * inv_std.reshape(col)
+            mom = self.momentum
+            rm, rv = self.state["running_mean"], self.state["running_var"]
+            rm *= 1 - mom
+            rm += mom * mean.astype(rm.dtype)
+            rv *= 1 - mom
+            rv += mom * (var * (m / (m - 1))).astype(rv.dtype)
+            ctx["xhat"] = xhat
+            ctx["inv_std"] = inv_std
+        else:
+            inv_std = 1.0 / np.sqrt(self.state["running_var"] + self.eps)
+            xhat = (x - self.state["running_mean"].reshape(col)) * inv_std.reshape(col).astype(
+                x.dtype
+            )
+        return xhat * self.params["gamma"].reshape(col) + self.params["beta"].reshape(col)
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        xhat, inv_std = ctx["xhat"], ctx["inv_std"]
+        c = dout.shape[0]
+        col = (c,) + (1,) * (dout.ndim - 1)
+        d2 = dout.reshape(c, -1)
+        np.sum(d2, axis=1, out=grads["beta"])
+        np.sum((dout * xhat).reshape(c, -1), axis=1, out=grads["gamma"])
+        if not need_dx:
+            return None
+        m = d2.shape[1]
+        dxhat = dout * self.params["gamma"].reshape(col)
+        return (inv_std / m).reshape(col) * (
+            m * dxhat
+            - grads["beta"].reshape(col) * self.params["gamma"].reshape(col)
+            - xhat * grads["gamma"].reshape(col) * self.params["gamma"].reshape(col)
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {"momentum": self.momentum, "eps": self.eps}
+
+
+@register_layer
+class Dropout(Layer):
+    """Inverted dropout: in training each value is zeroed with probability ``rate`` and the
+    survivors scaled by ``1 / (1 - rate)``; at inference the layer is the identity.
+
+    The mask comes from ``self.rng`` (a Network gives every layer its own Generator).
+    """
+
+    type_name = "Dropout"
+
+    def __init__(self, rate: float = 0.5, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+            raise EngineError(f"{self.name}: rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+
+    def output_shape(self, input_shape: Any) -> Shape:
+        shape = tuple(input_shape)
+        if not shape or any(d < 1 for d in shape):
+            raise ShapeError(f"{self.name}: invalid input shape {shape}")
+        return shape
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        if not training or self.rate == 0.0:
+            ctx["mask"] = None
+            return x
+        if self.rng is None:
+            raise EngineError(f"{self.name}: dropout needs an rng (build the layer first)")
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
+        mask = keep * x.dtype.type(1.0 / (1.0 - self.rate))
+        ctx["mask"] = mask
+        return x * mask
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        if not need_dx:
+            return None
+        mask = ctx["mask"]
+        return dout if mask is None else dout * mask
+
+    def config(self) -> dict[str, Any]:
+        return {"rate": self.rate}

@@ -1,0 +1,175 @@
+"""Max and average pooling over any window size and stride (overlapping windows included)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.engine import kernels
+from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.layers._spatial import (
+    Pads,
+    buffer,
+    explicit_pads,
+    padding_config,
+    parse_padding,
+    positive_pair,
+    spatial_output,
+)
+from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+
+__all__ = ["AvgPool2D", "MaxPool2D"]
+
+
+class _Pool2D(Layer):
+    """Shared arguments: ``pool_size``, ``stride`` (default: the pool size), ``padding``."""
+
+    _pad_value = 0.0
+
+    def __init__(
+        self, pool_size: Any = 2, stride: Any = None, padding: Any = 0, *, name: str | None = None
+    ) -> None:
+        super().__init__(name=name)
+        self.pool_size = positive_pair(pool_size, "pool_size", self.name)
+        self._stride_config = (
+            None if stride is None else list(positive_pair(stride, "stride", self.name))
+        )
+        self.stride = (
+            self.pool_size if stride is None else positive_pair(stride, "stride", self.name)
+        )
+        self.padding = parse_padding(padding, self.name)
+        self._padding_config = padding_config(padding)
+        self._pads: Pads = (0, 0, 0, 0)
+        self._out_hw = (0, 0)
+
+    def output_shape(self, input_shape: Any) -> Shape:
+        (oh, ow), pads = spatial_output(
+            self.name, input_shape, self.pool_size, self.stride, self.padding
+        )
+        kh, kw = self.pool_size
+        if max(pads[0], pads[1]) >= kh or max(pads[2], pads[3]) >= kw:
+            # A window lying wholly in the padding would have no input to pool.
+            raise ShapeError(
+                f"{self.name}: padding {pads[0]},{pads[1]},{pads[2]},{pads[3]} "
+                f"(top, bottom, left, right) must be smaller than the pool size {kh}x{kw}"
+            )
+        return (input_shape[0], oh, ow)
+
+    def pads(self, input_shape: Any = None) -> Pads:
+        """Explicit padding ``(top, bottom, left, right)`` for ``input_shape`` (C, H, W)."""
+        shape = self.input_shape if input_shape is None else tuple(input_shape)
+        if shape is None:
+            raise EngineError(f"{self.name}: pads() needs an input shape before build")
+        return explicit_pads(self.padding, (shape[1], shape[2]), self.pool_size, self.stride)
+
+    def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
+        (self._out_hw, self._pads) = spatial_output(
+            self.name, input_shape, self.pool_size, self.stride, self.padding
+        )
+
+    def _padded(self, x: np.ndarray, ctx: dict[str, Any]) -> np.ndarray:
+        t, b, lft, rgt = self._pads
+        if not (t or b or lft or rgt):
+            return x
+        c, h, w, n = x.shape
+        xpad = buffer(ctx, "xp", (c, h + t + b, w + lft + rgt, n), x.dtype, fill=self._pad_value)
+        return kernels.pad(x, self._pads, out=xpad)
+
+    def _xp_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        c, h, w, n = x_shape
+        t, b, lft, rgt = self._pads
+        return (c, h + t + b, w + lft + rgt, n)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "pool_size": list(self.pool_size),
+            "stride": self._stride_config,
+            "padding": self._padding_config,
+        }
+
+
+@register_layer
+class MaxPool2D(_Pool2D):
+    """The maximum of each window. Padding is ``-inf`` (never selected).
+
+    Where several elements of a window share the maximum (frequent on blank
+    backgrounds), the gradient goes to the first of them in row-major order, as in
+    PyTorch, so the gradient is never counted twice.
+    """
+
+    type_name = "MaxPool2D"
+    _pad_value = -np.inf
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        kh, kw = self.pool_size
+        sh, sw = self.stride
+        oh, ow = self._out_hw
+        out, idx = kernels.maxpool_forward(
+            self._padded(x, ctx), kh, kw, sh, sw, oh, ow, with_argmax=training
+        )
+        if training:
+            ctx["argmax"] = idx
+            ctx["x_shape"] = x.shape
+        return out
+
+    def bwd(
+        self,
+        dout: np.ndarray,
+        ctx: dict[str, Any],
+        grads: dict[str, np.ndarray],
+        need_dx: bool = True,
+    ) -> np.ndarray | None:
+        if not need_dx:
+            return None
+        kh, kw = self.pool_size
+        sh, sw = self.stride
+        xp_shape = self._xp_shape(ctx["x_shape"])
+        dxp = kernels.maxpool_backward(
+            dout,
+            ctx["argmax"],
+            xp_shape,
+            kh,
+            kw,
+            sh,
+            sw,
+            out=buffer(ctx, "dxp", xp_shape, dout.dtype),
+        )
+        return kernels.unpad(dxp, self._pads)
+
+
+@register_layer
+class AvgPool2D(_Pool2D):
+    """The mean of each window.
+
+    Padding adds zeros that count in the mean (PyTorch ``count_include_pad=True``,
+    ONNX ``AveragePool`` with ``count_include_pad=1``): a 2x2 window over one real
+    value 4 and three padded zeros averages to 1.
+    """
+
+    type_name = "AvgPool2D"
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        kh, kw = self.pool_size
+        sh, sw = self.stride
+        oh, ow = self._out_hw
+        if training:
+            ctx["x_shape"] = x.shape
+        return kernels.avgpool_forward(self._padded(x, ctx), kh, kw, sh, sw, oh, ow)
+
+    def bwd(
+        self,
+        dout: np.ndarray,
+        ctx: dict[str, Any],
+        grads: dict[str, np.ndarray],
+        need_dx: bool = True,
+    ) -> np.ndarray | None:
+        if not need_dx:
+            return None
+        kh, kw = self.pool_size
+        sh, sw = self.stride
+        xp_shape = self._xp_shape(ctx["x_shape"])
+        dxp = kernels.avgpool_backward(
+            dout, xp_shape, kh, kw, sh, sw, out=buffer(ctx, "dxp", xp_shape, dout.dtype)
+        )
+        return kernels.unpad(dxp, self._pads)

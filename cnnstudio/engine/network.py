@@ -1,0 +1,526 @@
+"""``Network``: a directed acyclic graph of layers with one input and one output.
+
+The whole graph runs in the batch-last layout (``(C, H, W, N)`` / ``(F, N)``); the
+public methods take and return NCHW / ``(N, F)`` arrays and convert only at the edges.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.layers import Input, Layer, Sigmoid, Softmax, layer_from_config
+from cnnstudio.engine.layers.base import Shape, format_shape
+
+__all__ = ["ARCHITECTURE_FORMAT", "ARCHITECTURE_VERSION", "Network"]
+
+ARCHITECTURE_FORMAT = "cnnstudio-architecture"
+ARCHITECTURE_VERSION = 1
+_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _stable_softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+class Network:
+    """A trainable network of engine layers.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        A chain, applied in order. An ``Input`` layer is put in front unless the list
+        starts with one. Layers without an explicit name get unique ones
+        (``conv2d1``, ``relu2``...).
+    input_shape : tuple, optional
+        Per-sample input shape ``(C, H, W)`` or ``(F,)``; required without an Input layer.
+    seed : int
+        Seeds every initial weight and every dropout mask: the same seed gives
+        bit-identical weights.
+    name : str
+        Stored in ``to_architecture()``.
+
+    Attributes
+    ----------
+    input_shape, output_shape : tuple
+        Per-sample shapes of the input and of the logits ``(K,)``.
+    num_classes : int
+        ``K``, the logits' width; 1 means a binary sigmoid output.
+    output_activation : {"softmax", "sigmoid"}
+        How logits become probabilities (and which loss the trainer fuses):
+        the sink when it is ``Softmax``, or ``Sigmoid`` after a 1-unit layer;
+        otherwise "softmax" with the sink's output as logits.
+    layers : list of Layer
+        In topological order (the input first, the sink last).
+    nodes : dict[str, Layer]
+        By node id, in topological order.
+    inputs : dict[str, list[str]]
+        Each node's input ids.
+    shapes : dict[str, tuple]
+        Each node's per-sample output shape.
+    input_id, output_id, logits_id : str
+        The Input node, the sink, and the node whose output is the logits.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        input_shape: Sequence[int] | None = None,
+        seed: int = 0,
+        *,
+        name: str = "network",
+    ) -> None:
+        layers = list(layers)
+        if not all(isinstance(layer, Layer) for layer in layers):
+            raise EngineError("Network: every item of layers must be a Layer")
+        if not layers or not isinstance(layers[0], Input):
+            if input_shape is None:
+                raise EngineError(
+                    "Network: give input_shape, e.g. (1, 28, 28), or start the layers with Input"
+                )
+            layers.insert(0, Input(shape=tuple(input_shape), name="input"))
+        elif input_shape is not None and tuple(input_shape) != layers[0].shape:
+            raise ShapeError(
+                f"Network: input_shape {tuple(input_shape)} differs from the Input layer's "
+                f"{layers[0].shape}"
+            )
+        _assign_names(layers)
+        specs = [
+            (layer.name, layer, [] if i == 0 else [layers[i - 1].name])
+            for i, layer in enumerate(layers)
+        ]
+        self.name = name
+        self._setup(specs, seed)
+
+    # -- construction ---------------------------------------------------------------
+    @classmethod
+    def from_architecture(cls, arch: dict[str, Any], seed: int = 0) -> Network:
+        """Build a network from an architecture dict (see docs/file-formats.md).
+
+        Raises
+        ------
+        EngineError
+            For a malformed dict, an unknown layer type or keyword, duplicate ids,
+            references to missing nodes, cycles, no or several Input nodes or sinks,
+            or a wrong number of inputs; the message names the node.
+        ShapeError
+            When the sizes do not fit; the message names the layer and the numbers.
+        """
+        if not isinstance(arch, dict):
+            raise EngineError(f"architecture must be a dict, not {type(arch).__name__}")
+        fmt = arch.get("format", ARCHITECTURE_FORMAT)
+        if fmt != ARCHITECTURE_FORMAT:
+            raise EngineError(f"architecture: format is {fmt!r}, expected {ARCHITECTURE_FORMAT!r}")
+        version = arch.get("version", ARCHITECTURE_VERSION)
+        if not isinstance(version, int) or version > ARCHITECTURE_VERSION:
+            raise EngineError(
+                f"architecture: version {version!r} was made by a newer CNN Studio "
+                f"(this one reads version {ARCHITECTURE_VERSION}); update CNN Studio to open it"
+            )
+        nodes = arch.get("nodes")
+        if not isinstance(nodes, list) or not nodes:
+            raise EngineError("architecture: 'nodes' must be a non-empty list")
+        specs = []
+        for k, node in enumerate(nodes):
+            if not isinstance(node, dict):
+                raise EngineError(f"architecture: node #{k} must be a dict, not {node!r}")
+            nid = node.get("id")
+            if not isinstance(nid, str) or not _ID_RE.match(nid):
+                raise EngineError(
+                    f"architecture: node #{k} has an invalid id {nid!r} "
+                    "(use letters, digits, '_', '.', '-')"
+                )
+            type_name = node.get("type")
+            if not isinstance(type_name, str):
+                raise EngineError(f"node {nid}: 'type' must be a string, not {type_name!r}")
+            config = node.get("config", {})
+            if config is None:
+                config = {}
+            if not isinstance(config, dict):
+                raise EngineError(f"node {nid}: 'config' must be a dict, not {config!r}")
+            inputs = node.get("inputs", [])
+            if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+                raise EngineError(
+                    f"node {nid}: 'inputs' must be a list of node ids, not {inputs!r}"
+                )
+            layer = layer_from_config(type_name, config, name=nid)
+            specs.append((nid, layer, list(inputs)))
+        return cls._from_specs(specs, seed, name=str(arch.get("name", "network")))
+
+    @classmethod
+    def _from_specs(
+        cls, specs: list[tuple[str, Layer, list[str]]], seed: int, name: str
+    ) -> Network:
+        net = cls.__new__(cls)
+        net.name = name
+        net._setup(specs, seed)
+        return net
+
+    def _setup(self, specs: list[tuple[str, Layer, list[str]]], seed: int) -> None:
+        ids = [s[0] for s in specs]
+        seen: set[str] = set()
+        for nid in ids:
+            if nid in seen:
+                raise EngineError(f"node {nid}: duplicate node id")
+            seen.add(nid)
+        by_id = {nid: (layer, inputs) for nid, layer, inputs in specs}
+        input_ids = [nid for nid, layer, _ in specs if isinstance(layer, Input)]
+        if len(input_ids) != 1:
+            raise EngineError(
+                f"the network needs exactly one Input node, found {len(input_ids)}"
+                + (f" ({', '.join(input_ids)})" if input_ids else "")
+            )
+        consumers: dict[str, list[str]] = {nid: [] for nid in ids}
+        for nid, layer, inputs in specs:
+            for src in inputs:
+                if src not in by_id:
+                    raise EngineError(f"node {nid}: input {src!r} is not a node of the network")
+                consumers[src].append(nid)
+            n = len(inputs)
+            if layer.n_inputs == 0 and n:
+                raise EngineError(f"node {nid}: an Input node takes no inputs, got {n}")
+            if layer.n_inputs == 1 and n != 1:
+                raise EngineError(f"node {nid}: {layer.type_name} takes exactly one input, got {n}")
+            if layer.n_inputs == -1 and n < 2:
+                raise EngineError(
+                    f"node {nid}: {layer.type_name} merges two or more inputs, got {n}"
+                )
+        # Topological order, stable with respect to the listing order.
+        order: list[str] = []
+        placed: set[str] = set()
+        remaining = list(ids)
+        while remaining:
+            ready = [nid for nid in remaining if all(i in placed for i in by_id[nid][1])]
+            if not ready:
+                raise EngineError(f"the graph has a cycle through nodes {', '.join(remaining)}")
+            for nid in ready:
+                order.append(nid)
+                placed.add(nid)
+            remaining = [nid for nid in remaining if nid not in placed]
+        sinks = [nid for nid in order if not consumers[nid]]
+        if len(sinks) != 1:
+            raise EngineError(
+                f"the network needs exactly one output (a node nothing else reads), found "
+                f"{len(sinks)}: {', '.join(sinks)}"
+            )
+
+        rng = np.random.default_rng(seed)
+        children = rng.spawn(len(order))
+        self.nodes: dict[str, Layer] = {}
+        self.inputs: dict[str, list[str]] = {}
+        self.shapes: dict[str, Shape] = {}
+        for nid, child in zip(order, children, strict=True):
+            layer, inputs = by_id[nid]
+            layer.name = nid
+            layer.rng = child
+            if isinstance(layer, Input):
+                shape = layer.build(None, child)
+            elif layer.n_inputs == -1:
+                shape = layer.build([self.shapes[i] for i in inputs], child)
+            else:
+                shape = layer.build(self.shapes[inputs[0]], child)
+            self.nodes[nid] = layer
+            self.inputs[nid] = list(inputs)
+            self.shapes[nid] = tuple(shape)
+        self.layers: list[Layer] = list(self.nodes.values())
+        self.input_id = input_ids[0]
+        self.output_id = order[-1]
+        self.input_shape: Shape = self.shapes[self.input_id]
+        sink = self.nodes[self.output_id]
+        sink_in = self.inputs[self.output_id][0] if self.inputs[self.output_id] else None
+        if isinstance(sink, Softmax) and sink_in is not None:
+            self.output_activation = "softmax"
+            self.logits_id = sink_in
+        elif isinstance(sink, Sigmoid) and sink_in is not None and self.shapes[sink_in] == (1,):
+            self.output_activation = "sigmoid"
+            self.logits_id = sink_in
+        else:
+            self.output_activation = "softmax"
+            self.logits_id = self.output_id
+        logits_shape = self.shapes[self.logits_id]
+        if len(logits_shape) != 1:
+            raise ShapeError(
+                f"the network output ({self.logits_id}) must be a vector of class scores, got "
+                f"{format_shape(logits_shape)}; end the network with Flatten and Dense"
+            )
+        self.output_shape: Shape = logits_shape
+        self.num_classes = int(logits_shape[0])
+        self._last_use = {nid: 0 for nid in order}
+        for k, nid in enumerate(order):
+            for src in self.inputs[nid]:
+                self._last_use[src] = k
+        self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
+        self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
+        self._batch: int | None = None
+
+    # -- running ----------------------------------------------------------------------
+    def _prepare(self, x: Any) -> np.ndarray:
+        """Check ``x`` against the input shape; return it float32 and batch-last."""
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiub":
+            raise EngineError(f"network input must be numeric, got dtype {x.dtype}")
+        expected = self.input_shape
+        if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+            want = ", ".join(str(d) for d in expected)
+            raise ShapeError(f"network input: expected shape (N, {want}), got {tuple(x.shape)}")
+        if x.shape[0] < 1:
+            raise ShapeError("network input: the batch is empty")
+        xb = np.moveaxis(x, 0, -1)
+        return np.ascontiguousarray(xb, dtype=np.float32)
+
+    def _run(
+        self, xb: np.ndarray, training: bool, ctxs: dict[str, dict[str, Any]], keep_all: bool
+    ) -> dict[str, np.ndarray]:
+        """Run the graph in batch-last layout up to the logits (or the sink with ``keep_all``)."""
+        outs: dict[str, np.ndarray] = {}
+        stop = self.output_id if keep_all else self.logits_id
+        for k, (nid, layer) in enumerate(self.nodes.items()):
+            srcs = self.inputs[nid]
+            if not srcs:
+                y = xb
+            elif layer.n_inputs == -1:
+                y = layer.fwd([outs[s] for s in srcs], training, ctxs[nid])
+            else:
+                y = layer.fwd(outs[srcs[0]], training, ctxs[nid])
+            outs[nid] = y
+            if nid == stop:
+                break
+            if not keep_all:
+                for s in srcs:
+                    if self._last_use[s] == k:
+                        del outs[s]
+        return outs
+
+    def forward(self, x: Any, training: bool = False) -> np.ndarray:
+        """Logits ``(N, K)`` float32 for a batch ``x`` of shape ``(N, *input_shape)``.
+
+        With ``training=True`` the layers keep what ``backward`` needs, dropout is
+        active and BatchNorm uses (and updates) batch statistics.
+        """
+        xb = self._prepare(x)
+        ctxs = self._train_ctx if training else self._infer_ctx
+        logits = self._run(xb, training, ctxs, keep_all=False)[self.logits_id]
+        if training:
+            self._batch = xb.shape[-1]
+        return np.ascontiguousarray(logits.T)
+
+    def backward(self, dlogits: Any) -> None:
+        """Backpropagate ``dlogits`` (N, K), the loss gradient w.r.t. the logits of the last
+        ``forward(x, training=True)``; fills every layer's ``grads`` in place."""
+        if self._batch is None:
+            raise EngineError("backward called before forward(x, training=True)")
+        d = np.asarray(dlogits)
+        if d.shape != (self._batch, self.num_classes):
+            raise ShapeError(
+                f"backward: dlogits must have shape ({self._batch}, {self.num_classes}), "
+                f"got {d.shape}"
+            )
+        grads: dict[str, Any] = {self.logits_id: np.ascontiguousarray(d.T, dtype=np.float32)}
+        order = list(self.nodes)
+        stop = order.index(self.logits_id)
+        for nid in reversed(order[: stop + 1]):
+            dout = grads.pop(nid, None)
+            srcs = self.inputs[nid]
+            if dout is None or not srcs:
+                continue
+            layer = self.nodes[nid]
+            ctx = self._train_ctx[nid]
+            if layer.n_inputs == -1:
+                dxs = layer.bwd(dout, ctx, layer.grads, True)
+            else:
+                need = srcs[0] != self.input_id
+                dxs = [layer.bwd(dout, ctx, layer.grads, need)]
+            for src, dx in zip(srcs, dxs, strict=True):
+                if src == self.input_id:
+                    continue
+                grads[src] = dx if src not in grads else grads[src] + dx
+
+    def predict_proba(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities ``(N, K)``; a sigmoid network gives ``(N, 2)`` = ``[1-p, p]``."""
+        x = np.asarray(x)
+        if batch_size < 1:
+            raise EngineError(f"batch_size must be at least 1, got {batch_size}")
+        parts = []
+        for s in range(0, max(len(x), 1), batch_size):
+            xb = self._prepare(x[s : s + batch_size])
+            z = self._run(xb, False, self._infer_ctx, keep_all=False)[self.logits_id]
+            if self.output_activation == "sigmoid":
+                p = 0.5 * np.tanh(0.5 * z[0]) + 0.5
+                parts.append(np.stack([1.0 - p, p], axis=1).astype(np.float32))
+            else:
+                parts.append(np.ascontiguousarray(_stable_softmax(z, axis=0).T))
+        return np.concatenate(parts, axis=0)
+
+    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """Predicted class index per sample, ``(N,)`` int64."""
+        return self.predict_proba(x, batch_size).argmax(axis=1).astype(np.int64)
+
+    def activations(self, x: Any) -> dict[str, np.ndarray]:
+        """Every node's output for ``x`` (inference mode), in public layout, in topological
+        order, keyed by node id; the sink's entry holds the final probabilities."""
+        xb = self._prepare(x)
+        outs = self._run(xb, False, self._infer_ctx, keep_all=True)
+        return {nid: np.ascontiguousarray(np.moveaxis(y, -1, 0)) for nid, y in outs.items()}
+
+    # -- parameters -------------------------------------------------------------------
+    def parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """``(key, param, grad)`` for every trainable array; keys ``"<node>.<param>"``.
+
+        The arrays are the live ones: optimizers update ``param`` in place, and
+        ``backward`` refills ``grad`` in place, so the objects stay valid.
+        """
+        return [
+            (f"{nid}.{k}", layer.params[k], layer.grads[k])
+            for nid, layer in self.nodes.items()
+            for k in layer.params
+        ]
+
+    def _weight_arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for nid, layer in self.nodes.items():
+            for k, v in layer.params.items():
+                out[f"{nid}.{k}"] = v
+            for k, v in layer.state.items():
+                out[f"{nid}.{k}"] = v
+        return out
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and state array, keyed ``"<node>.<name>"``."""
+        return {k: v.copy() for k, v in self._weight_arrays().items()}
+
+    def set_weights(self, weights: dict[str, Any], strict: bool = True) -> None:
+        """Copy ``weights`` into the network in place, after checking all of them.
+
+        Parameters
+        ----------
+        weights : dict[str, array]
+            As from ``get_weights`` or a weights.npz file.
+        strict : bool
+            If true, every key must be present and no other key may appear.
+
+        Raises
+        ------
+        EngineError
+            Naming the key: missing, unexpected, not a float array, or the wrong shape
+            (with the expected and the found shape). Nothing is changed then.
+        """
+        targets = self._weight_arrays()
+        if not isinstance(weights, dict):
+            raise EngineError(f"weights must be a dict of arrays, not {type(weights).__name__}")
+        if strict:
+            missing = [k for k in targets if k not in weights]
+            if missing:
+                raise EngineError(f"weights: missing {', '.join(missing)}")
+        extra = [k for k in weights if k not in targets]
+        if extra:
+            raise EngineError(
+                f"weights: unexpected key(s) {', '.join(map(str, extra))} for this architecture"
+            )
+        arrays = {}
+        for key, value in weights.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind != "f":
+                raise EngineError(f"weights: {key} must be a float array, found dtype {arr.dtype}")
+            expected = targets[key].shape
+            if arr.shape != expected:
+                raise EngineError(f"weights: {key} has shape {arr.shape}, expected {expected}")
+            if not np.all(np.isfinite(arr)):
+                raise EngineError(f"weights: {key} contains NaN or infinite values")
+            arrays[key] = arr
+        for key, arr in arrays.items():
+            np.copyto(targets[key], arr, casting="same_kind")
+
+    def parameter_count(self) -> int:
+        """Number of trainable numbers."""
+        return sum(layer.parameter_count() for layer in self.layers)
+
+    def layer_summaries(self) -> list[dict[str, Any]]:
+        """Per node: ``name``, ``type``, ``inputs``, ``output_shape`` (tuple),
+        ``output_text`` (``6@28x28`` or ``120``) and ``params`` (count)."""
+        return [
+            {
+                "name": nid,
+                "type": layer.type_name,
+                "inputs": list(self.inputs[nid]),
+                "output_shape": self.shapes[nid],
+                "output_text": format_shape(self.shapes[nid]),
+                "params": layer.parameter_count(),
+            }
+            for nid, layer in self.nodes.items()
+        ]
+
+    def summary(self) -> str:
+        """A text table of layer, type, output shape (``C@HxW``) and parameters, with the total."""
+        rows = [("Layer", "Type", "Output", "Params")]
+        rows += [
+            (s["name"], s["type"], s["output_text"], f"{s['params']:,}")
+            for s in self.layer_summaries()
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = []
+        for k, r in enumerate(rows):
+            lines.append(
+                "  ".join(
+                    c.rjust(widths[i]) if i == 3 else c.ljust(widths[i]) for i, c in enumerate(r)
+                ).rstrip()
+            )
+            if k == 0:
+                lines.append("-" * len(lines[0]))
+        lines.append("-" * len(lines[0]))
+        lines.append(f"Total parameters: {self.parameter_count():,}")
+        return "\n".join(lines)
+
+    def to_architecture(self) -> dict[str, Any]:
+        """The architecture dict (docs/file-formats.md) that rebuilds this network."""
+        return {
+            "format": ARCHITECTURE_FORMAT,
+            "version": ARCHITECTURE_VERSION,
+            "name": self.name,
+            "nodes": [
+                {
+                    "id": nid,
+                    "type": layer.type_name,
+                    "config": layer.config(),
+                    "inputs": list(self.inputs[nid]),
+                }
+                for nid, layer in self.nodes.items()
+            ],
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Network({self.name!r}, {len(self.nodes)} nodes, "
+            f"input {format_shape(self.input_shape)}, "
+            f"{self.num_classes} outputs, {self.parameter_count():,} parameters)"
+        )
+
+
+def _assign_names(layers: Iterable[Layer]) -> None:
+    layers = list(layers)
+    explicit = [layer.name for layer in layers if not layer.auto_named]
+    dup = {n for n in explicit if explicit.count(n) > 1}
+    if dup:
+        raise EngineError(f"Network: duplicate layer name(s) {', '.join(sorted(dup))}")
+    taken = set(explicit)
+    counters: dict[str, int] = {}
+    for layer in layers:
+        if not layer.auto_named:
+            continue
+        base = layer.type_name.lower()
+        if isinstance(layer, Input) and "input" not in taken:
+            layer.name = "input"
+            taken.add("input")
+            continue
+        while True:
+            counters[base] = counters.get(base, 0) + 1
+            candidate = f"{base}{counters[base]}"
+            if candidate not in taken:
+                break
+        layer.name = candidate
+        taken.add(candidate)
