@@ -1,0 +1,111 @@
+"""One entry point for ``--data``: a built-in name, a folder or a CSV file."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from cnnstudio.data.builtin import BUILTIN_DATASETS, load_builtin
+from cnnstudio.data.csvfile import load_csv
+from cnnstudio.data.dataset import DatasetSplit
+from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.folder import is_image_folder, load_image_folder
+from cnnstudio.data.idx import find_idx_pairs, load_idx, load_idx_dir
+
+__all__ = ["describe_spec", "load_dataset"]
+
+_HELP = (
+    "give 'mnist-sample', a folder of IDX files (e.g. train-images-idx3-ubyte.gz and "
+    "train-labels-idx1-ubyte.gz), a folder with one subfolder of images per class, "
+    "or a .csv / .csv.gz file"
+)
+
+
+def describe_spec(spec: str | Path) -> str:
+    """What kind of source ``spec`` names: "builtin", "idx", "folder", "csv" or "unknown"."""
+    if str(spec) in BUILTIN_DATASETS:
+        return "builtin"
+    p = Path(spec)
+    if p.is_dir():
+        if find_idx_pairs(p):
+            return "idx"
+        return "folder" if is_image_folder(p) else "unknown"
+    name = p.name.lower()
+    if p.is_file():
+        if name.endswith((".csv", ".csv.gz")):
+            return "csv"
+        if "idx3-ubyte" in name:
+            return "idx"
+    return "unknown"
+
+
+def load_dataset(
+    spec: str | Path,
+    *,
+    input_size: tuple[int, int] | None = None,
+    color: str | None = None,
+) -> DatasetSplit:
+    """Load the dataset named on the command line (``--data``) or picked in the UI.
+
+    Parameters
+    ----------
+    spec
+        ``"mnist-sample"``; a folder holding an IDX pair (or a train and a test pair)
+        or one subfolder of images per class; a ``.csv``/``.csv.gz`` file; or an
+        ``*images*idx3-ubyte`` file whose labels file lies beside it.
+    input_size
+        (H, W) the images should have (a model's input). Image folders are converted
+        to it (default 28x28); other sources are resized only when it differs.
+    color
+        ``"L"`` or ``"RGB"`` to match a model's input channels; None keeps the
+        source's own (image folders: detected).
+
+    Returns
+    -------
+    DatasetSplit
+        ``train``, and ``test`` when the source has a held-out part (the built-in
+        sample, a folder with train and t10k IDX pairs). ``cnnstudio evaluate``
+        should use ``split.evaluation``.
+
+    Raises
+    ------
+    DatasetError
+        For anything it cannot use, saying what it expected.
+    """
+    text = str(spec)
+    kind = describe_spec(spec)
+    path = Path(spec)
+    if kind == "builtin":
+        split = load_builtin(text)
+    elif kind == "idx" and path.is_dir():
+        split = load_idx_dir(path)
+    elif kind == "idx":
+        split = DatasetSplit(train=load_idx(path, _labels_beside(path)))
+    elif kind == "folder":
+        split = DatasetSplit(
+            train=load_image_folder(path, input_size=input_size or (28, 28), color=color)
+        )
+    elif kind == "csv":
+        split = DatasetSplit(train=load_csv(path))
+    elif not path.exists():
+        close = difflib.get_close_matches(text, list(BUILTIN_DATASETS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise DatasetError(f"no such file or folder{hint}; {_HELP}", text)
+    elif path.is_dir():
+        raise DatasetError(f"the folder holds no IDX files and no class subfolders; {_HELP}", path)
+    else:
+        raise DatasetError(f"not a dataset file CNN Studio can read; {_HELP}", path)
+    if input_size is None and color is None:
+        return split
+    train = split.train.converted(input_size, color)
+    test = None if split.test is None else split.test.converted(input_size, color)
+    return DatasetSplit(train=train, test=test)
+
+
+def _labels_beside(images_path: Path) -> Path:
+    for images, labels in find_idx_pairs(images_path.parent):
+        if images == images_path:
+            return labels
+    raise DatasetError(
+        "found no matching '*labels*idx1-ubyte' file beside this images file", images_path
+    )

@@ -1,0 +1,204 @@
+"""MNIST-style preprocessing of drawings and photos of digits, and image files for prediction.
+
+One implementation serves the drawing pad, ``cnnstudio predict`` and the exported
+predict script (which copies this module's logic; keep it NumPy + Pillow only).
+
+MNIST's recipe: the digit's bounding box is scaled so its longer side is 20 pixels
+(keeping the aspect ratio, anti-aliased), then placed in a 28x28 field so that its
+centre of mass is at the centre. Any output size works: the box is 20/28 of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from cnnstudio.data.errors import DatasetError
+
+__all__ = [
+    "INK_THRESHOLD",
+    "has_ink",
+    "load_image_for_prediction",
+    "preprocess_digit",
+    "to_gray01",
+]
+
+#: Ink darker than this (on a 0-1 scale, after background removal) counts as no ink.
+INK_THRESHOLD = 0.1
+_BOX_FRACTION = 20.0 / 28.0
+
+
+def to_gray01(image: np.ndarray) -> np.ndarray:
+    """Any image array as float64 grayscale in [0, 1], shape (H, W).
+
+    Accepts (H, W), (H, W, 3|4), (1|3, H, W); uint8 (0-255), bool, or floats
+    (in [0, 1]; floats above 1 are taken as 0-255). Transparent pixels count as white.
+    """
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (3, 4):
+        a = np.moveaxis(a, 0, -1)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)) or a.size == 0:
+        raise DatasetError(f"expected a grayscale or RGB image array, got shape {a.shape}")
+    if a.dtype == bool:
+        a = a.astype(np.float64)
+    elif a.dtype == np.uint8:
+        a = a.astype(np.float64) / 255.0
+    else:
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all():
+            raise DatasetError("the image holds NaN or infinite values")
+        if a.max() > 1.0:
+            a = a / 255.0
+    if a.ndim == 3:
+        if a.shape[-1] == 4:
+            alpha = a[..., 3:4]
+            a = a[..., :3] * alpha + (1.0 - alpha)
+        a = a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+    return np.clip(a, 0.0, 1.0)
+
+
+def _ink(gray: np.ndarray, invert: bool | str) -> np.ndarray:
+    """Ink as bright-on-dark in [0, 1], background removed and contrast stretched."""
+    h, w = gray.shape
+    b = max(1, min(h, w) // 20)
+    border = np.concatenate(
+        [gray[:b].ravel(), gray[-b:].ravel(), gray[:, :b].ravel(), gray[:, -b:].ravel()]
+    )
+    if invert == "auto":
+        invert = bool(np.median(border) > 0.5)
+    elif not isinstance(invert, (bool, np.bool_)):
+        raise DatasetError(f'invert must be True, False or "auto", got {invert!r}')
+    ink = 1.0 - gray if invert else gray
+    # Paper in a photo is not pure white: its level becomes the new black.
+    background = float(np.median(1.0 - border if invert else border))
+    top = float(ink.max())
+    if top - background < INK_THRESHOLD:
+        return np.zeros_like(ink)
+    return np.clip((ink - background) / (top - background), 0.0, 1.0)
+
+
+def has_ink(image: np.ndarray, invert: bool | str = "auto") -> bool:
+    """True if :func:`preprocess_digit` would find something drawn in ``image``."""
+    return bool((_ink(to_gray01(image), invert) > INK_THRESHOLD).any())
+
+
+def preprocess_digit(
+    image: np.ndarray,
+    out_size: tuple[int, int] = (28, 28),
+    invert: bool | str = "auto",
+) -> np.ndarray:
+    """Turn a drawing or photo of a digit into an MNIST-like network input.
+
+    Parameters
+    ----------
+    image
+        Any size; grayscale or RGB(A); uint8 or float in [0, 1]; (H, W), (H, W, C)
+        or (C, H, W).
+    out_size
+        (H, W) of the result (the model's input size).
+    invert
+        True when the ink is dark on a light background (paper), False for light
+        ink on dark (the drawing pad, MNIST), ``"auto"`` to decide from the border:
+        a light border means dark ink.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W) in [0, 1], ink bright on black, the ink's bounding box scaled
+        to fit 20/28 of the output keeping its aspect ratio, its centre of mass at
+        the centre. All zeros when there is no ink (test with ``result.any()``).
+    """
+    out_h, out_w = int(out_size[0]), int(out_size[1])
+    if out_h < 1 or out_w < 1:
+        raise DatasetError(f"output size must be positive, got {out_size}")
+    ink = _ink(to_gray01(image), invert)
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    out = np.zeros((out_h, out_w), dtype=np.float32)
+    if rows.size == 0:
+        return out
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
+
+    box_h = max(1, round(out_h * _BOX_FRACTION))
+    box_w = max(1, round(out_w * _BOX_FRACTION))
+    factor = min(box_h / crop.shape[0], box_w / crop.shape[1])
+    new_h = min(box_h, max(1, round(crop.shape[0] * factor)))
+    new_w = min(box_w, max(1, round(crop.shape[1] * factor)))
+    glyph = Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.LANCZOS)
+    glyph_a = np.clip(np.asarray(glyph, dtype=np.float32), 0.0, 1.0)
+
+    mass = float(glyph_a.sum())
+    if mass <= 0.0:
+        return out
+    cy = float((glyph_a.sum(axis=1) * np.arange(new_h)).sum() / mass)
+    cx = float((glyph_a.sum(axis=0) * np.arange(new_w)).sum() / mass)
+    top = round((out_h - 1) / 2.0 - cy)
+    left = round((out_w - 1) / 2.0 - cx)
+    # Paste with clipping: a lopsided glyph may be pushed partly off the canvas.
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + new_h, out_h), min(left + new_w, out_w)
+    if y1 > y0 and x1 > x0:
+        out[y0:y1, x0:x1] = glyph_a[y0 - top : y1 - top, x0 - left : x1 - left]
+    return out
+
+
+def load_image_for_prediction(
+    path: str | Path,
+    input_shape: tuple[int, int, int],
+    mode: str = "auto",
+    invert: bool | str = "auto",
+) -> np.ndarray:
+    """Read an image file as one network input, float32 (C, H, W) in [0, 1].
+
+    Parameters
+    ----------
+    path
+        PNG, JPEG, BMP, GIF, ... (anything Pillow reads; first frame).
+    input_shape
+        The model's (C, H, W).
+    mode
+        ``"digit"``: MNIST-style :func:`preprocess_digit` (crop, fit 20/28, centre of
+        mass), the result repeated over 3 channels for an RGB model. ``"resize"``:
+        the whole picture stretched to H x W in the model's colour mode. ``"auto"``:
+        digit for 1-channel models, resize for RGB models.
+    invert
+        Passed to :func:`preprocess_digit`.
+
+    Raises
+    ------
+    DatasetError
+        For a missing, zero-byte, unreadable or non-image file (naming it).
+    """
+    c, h, w = (int(v) for v in input_shape)
+    if c not in (1, 3):
+        raise DatasetError(f"the model input must have 1 or 3 channels, got {c}")
+    if mode == "auto":
+        mode = "digit" if c == 1 else "resize"
+    if mode not in ("digit", "resize"):
+        raise DatasetError(f'mode must be "digit", "resize" or "auto", got {mode!r}')
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise DatasetError("zero-byte file (empty)", path)
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+                rgba = img.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(white, rgba)
+            pic = img.convert("L" if c == 1 else "RGB")
+    except DatasetError:
+        raise
+    except FileNotFoundError as exc:
+        raise DatasetError("file not found", path) from exc
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"cannot read this file as an image ({exc})", path) from exc
+    if mode == "digit":
+        digit = preprocess_digit(np.asarray(pic), (h, w), invert=invert)
+        return np.repeat(digit[None], c, axis=0)
+    a = np.asarray(pic.resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
