@@ -77,7 +77,8 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     dlogits : ndarray, shape (N, K)
         ``(softmax(logits) - onehot(y)) / N``, same dtype as ``logits``.
     """
-    _check_logits_labels(logits, y, logits.shape[1], "softmax cross-entropy")
+    k = logits.shape[-1] if logits.ndim else 0
+    _check_logits_labels(logits, y, k, "softmax cross-entropy")
     n = logits.shape[0]
     if n == 0:
         raise EngineError("softmax cross-entropy: the batch is empty")
@@ -111,7 +112,11 @@ def sigmoid_binary_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[flo
     dlogits : ndarray, same shape as ``logits``
         ``(σ(z) - y) / N``.
     """
-    z = logits.reshape(logits.shape[0], -1) if logits.ndim == 2 else logits.reshape(-1, 1)
+    if logits.ndim not in (1, 2):
+        raise EngineError(
+            f"sigmoid binary cross-entropy: logits must have shape (N, 1), got {logits.shape}"
+        )
+    z = logits if logits.ndim == 2 else logits.reshape(-1, 1)
     if z.shape[1] != 1:
         raise EngineError(
             f"sigmoid binary cross-entropy: logits must have shape (N, 1), got {logits.shape}"
