@@ -1,0 +1,288 @@
+"""Seeded data augmentation for training, vectorised over the batch, and its preview grid."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.normalize import Normalization
+
+__all__ = [
+    "DIGIT_AUGMENTATION",
+    "Augmentation",
+    "Transform",
+    "augment_batch",
+    "make_transform",
+    "preview_grid",
+]
+
+#: ``transform(x_uint8_batch, rng) -> float32 batch``, as the training loop calls it.
+Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+_LIMITS = {"shift": 8, "rotation": 180.0, "scale": 0.5, "noise": 1.0, "thickness": 3}
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random changes applied to each training image, drawn anew for every batch.
+
+    Parameters
+    ----------
+    shift
+        Largest translation in whole pixels along each axis (uniform in [-shift, shift]).
+    rotation
+        Largest rotation in degrees, either way (uniform).
+    scale
+        Largest relative size change: the factor is uniform in [1 - scale, 1 + scale].
+    noise
+        Standard deviation of Gaussian noise added on the [0, 1] scale (then clipped).
+    thickness
+        Largest change of stroke thickness in steps of one pixel: a grey dilation
+        (thicker) or erosion (thinner) by a 3x3 cross, uniform in [-thickness, thickness].
+
+    All zero (the default) means no augmentation.
+    """
+
+    shift: int = 0
+    rotation: float = 0.0
+    scale: float = 0.0
+    noise: float = 0.0
+    thickness: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise DatasetError(f"augmentation {f.name} must be a number, got {value!r}")
+            if not np.isfinite(value) or not 0 <= value <= _LIMITS[f.name]:
+                raise DatasetError(
+                    f"augmentation {f.name} must lie in 0-{_LIMITS[f.name]}, got {value}"
+                )
+            if f.name in ("shift", "thickness"):
+                if value != int(value):
+                    raise DatasetError(f"augmentation {f.name} is in whole pixels, got {value}")
+                object.__setattr__(self, f.name, int(value))
+            else:
+                object.__setattr__(self, f.name, float(value))
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Augmentation:
+        """Rebuild from :meth:`to_dict` output; unknown keys are an error naming them."""
+        if not isinstance(d, Mapping):
+            raise DatasetError(f"augmentation settings must be a mapping, got {d!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise DatasetError(f"unknown augmentation settings {unknown} (known: {sorted(known)})")
+        return cls(**dict(d))
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Same as :func:`augment_batch`."""
+        return augment_batch(x, self, rng)
+
+
+#: A sensible starting point for handwritten digits.
+DIGIT_AUGMENTATION = Augmentation(shift=2, rotation=10.0, scale=0.1, noise=0.0, thickness=0)
+
+
+def _shifted(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``x`` moved by (dy, dx) over its last two axes, zeros coming in."""
+    out = np.zeros_like(x)
+    h, w = x.shape[-2:]
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def _dilate(x: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        np.maximum(out, _shifted(x, dy, dx), out=out)
+    return out
+
+
+def _erode(x: np.ndarray) -> np.ndarray:
+    # Outside the image counts as background (0), so borders erode too.
+    out = x.copy()
+    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        np.minimum(out, _shifted(x, dy, dx), out=out)
+    return out
+
+
+def _thickness(x: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    out = x
+    for k in range(1, int(np.abs(steps).max(initial=0)) + 1):
+        grow, shrink = steps >= k, steps <= -k
+        if grow.any() or shrink.any():
+            out = out.copy() if out is x else out
+        if grow.any():
+            out[grow] = _dilate(out[grow])
+        if shrink.any():
+            out[shrink] = _erode(out[shrink])
+    return out
+
+
+def _warp(
+    x: np.ndarray, angle: np.ndarray, scale: np.ndarray, ty: np.ndarray, tx: np.ndarray
+) -> np.ndarray:
+    """Rotate/scale about the centre then translate, every image at once (bilinear, zero fill)."""
+    n, c, h, w = x.shape
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    ys = (np.arange(h, dtype=np.float32) - np.float32(cy))[None, :, None]
+    xs = (np.arange(w, dtype=np.float32) - np.float32(cx))[None, None, :]
+    cos = (np.cos(angle) / scale).astype(np.float32)
+    sin = (np.sin(angle) / scale).astype(np.float32)
+    # Inverse map: output pixel p reads the input at R(-angle)/scale (p - centre - t) + centre.
+    off_x = (cx - cos * tx - sin * ty).astype(np.float32)[:, None, None]
+    off_y = (cy + sin * tx - cos * ty).astype(np.float32)[:, None, None]
+    cos, sin = cos[:, None, None], sin[:, None, None]
+    src_x = cos * xs + (sin * ys + off_x)
+    src_y = cos * ys + (off_y - sin * xs)
+    # One pixel of zero padding before and two after, and source coordinates clipped
+    # to [-1, size]: every bilinear read is then in bounds and reads zeros outside.
+    np.clip(src_x, -1.0, w, out=src_x)
+    np.clip(src_y, -1.0, h, out=src_y)
+    x0 = np.floor(src_x)
+    y0 = np.floor(src_y)
+    src_x -= x0
+    src_y -= y0
+    fx, fy = src_x.reshape(n, 1, h * w), src_y.reshape(n, 1, h * w)
+    pw = w + 3
+    padded = np.zeros((n, c, h + 3, pw), dtype=np.float32)
+    padded[:, :, 1 : h + 1, 1 : w + 1] = x
+    y0 += 1
+    y0 *= pw
+    y0 += x0 + 1
+    idx = y0.astype(np.int32).reshape(n, 1, h * w)
+    idx = idx + (np.arange(n * c, dtype=np.int32) * ((h + 3) * pw)).reshape(n, c, 1)
+    flat = padded.reshape(-1)
+    top = flat[idx]
+    right = flat[idx + 1]
+    right -= top
+    right *= fx
+    top += right
+    idx += pw
+    bottom = flat[idx]
+    right = flat[idx + 1]
+    right -= bottom
+    right *= fx
+    bottom += right
+    bottom -= top
+    bottom *= fy
+    top += bottom
+    return top.reshape(n, c, h, w)
+
+
+def augment_batch(x: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    """Augment a float batch (N, C, H, W) in [0, 1]; returns a new float32 array.
+
+    Random draws come only from ``rng``, so the same seed gives the same batch.
+    Order: thickness, then rotation/scale/shift in one resampling, then noise.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4:
+        raise DatasetError(f"augmentation expects an (N, C, H, W) batch, got {x.shape}")
+    n = x.shape[0]
+    out = x
+    if aug.thickness:
+        out = _thickness(out, rng.integers(-aug.thickness, aug.thickness + 1, size=n))
+    if aug.shift or aug.rotation or aug.scale:
+        angle = np.deg2rad(rng.uniform(-aug.rotation, aug.rotation, size=n))
+        scale = rng.uniform(1.0 - aug.scale, 1.0 + aug.scale, size=n)
+        shifts = rng.integers(-aug.shift, aug.shift + 1, size=(2, n)).astype(np.float32)
+        out = _warp(out, angle, scale, shifts[0], shifts[1])
+    if aug.noise:
+        noisy = rng.standard_normal(size=out.shape, dtype=np.float32)
+        noisy *= np.float32(aug.noise)
+        noisy += out
+        out = np.clip(noisy, 0.0, 1.0, out=noisy)
+    return out.copy() if out is x else out
+
+
+def make_transform(
+    normalization: Normalization | None = None,
+    augmentation: Augmentation | None = None,
+) -> Transform:
+    """The per-batch function the training loop calls: ``transform(x_uint8, rng)``.
+
+    Scales uint8 to [0, 1], augments (if given and not all zero), then applies the
+    normalisation's mean/std. Validation and prediction use the same normalisation
+    without augmentation (``make_transform(normalization)``).
+    """
+    norm = normalization or Normalization()
+    aug = augmentation if augmentation is not None and augmentation.enabled else None
+
+    def transform(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        x = np.asarray(x)
+        if aug is None:
+            return norm.apply(x)
+        scaled = x.astype(np.float32) * np.float32(1 / 255) if x.dtype == np.uint8 else x
+        return norm.apply(augment_batch(scaled, aug, rng))
+
+    return transform
+
+
+def preview_grid(
+    images: np.ndarray,
+    augmentation: Augmentation,
+    seed: int = 0,
+    rows: int = 4,
+    cols: int = 8,
+    gap: int = 1,
+) -> np.ndarray:
+    """A picture of augmented samples for the UI: each row one image, column 0 unchanged.
+
+    Parameters
+    ----------
+    images
+        uint8 (N, C, H, W) or (N, H, W) (a dataset's ``images``); the rows show
+        images spread evenly over it (repeating if there are fewer than ``rows``).
+    augmentation, seed
+        What to apply and the seed, so the same settings give the same picture.
+    rows, cols
+        Grid size; columns 1.. show different random augmentations.
+    gap
+        Pixels of mid-grey between cells.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, (rows*H + (rows-1)*gap, cols*W + (cols-1)*gap) for grayscale, with a
+        trailing axis of 3 for RGB images.
+    """
+    a = np.asarray(images)
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4 or a.shape[0] == 0 or a.shape[1] not in (1, 3):
+        raise DatasetError(f"preview needs a non-empty (N, C, H, W) image array, got {a.shape}")
+    if rows < 1 or cols < 1:
+        raise DatasetError(f"preview grid needs at least 1x1 cells, got {rows}x{cols}")
+    rng = np.random.default_rng(seed)
+    # Evenly spread picks: datasets are often sorted by class.
+    picks = a[np.linspace(0, a.shape[0] - 1, rows).round().astype(np.intp)]
+    base = picks.astype(np.float32) / 255.0 if picks.dtype == np.uint8 else picks
+    cells = np.repeat(base, cols, axis=0).astype(np.float32)
+    if augmentation.enabled and cols > 1:
+        mask = np.arange(rows * cols) % cols != 0
+        cells[mask] = augment_batch(cells[mask], augmentation, rng)
+    _, c, h, w = cells.shape
+    grid = np.full((c, rows * (h + gap) - gap, cols * (w + gap) - gap), 0.5, dtype=np.float32)
+    tiles = cells.reshape(rows, cols, c, h, w)
+    for r in range(rows):
+        for k in range(cols):
+            y, x = r * (h + gap), k * (w + gap)
+            grid[:, y : y + h, x : x + w] = tiles[r, k]
+    out = np.round(np.clip(grid, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return out[0] if c == 1 else np.ascontiguousarray(out.transpose(1, 2, 0))
