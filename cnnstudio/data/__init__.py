@@ -1,1 +1,83 @@
-"""data"""
+"""Datasets and image preprocessing for CNN Studio (NumPy and Pillow only, no Qt).
+
+Sources: the built-in MNIST sample (:func:`load_builtin`), IDX files
+(:func:`load_idx`, :func:`load_idx_dir`), image folders (:func:`load_image_folder`),
+CSV files (:func:`load_csv`), the user's drawings (:class:`SampleCollection`), and
+one entry point for the command line (:func:`load_dataset`). Everything becomes a
+:class:`Dataset` of uint8 (N, C, H, W) images. Training uses
+:func:`make_transform` (normalisation + augmentation per batch); prediction uses
+:func:`preprocess_digit` / :func:`load_image_for_prediction` and the same
+:class:`Normalization`. Every problem is a :class:`DatasetError` (a ``ValueError``).
+"""
+
+from cnnstudio.data.augment import (
+    DIGIT_AUGMENTATION,
+    Augmentation,
+    Transform,
+    augment_batch,
+    make_transform,
+    preview_grid,
+)
+from cnnstudio.data.builtin import BUILTIN_DATASETS, load_builtin
+from cnnstudio.data.convert import MAX_DATASET_BYTES, convert_images
+from cnnstudio.data.csvfile import load_csv
+from cnnstudio.data.dataset import (
+    Dataset,
+    DatasetSplit,
+    SkippedFile,
+    batch_indices,
+    concatenate,
+    shape_text,
+    stratified_split_indices,
+)
+from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.folder import IMAGE_EXTENSIONS, load_image_folder, open_image
+from cnnstudio.data.idx import KNOWN_CLASS_NAMES, find_idx_pairs, load_idx, load_idx_dir, read_idx
+from cnnstudio.data.loader import describe_spec, load_dataset
+from cnnstudio.data.normalize import Normalization
+from cnnstudio.data.preprocess import (
+    has_ink,
+    load_image_for_prediction,
+    preprocess_digit,
+    to_gray01,
+)
+from cnnstudio.data.samples import Sample, SampleCollection
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "DIGIT_AUGMENTATION",
+    "IMAGE_EXTENSIONS",
+    "KNOWN_CLASS_NAMES",
+    "MAX_DATASET_BYTES",
+    "Augmentation",
+    "Dataset",
+    "DatasetError",
+    "DatasetSplit",
+    "Normalization",
+    "Sample",
+    "SampleCollection",
+    "SkippedFile",
+    "Transform",
+    "augment_batch",
+    "batch_indices",
+    "concatenate",
+    "convert_images",
+    "describe_spec",
+    "find_idx_pairs",
+    "has_ink",
+    "load_builtin",
+    "load_csv",
+    "load_dataset",
+    "load_idx",
+    "load_idx_dir",
+    "load_image_folder",
+    "load_image_for_prediction",
+    "make_transform",
+    "open_image",
+    "preprocess_digit",
+    "preview_grid",
+    "read_idx",
+    "shape_text",
+    "stratified_split_indices",
+    "to_gray01",
+]
