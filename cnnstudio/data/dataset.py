@@ -88,7 +88,11 @@ class Dataset:
                 f"there are {images.shape[0]} images but labels has shape {labels.shape}"
             )
         if labels.size and not np.issubdtype(labels.dtype, np.integer):
-            raise DatasetError(f"labels must be integers, got {labels.dtype}")
+            whole = np.issubdtype(labels.dtype, np.floating) and bool(
+                np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+            )
+            if not whole:
+                raise DatasetError(f"labels must be whole numbers, got {labels.dtype}")
         class_names = [str(n) for n in class_names]
         if not class_names:
             raise DatasetError("a dataset needs at least one class name")

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from cnnstudio.data import DatasetError, load_dataset, load_idx, load_idx_dir, read_idx
+
+from .conftest import digit_like, idx_bytes, write_idx
+
+
+@pytest.fixture
+def pair(tmp_path, rng):
+    images = digit_like(rng, 50)
+    labels = rng.integers(0, 10, 50).astype(np.uint8)
+    labels[:10] = np.arange(10)
+    return images, labels
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_round_trip(tmp_path, pair, gz):
+    images, labels = pair
+    suffix = ".gz" if gz else ""
+    ip = write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", images, gz)
+    lp = write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", labels, gz)
+    ds = load_idx(ip, lp)
+    assert ds.input_shape == (1, 28, 28)
+    assert np.array_equal(ds.images[:, 0], images)
+    assert ds.labels.tolist() == labels.tolist()
+    assert ds.class_names == [str(i) for i in range(10)]
+
+
+def test_directory_with_train_and_test_pairs(tmp_path, pair):
+    images, labels = pair
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images, True)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels, True)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images[:20], True)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels[:20], True)
+    split = load_idx_dir(tmp_path)
+    assert len(split.train) == 50 and split.test is not None and len(split.test) == 20
+    via_spec = load_dataset(str(tmp_path))
+    assert len(via_spec.evaluation) == 20
+
+
+def test_single_pair_directory_and_fashion_names(tmp_path, pair):
+    images, labels = pair
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    write_idx(folder / "train-images-idx3-ubyte", images)
+    write_idx(folder / "train-labels-idx1-ubyte", labels)
+    split = load_idx_dir(folder)
+    assert split.test is None
+    assert split.train.class_names[0] == "T-shirt/top"
+    assert split.train.class_names[9] == "Ankle boot"
+
+
+def test_explicit_class_names_and_emnist_transpose(tmp_path, pair):
+    images, labels = pair
+    ip = write_idx(tmp_path / "emnist-digits-train-images-idx3-ubyte", images)
+    lp = write_idx(tmp_path / "emnist-digits-train-labels-idx1-ubyte", labels)
+    ds = load_idx(ip, lp, class_names=list("abcdefghij"))
+    assert ds.class_names[:3] == ["a", "b", "c"]
+    # EMNIST stores images transposed; the loader puts them upright.
+    assert np.array_equal(ds.images[:, 0], images.transpose(0, 2, 1))
+
+
+def test_truncated_file(tmp_path, pair):
+    images, labels = pair
+    ip = tmp_path / "train-images-idx3-ubyte"
+    ip.write_bytes(idx_bytes(images)[:-100])
+    lp = write_idx(tmp_path / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(DatasetError, match="truncated") as err:
+        load_idx(ip, lp)
+    assert "train-images-idx3-ubyte" in str(err.value)
+    assert "50 x 28 x 28" in str(err.value)
+
+
+def test_truncated_gzip(tmp_path, pair):
+    images, _ = pair
+    ip = tmp_path / "train-images-idx3-ubyte.gz"
+    ip.write_bytes(gzip.compress(idx_bytes(images))[:-50])
+    with pytest.raises(DatasetError, match="damaged or truncated") as err:
+        read_idx(ip)
+    assert "train-images-idx3-ubyte.gz" in str(err.value)
+
+
+def test_wrong_magic(tmp_path, pair):
+    images, labels = pair
+    ip = tmp_path / "train-images-idx3-ubyte"
+    ip.write_bytes(b"\x89PNG" + idx_bytes(images)[4:])
+    lp = write_idx(tmp_path / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(DatasetError, match="wrong magic number 0x89504e47") as err:
+        load_idx(ip, lp)
+    assert str(ip) in str(err.value)
+
+
+def test_swapped_files_are_named(tmp_path, pair):
+    images, labels = pair
+    ip = write_idx(tmp_path / "a-images-idx3-ubyte", images)
+    lp = write_idx(tmp_path / "a-labels-idx1-ubyte", labels)
+    with pytest.raises(DatasetError, match="swapped"):
+        load_idx(lp, ip)
+
+
+def test_count_mismatch(tmp_path, pair):
+    images, labels = pair
+    ip = write_idx(tmp_path / "train-images-idx3-ubyte", images)
+    lp = write_idx(tmp_path / "train-labels-idx1-ubyte", labels[:40])
+    with pytest.raises(DatasetError, match=r"50 images but the labels file .* 40 labels"):
+        load_idx(ip, lp)
+
+
+def test_extra_bytes(tmp_path, pair):
+    _, labels = pair
+    lp = tmp_path / "train-labels-idx1-ubyte"
+    lp.write_bytes(idx_bytes(labels) + b"\0\0\0")
+    with pytest.raises(DatasetError, match="3 bytes more"):
+        read_idx(lp)
+
+
+def test_folder_without_a_pair(tmp_path, pair):
+    images, _ = pair
+    write_idx(tmp_path / "train-images-idx3-ubyte", images)
+    with pytest.raises(DatasetError, match="no matching IDX pair"):
+        load_idx_dir(tmp_path)
