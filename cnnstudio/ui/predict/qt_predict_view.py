@@ -1,0 +1,576 @@
+"""Draw & Predict: draw a digit (or open a picture), see the prediction live, and why.
+
+What the user sees, left to right: the drawing pad with its tools; the exact image
+the network receives (after MNIST-style preprocessing) with an optional saliency
+overlay; the probability of every class with the top one large. Below: every
+layer's feature maps for the drawing, and "Teach": label the drawing and add it to
+the project's own samples.
+
+The view predicts with ``project.trained`` or, while training runs, with the latest
+snapshot the Train view sends through ``context.live_model``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.preprocess import preprocess_digit
+from cnnstudio.ui.predict.qt_drawing_pad import QtDrawingPad
+from cnnstudio.ui.predict.qt_feature_strip import QtFeatureStrip, array_to_qimage
+
+__all__ = ["NOT_SURE_BELOW", "QtPredictView"]
+
+#: Below this top-class probability the view says "not sure".
+NOT_SURE_BELOW = 0.5
+#: Image files a user may open or drop.
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class QtPredictView(QWidget):
+    """The Draw & Predict page.
+
+    Signals
+    -------
+    prediction_updated(object)
+        After each prediction: the probabilities (1-D float array), or None when
+        there is no model or nothing drawn.
+    """
+
+    prediction_updated = Signal(object)
+
+    def __init__(self, context: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setAcceptDrops(True)
+        self._live_model: Any = None  # the Train view's latest snapshot while training
+        self._image_input: np.ndarray | None = None  # an opened picture (C, H, W) in [0, 1]
+        self._image_caption = ""
+        self.last_input: np.ndarray | None = None  # what the network last received (C,H,W)
+        self.last_probabilities: np.ndarray | None = None
+        self.last_latency_ms = 0.0
+
+        self.pad = QtDrawingPad()
+        self.pad.stroke_changed.connect(self._schedule_update)
+        self.pad.drawing_changed.connect(self._on_drawing_changed)
+
+        # Live prediction is throttled: strokes arrive at mouse rate, a prediction
+        # runs at most every ~30 ms and always once after the last segment.
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(30)
+        self._timer.timeout.connect(self.update_prediction)
+
+        layout = QVBoxLayout(self)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        layout.addWidget(splitter)
+        top = QWidget()
+        top_layout = QHBoxLayout(top)
+        top_layout.addWidget(self._build_pad_panel(), 3)
+        top_layout.addWidget(self._build_input_panel(), 2)
+        top_layout.addWidget(self._build_prediction_panel(), 3)
+        splitter.addWidget(top)
+        bottom = QWidget()
+        bottom_layout = QHBoxLayout(bottom)
+        maps_box = QGroupBox("Why: what each layer makes of the drawing")
+        maps_layout = QVBoxLayout(maps_box)
+        self.feature_strip = QtFeatureStrip()
+        maps_layout.addWidget(self.feature_strip)
+        bottom_layout.addWidget(maps_box, 3)
+        bottom_layout.addWidget(self._build_teach_panel(), 2)
+        splitter.addWidget(bottom)
+        splitter.setSizes([420, 300])
+
+        project = getattr(context, "project", None)
+        if project is not None:
+            project.events.trained_changed.connect(self._on_trained_changed)
+            project.events.samples_changed.connect(self._refresh_samples)
+            project.events.dataset_changed.connect(self._refresh_labels)
+        context.live_model.connect(self._on_live_model)
+        context.image_to_predict.connect(self.show_image)
+        self._refresh_labels()
+        self._refresh_samples()
+        self.update_prediction()
+
+    # -- layout ---------------------------------------------------------------------
+    def _build_pad_panel(self) -> QWidget:
+        box = QGroupBox("Draw")
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.pad, 1)
+        tools = QHBoxLayout()
+        tools.addWidget(QLabel("Pen"))
+        self.width_slider = QSlider(Qt.Orientation.Horizontal)
+        self.width_slider.setRange(3, 20)  # percent of the pad's side / 100 * 100
+        self.width_slider.setValue(round(QtDrawingPad.DEFAULT_WIDTH * 100))
+        self.width_slider.setToolTip("Pen width")
+        self.width_slider.valueChanged.connect(lambda v: self.pad.set_pen_width(v / 100))
+        tools.addWidget(self.width_slider, 1)
+        self.eraser_button = QToolButton()
+        self.eraser_button.setText("Eraser")
+        self.eraser_button.setCheckable(True)
+        self.eraser_button.toggled.connect(self.pad.set_eraser)
+        tools.addWidget(self.eraser_button)
+        self.undo_button = QToolButton()
+        self.undo_button.setText("Undo stroke")
+        self.undo_button.clicked.connect(self.pad.undo_stroke)
+        tools.addWidget(self.undo_button)
+        self.clear_button = QToolButton()
+        self.clear_button.setText("Clear")
+        self.clear_button.setToolTip("Clear the pad (Delete or Escape)")
+        self.clear_button.clicked.connect(self.pad.clear)
+        tools.addWidget(self.clear_button)
+        self.open_button = QToolButton()
+        self.open_button.setText("Open image…")
+        self.open_button.setToolTip("Predict a picture file (or drop one onto this view)")
+        self.open_button.clicked.connect(self._ask_open_image)
+        tools.addWidget(self.open_button)
+        layout.addLayout(tools)
+        return box
+
+    def _build_input_panel(self) -> QWidget:
+        box = QGroupBox("What the network sees")
+        layout = QVBoxLayout(box)
+        self.input_label = QLabel()
+        self.input_label.setMinimumSize(168, 168)
+        self.input_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.input_label.setStyleSheet("background: black;")
+        layout.addWidget(self.input_label, 1)
+        self.input_caption = QLabel()
+        self.input_caption.setWordWrap(True)
+        layout.addWidget(self.input_caption)
+        self.saliency_check = QCheckBox("Show saliency")
+        self.saliency_check.setToolTip(
+            "Colour the pixels whose change would most change the predicted class's score "
+            "(the gradient of that score with respect to the input)."
+        )
+        self.saliency_check.toggled.connect(lambda _on: self.update_prediction())
+        layout.addWidget(self.saliency_check)
+        return box
+
+    def _build_prediction_panel(self) -> QWidget:
+        box = QGroupBox("Prediction")
+        layout = QVBoxLayout(box)
+        self.top_label = QLabel()
+        font = self.top_label.font()
+        font.setPointSize(font.pointSize() * 3)
+        font.setBold(True)
+        self.top_label.setFont(font)
+        self.top_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.top_label)
+        self.confidence_label = QLabel()
+        self.confidence_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.confidence_label.setWordWrap(True)
+        layout.addWidget(self.confidence_label)
+        self.chart = pg.PlotWidget()
+        self.chart.setBackground("w")
+        self.chart.setMouseEnabled(False, False)
+        self.chart.hideButtons()
+        self.chart.setYRange(0, 1, padding=0)
+        self.chart.getPlotItem().setMenuEnabled(False)
+        self.chart.setLabel("left", "probability")
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=QColor(70, 120, 190))
+        self.chart.addItem(self.bars)
+        layout.addWidget(self.chart, 1)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.model_label.setStyleSheet("color: #555;")
+        layout.addWidget(self.model_label)
+        return box
+
+    def _build_teach_panel(self) -> QWidget:
+        box = QGroupBox("Teach: my samples")
+        layout = QVBoxLayout(box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("This is a"))
+        self.label_combo = QComboBox()
+        self.label_combo.setEditable(True)
+        self.label_combo.setToolTip("The class of the drawing (type a new name for a new class)")
+        row.addWidget(self.label_combo, 1)
+        self.add_sample_button = QPushButton("Add to my samples")
+        self.add_sample_button.clicked.connect(self.add_sample)
+        row.addWidget(self.add_sample_button)
+        layout.addLayout(row)
+        self.samples_list = QListWidget()
+        self.samples_list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.samples_list.setIconSize(QSize(48, 48))
+        self.samples_list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.samples_list.setMovement(QListWidget.Movement.Static)
+        self.samples_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.samples_list.customContextMenuRequested.connect(self._samples_menu)
+        layout.addWidget(self.samples_list, 1)
+        self.samples_note = QLabel()
+        self.samples_note.setWordWrap(True)
+        self.samples_note.setStyleSheet("color: #555;")
+        layout.addWidget(self.samples_note)
+        return box
+
+    # -- which model ----------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        """The model predictions use: the live training snapshot, else the trained model."""
+        if self._live_model is not None:
+            return self._live_model
+        project = getattr(self.context, "project", None)
+        return None if project is None else project.trained
+
+    def _on_live_model(self, bundle: Any) -> None:
+        self._live_model = bundle
+        self._schedule_update()
+
+    def _on_trained_changed(self) -> None:
+        self._live_model = None  # training ended: the final model is in the project
+        self._refresh_labels()
+        self.update_prediction()
+
+    def _class_names(self) -> list[str]:
+        model = self.model
+        if model is not None:
+            return [str(c) for c in model.class_names]
+        project = getattr(self.context, "project", None)
+        if project is not None and project.dataset is not None:
+            return [str(c) for c in project.dataset.class_names]
+        return [str(i) for i in range(10)]
+
+    def _refresh_labels(self) -> None:
+        current = self.label_combo.currentText()
+        self.label_combo.blockSignals(True)
+        self.label_combo.clear()
+        self.label_combo.addItems(self._class_names())
+        if current:
+            self.label_combo.setCurrentText(current)
+        self.label_combo.blockSignals(False)
+
+    # -- input ----------------------------------------------------------------------
+    def _input_shape(self) -> tuple[int, int, int]:
+        model = self.model
+        if model is not None:
+            c, h, w = (int(v) for v in model.input_shape)
+            return (c, h, w)
+        return (1, 28, 28)
+
+    def current_input(self) -> np.ndarray | None:
+        """The network input for the current drawing or picture: (C, H, W) in [0, 1]."""
+        c, h, w = self._input_shape()
+        if self._image_input is not None:
+            return self._image_input
+        if self.pad.is_empty():
+            return None
+        ink = self.pad.ink_image(280)
+        digit = preprocess_digit(ink, out_size=(h, w), invert=False)
+        if not digit.any():
+            return None
+        # An RGB model gets the drawing as three equal channels.
+        return np.repeat(digit[None], c, axis=0)
+
+    def _schedule_update(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _on_drawing_changed(self) -> None:
+        self._image_input = None
+        self._image_caption = ""
+        self.context.drawing_changed.emit(
+            self.pad.ink_image(280) if not self.pad.is_empty() else None
+        )
+        self._timer.stop()
+        self.update_prediction()
+
+    # -- prediction -----------------------------------------------------------------
+    def update_prediction(self) -> None:
+        """Preprocess the drawing, run the network, redraw everything (the hot path)."""
+        started = time.perf_counter()
+        x = self.current_input()
+        self._show_input(x)
+        model = self.model
+        self.add_sample_button.setEnabled(x is not None)
+        if model is None:
+            self._show_no_model()
+            return
+        if x is None:
+            self._show_probabilities(None)
+            self.feature_strip.clear()
+            self.pad.set_overlay(None)
+            return
+        try:
+            network = model.network()
+            batch = model.prepare(x)
+            activations = network.activations(batch)
+        except ValueError as exc:  # a model that does not fit its own input: say so
+            self.top_label.setText("?")
+            self.confidence_label.setText(f"This model cannot run: {exc}")
+            return
+        probabilities = np.asarray(list(activations.values())[-1][0], dtype=np.float64)
+        if network.output_activation == "sigmoid":
+            p = float(probabilities.ravel()[-1])
+            probabilities = np.array([1.0 - p, p])
+        self._show_probabilities(probabilities)
+        types = {name: type(layer).__name__ for name, layer in network.nodes.items()}
+        self.feature_strip.set_activations(activations, types)
+        if self.saliency_check.isChecked():
+            self._show_saliency(network, batch, int(np.argmax(probabilities)))
+        else:
+            self.pad.set_overlay(None)
+            self._show_input(x)
+        self.last_latency_ms = (time.perf_counter() - started) * 1000.0
+
+    def _show_no_model(self) -> None:
+        self.top_label.setText("–")
+        self.confidence_label.setText(
+            "<b>Train or open a model first.</b> The pad works; predictions appear as soon "
+            "as there is a trained network."
+        )
+        self.model_label.setText("")
+        self.bars.setOpts(x=[], height=[])
+        self.feature_strip.clear()
+        self.last_probabilities = None
+        self.prediction_updated.emit(None)
+
+    def _show_input(self, x: np.ndarray | None) -> None:
+        self.last_input = x
+        c, h, w = self._input_shape()
+        if x is None:
+            self.input_label.setPixmap(QPixmap())
+            self.input_caption.setText(f"The {h}x{w} image the network receives appears here.")
+            return
+        picture = x[0] if x.shape[0] == 1 else x.mean(axis=0)
+        image = array_to_qimage(np.clip(picture, 0, 1) * 255.0, signed=False)
+        self._set_input_pixmap(image)
+        if self._image_caption:
+            how = self._image_caption
+        else:
+            how = (
+                "your drawing cropped to its ink, fitted into 20x20, centred by its centre of mass"
+            )
+        self.input_caption.setText(f"{c}@{h}x{w} input: {how}.")
+
+    def _set_input_pixmap(self, image: QImage) -> None:
+        side = max(84, min(self.input_label.width(), self.input_label.height()) - 4)
+        self.input_label.setPixmap(
+            QPixmap.fromImage(image).scaled(
+                side,
+                side,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.FastTransformation,  # keep the pixels visible
+            )
+        )
+
+    def _show_probabilities(self, probabilities: np.ndarray | None) -> None:
+        names = self._class_names()
+        self.last_probabilities = probabilities
+        model = self.model
+        source = (
+            "the network as it trains (latest snapshot)"
+            if self._live_model
+            else "the trained model"
+        )
+        summary = getattr(model, "training_summary", {}) or {}
+        accuracy = summary.get("val_accuracy") or summary.get("accuracy")
+        extra = f", validation accuracy {accuracy:.1%}" if isinstance(accuracy, float) else ""
+        self.model_label.setText(f"Predicting with {source}{extra}.")
+        axis = self.chart.getAxis("bottom")
+        axis.setTicks([[(i, n) for i, n in enumerate(names)]])
+        self.chart.setXRange(-0.6, len(names) - 0.4, padding=0)
+        if probabilities is None:
+            self.top_label.setText("–")
+            self.confidence_label.setText("Draw a digit (or open a picture) to see a prediction.")
+            self.bars.setOpts(x=[], height=[])
+            self.prediction_updated.emit(None)
+            return
+        top = int(np.argmax(probabilities))
+        confidence = float(probabilities[top])
+        brushes = [QColor(70, 120, 190)] * len(probabilities)
+        brushes[top] = QColor(230, 140, 30)
+        self.bars.setOpts(x=np.arange(len(probabilities)), height=probabilities, brushes=brushes)
+        name = names[top] if top < len(names) else str(top)
+        self.top_label.setText(name)
+        if confidence < NOT_SURE_BELOW:
+            second = int(np.argsort(probabilities)[-2]) if len(probabilities) > 1 else top
+            self.confidence_label.setText(
+                f"<b>Not sure</b>: {name} at {confidence:.0%}, "
+                f"then {names[second]} at {probabilities[second]:.0%}"
+            )
+        else:
+            self.confidence_label.setText(f"{confidence:.1%} confident")
+        self.prediction_updated.emit(probabilities)
+
+    def _show_saliency(self, network: Any, batch: np.ndarray, klass: int) -> None:
+        gradient = network.input_gradient(batch, klass)[0]  # (C, H, W)
+        saliency = np.abs(gradient).max(axis=0)
+        peak = float(saliency.max()) or 1.0
+        heat = np.clip(saliency / peak, 0.0, 1.0)
+        h, w = heat.shape
+        rgba = np.zeros((h, w, 4), dtype=np.uint8)
+        rgba[..., 0] = 255
+        rgba[..., 1] = (80 * (1 - heat)).astype(np.uint8)
+        rgba[..., 3] = (heat * 230).astype(np.uint8)
+        overlay = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+        # On the input picture: the exact pixels; on the pad: a rough guide, since the
+        # drawing was cropped and centred before it reached the network.
+        base = self.last_input[0] if self.last_input is not None else np.zeros((h, w))
+        grey = np.clip(base * 255.0, 0, 255).astype(np.uint8)
+        mixed = np.stack([grey, grey, grey, np.full_like(grey, 255)], axis=-1).astype(np.float32)
+        alpha = heat[..., None] * 0.8
+        mixed[..., :3] = mixed[..., :3] * (1 - alpha) + np.array([255, 40, 0]) * alpha
+        mixed_u8 = np.ascontiguousarray(mixed.astype(np.uint8))
+        image = QImage(mixed_u8.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+        self._set_input_pixmap(image)
+        self.pad.set_overlay(overlay if self._image_input is None else None)
+
+    # -- pictures -------------------------------------------------------------------
+    def _ask_open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image to predict", "", IMAGE_FILTER)
+        if path:
+            self.open_image(Path(path))
+
+    def open_image(self, path: Path) -> bool:
+        """Predict a picture file; an unreadable file gets a message and changes nothing."""
+        model = self.model
+        try:
+            if model is not None:
+                x = model.load_image(path)
+            else:
+                from cnnstudio.data.preprocess import load_image_for_prediction
+
+                x = load_image_for_prediction(path, self._input_shape())
+        except DatasetError as exc:
+            QMessageBox.warning(self, "Cannot open the image", str(exc))
+            return False
+        self.show_image(x, path.name)
+        return True
+
+    def show_image(self, image: Any, caption: str = "") -> None:
+        """Predict an image (H, W) or (C, H, W) in [0, 1], e.g. sent from Inspect."""
+        x = np.asarray(image, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        c, h, w = self._input_shape()
+        if x.shape[1:] != (h, w):
+            x = np.stack([preprocess_digit(ch, out_size=(h, w), invert=False) for ch in x])
+        if x.shape[0] != c:
+            x = np.repeat(x.mean(axis=0, keepdims=True), c, axis=0)
+        self._image_input = x
+        self._image_caption = caption or "an image"
+        self.update_prediction()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._dropped_image(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = self._dropped_image(event)
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_image(path)
+
+    @staticmethod
+    def _dropped_image(event: QDragEnterEvent | QDropEvent) -> Path | None:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES:
+                return Path(url.toLocalFile())
+        return None
+
+    # -- teach ----------------------------------------------------------------------
+    def add_sample(self) -> int | None:
+        """Add the current drawing (as the network sees it) to the project's samples."""
+        project = getattr(self.context, "project", None)
+        x = self.current_input()
+        label = self.label_combo.currentText().strip()
+        if project is None or x is None:
+            return None
+        if not label:
+            QMessageBox.information(self, "Add to my samples", "Choose or type a label first.")
+            return None
+        try:
+            index = project.samples.add(x, label)
+        except DatasetError as exc:
+            QMessageBox.warning(self, "Add to my samples", str(exc))
+            return None
+        project.notify_samples_changed()
+        self.context.status_message.emit(
+            f"Added a '{label}' to my samples ({len(project.samples)})."
+        )
+        return index
+
+    def _refresh_samples(self) -> None:
+        project = getattr(self.context, "project", None)
+        self.samples_list.clear()
+        if project is None:
+            return
+        for i, sample in enumerate(project.samples):
+            picture = sample.image[0] if sample.image.ndim == 3 else sample.image
+            icon = QIcon(QPixmap.fromImage(array_to_qimage(255.0 - picture.astype(np.float32))))
+            item = QListWidgetItem(icon, sample.label)
+            item.setData(Qt.ItemDataRole.UserRole, i)
+            item.setToolTip(f"Sample {i + 1}: {sample.label} (right-click to relabel or delete)")
+            self.samples_list.addItem(item)
+        counts = project.samples.counts() if len(project.samples) else {}
+        if counts:
+            parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
+            self.samples_note.setText(
+                f"{len(project.samples)} samples ({parts}). Train on them from the Train view "
+                "(dataset: My drawn samples, or add them to another dataset)."
+            )
+        else:
+            self.samples_note.setText(
+                "Label a drawing and add it; your samples are saved with the project and can "
+                "be used as training data."
+            )
+
+    def _samples_menu(self, pos) -> None:
+        item = self.samples_list.itemAt(pos)
+        project = getattr(self.context, "project", None)
+        if item is None or project is None:
+            return
+        index = int(item.data(Qt.ItemDataRole.UserRole))
+        menu = QMenu(self)
+        relabel = menu.addMenu("Relabel as")
+        for name in self._class_names():
+            relabel.addAction(name, lambda n=name: self.relabel_sample(index, n))
+        menu.addAction("Predict this sample", lambda: self._predict_sample(index))
+        menu.addAction("Delete", lambda: self.delete_sample(index))
+        menu.exec(self.samples_list.viewport().mapToGlobal(pos))
+
+    def relabel_sample(self, index: int, label: str) -> None:
+        project = self.context.project
+        project.samples.relabel(index, label)
+        project.notify_samples_changed()
+
+    def delete_sample(self, index: int) -> None:
+        project = self.context.project
+        project.samples.remove(index)
+        project.notify_samples_changed()
+
+    def _predict_sample(self, index: int) -> None:
+        sample = self.context.project.samples[index]
+        self.show_image(sample.image.astype(np.float32) / 255.0, f"my sample {index + 1}")
