@@ -258,6 +258,8 @@ class Network:
         self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._batch: int | None = None
+        # float32 always; tests switch to float64 (with float64 parameters) for gradient checks.
+        self._dtype: type = np.float32
 
     # -- running ----------------------------------------------------------------------
     def _prepare(self, x: Any) -> np.ndarray:
@@ -272,7 +274,7 @@ class Network:
         if x.shape[0] < 1:
             raise ShapeError("network input: the batch is empty")
         xb = np.moveaxis(x, 0, -1)
-        return np.ascontiguousarray(xb, dtype=np.float32)
+        return np.ascontiguousarray(xb, dtype=self._dtype)
 
     def _run(
         self, xb: np.ndarray, training: bool, ctxs: dict[str, dict[str, Any]], keep_all: bool
@@ -321,7 +323,7 @@ class Network:
                 f"backward: dlogits must have shape ({self._batch}, {self.num_classes}), "
                 f"got {d.shape}"
             )
-        grads: dict[str, Any] = {self.logits_id: np.ascontiguousarray(d.T, dtype=np.float32)}
+        grads: dict[str, Any] = {self.logits_id: np.ascontiguousarray(d.T, dtype=self._dtype)}
         order = list(self.nodes)
         stop = order.index(self.logits_id)
         for nid in reversed(order[: stop + 1]):

@@ -101,6 +101,9 @@ class Layer:
 
     #: Whether ``build`` draws parameters (such a layer cannot build itself lazily).
     has_params: ClassVar[bool] = False
+    #: Whether ``backward`` may follow ``forward(x, training=False)`` (layers whose
+    #: inference forward is a different function, like BatchNorm's, say so).
+    backward_in_eval: ClassVar[bool] = False
 
     def __init__(self, *, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
@@ -180,7 +183,8 @@ class Layer:
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Given the loss gradient w.r.t. the output, fill ``grads``; return it w.r.t. the input."""
-        if not self._ctx.get("_training"):
+        ran = "_training" in self._ctx
+        if not (self._ctx.get("_training") or (ran and self.backward_in_eval)):
             raise EngineError(f"{self.name}: backward called before forward(x, training=True)")
         dout = self._as_batch(dout)
         return _batch_first(self.bwd(_batch_last(dout), self._ctx, self.grads))

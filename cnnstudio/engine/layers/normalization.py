@@ -25,6 +25,7 @@ class BatchNorm(Layer):
 
     type_name = "BatchNorm"
     has_params = True
+    backward_in_eval = True
 
     def __init__(
         self, momentum: float = 0.1, eps: float = 1e-5, *, name: str | None = None
@@ -81,13 +82,15 @@ class BatchNorm(Layer):
             ctx["inv_std"] = inv_std
         else:
             inv_std = 1.0 / np.sqrt(self.state["running_var"] + self.eps)
-            xhat = (x - self.state["running_mean"].reshape(col)) * inv_std.reshape(col).astype(
-                x.dtype
-            )
+            inv_std = inv_std.astype(x.dtype)
+            xhat = (x - self.state["running_mean"].reshape(col)) * inv_std.reshape(col)
+            if "_training" in ctx:  # public API: allow a backward through the frozen statistics
+                ctx["eval"] = (xhat, inv_std)
         return xhat * self.params["gamma"].reshape(col) + self.params["beta"].reshape(col)
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
-        xhat, inv_std = ctx["xhat"], ctx["inv_std"]
+        frozen = not ctx.get("_training", True) and "eval" in ctx
+        xhat, inv_std = ctx["eval"] if frozen else (ctx["xhat"], ctx["inv_std"])
         c = dout.shape[0]
         col = (c,) + (1,) * (dout.ndim - 1)
         d2 = dout.reshape(c, -1)
@@ -95,6 +98,9 @@ class BatchNorm(Layer):
         np.sum((dout * xhat).reshape(c, -1), axis=1, out=grads["gamma"])
         if not need_dx:
             return None
+        if frozen:
+            # Running statistics are constants: the layer is a per-channel affine map.
+            return dout * (self.params["gamma"] * inv_std).reshape(col)
         m = d2.shape[1]
         dxhat = dout * self.params["gamma"].reshape(col)
         return (inv_std / m).reshape(col) * (

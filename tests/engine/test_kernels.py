@@ -1,0 +1,124 @@
+"""The fast (batch-last, vectorised) kernels against plain-loop twins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnstudio.engine import kernels
+from cnnstudio.engine.layers import AvgPool2D, Conv2D, MaxPool2D
+from tests.engine import naive
+from tests.engine.naive import to_float64
+
+CONV_CASES = [
+    # (C_in, H, W), filters, kernel, stride, padding
+    ((2, 6, 5), 3, (3, 2), (1, 1), 0),
+    ((3, 7, 8), 2, (3, 3), (2, 2), 1),
+    ((1, 9, 6), 4, (2, 3), (3, 2), (2, 1)),
+    ((2, 6, 6), 2, (4, 4), (1, 1), "same"),  # even kernel: asymmetric padding
+    ((2, 7, 5), 3, (3, 2), (2, 3), "same"),
+]
+
+
+@pytest.mark.parametrize(("shape", "filters", "kernel", "stride", "padding"), CONV_CASES)
+def test_conv_matches_naive_loops(shape, filters, kernel, stride, padding):
+    rng = np.random.default_rng(0)
+    layer = Conv2D(filters, kernel, stride=stride, padding=padding, name="c")
+    layer.build(shape, rng)
+    to_float64(layer)
+    layer.params["b"][:] = rng.normal(size=filters)
+    x = rng.normal(size=(3, *shape))
+    pads = layer.pads()
+    y = layer.forward(x, training=True)
+    np.testing.assert_allclose(
+        y, naive.conv_forward(x, layer.params["w"], layer.params["b"], stride, pads), atol=1e-12
+    )
+    dout = rng.normal(size=y.shape)
+    dx = layer.backward(dout)
+    ndx, ndw, ndb = naive.conv_backward(dout, x, layer.params["w"], stride, pads)
+    np.testing.assert_allclose(dx, ndx, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["w"], ndw, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], ndb, atol=1e-12)
+
+
+def test_same_padding_even_kernel_puts_the_extra_row_at_the_bottom_right():
+    layer = Conv2D(1, 4, padding="same", name="c")
+    assert layer.pads((1, 6, 6)) == (1, 2, 1, 2)
+    assert layer.output_shape((1, 6, 6)) == (1, 6, 6)
+    strided = Conv2D(1, 3, stride=2, padding="same", name="s")
+    assert strided.output_shape((1, 7, 8)) == (1, 4, 4)
+    assert strided.pads((1, 7, 8)) == (1, 1, 0, 1)
+
+
+POOL_CASES = [
+    ((2, 6, 6), (2, 2), None, 0),
+    ((2, 7, 5), (3, 3), (1, 1), 0),  # overlapping
+    ((1, 7, 6), (3, 2), (2, 1), (1, 1)),
+    ((3, 5, 7), (2, 2), None, "same"),
+]
+
+
+@pytest.mark.parametrize(("shape", "pool", "stride", "padding"), POOL_CASES)
+def test_maxpool_matches_naive_loops_with_ties(shape, pool, stride, padding):
+    rng = np.random.default_rng(1)
+    layer = MaxPool2D(pool, stride=stride, padding=padding, name="p")
+    layer.build(shape)
+    # Few distinct values: many windows have tied maxima, as on MNIST's blank background.
+    x = rng.integers(0, 3, size=(2, *shape)).astype(np.float64)
+    pads, st = layer.pads(), layer.stride
+    y = layer.forward(x, training=True)
+    ny, _ = naive.maxpool_forward(x, pool, st, pads)
+    np.testing.assert_array_equal(y, ny)
+    dout = rng.normal(size=y.shape)
+    dx = layer.backward(dout)
+    np.testing.assert_allclose(dx, naive.maxpool_backward(dout, x, pool, st, pads), atol=1e-12)
+    # Each window's gradient lands exactly once (never copied to every tied maximum).
+    assert np.isclose(dx.sum(), dout.sum())
+
+
+@pytest.mark.parametrize(("shape", "pool", "stride", "padding"), POOL_CASES)
+def test_avgpool_matches_naive_loops(shape, pool, stride, padding):
+    rng = np.random.default_rng(2)
+    layer = AvgPool2D(pool, stride=stride, padding=padding, name="p")
+    layer.build(shape)
+    x = rng.normal(size=(2, *shape))
+    pads, st = layer.pads(), layer.stride
+    y = layer.forward(x, training=True)
+    np.testing.assert_allclose(y, naive.avgpool_forward(x, pool, st, pads), atol=1e-12)
+    dout = rng.normal(size=y.shape)
+    np.testing.assert_allclose(
+        layer.backward(dout), naive.avgpool_backward(dout, x, pool, st, pads), atol=1e-12
+    )
+
+
+def test_avgpool_padding_counts_zeros():
+    layer = AvgPool2D(2, stride=2, padding=1, name="p")
+    x = np.full((1, 1, 2, 2), 4.0)
+    # Every 2x2 window covers one real 4 and three padded zeros.
+    np.testing.assert_array_equal(layer.forward(x), np.ones((1, 1, 2, 2)))
+
+
+def test_im2col_and_col2im_are_adjoint():
+    # <im2col(x), c> == <x, col2im(c)>: col2im is exactly the transpose of im2col.
+    rng = np.random.default_rng(3)
+    xp = rng.normal(size=(2, 7, 6, 3))
+    kh, kw, sh, sw = 3, 2, 2, 1
+    oh, ow = (7 - kh) // sh + 1, (6 - kw) // sw + 1
+    cols = kernels.im2col(xp, kh, kw, sh, sw, oh, ow)
+    c = rng.normal(size=cols.shape)
+    back = kernels.col2im(c, xp.shape, kh, kw, sh, sw, oh, ow)
+    assert np.isclose(np.sum(cols * c), np.sum(xp * back))
+
+
+def test_chunked_weight_gradient_equals_one_matmul():
+    rng = np.random.default_rng(4)
+    d = rng.normal(size=(6, 3 * kernels.GEMM_CHUNK + 17))
+    cols = rng.normal(size=(25, d.shape[1]))
+    np.testing.assert_allclose(kernels.weight_grad(d, cols), d @ cols.T, rtol=1e-10, atol=1e-10)
+
+
+def test_layout_round_trip():
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    xb = kernels.to_batch_last(x)
+    assert xb.shape == (3, 4, 5, 2) and xb.flags.c_contiguous
+    np.testing.assert_array_equal(kernels.to_batch_first(xb), x)

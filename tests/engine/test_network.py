@@ -1,0 +1,267 @@
+"""Network: chains and graphs, architecture round-trips, weights, activations, summary."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from cnnstudio.engine import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    EngineError,
+    Flatten,
+    MaxPool2D,
+    Network,
+    ReLU,
+    ShapeError,
+    Softmax,
+)
+from tests.engine.naive import numeric_grad, rel_error, to_float64
+
+
+def lenet(seed=0):
+    return Network(
+        [
+            Conv2D(6, 5, padding=2), ReLU(), MaxPool2D(2),
+            Conv2D(16, 5), ReLU(), MaxPool2D(2), Flatten(),
+            Dense(120), ReLU(), Dense(84), ReLU(), Dense(10), Softmax(),
+        ],
+        input_shape=(1, 28, 28),
+        seed=seed,
+    )  # fmt: skip
+
+
+def node(nid, type_, inputs, **config):
+    return {"id": nid, "type": type_, "config": config, "inputs": inputs}
+
+
+def residual_arch():
+    return {
+        "format": "cnnstudio-architecture",
+        "version": 1,
+        "name": "tiny-resnet",
+        "nodes": [
+            node("input", "Input", [], shape=[2, 6, 6]),
+            node("conv1", "Conv2D", ["input"], filters=3, kernel_size=[3, 3], padding="same"),
+            node("bn1", "BatchNorm", ["conv1"]),
+            node("relu1", "ReLU", ["bn1"]),
+            node("conv2", "Conv2D", ["relu1"], filters=3, kernel_size=[3, 2], padding="same"),
+            node("skip", "Conv2D", ["input"], filters=3, kernel_size=[1, 1]),
+            node("add", "Add", ["conv2", "skip"]),
+            node("branch", "Conv2D", ["relu1"], filters=2, kernel_size=3, padding=1),
+            node("cat", "Concatenate", ["add", "branch"]),
+            node("pool", "AvgPool2D", ["cat"], pool_size=[2, 2]),
+            node("flat", "Flatten", ["pool"]),
+            node("drop", "Dropout", ["flat"], rate=0.2),
+            node("fc", "Dense", ["drop"], units=4),
+            node("out", "Softmax", ["fc"]),
+        ],
+    }
+
+
+def test_lenet_chain_attributes_and_summary():
+    net = lenet()
+    assert net.input_shape == (1, 28, 28)
+    assert net.output_shape == (10,) and net.num_classes == 10
+    assert net.output_activation == "softmax"
+    assert net.parameter_count() == 61706
+    text = net.summary()
+    assert "6@28x28" in text and "16@5x5" in text and "61,706" in text
+    rows = net.layer_summaries()
+    assert rows[1]["type"] == "Conv2D" and rows[1]["output_text"] == "6@28x28"
+    assert rows[1]["params"] == 156
+    assert len({r["name"] for r in rows}) == len(rows)
+
+
+def test_forward_predict_and_probabilities():
+    net = lenet()
+    x = np.random.default_rng(0).random((5, 1, 28, 28))  # float64 in, float32 out
+    logits = net.forward(x)
+    assert logits.shape == (5, 10) and logits.dtype == np.float32
+    p = net.predict_proba(x, batch_size=2)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(net.predict(x), logits.argmax(axis=1))
+    assert net.predict(x).dtype == np.int64
+
+
+def test_forward_rejects_wrong_input():
+    net = lenet()
+    with pytest.raises(ShapeError, match=r"\(N, 1, 28, 28\).*\(2, 28, 28\)"):
+        net.forward(np.zeros((2, 28, 28)))
+    with pytest.raises(EngineError, match="before forward"):
+        lenet().backward(np.zeros((1, 10)))
+    net.forward(np.zeros((3, 1, 28, 28)), training=True)
+    with pytest.raises(ShapeError, match=r"\(3, 10\)"):
+        net.backward(np.zeros((3, 9)))
+
+
+def test_same_seed_gives_bit_identical_weights():
+    a, b, c = lenet(7).get_weights(), lenet(7).get_weights(), lenet(8).get_weights()
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["conv2d1.w"], c["conv2d1.w"])
+
+
+def test_residual_concat_graph_builds_and_round_trips():
+    arch = residual_arch()
+    net = Network.from_architecture(arch, seed=1)
+    assert next(iter(net.nodes)) == "input" and list(net.nodes)[-1] == "out"
+    assert net.shapes["cat"] == (5, 6, 6) and net.num_classes == 4
+    again = net.to_architecture()
+    json.dumps(again)
+    assert again == Network.from_architecture(again).to_architecture()
+    assert {n["id"] for n in again["nodes"]} == {n["id"] for n in arch["nodes"]}
+    twin = Network.from_architecture(again, seed=1)
+    x = np.random.default_rng(0).normal(size=(3, 2, 6, 6))
+    np.testing.assert_array_equal(twin.forward(x), net.forward(x))
+
+
+def test_graph_gradients_match_central_differences():
+    net = Network.from_architecture(residual_arch(), seed=2)
+    for layer in net.layers:
+        to_float64(layer)
+    net._dtype = np.float64
+    x = np.random.default_rng(1).normal(size=(4, 2, 6, 6))
+    r = np.random.default_rng(2).normal(size=(4, 4))
+
+    def loss():
+        net.nodes["drop"].rng = np.random.default_rng(5)  # the same dropout mask every time
+        return float(np.sum(net.forward(x, training=True) * r))
+
+    loss()
+    net.backward(r)
+    analytic = {k: g.copy() for k, _, g in net.parameters()}
+    for key, p, _ in net.parameters():
+        err = rel_error(numeric_grad(loss, p), analytic[key])
+        assert err < 1e-6, f"{key}: relative error {err:.1e}"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "words"),
+    [
+        (lambda a: a["nodes"].append(node("conv1", "ReLU", ["fc"])), ["conv1", "duplicate"]),
+        (lambda a: a["nodes"][3].update(inputs=["nowhere"]), ["relu1", "nowhere"]),
+        (lambda a: a["nodes"][3].update(type="Swish"), ["relu1", "Swish"]),
+        (lambda a: a["nodes"][1]["config"].update(size=3), ["conv1", "size"]),
+        (lambda a: a["nodes"][6].update(inputs=["conv2"]), ["add", "two or more"]),
+        (lambda a: a["nodes"][1].update(inputs=["relu1"]), ["cycle"]),
+        (lambda a: a["nodes"].append(node("extra", "ReLU", ["fc"])), ["one output", "extra"]),
+        (lambda a: a["nodes"][2].update(inputs=["conv1", "skip"]), ["bn1", "one input"]),
+        (lambda a: a.update(version=99), ["newer", "99"]),
+        (lambda a: a["nodes"].pop(0), ["Input"]),
+    ],
+)
+def test_bad_architectures_name_the_problem(mutate, words):
+    arch = copy.deepcopy(residual_arch())
+    mutate(arch)
+    with pytest.raises(EngineError) as err:
+        Network.from_architecture(arch)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_shape_errors_in_graph_name_the_layer():
+    arch = residual_arch()
+    arch["nodes"][5]["config"]["filters"] = 4  # skip no longer matches conv2
+    with pytest.raises(ShapeError, match=r"add.*3@6x6.*4@6x6"):
+        Network.from_architecture(arch)
+    with pytest.raises(ShapeError, match="Flatten"):
+        Network([Conv2D(2, 3)], input_shape=(1, 5, 5))
+
+
+def test_get_set_weights_round_trip_and_validation():
+    net = Network.from_architecture(residual_arch(), seed=3)
+    weights = net.get_weights()
+    assert "bn1.running_mean" in weights and "conv1.w" in weights
+    other = Network.from_architecture(residual_arch(), seed=4)
+    grads_before = [g for _, _, g in other.parameters()]
+    params_before = [p for _, p, _ in other.parameters()]
+    other.set_weights(weights)
+    x = np.random.default_rng(0).normal(size=(2, 2, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(other.forward(x), net.forward(x))
+    # In place: optimizers holding the arrays keep working.
+    assert all(a is b for a, (_, b, _) in zip(params_before, other.parameters(), strict=True))
+    assert all(a is b for a, (_, _, b) in zip(grads_before, other.parameters(), strict=True))
+
+    bad = dict(weights, **{"conv1.w": np.zeros((3, 2, 2, 2), np.float32)})
+    with pytest.raises(EngineError, match=r"conv1\.w.*\(3, 2, 2, 2\).*\(3, 2, 3, 3\)"):
+        other.set_weights(bad)
+    missing = {k: v for k, v in weights.items() if k != "fc.b"}
+    with pytest.raises(EngineError, match=r"fc\.b"):
+        other.set_weights(missing)
+    with pytest.raises(EngineError, match=r"zzz\.w"):
+        other.set_weights(dict(weights, **{"zzz.w": np.zeros(1, np.float32)}))
+    with pytest.raises(EngineError, match=r"fc\.b.*int"):
+        other.set_weights(dict(weights, **{"fc.b": np.zeros(4, np.int64)}))
+    # Nothing changed by the failed calls.
+    np.testing.assert_array_equal(other.forward(x), net.forward(x))
+
+
+def test_activations_every_node_in_public_layout():
+    net = lenet()
+    acts = net.activations(np.zeros((1, 1, 28, 28), np.float32))
+    assert list(acts) == list(net.nodes)
+    assert acts["conv2d1"].shape == (1, 6, 28, 28)
+    assert acts["maxpool2d2"].shape == (1, 16, 5, 5)
+    assert acts["flatten1"].shape == (1, 400)
+    np.testing.assert_allclose(acts["softmax1"].sum(), 1, rtol=1e-5)
+    x = np.random.default_rng(0).random((3, 1, 28, 28))
+    np.testing.assert_allclose(
+        net.activations(x)["softmax1"], net.predict_proba(x), rtol=1e-5, atol=1e-7
+    )
+
+
+def test_sigmoid_output_gives_two_columns():
+    arch = {
+        "nodes": [
+            node("in", "Input", [], shape=[4]),
+            node("fc", "Dense", ["in"], units=1),
+            node("out", "Sigmoid", ["fc"]),
+        ]
+    }
+    net = Network.from_architecture(arch)
+    assert net.output_activation == "sigmoid" and net.num_classes == 1
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    p = net.predict_proba(x)
+    assert p.shape == (5, 2)
+    np.testing.assert_allclose(p[:, 1], 1 / (1 + np.exp(-net.forward(x)[:, 0])), rtol=1e-5)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_chain_without_softmax_treats_output_as_logits():
+    net = Network([Flatten(), Dense(3)], input_shape=(1, 2, 2))
+    assert net.output_activation == "softmax" and net.logits_id == net.output_id
+
+
+def test_training_step_reduces_loss_on_a_fixed_batch():
+    # A plain softmax cross-entropy + SGD loop: the network must be learnable end to end.
+    rng = np.random.default_rng(0)
+    net = Network(
+        [Conv2D(4, 3, padding=1), BatchNorm(), ReLU(), MaxPool2D(2), Flatten(), Dense(3)],
+        input_shape=(1, 8, 8),
+    )
+    x = rng.normal(size=(12, 1, 8, 8)).astype(np.float32)
+    y = np.arange(12) % 3
+    x[y == 1, :, :4] += 2
+    x[y == 2, :, 4:] += 2
+
+    def step():
+        z = net.forward(x, training=True)
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        loss = -np.log(p[np.arange(12), y]).mean()
+        p[np.arange(12), y] -= 1
+        net.backward(p / 12)
+        for _, param, grad in net.parameters():
+            param -= 0.1 * grad
+        return loss
+
+    first = step()
+    for _ in range(30):
+        last = step()
+    assert last < 0.5 * first
+    assert (net.predict(x) == y).mean() == 1.0
