@@ -1,0 +1,234 @@
+"""Export a trained network to ONNX, the format most inference runtimes read.
+
+The exported graph is the whole network including the final softmax: input
+``"input"`` of shape ``(N, C, H, W)`` (``N`` dynamic), output ``"probabilities"`` of
+shape ``(N, K)``, the same numbers as ``Network.predict_proba`` (a sigmoid network
+gives two columns ``[1 - p, p]``). The normalisation from training is *not* part of
+the graph (as with most published models); it is recorded, with the class names, in
+the model's ``metadata_props``.
+
+Every engine layer has a direct ONNX counterpart; Dropout is the identity at
+inference and is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnstudio import __version__
+from cnnstudio.io.errors import ExportError
+from cnnstudio.io.zipfmt import write_atomic
+
+__all__ = ["OPSET", "export_onnx", "to_onnx"]
+
+#: ONNX operator set used; 17 is read by every onnxruntime since 1.12 (2022).
+OPSET = 17
+#: IR version matching opset 17, so older runtimes accept the file too.
+_IR_VERSION = 8
+
+
+def to_onnx(
+    network: Any,
+    class_names: list[str] | None = None,
+    *,
+    preprocessing: dict[str, Any] | None = None,
+    model_name: str | None = None,
+) -> Any:
+    """The ``onnx.ModelProto`` of ``network`` (an engine ``Network``), checked.
+
+    Parameters
+    ----------
+    network : cnnstudio.engine.Network
+    class_names
+        Stored as JSON in the metadata (``"class_names"``).
+    preprocessing
+        Stored as JSON in the metadata (``"preprocessing"``), so users can see
+        which normalisation the inputs need.
+    model_name
+        The graph name (default: the network's name).
+
+    Raises
+    ------
+    ExportError
+        For a layer that has no ONNX mapping (none today) or a model that fails
+        ``onnx.checker``.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    # Tensor name holding each engine node's output (Dropout aliases its input).
+    tensor: dict[str, str] = {}
+
+    def init(name: str, arr: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name))
+        return name
+
+    for nid, layer in network.nodes.items():
+        kind = layer.type_name
+        srcs = [tensor[s] for s in network.inputs[nid]]
+        out = nid
+        if kind == "Input":
+            tensor[nid] = "input"
+            continue
+        x = srcs[0] if srcs else ""
+        if kind == "Dropout":
+            tensor[nid] = x
+            continue
+        if nid == network.output_id and nid != network.logits_id:
+            # The sink is the output activation, fused below with the head.
+            break
+        p = layer.params
+        if kind == "Conv2D":
+            w = p["w"][:, :, ::-1, ::-1] if layer.flip_kernel else p["w"]
+            top, bottom, left, right = layer.pads()
+            ins = [x, init(f"{nid}.w", w)]
+            if layer.use_bias:
+                ins.append(init(f"{nid}.b", p["b"]))
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    ins,
+                    [out],
+                    name=nid,
+                    kernel_shape=list(layer.kernel_size),
+                    strides=list(layer.stride),
+                    pads=[top, left, bottom, right],
+                )
+            )
+        elif kind in ("MaxPool2D", "AvgPool2D"):
+            top, bottom, left, right = layer.pads()
+            attrs: dict[str, Any] = {
+                "kernel_shape": list(layer.pool_size),
+                "strides": list(layer.stride),
+                "pads": [top, left, bottom, right],
+            }
+            if kind == "AvgPool2D":
+                attrs["count_include_pad"] = 1  # the engine averages padded zeros too
+            op = "MaxPool" if kind == "MaxPool2D" else "AveragePool"
+            nodes.append(helper.make_node(op, [x], [out], name=nid, **attrs))
+        elif kind == "Flatten":
+            nodes.append(helper.make_node("Flatten", [x], [out], name=nid, axis=1))
+        elif kind == "Dense":
+            ins = [x, init(f"{nid}.w", p["w"])]
+            if layer.use_bias:
+                ins.append(init(f"{nid}.b", p["b"]))
+            nodes.append(helper.make_node("Gemm", ins, [out], name=nid, transB=1))
+        elif kind == "ReLU":
+            nodes.append(helper.make_node("Relu", [x], [out], name=nid))
+        elif kind == "LeakyReLU":
+            nodes.append(
+                helper.make_node("LeakyRelu", [x], [out], name=nid, alpha=float(layer.alpha))
+            )
+        elif kind == "PReLU":
+            ndim = len(network.shapes[nid])
+            # One slope per channel, shaped (C, 1, 1) to broadcast over H and W.
+            slope = p["alpha"].reshape((-1,) + (1,) * (ndim - 1))
+            nodes.append(
+                helper.make_node("PRelu", [x, init(f"{nid}.alpha", slope)], [out], name=nid)
+            )
+        elif kind == "Sigmoid":
+            nodes.append(helper.make_node("Sigmoid", [x], [out], name=nid))
+        elif kind == "Tanh":
+            nodes.append(helper.make_node("Tanh", [x], [out], name=nid))
+        elif kind == "Softmax":
+            nodes.append(helper.make_node("Softmax", [x], [out], name=nid, axis=1))
+        elif kind == "BatchNorm":
+            s = layer.state
+            ins = [
+                x,
+                init(f"{nid}.gamma", p["gamma"]),
+                init(f"{nid}.beta", p["beta"]),
+                init(f"{nid}.running_mean", s["running_mean"]),
+                init(f"{nid}.running_var", s["running_var"]),
+            ]
+            nodes.append(
+                helper.make_node(
+                    "BatchNormalization", ins, [out], name=nid, epsilon=float(layer.eps)
+                )
+            )
+        elif kind == "Add":
+            nodes.append(helper.make_node("Sum", srcs, [out], name=nid))
+        elif kind == "Concatenate":
+            nodes.append(helper.make_node("Concat", srcs, [out], name=nid, axis=1))
+        else:
+            raise ExportError(f"layer {nid}: {kind} has no ONNX export yet")
+        tensor[nid] = out
+        if nid == network.logits_id:
+            break
+
+    logits = tensor[network.logits_id]
+    if network.output_activation == "sigmoid":
+        one = init("one", np.ones((1,), dtype=np.float32))
+        nodes += [
+            helper.make_node("Sigmoid", [logits], ["p_positive"], name="output_sigmoid"),
+            helper.make_node("Sub", [one, "p_positive"], ["p_negative"], name="output_complement"),
+            helper.make_node(
+                "Concat", ["p_negative", "p_positive"], ["probabilities"], name="output", axis=1
+            ),
+        ]
+        n_out = 2
+    else:
+        nodes.append(
+            helper.make_node("Softmax", [logits], ["probabilities"], name="output", axis=1)
+        )
+        n_out = int(network.num_classes)
+
+    in_dims: list[Any] = ["N", *(int(d) for d in network.input_shape)]
+    graph = helper.make_graph(
+        nodes,
+        model_name or str(getattr(network, "name", "network")),
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_dims)],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", n_out])],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph,
+        producer_name="CNN Studio",
+        producer_version=__version__,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        doc_string=(
+            "Exported by CNN Studio. Input: float32 images (N, C, H, W) after the "
+            "normalisation in the 'preprocessing' metadata. Output: class probabilities."
+        ),
+    )
+    model.ir_version = _IR_VERSION
+    meta = {
+        "class_names": json.dumps(list(class_names) if class_names is not None else []),
+        "cnnstudio_version": __version__,
+        "preprocessing": json.dumps(preprocessing or {}),
+    }
+    helper.set_model_props(model, meta)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # onnx raises its own ValidationError types
+        raise ExportError(f"the exported ONNX model does not pass onnx.checker: {exc}") from exc
+    return model
+
+
+def export_onnx(bundle: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``bundle`` (a `ModelBundle`) as an ONNX file at ``path`` (atomically).
+
+    Raises
+    ------
+    ExportError
+        When the network cannot be expressed in ONNX.
+    ModelFileError
+        When the file cannot be written.
+    """
+    model = to_onnx(
+        bundle.network(),
+        bundle.class_names,
+        preprocessing=bundle.preprocessing,
+        model_name=str(bundle.architecture.get("name") or "network"),
+    )
+    data = model.SerializeToString()
+    path = Path(path)
+    write_atomic(path, lambda f: f.write(data), "ONNX file")
+    return path
