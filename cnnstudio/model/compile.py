@@ -1,0 +1,210 @@
+"""Graph <-> architecture dict (docs/file-formats.md) -> engine ``Network``.
+
+The dict is the engine's, plus per node a display ``"label"``, the canvas position
+``"ui": {"x", "y"}`` and, only where the engine type alone would be read back as a
+different block, ``"block"`` (e.g. an Output block using a sigmoid). A graph survives
+``Graph.from_architecture(graph.to_architecture())`` exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cnnstudio.model.errors import ArchitectureFileError, GraphError
+from cnnstudio.model.registry import BLOCK_SPECS, block_type_for_engine
+
+if TYPE_CHECKING:
+    from cnnstudio.engine.network import Network
+    from cnnstudio.model.graph import Graph
+
+__all__ = [
+    "ARCHITECTURE_FORMAT",
+    "ARCHITECTURE_VERSION",
+    "compile_network",
+    "graph_from_architecture",
+    "graph_to_architecture",
+]
+
+ARCHITECTURE_FORMAT = "cnnstudio-architecture"
+ARCHITECTURE_VERSION = 1
+_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _guess_block_type(engine_type: str, is_sink: bool) -> str | None:
+    """How a node without a ``"block"`` key is read: a sink ``Sigmoid`` is the Output."""
+    if engine_type == "Sigmoid" and is_sink:
+        return "Output"
+    return block_type_for_engine(engine_type)
+
+
+def graph_to_architecture(graph: Graph) -> dict[str, Any]:
+    """The architecture dict of ``graph`` (JSON-able; node order = graph order)."""
+    feeding = {lk.source for lk in graph.links}
+    nodes = []
+    for block in graph.blocks.values():
+        engine_type, config = block.spec.to_engine(block.params)
+        node: dict[str, Any] = {
+            "id": block.id,
+            "type": engine_type,
+            "config": config,
+            "inputs": [lk.source for lk in graph.inputs_of(block.id)],
+            "label": block.label,
+            "ui": {"x": block.position[0], "y": block.position[1]},
+        }
+        if _guess_block_type(engine_type, block.id not in feeding) != block.type:
+            node["block"] = block.type
+        nodes.append(node)
+    arch: dict[str, Any] = {
+        "format": ARCHITECTURE_FORMAT,
+        "version": ARCHITECTURE_VERSION,
+        "name": graph.name,
+    }
+    if graph.description:
+        arch["description"] = graph.description
+    arch["nodes"] = nodes
+    return arch
+
+
+def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
+    """Rebuild a graph from an architecture dict.
+
+    Node positions come from ``"ui"``; if any node lacks one, the whole graph is laid
+    out afresh. Structural problems a user can fix on the canvas (a cycle, a missing
+    Output, mismatched shapes) load fine and are shown by inference.
+
+    Raises
+    ------
+    ArchitectureFileError
+        For anything that cannot be a graph: wrong format or a newer version, a node
+        that is not an object, a bad or duplicate id, an unknown type or keyword, a
+        value outside its limits, an input naming no node, several inputs into a
+        block that takes one. The message names the node.
+    """
+    from cnnstudio.model.graph import Block, Graph, Link, layout_positions
+
+    if not isinstance(arch, Mapping):
+        raise ArchitectureFileError(
+            f"an architecture must be a JSON object, not {type(arch).__name__}"
+        )
+    fmt = arch.get("format", ARCHITECTURE_FORMAT)
+    if fmt != ARCHITECTURE_FORMAT:
+        raise ArchitectureFileError(
+            f"this is not a CNN Studio architecture (format {fmt!r}, "
+            f"expected {ARCHITECTURE_FORMAT!r})"
+        )
+    version = arch.get("version", ARCHITECTURE_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ArchitectureFileError(f"the architecture version must be 1 or more, got {version!r}")
+    if version > ARCHITECTURE_VERSION:
+        raise ArchitectureFileError(
+            f"made by a newer CNN Studio (architecture version {version}; this one reads "
+            f"version {ARCHITECTURE_VERSION}); update CNN Studio to open it"
+        )
+    nodes = arch.get("nodes")
+    if not isinstance(nodes, list):
+        raise ArchitectureFileError("the architecture has no 'nodes' list")
+
+    parsed: list[tuple[dict[str, Any], str]] = []
+    seen: set[str] = set()
+    for k, node in enumerate(nodes):
+        if not isinstance(node, Mapping):
+            raise ArchitectureFileError(f"node #{k + 1} must be an object, not {node!r}")
+        nid = node.get("id")
+        if not isinstance(nid, str) or not _ID_RE.match(nid):
+            raise ArchitectureFileError(
+                f"node #{k + 1} has an invalid id {nid!r} (use letters, digits, '_', '.', '-')"
+            )
+        if nid in seen:
+            raise ArchitectureFileError(f"two nodes have the id {nid!r}")
+        seen.add(nid)
+        inputs = node.get("inputs", [])
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise ArchitectureFileError(f"node {nid}: 'inputs' must be a list of node ids")
+        parsed.append((dict(node), nid))
+
+    feeding = {src for node, _ in parsed for src in node.get("inputs", [])}
+    graph = Graph(str(arch.get("name", "Untitled")))
+    description = arch.get("description", "")
+    graph.description = description if isinstance(description, str) else ""
+    missing_position = False
+    for node, nid in parsed:
+        engine_type = node.get("type")
+        if not isinstance(engine_type, str):
+            raise ArchitectureFileError(f"node {nid}: 'type' must be a string, not {engine_type!r}")
+        block_type = node.get("block") or _guess_block_type(engine_type, nid not in feeding)
+        spec = BLOCK_SPECS.get(block_type) if isinstance(block_type, str) else None
+        if spec is None:
+            known = ", ".join(sorted({s.engine_type for s in BLOCK_SPECS.values()} | {"Sigmoid"}))
+            raise ArchitectureFileError(
+                f"node {nid}: unknown layer type {engine_type!r} (known: {known})"
+            )
+        allowed = ("Softmax", "Sigmoid") if spec.type == "Output" else (spec.engine_type,)
+        if engine_type not in allowed:
+            raise ArchitectureFileError(
+                f"node {nid}: a {spec.label} block cannot be a {engine_type!r} layer"
+            )
+        config = node.get("config") or {}
+        params = spec.params_from_config(config, where=f"node {nid}")
+        if spec.type == "Output":
+            params["activation"] = "sigmoid" if engine_type == "Sigmoid" else "softmax"
+        position = (0.0, 0.0)
+        ui = node.get("ui")
+        if isinstance(ui, Mapping) and _is_number(ui.get("x")) and _is_number(ui.get("y")):
+            position = (float(ui["x"]), float(ui["y"]))
+        else:
+            missing_position = True
+        label = node.get("label")
+        if not isinstance(label, str) or not label.strip():
+            label = graph._default_label(spec, nid)
+        graph._blocks[nid] = Block(nid, spec.type, params, position, label)
+
+    for node, nid in parsed:
+        inputs = node.get("inputs", [])
+        spec = graph._blocks[nid].spec
+        if len(set(inputs)) != len(inputs):
+            raise ArchitectureFileError(f"node {nid}: lists the same input twice")
+        if spec.max_inputs is not None and len(inputs) > max(spec.max_inputs, 1):
+            raise ArchitectureFileError(
+                f"node {nid}: a {spec.label} block takes "
+                f"{'no inputs' if spec.max_inputs == 0 else 'one input'}, "
+                f"but the file gives {len(inputs)}"
+            )
+        for k, src in enumerate(inputs):
+            if src not in graph._blocks:
+                raise ArchitectureFileError(f"node {nid}: input {src!r} is not a node")
+            if src == nid:
+                raise ArchitectureFileError(f"node {nid}: a node cannot be its own input")
+            graph._links.append(Link(src, nid, k))
+
+    if missing_position:
+        for bid, pos in layout_positions(list(graph._blocks), graph._links).items():
+            graph._blocks[bid].position = pos
+    graph._reinfer()
+    return graph
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def compile_network(graph: Graph, seed: int = 0) -> Network:
+    """Build the engine ``Network`` of a valid graph.
+
+    Raises
+    ------
+    GraphError
+        When inference finds a problem; the message is ``graph.inference.reason``.
+    """
+    from cnnstudio.engine.network import Network
+
+    info = graph.inference
+    if not info.is_valid:
+        raise GraphError(f"the network cannot be built yet: {info.reason}")
+    return Network.from_architecture(graph_to_architecture(graph), seed=seed)
