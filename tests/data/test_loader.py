@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnstudio.data import DatasetError, describe_spec, load_dataset
+
+from .conftest import digit_like, write_idx
+
+
+def test_unknown_name_suggests_the_builtin(tmp_path):
+    with pytest.raises(DatasetError, match="did you mean 'mnist-sample'"):
+        load_dataset("mnist-smaple")
+
+
+def test_folder_without_anything_usable(tmp_path):
+    (tmp_path / "readme.txt").write_text("hi")
+    with pytest.raises(DatasetError, match="no IDX files and no class subfolders"):
+        load_dataset(tmp_path)
+
+
+def test_unreadable_file_kind(tmp_path):
+    path = tmp_path / "weights.h5"
+    path.write_bytes(b"\0" * 10)
+    with pytest.raises(DatasetError, match=r"\.csv") as err:
+        load_dataset(path)
+    assert "weights.h5" in str(err.value)
+
+
+def test_idx_images_file_given_directly(tmp_path, rng):
+    images = digit_like(rng, 6)
+    ip = write_idx(tmp_path / "train-images-idx3-ubyte", images)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([0, 1, 0, 1, 0, 1]))
+    assert describe_spec(ip) == "idx"
+    split = load_dataset(ip)
+    assert len(split.train) == 6 and split.test is None
+
+
+def test_builtin_converted_for_an_rgb_model():
+    split = load_dataset("mnist-sample", input_size=(32, 32), color="RGB")
+    assert split.train.input_shape == (3, 32, 32)
+    assert split.test is not None and split.test.input_shape == (3, 32, 32)
+    assert len(split.test) == 1000
