@@ -106,6 +106,11 @@ class TrainConfig:
         initialisation is seeded when it is built).
     max_steps : int or None
         Stop after this many steps even if ``epochs`` are not done.
+    explode_factor : float or None
+        Besides a NaN or infinite loss, a batch loss above ``explode_factor`` times
+        the first batch's loss (at least 1) counts as divergence. With the stable
+        fused losses a far too high learning rate often does not give NaN: it kills
+        every ReLU and leaves a huge but finite loss. ``None``: only NaN/inf count.
     snapshot_interval : float
         Minimum seconds between rich snapshots (weights, activations, layer stats);
         epoch ends and the last step are always rich. 0 makes every snapshot rich.
@@ -127,6 +132,7 @@ class TrainConfig:
     min_lr: float = 0.0
     seed: int = 0
     max_steps: int | None = None
+    explode_factor: float | None = 1000.0
     snapshot_interval: float = 0.25
     threads: int | None = 1
 
@@ -166,6 +172,11 @@ class TrainConfig:
             raise bad("seed", "an integer >= 0")
         if self.max_steps is not None and (not _is_int(self.max_steps) or self.max_steps < 1):
             raise bad("max_steps", "None or an integer >= 1")
+        if self.explode_factor is not None and (
+            not _is_number(self.explode_factor)
+            or not (math.isfinite(self.explode_factor) and self.explode_factor > 1)
+        ):
+            raise bad("explode_factor", "None or a number > 1")
         if not _is_number(self.snapshot_interval) or not (
             math.isfinite(self.snapshot_interval) and self.snapshot_interval >= 0
         ):
@@ -350,12 +361,13 @@ def _layer_stats(network: Any, acts: dict[str, np.ndarray] | None) -> dict[str, 
     for key, p, g in network.parameters():
         layer = key.rpartition(".")[0] or key
         s = sums.setdefault(layer, [0.0, 0.0, 0.0, 0.0, 0.0])
-        p64 = p.ravel()
-        g64 = g.ravel()
+        # float64: a diverging run's weights would overflow a float32 sum of squares
+        p64 = p.ravel().astype(np.float64)
+        g64 = g.ravel().astype(np.float64)
         s[0] += float(np.dot(p64, p64))
-        s[1] += float(np.abs(p64).sum(dtype=np.float64))
+        s[1] += float(np.abs(p64).sum())
         s[2] += float(np.dot(g64, g64))
-        s[3] += float(np.abs(g64).sum(dtype=np.float64))
+        s[3] += float(np.abs(g64).sum())
         s[4] += p.size
     stats: dict[str, dict[str, float]] = {
         name: {
@@ -514,6 +526,7 @@ def _loop(
     interval = float(config.snapshot_interval)
 
     good_weights = network.get_weights()  # the weights of the last finite loss
+    explode_limit: float | None = None
     step = 0
     train_time = 0.0  # seconds inside training steps (pauses and validation excluded)
     val_time = 0.0
@@ -528,6 +541,12 @@ def _loop(
     def diverged(epoch: int, at_step: int, value: float, when: str) -> DivergenceError:
         network.set_weights(good_weights)
         what = "NaN" if math.isnan(value) else "infinite"
+        if when == "exploded":
+            return DivergenceError(
+                f"Training diverged at epoch {epoch}, step {at_step}: the loss exploded to "
+                f"{value:.3g}. The learning rate ({lr:g}) is probably too high — try 10x lower. "
+                "The last good weights were kept."
+            )
         if at_step == 1 and when == "loss":
             return DivergenceError(
                 f"Training stopped at epoch {epoch}, step 1: the loss was {what} before any "
@@ -588,17 +607,25 @@ def _loop(
                 xb = _checked_batch(transform(xb, aug_rng), network, "training transform")
             lr = schedule(step, base_lr)
             optimizer.lr = lr
-            logits = network.forward(xb, training=True)
-            batch_loss, dlogits = loss_fn(logits, yb)
+            with np.errstate(over="ignore", invalid="ignore"):
+                # a diverging run overflows inside the layers; it is reported below instead
+                logits = network.forward(xb, training=True)
+                batch_loss, dlogits = loss_fn(logits, yb)
             if not math.isfinite(batch_loss):
                 raise diverged(epoch, step + 1, batch_loss, "loss")
+            if explode_limit is None:
+                if config.explode_factor is not None:
+                    explode_limit = config.explode_factor * max(batch_loss, 1.0)
+            elif batch_loss > explode_limit:
+                raise diverged(epoch, step + 1, batch_loss, "exploded")
             if binary:
                 hits = np.count_nonzero((logits.reshape(-1) > 0) == (yb == 1))
             else:
                 hits = np.count_nonzero(logits.argmax(axis=1) == yb)
             good_weights = network.get_weights()
-            network.backward(dlogits)
-            optimizer.step(network.parameters())
+            with np.errstate(over="ignore", invalid="ignore"):
+                network.backward(dlogits)
+                optimizer.step(network.parameters())
             step += 1
             m = yb.shape[0]
             samples_done += m
@@ -614,7 +641,8 @@ def _loop(
             if done and not _all_finite(network):
                 raise diverged(epoch, step, float("nan"), "weights")
             if epoch_end and val is not None:
-                ev = evaluate(network, val[0], val[1], max(bs, 256), val_transform)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    ev = evaluate(network, val[0], val[1], max(bs, 256), val_transform)
                 extra.update(
                     val_loss=ev.loss,
                     val_accuracy=ev.accuracy,
@@ -624,7 +652,8 @@ def _loop(
                 val_time += clock() - t1
             now = clock()
             if done or epoch_end or now - last_rich >= interval:
-                extra.update(rich_fields(xb))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    extra.update(rich_fields(xb))
                 last_rich = clock()
             active += clock() - t_resume
             per_step = train_time / step
