@@ -794,17 +794,30 @@ def layout_positions(
         if bid not in row:
             last += 1
             row[bid] = last
-    # Independent graphs (several sources) sit side by side as separate columns at first.
-    order = {bid: k for k, bid in enumerate(block_ids)}
-    rows: dict[int, list[str]] = {}
-    for bid in block_ids:
-        rows.setdefault(row[bid], []).append(bid)
-    x: dict[str, float] = {}
+    # Long wires (a shortcut over several rows) get a placeholder in every row they cross,
+    # so the rows make room for them and a skip connection runs beside the blocks it
+    # skips rather than through them.
+    order: dict[Any, int] = {bid: k for k, bid in enumerate(block_ids)}
+    vparents: dict[Any, list[Any]] = {bid: [] for bid in block_ids}
+    vrow: dict[Any, int] = dict(row)
+    for lk in sorted(links, key=lambda k: k.index):
+        prev: Any = lk.source
+        for r in range(row[lk.source] + 1, row[lk.target]):
+            dummy = ("wire", lk.source, lk.target, r)
+            vparents[dummy] = [prev]
+            vrow[dummy] = r
+            order[dummy] = len(order)
+            prev = dummy
+        vparents[lk.target].append(prev)
+    rows: dict[int, list[Any]] = {}
+    for node in vparents:
+        rows.setdefault(vrow[node], []).append(node)
+    x: dict[Any, float] = {}
     for r in sorted(rows):
         members = rows[r]
 
-        def wanted(bid: str) -> float:
-            placed = [x[p] for p in parents[bid] if p in x]
+        def wanted(node: Any) -> float:
+            placed = [x[p] for p in vparents[node] if p in x]
             return sum(placed) / len(placed) if placed else 0.0
 
         members.sort(key=lambda b: (wanted(b), order[b]))
@@ -815,6 +828,6 @@ def layout_positions(
         for t in targets:
             xs.append(t if not xs else max(t, xs[-1] + COLUMN_SPACING))
         shift = sum(targets) / len(targets) - sum(xs) / len(xs)
-        for bid, value in zip(members, xs, strict=True):
-            x[bid] = value + shift
-    return {bid: (round(x[bid], 1), float(row[bid] * ROW_SPACING)) for bid in block_ids}
+        for node, value in zip(members, xs, strict=True):
+            x[node] = value + shift
+    return {bid: (round(x[bid], 1) + 0.0, float(row[bid] * ROW_SPACING)) for bid in block_ids}
