@@ -61,8 +61,15 @@ def to_gray01(image: np.ndarray) -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
-def _ink(gray: np.ndarray, invert: bool | str) -> np.ndarray:
-    """Ink as bright-on-dark in [0, 1], background removed and contrast stretched."""
+def _box3(a: np.ndarray) -> np.ndarray:
+    """3x3 mean (edges padded with the border value): isolated noise pixels fade, strokes stay."""
+    p = np.pad(a, 1, mode="edge")
+    rows = p[:-2] + p[1:-1] + p[2:]
+    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
+
+
+def _ink(gray: np.ndarray, invert: bool | str) -> tuple[np.ndarray, np.ndarray]:
+    """Ink as bright-on-dark in [0, 1] (background removed, contrast stretched) and its mask."""
     h, w = gray.shape
     b = max(1, min(h, w) // 20)
     border = np.concatenate(
@@ -73,17 +80,23 @@ def _ink(gray: np.ndarray, invert: bool | str) -> np.ndarray:
     elif not isinstance(invert, (bool, np.bool_)):
         raise DatasetError(f'invert must be True, False or "auto", got {invert!r}')
     ink = 1.0 - gray if invert else gray
-    # Paper in a photo is not pure white: its level becomes the new black.
+    # Paper in a photo is not pure white: its level becomes the new black. The
+    # brightest ink is judged on a 3x3 mean so single noisy pixels do not count.
     background = float(np.median(1.0 - border if invert else border))
-    top = float(ink.max())
+    smooth = _box3(ink)
+    top = float(smooth.max())
     if top - background < INK_THRESHOLD:
-        return np.zeros_like(ink)
-    return np.clip((ink - background) / (top - background), 0.0, 1.0)
+        return np.zeros_like(ink), np.zeros(ink.shape, dtype=bool)
+    scale = 1.0 / (top - background)
+    stretched = np.clip((ink - background) * scale, 0.0, 1.0)
+    # Ink needs both: bright itself (not the mean's halo) and bright around (not a speck).
+    mask = ((smooth - background) * scale > INK_THRESHOLD) & (stretched > INK_THRESHOLD)
+    return stretched, mask
 
 
 def has_ink(image: np.ndarray, invert: bool | str = "auto") -> bool:
     """True if :func:`preprocess_digit` would find something drawn in ``image``."""
-    return bool((_ink(to_gray01(image), invert) > INK_THRESHOLD).any())
+    return bool(_ink(to_gray01(image), invert)[1].any())
 
 
 def preprocess_digit(
@@ -115,9 +128,9 @@ def preprocess_digit(
     out_h, out_w = int(out_size[0]), int(out_size[1])
     if out_h < 1 or out_w < 1:
         raise DatasetError(f"output size must be positive, got {out_size}")
-    ink = _ink(to_gray01(image), invert)
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    ink, mask = _ink(to_gray01(image), invert)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
     out = np.zeros((out_h, out_w), dtype=np.float32)
     if rows.size == 0:
         return out
