@@ -1,0 +1,178 @@
+"""Export a standalone NumPy predictor and the architecture alone as JSON.
+
+The NumPy predictor is a folder anyone can run with only NumPy and Pillow::
+
+    predict.py    readable NumPy code, one small function per layer type
+    model.json    the layers in running order with explicit padding, class names,
+                  input shape and preprocessing
+    weights.npz   the trained arrays, keyed "<node>.<name>" as in CNN Studio
+
+``python predict.py image.png`` prints the class and its probability.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnstudio import __version__
+from cnnstudio.io.errors import ExportError, ModelFileError
+from cnnstudio.io.zipfmt import json_bytes, npz_bytes, write_atomic
+
+__all__ = [
+    "PREDICTOR_FILES",
+    "export_architecture",
+    "export_numpy",
+    "load_architecture",
+    "predictor_model",
+    "template_path",
+]
+
+#: The files an exported predictor folder holds.
+PREDICTOR_FILES = ("predict.py", "model.json", "weights.npz")
+
+
+def template_path() -> Path:
+    """The ``predict.py`` template shipped inside the package."""
+    return Path(__file__).resolve().parent / "templates" / "predict.py"
+
+
+def predictor_model(bundle: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``model.json`` contents and the weights for the exported predictor.
+
+    Padding is made explicit (``"same"`` resolved for the input size), and flipped
+    kernels (``flip_kernel``) are flipped here, so predict.py needs no special cases.
+    """
+    network = bundle.network()
+    weights = {k: np.ascontiguousarray(a, dtype=np.float32) for k, a in bundle.weights.items()}
+    nodes = []
+    for nid, layer in network.nodes.items():
+        kind = layer.type_name
+        cfg: dict[str, Any] = {}
+        if kind == "Conv2D":
+            cfg = {
+                "filters": layer.filters,
+                "kernel_size": list(layer.kernel_size),
+                "stride": list(layer.stride),
+                "pads": list(layer.pads()),
+            }
+            if layer.flip_kernel:
+                weights[f"{nid}.w"] = np.ascontiguousarray(weights[f"{nid}.w"][:, :, ::-1, ::-1])
+        elif kind in ("MaxPool2D", "AvgPool2D"):
+            cfg = {
+                "pool_size": list(layer.pool_size),
+                "stride": list(layer.stride),
+                "pads": list(layer.pads()),
+            }
+        elif kind == "BatchNorm":
+            cfg = {"eps": float(layer.eps)}
+        elif kind == "LeakyReLU":
+            cfg = {"alpha": float(layer.alpha)}
+        elif kind == "Input":
+            cfg = {"shape": list(layer.shape)}
+        elif kind not in (
+            "Flatten", "Dense", "ReLU", "PReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
+            "Add", "Concatenate",
+        ):  # fmt: skip
+            raise ExportError(f"layer {nid}: {kind} has no NumPy export yet")
+        nodes.append({"id": nid, "type": kind, "config": cfg, "inputs": network.inputs[nid]})
+    model = {
+        "format": "cnnstudio-numpy-predictor",
+        "version": 1,
+        "app_version": __version__,
+        "name": str(bundle.architecture.get("name") or "network"),
+        "input_shape": list(network.input_shape),
+        "class_names": list(bundle.class_names),
+        "preprocessing": {
+            "digit": bool(bundle.digit_preprocessing),
+            "normalization": bundle.preprocessing.get("normalization"),
+        },
+        "output_activation": network.output_activation,
+        "logits": network.logits_id,
+        "nodes": nodes,
+    }
+    return model, weights
+
+
+def export_numpy(bundle: Any, folder: str | os.PathLike[str]) -> Path:
+    """Write the standalone predictor for ``bundle`` into ``folder`` (created if needed).
+
+    The folder must be new, empty, or an earlier export (holding only the
+    predictor's files); anything else is refused so no user file is overwritten.
+
+    Returns the path of the written ``predict.py``.
+
+    Raises
+    ------
+    ExportError
+        If the folder holds other files or a layer has no NumPy export.
+    ModelFileError
+        If a file cannot be written.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{folder} is a file; the NumPy predictor needs a folder")
+    if folder.is_dir():
+        others = sorted(p.name for p in folder.iterdir() if p.name not in PREDICTOR_FILES)
+        others = [n for n in others if n != "__pycache__"]
+        if others:
+            shown = ", ".join(others[:3]) + (" ..." if len(others) > 3 else "")
+            raise ExportError(
+                f"{folder} is not empty ({shown}); choose a new or empty folder for the predictor"
+            )
+    model, weights = predictor_model(bundle)
+    try:
+        folder.mkdir(parents=False, exist_ok=True)
+    except OSError as exc:
+        raise ModelFileError(folder, f"cannot be created ({exc.strerror or exc})") from None
+    script = template_path().read_bytes()
+    write_atomic(folder / "weights.npz", _writer(npz_bytes(weights)), "weights file")
+    write_atomic(folder / "model.json", _writer(json_bytes(model)), "model description")
+    write_atomic(folder / "predict.py", _writer(script), "predict script")
+    return folder / "predict.py"
+
+
+def export_architecture(architecture: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write the architecture dict alone as pretty JSON (File > Export > Architecture)."""
+    try:
+        data = json_bytes(architecture)
+    except (TypeError, ValueError) as exc:
+        raise ExportError(f"the architecture is not plain JSON data ({exc})") from None
+    path = Path(path)
+    write_atomic(path, _writer(data), "architecture file")
+    return path
+
+
+def _writer(data: bytes) -> Any:
+    return lambda f: f.write(data)
+
+
+def load_architecture(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read an architecture JSON file (as written by `export_architecture`).
+
+    Only the structure is checked (the graph need not compile).
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file and the problem.
+    """
+    from cnnstudio.io._validate import check_architecture_structure
+    from cnnstudio.io.zipfmt import DEFAULT_LIMITS, parse_json
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > DEFAULT_LIMITS.json_bytes:
+            raise ModelFileError(path, "is too large to be an architecture file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(path, "file not found") from None
+    except OSError as exc:
+        raise ModelFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    arch = parse_json(data, path, "the file")
+    return check_architecture_structure(path, arch, "the architecture")
+
