@@ -197,7 +197,7 @@ def conv2d(x, w, b, stride, pads):
     from its window's corner, so one matrix product handles all of them at once.
     (Any kernel flip was applied when the model was exported.)
     """
-    n, c, h, width = x.shape
+    n, _, h, width = x.shape
     f, _, kh, kw = w.shape
     sh, sw = stride
     oh = output_size(h, kh, sh, pads[0] + pads[1])
@@ -314,7 +314,11 @@ def run_layer(node, inputs, weights):
         return dense(x, param("w"), param("b"))
     if kind == "BatchNorm":
         return batch_norm(
-            x, param("gamma"), param("beta"), param("running_mean"), param("running_var"),
+            x,
+            param("gamma"),
+            param("beta"),
+            param("running_mean"),
+            param("running_var"),
             cfg["eps"],
         )
     if kind == "ReLU":
@@ -388,7 +392,7 @@ def main(argv=None):
                 "image": str(path),
                 "class": model["class_names"][best],
                 "probability": float(probs[best]),
-                "probabilities": {c: float(p) for c, p in zip(model["class_names"], probs)},
+                "probabilities": {c: float(probs[i]) for i, c in enumerate(model["class_names"])},
             }
         )
     if args.json:
