@@ -1,0 +1,176 @@
+"""Live training plots: loss per step (raw and smoothed), accuracy per epoch, learning rate.
+
+Plot items are created once and updated with ``setData``; long curves are clipped to
+the view and downsampled. Finished runs of the session are overlaid in muted colours
+and can be hidden one by one.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
+
+from cnnstudio.ui.worker import RunCurves
+
+__all__ = ["QtTrainingPlots"]
+
+#: Colours of the current run: raw loss (faint), smoothed loss, train acc, val acc, lr.
+RAW = (70, 130, 220, 70)
+SMOOTH = (40, 100, 210)
+TRAIN_ACC = (40, 100, 210)
+VAL_ACC = (230, 120, 30)
+LR = (60, 150, 90)
+#: Colours cycled through for earlier runs.
+PAST = [(150, 90, 190), (120, 120, 120), (190, 80, 110), (60, 160, 170), (160, 140, 60)]
+
+
+def _as_float(values: list) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+class _RunItems:
+    """The plot items of one run (created once)."""
+
+    def __init__(self, plots: QtTrainingPlots, colour: tuple, current: bool) -> None:
+        width = 2 if current else 1.5
+        style = Qt.PenStyle.SolidLine if current else Qt.PenStyle.DashLine
+        self.raw = None
+        if current:
+            self.raw = plots.loss_plot.plot(pen=pg.mkPen(RAW, width=1), name="loss (per step)")
+        self.smooth = plots.loss_plot.plot(
+            pen=pg.mkPen(colour, width=width, style=style),
+            name="loss (smoothed)" if current else None,
+        )
+        self.train_acc = plots.acc_plot.plot(
+            pen=pg.mkPen(colour, width=width, style=style),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush=colour,
+            symbolPen=None,
+            name="training" if current else None,
+        )
+        val_colour = VAL_ACC if current else colour
+        self.val_acc = plots.acc_plot.plot(
+            pen=pg.mkPen(
+                val_colour, width=width, style=Qt.PenStyle.DotLine if not current else style
+            ),
+            symbol="s",
+            symbolSize=6,
+            symbolBrush=val_colour,
+            symbolPen=None,
+            name="validation" if current else None,
+        )
+        self.lr = plots.lr_plot.plot(
+            pen=pg.mkPen(LR if current else colour, width=width, style=style)
+        )
+        for item in self.items():
+            item.setClipToView(True)
+            item.setDownsampling(auto=True, method="mean")
+
+    def items(self) -> list[pg.PlotDataItem]:
+        return [i for i in (self.raw, self.smooth, self.train_acc, self.val_acc, self.lr) if i]
+
+    def set_curves(self, curves: RunCurves | None) -> None:
+        if curves is None or not curves.steps:
+            for item in self.items():
+                item.setData([], [])
+            return
+        steps = np.asarray(curves.steps, dtype=np.float64)
+        if self.raw is not None:
+            self.raw.setData(steps, np.asarray(curves.loss, dtype=np.float64))
+        self.smooth.setData(steps, np.asarray(curves.smooth, dtype=np.float64))
+        self.lr.setData(steps, np.asarray(curves.lr, dtype=np.float64))
+        epochs = np.asarray(curves.epochs, dtype=np.float64)
+        self.train_acc.setData(epochs, np.asarray(curves.train_accuracy) * 100.0)
+        val = _as_float(curves.val_accuracy) * 100.0
+        if np.isnan(val).all():
+            self.val_acc.setData([], [])
+        else:
+            self.val_acc.setData(epochs, val, connect="finite")
+
+    def set_visible(self, visible: bool) -> None:
+        for item in self.items():
+            item.setVisible(visible)
+
+    def remove(self, plots: QtTrainingPlots) -> None:
+        for plot, item in (
+            (plots.loss_plot, self.raw),
+            (plots.loss_plot, self.smooth),
+            (plots.acc_plot, self.train_acc),
+            (plots.acc_plot, self.val_acc),
+            (plots.lr_plot, self.lr),
+        ):
+            if item is not None:
+                plot.removeItem(item)
+
+
+class QtTrainingPlots(pg.GraphicsLayoutWidget):
+    """Three stacked plots sharing the step axis where it makes sense."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground("w")
+        self.setMinimumHeight(300)
+        label_style = {"color": "#333", "font-size": "10pt"}
+        self.loss_plot: pg.PlotItem = self.addPlot(row=0, col=0)
+        self.loss_plot.setTitle("Loss", color="#222", size="11pt")
+        self.loss_plot.setLabel("bottom", "step", **label_style)
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#333")
+        self.acc_plot: pg.PlotItem = self.addPlot(row=0, col=1)
+        self.acc_plot.setTitle("Accuracy per epoch (%)", color="#222", size="11pt")
+        self.acc_plot.setLabel("bottom", "epoch", **label_style)
+        self.acc_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.acc_plot.addLegend(offset=(-10, -10), labelTextColor="#333")
+        self.lr_plot: pg.PlotItem = self.addPlot(row=1, col=0, colspan=2)
+        self.lr_plot.setTitle("Learning rate", color="#222", size="11pt")
+        self.lr_plot.setLabel("bottom", "step", **label_style)
+        self.lr_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.ci.layout.setRowStretchFactor(0, 3)
+        self.ci.layout.setRowStretchFactor(1, 1)
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setTextPen("#333")
+                plot.getAxis(axis).setPen("#888")
+        self.current = _RunItems(self, SMOOTH, current=True)
+        self._past: dict[int, _RunItems] = {}
+
+    def set_current(self, curves: RunCurves | None) -> None:
+        """Redraw the current run (cheap enough for ~20 calls a second)."""
+        self.current.set_curves(curves)
+        if curves is not None and curves.lr:
+            # A constant rate would otherwise sit in the middle of a symmetric range.
+            top = max(curves.lr)
+            if top > 0 and top != getattr(self, "_lr_top", None):
+                self._lr_top = top
+                self.lr_plot.setYRange(0, top * 1.1, padding=0)
+        n_epochs = len(curves.epochs) if curves is not None else 0
+        major = max(1, -(-n_epochs // 10))
+        if major != getattr(self, "_epoch_tick", None):
+            self._epoch_tick = major
+            self.acc_plot.getAxis("bottom").setTickSpacing(major, major)
+
+    def set_past_runs(self, runs: list[RunCurves], visible: list[bool]) -> None:
+        """Overlay earlier runs; ``visible[i]`` shows or hides ``runs[i]``."""
+        for key in [k for k in self._past if k >= len(runs)]:
+            self._past.pop(key).remove(self)
+        for i, curves in enumerate(runs):
+            items = self._past.get(i)
+            if items is None:
+                items = self._past[i] = _RunItems(self, PAST[i % len(PAST)], current=False)
+                items.set_curves(curves)
+                items.curves = curves  # type: ignore[attr-defined]
+            elif getattr(items, "curves", None) is not curves:
+                items.set_curves(curves)
+                items.curves = curves  # type: ignore[attr-defined]
+            items.set_visible(bool(visible[i]) if i < len(visible) else True)
+
+    def past_items(self, index: int) -> _RunItems | None:
+        return self._past.get(index)

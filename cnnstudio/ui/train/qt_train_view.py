@@ -1,0 +1,907 @@
+"""The Train view: dataset, settings, Start/Pause/Stop, progress and live plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.data import DatasetError, DatasetSplit, load_builtin, preview_grid
+from cnnstudio.data.augment import Augmentation
+from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.network import Network
+from cnnstudio.ui.train.bridge import (
+    TrainSettings,
+    graph_state,
+    preprocessing_dict,
+    transforms_for,
+)
+from cnnstudio.ui.train.qt_plots import QtTrainingPlots
+from cnnstudio.ui.worker import SnapshotBatch, TrainingJob, TrainingResult, training_session
+
+__all__ = ["QtTrainView", "ask_keep_weights", "load_choice"]
+
+#: Dataset sources in the picker: (kind, label).
+SOURCES = (
+    ("builtin", "Built-in MNIST sample"),
+    ("idx", "IDX folder…"),
+    ("folder", "Image folder…"),
+    ("csv", "CSV file…"),
+    ("samples", "My drawn samples"),
+)
+OPTIMIZERS = (("sgd", "SGD with momentum"), ("adam", "Adam"), ("rmsprop", "RMSprop"))
+SCHEDULES = (("constant", "Constant"), ("step", "Step decay"), ("cosine", "Cosine"))
+#: Milliseconds between plot refreshes while training (about 20 a second at most).
+PLOT_INTERVAL_MS = 50
+
+
+def ask_keep_weights(parent: QWidget) -> str:
+    """Ask whether to stop training and keep the weights: "keep", "discard" or "cancel".
+
+    Tests replace this function to answer without a dialog.
+    """
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Training is running")
+    box.setText("Stop training? Keep the weights trained so far?")
+    keep = box.addButton("Keep", QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(keep)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is keep:
+        return "keep"
+    if clicked is discard:
+        return "discard"
+    return "cancel"
+
+
+def load_choice(choice: Any, samples: Any = None) -> DatasetSplit:
+    """Load the dataset a ``DatasetChoice`` names (raises ``DatasetError``)."""
+    from cnnstudio.data import load_csv, load_idx_dir, load_image_folder
+
+    options = dict(choice.options or {})
+    if choice.kind == "builtin":
+        return load_builtin(options.get("name", "mnist-sample"))
+    if choice.kind == "samples":
+        if samples is None or len(samples) == 0:
+            raise DatasetError(
+                "there are no drawn samples yet; draw digits in Draw & Predict and add them"
+            )
+        return DatasetSplit(train=samples.to_dataset())
+    path = Path(choice.path or "")
+    if not path.exists():
+        raise DatasetError("no such file or folder", path)
+    if choice.kind == "idx":
+        if path.is_file():
+            from cnnstudio.data import load_dataset
+
+            return load_dataset(path)
+        return load_idx_dir(path)
+    if choice.kind == "folder":
+        size = options.get("size", [28, 28])
+        color = options.get("color") or None
+        return DatasetSplit(
+            train=load_image_folder(path, input_size=(int(size[0]), int(size[1])), color=color)
+        )
+    return DatasetSplit(train=load_csv(path))
+
+
+def _clock(seconds: float) -> str:
+    s = round(max(seconds, 0.0))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _gray_pixmap(image: np.ndarray, scale: int = 2) -> QPixmap:
+    a = np.ascontiguousarray(image)
+    if a.ndim == 2:
+        qimg = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_Grayscale8)
+    else:
+        qimg = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_RGB888)
+    pix = QPixmap.fromImage(qimg.copy())
+    return pix.scaled(pix.width() * scale, pix.height() * scale)
+
+
+class QtTrainView(QWidget):
+    """Pick data and settings, train on a background thread, watch the curves.
+
+    Built as ``QtTrainView(context, parent)``; reads and writes ``context.project``.
+    """
+
+    #: Emitted with the dataset summary after a dataset was loaded.
+    dataset_loaded = Signal(str)
+
+    def __init__(self, context: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self.session = training_session(context)
+        self._loading = False
+        self._plots_dirty = False
+        self._past_visible: list[bool] = []
+        self._build_ui()
+        self._connect()
+        self._plot_timer = QTimer(self)
+        self._plot_timer.setInterval(PLOT_INTERVAL_MS)
+        self._plot_timer.timeout.connect(self._refresh_plots)
+        self._load_settings()
+        self._ensure_dataset()
+        self._on_state_changed(self.session.state)
+        self.refresh_graph_state()
+        self._refresh_preview()
+
+    # -- project access ------------------------------------------------------------------
+    @property
+    def project(self) -> Any:
+        return getattr(self._context, "project", None)
+
+    def _watch_project(self) -> None:
+        project = self.project
+        if project is None or getattr(self, "_watched", None) is project:
+            return
+        self._watched = project
+        events = project.events
+        events.graph_replaced.connect(self._on_graph_replaced)
+        events.dataset_changed.connect(self._on_dataset_changed)
+        self._watch_graph()
+
+    def _watch_graph(self) -> None:
+        project = self.project
+        graph = getattr(project, "graph", None)
+        events = getattr(graph, "events", None)
+        if events is None:
+            return
+        signal = getattr(events, "inference_changed", None)
+        if signal is not None:
+            signal.connect(self._on_graph_edited)
+
+    def _on_graph_replaced(self) -> None:
+        self._watch_graph()
+        self.refresh_graph_state()
+
+    def _on_graph_edited(self, *_args: Any) -> None:
+        self.refresh_graph_state()
+
+    # -- UI ------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        outer.addWidget(splitter)
+
+        settings = QWidget()
+        left = QVBoxLayout(settings)
+        left.setContentsMargins(4, 4, 4, 4)
+        left.addWidget(self._build_data_box())
+        left.addWidget(self._build_optimizer_box())
+        left.addWidget(self._build_augmentation_box())
+        left.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(settings)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(360)
+        settings.setMinimumWidth(330)
+        splitter.addWidget(scroll)
+
+        right = QWidget()
+        rlay = QVBoxLayout(right)
+        rlay.setContentsMargins(4, 4, 4, 4)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("startButton")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.step_button = QPushButton("One step")
+        self.epoch_button = QPushButton("One epoch")
+        self.start_button.setToolTip("Train a freshly initialised network with these settings")
+        self.step_button.setToolTip("Run exactly one optimizer step, then pause")
+        self.epoch_button.setToolTip("Run to the end of the current epoch, then pause")
+        self.stop_button.setToolTip("Stop after the current step and keep the weights")
+        for b in (
+            self.start_button,
+            self.pause_button,
+            self.stop_button,
+            self.step_button,
+            self.epoch_button,
+        ):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        rlay.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Not started")
+        rlay.addWidget(self.progress)
+        self.status_label = QLabel("Press Start to train.")
+        self.status_label.setObjectName("trainStatus")
+        self.status_label.setWordWrap(True)
+        rlay.addWidget(self.status_label)
+        self.message_label = QLabel()
+        self.message_label.setObjectName("trainMessage")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.hide()
+        rlay.addWidget(self.message_label)
+        plots_row = QHBoxLayout()
+        self.plots = QtTrainingPlots()
+        plots_row.addWidget(self.plots, 1)
+        runs_box = QGroupBox("Runs")
+        rb = QVBoxLayout(runs_box)
+        self.runs_list = QListWidget()
+        self.runs_list.setToolTip("Earlier runs of this session, overlaid on the plots")
+        self.runs_list.setMaximumWidth(170)
+        rb.addWidget(self.runs_list)
+        runs_box.setMaximumWidth(190)
+        plots_row.addWidget(runs_box)
+        rlay.addLayout(plots_row, 1)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([370, 900])
+
+    def _build_data_box(self) -> QGroupBox:
+        box = QGroupBox("Data")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.source_combo = QComboBox()
+        for kind, label in SOURCES:
+            self.source_combo.addItem(label, kind)
+        form.addRow("Source", self.source_combo)
+        size_row = QHBoxLayout()
+        self.folder_h = QSpinBox()
+        self.folder_w = QSpinBox()
+        for spin in (self.folder_h, self.folder_w):
+            spin.setRange(4, 256)
+            spin.setValue(28)
+        self.folder_color = QComboBox()
+        self.folder_color.addItem("Auto", "")
+        self.folder_color.addItem("Grayscale", "L")
+        self.folder_color.addItem("Colour", "RGB")
+        size_row.addWidget(self.folder_h)
+        size_row.addWidget(QLabel("×"))
+        size_row.addWidget(self.folder_w)
+        size_row.addWidget(self.folder_color)
+        self.folder_options = QWidget()
+        self.folder_options.setLayout(size_row)
+        size_row.setContentsMargins(0, 0, 0, 0)
+        self.folder_options.setToolTip("Input size (H × W) and colour mode for image folders")
+        form.addRow("Images", self.folder_options)
+        self.add_samples_check = QCheckBox("Add my drawn samples")
+        self.add_samples_check.setToolTip(
+            "Train on this dataset plus the digits you drew and labelled in Draw & Predict"
+        )
+        form.addRow("", self.add_samples_check)
+        self.dataset_label = QLabel("No dataset")
+        self.dataset_label.setObjectName("datasetSummary")
+        self.dataset_label.setWordWrap(True)
+        form.addRow(self.dataset_label)
+        self.data_error_label = QLabel()
+        self.data_error_label.setObjectName("datasetError")
+        self.data_error_label.setWordWrap(True)
+        self.data_error_label.setStyleSheet("color: #b00020;")
+        self.data_error_label.hide()
+        form.addRow(self.data_error_label)
+        self.val_split = QDoubleSpinBox()
+        self.val_split.setRange(0.0, 50.0)
+        self.val_split.setDecimals(0)
+        self.val_split.setSuffix(" %")
+        self.val_split.setToolTip("Share of the training data held back to validate each epoch")
+        form.addRow("Validation", self.val_split)
+        return box
+
+    def _build_optimizer_box(self) -> QGroupBox:
+        box = QGroupBox("Optimizer")
+        form = QFormLayout(box)
+        self.optimizer_combo = QComboBox()
+        for key, label in OPTIMIZERS:
+            self.optimizer_combo.addItem(label, key)
+        form.addRow("Optimizer", self.optimizer_combo)
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(0.00001, 10.0)
+        self.lr_spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+        self.lr_spin.setToolTip("Learning rate; can be changed while training")
+        form.addRow("Learning rate", self.lr_spin)
+        self.momentum_spin = QDoubleSpinBox()
+        self.momentum_spin.setRange(0.0, 0.99)
+        self.momentum_spin.setSingleStep(0.05)
+        form.addRow("Momentum", self.momentum_spin)
+        self.schedule_combo = QComboBox()
+        for key, label in SCHEDULES:
+            self.schedule_combo.addItem(label, key)
+        self.schedule_combo.setToolTip(
+            "Constant; step decay (× factor every N epochs); cosine annealing to 0"
+        )
+        form.addRow("Schedule", self.schedule_combo)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 4096)
+        form.addRow("Batch size", self.batch_spin)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 1000)
+        form.addRow("Epochs", self.epochs_spin)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        form.addRow("Seed", self.seed_spin)
+        self.normalize_check = QCheckBox("Standardise inputs (mean/std)")
+        form.addRow("", self.normalize_check)
+        return box
+
+    def _build_augmentation_box(self) -> QGroupBox:
+        box = QGroupBox("Augmentation")
+        form = QFormLayout(box)
+        self.aug_shift = QSpinBox()
+        self.aug_shift.setRange(0, 8)
+        self.aug_shift.setSuffix(" px")
+        self.aug_rotation = QDoubleSpinBox()
+        self.aug_rotation.setRange(0.0, 180.0)
+        self.aug_rotation.setDecimals(0)
+        self.aug_rotation.setSuffix("°")
+        self.aug_scale = QDoubleSpinBox()
+        self.aug_scale.setRange(0.0, 0.5)
+        self.aug_scale.setSingleStep(0.05)
+        self.aug_noise = QDoubleSpinBox()
+        self.aug_noise.setRange(0.0, 1.0)
+        self.aug_noise.setSingleStep(0.05)
+        self.aug_thickness = QSpinBox()
+        self.aug_thickness.setRange(0, 3)
+        form.addRow("Shift", self.aug_shift)
+        form.addRow("Rotation", self.aug_rotation)
+        form.addRow("Scale ±", self.aug_scale)
+        form.addRow("Noise", self.aug_noise)
+        form.addRow("Thickness ±", self.aug_thickness)
+        self.preview_label = QLabel()
+        self.preview_label.setObjectName("augmentationPreview")
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_label.setToolTip("First column: the image; others: random augmentations")
+        self.preview_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        form.addRow(self.preview_label)
+        return box
+
+    def _connect(self) -> None:
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.session.stop)
+        self.step_button.clicked.connect(self.one_step)
+        self.epoch_button.clicked.connect(self.one_epoch)
+        self.source_combo.activated.connect(self._on_source_activated)
+        self.add_samples_check.toggled.connect(self._on_add_samples_toggled)
+        self.lr_spin.valueChanged.connect(self._on_lr_changed)
+        for w in (
+            self.aug_shift,
+            self.aug_rotation,
+            self.aug_scale,
+            self.aug_noise,
+            self.aug_thickness,
+        ):
+            w.valueChanged.connect(self._refresh_preview)
+        for w in (
+            self.val_split,
+            self.momentum_spin,
+            self.batch_spin,
+            self.epochs_spin,
+            self.seed_spin,
+            self.aug_shift,
+            self.aug_rotation,
+            self.aug_scale,
+            self.aug_noise,
+            self.aug_thickness,
+        ):
+            w.valueChanged.connect(self._store_settings)
+        for c in (self.optimizer_combo, self.schedule_combo):
+            c.currentIndexChanged.connect(self._store_settings)
+        self.optimizer_combo.currentIndexChanged.connect(self._update_enabled)
+        self.normalize_check.toggled.connect(self._store_settings)
+        self.runs_list.itemChanged.connect(self._on_run_toggled)
+        self.session.state_changed.connect(self._on_state_changed)
+        self.session.progress.connect(self._on_progress)
+        self.session.run_finished.connect(self._on_run_finished)
+        self.session.run_started.connect(self._on_run_started)
+
+    # -- settings ------------------------------------------------------------------------
+    def settings(self) -> TrainSettings:
+        """The settings shown in the widgets."""
+        aug = {
+            "shift": int(self.aug_shift.value()),
+            "rotation": float(self.aug_rotation.value()),
+            "scale": float(self.aug_scale.value()),
+            "noise": float(self.aug_noise.value()),
+            "thickness": int(self.aug_thickness.value()),
+        }
+        return TrainSettings(
+            optimizer=self.optimizer_combo.currentData(),
+            lr=float(self.lr_spin.value()),
+            momentum=float(self.momentum_spin.value()),
+            schedule=self.schedule_combo.currentData(),
+            batch_size=int(self.batch_spin.value()),
+            epochs=int(self.epochs_spin.value()),
+            seed=int(self.seed_spin.value()),
+            val_split=float(self.val_split.value()) / 100.0,
+            augmentation={k: v for k, v in aug.items() if v},
+            normalize=self.normalize_check.isChecked(),
+        )
+
+    def set_settings(self, s: TrainSettings) -> None:
+        """Show ``s`` in the widgets (and store it in the project)."""
+        self._loading = True
+        try:
+            self.optimizer_combo.setCurrentIndex(max(self.optimizer_combo.findData(s.optimizer), 0))
+            self.lr_spin.setValue(s.lr)
+            self.momentum_spin.setValue(s.momentum)
+            self.schedule_combo.setCurrentIndex(max(self.schedule_combo.findData(s.schedule), 0))
+            self.batch_spin.setValue(s.batch_size)
+            self.epochs_spin.setValue(s.epochs)
+            self.seed_spin.setValue(s.seed)
+            self.val_split.setValue(round(s.val_split * 100))
+            aug = s.augmentation or {}
+            self.aug_shift.setValue(int(aug.get("shift", 0)))
+            self.aug_rotation.setValue(float(aug.get("rotation", 0.0)))
+            self.aug_scale.setValue(float(aug.get("scale", 0.0)))
+            self.aug_noise.setValue(float(aug.get("noise", 0.0)))
+            self.aug_thickness.setValue(int(aug.get("thickness", 0)))
+            self.normalize_check.setChecked(bool(s.normalize))
+        finally:
+            self._loading = False
+        self._store_settings()
+        self._update_enabled()
+
+    def _load_settings(self) -> None:
+        project = self.project
+        self.set_settings(TrainSettings.from_dict(getattr(project, "train_settings", None)))
+
+    def _store_settings(self, *_args: Any) -> None:
+        if self._loading:
+            return
+        project = self.project
+        if project is not None:
+            data = self.settings().to_dict()
+            if data != getattr(project, "train_settings", None):
+                project.set_train_settings(data)
+
+    def _on_lr_changed(self, value: float) -> None:
+        if self.session.is_active:
+            self.session.set_lr(value)
+            self.status_label.setText(f"Learning rate set to {value:g} from the next step.")
+        self._store_settings()
+
+    # -- data ----------------------------------------------------------------------------
+    def _ensure_dataset(self) -> None:
+        self._watch_project()
+        project = self.project
+        if project is None:
+            return
+        if project.dataset is None:
+            try:
+                split = load_choice(project.dataset_choice, project.samples)
+            except DatasetError:
+                from cnnstudio.model.project import DatasetChoice
+
+                project.set_dataset(DatasetChoice(), load_builtin())
+            else:
+                project.set_dataset(project.dataset_choice, split)
+        else:
+            self._on_dataset_changed()
+
+    def _on_dataset_changed(self) -> None:
+        project = self.project
+        if project is None or project.dataset is None:
+            self.dataset_label.setText("No dataset")
+            return
+        choice = project.dataset_choice
+        index = self.source_combo.findData(choice.kind)
+        self.source_combo.setCurrentIndex(max(index, 0))
+        self.add_samples_check.blockSignals(True)
+        self.add_samples_check.setChecked(bool(choice.options.get("add_samples")))
+        self.add_samples_check.blockSignals(False)
+        split = project.dataset
+        train = split.train
+        text = f"<b>{choice.label}</b><br>{len(train):,} training images"
+        if split.test is not None:
+            text += f", {len(split.test):,} held out"
+        c, h, w = train.input_shape
+        text += f"<br>{c}@{h}x{w}, {train.num_classes} classes"
+        if choice.options.get("add_samples") and project.samples is not None:
+            text += f"<br>+ {len(project.samples)} drawn sample(s)"
+        skipped = getattr(train, "skipped", ())
+        if skipped:
+            text += f"<br><span style='color:#a05000'>{len(skipped)} file(s) skipped</span>"
+            self.dataset_label.setToolTip("\n".join(str(s) for s in skipped[:30]))
+        else:
+            self.dataset_label.setToolTip("")
+        self.dataset_label.setText(text)
+        self._refresh_preview()
+        self._update_enabled()
+        self.dataset_loaded.emit(train.summary())
+
+    def _on_source_activated(self, index: int) -> None:
+        kind = self.source_combo.itemData(index)
+        path: str | None = None
+        if kind in ("idx", "folder"):
+            path = QFileDialog.getExistingDirectory(self, "Choose a dataset folder")
+        elif kind == "csv":
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Choose a CSV file", "", "CSV files (*.csv *.csv.gz);;All files (*)"
+            )
+        if kind in ("idx", "folder", "csv") and not path:
+            self._show_current_source()
+            return
+        self.load_source(kind, path)
+
+    def load_source(self, kind: str, path: str | None = None, **options: Any) -> bool:
+        """Load a dataset into the project; on failure show why and keep the previous one."""
+        from cnnstudio.model.project import DatasetChoice
+
+        project = self.project
+        if project is None:
+            return False
+        opts: dict[str, Any] = dict(options)
+        if kind == "folder":
+            opts.setdefault("size", [self.folder_h.value(), self.folder_w.value()])
+            if self.folder_color.currentData():
+                opts.setdefault("color", self.folder_color.currentData())
+        if self.add_samples_check.isChecked() and kind != "samples":
+            opts.setdefault("add_samples", True)
+        try:
+            choice = DatasetChoice(kind=kind, path=path, options=opts)
+            split = load_choice(choice, project.samples)
+        except (DatasetError, ValueError, OSError, MemoryError) as exc:
+            self.show_data_error(str(exc))
+            self._show_current_source()
+            return False
+        self.data_error_label.hide()
+        project.set_dataset(choice, split)
+        return True
+
+    def show_data_error(self, text: str) -> None:
+        self.data_error_label.setText(f"Could not load the dataset: {text}")
+        self.data_error_label.show()
+
+    def _show_current_source(self) -> None:
+        project = self.project
+        kind = project.dataset_choice.kind if project is not None else "builtin"
+        self.source_combo.setCurrentIndex(max(self.source_combo.findData(kind), 0))
+
+    def _on_add_samples_toggled(self, checked: bool) -> None:
+        project = self.project
+        if project is None:
+            return
+        choice = project.dataset_choice
+        options = dict(choice.options)
+        options["add_samples"] = bool(checked)
+        from cnnstudio.model.project import DatasetChoice
+
+        if project.dataset is not None:
+            project.set_dataset(DatasetChoice(choice.kind, choice.path, options), project.dataset)
+
+    def training_data(self) -> tuple[Any, Any]:
+        """(training set, validation set or None) for the current settings."""
+        project = self.project
+        split: DatasetSplit = project.dataset
+        train = split.train
+        if project.dataset_choice.options.get("add_samples") and len(project.samples):
+            try:
+                mine = project.samples.to_dataset(train.class_names)
+            except DatasetError:
+                mine = project.samples.to_dataset()
+            if mine.input_shape != train.input_shape:
+                mine = mine.converted(train.input_shape[1:], train.color_mode)
+            train = train.concatenate(mine, name=f"{train.name} + my samples")
+        fraction = self.settings().val_split
+        if fraction > 0 and len(train) > 1:
+            train, val = train.split(fraction, seed=self.settings().seed)
+            if len(val) == 0:
+                val = None
+        else:
+            val = None
+        return train, val
+
+    def _refresh_preview(self, *_args: Any) -> None:
+        project = self.project
+        if project is None or project.dataset is None:
+            self.preview_label.clear()
+            return
+        try:
+            aug = Augmentation.from_dict(self.settings().augmentation)
+            images = project.dataset.train.images
+            # Images spread over the dataset (sources are often sorted by class).
+            picks = images[np.linspace(0, len(images) - 1, 3).astype(int)]
+            grid = preview_grid(picks, aug, seed=0, rows=3, cols=6)
+        except DatasetError as exc:
+            self.preview_label.setText(str(exc))
+            return
+        scale = 2 if grid.shape[1] <= 150 else 1
+        self.preview_label.setPixmap(_gray_pixmap(grid, scale))
+
+    # -- graph ---------------------------------------------------------------------------
+    def refresh_graph_state(self) -> None:
+        """Enable Start only when the graph compiles; say why not in the tooltip."""
+        self._update_enabled()
+
+    def _graph_problem(self) -> tuple[dict | None, str | None]:
+        project = self.project
+        if project is None:
+            return None, "No project is open."
+        num_classes = project.dataset.train.num_classes if project.dataset is not None else None
+        state = graph_state(getattr(project, "graph", None), num_classes)
+        if not state.ok:
+            return None, state.problem
+        arch = state.architecture
+        if project.dataset is not None:
+            input_shape = _arch_input_shape(arch)
+            if input_shape is not None and tuple(input_shape) != tuple(project.dataset.input_shape):
+                c, h, w = project.dataset.input_shape
+                return None, (
+                    f"The network's input is {_shape_text(input_shape)} "
+                    f"but the dataset's images are {c}@{h}x{w}."
+                )
+        return arch, None
+
+    # -- control -------------------------------------------------------------------------
+    def _prepare_job(self) -> TrainingJob | None:
+        arch, problem = self._graph_problem()
+        if problem is not None or arch is None:
+            self._show_message(problem or "The network is not valid.", error=True)
+            return None
+        project = self.project
+        if project.dataset is None:
+            self._show_message("Choose a dataset first.", error=True)
+            return None
+        settings = self.settings()
+        try:
+            train, val = self.training_data()
+            network = Network.from_architecture(arch, seed=settings.seed)
+            n_out = 2 if network.output_activation == "sigmoid" else network.num_classes
+            if n_out < train.num_classes:
+                raise EngineError(
+                    f"the network gives {n_out} class scores but the dataset has "
+                    f"{train.num_classes} classes; set the output units to {train.num_classes}"
+                )
+            config = settings.train_config(threads=1)
+            transform, val_transform, norm = transforms_for(settings, train.images)
+        except (EngineError, DatasetError, ValueError) as exc:
+            self._show_message(str(exc), error=True)
+            return None
+        names = list(train.class_names)
+        if n_out > len(names):
+            names += [str(i) for i in range(len(names), n_out)]
+        return TrainingJob(
+            network=network,
+            train_data=(train.images, train.labels),
+            val_data=None if val is None else (val.images, val.labels),
+            config=config,
+            architecture=arch,
+            class_names=names[:n_out],
+            input_shape=tuple(network.input_shape),
+            preprocessing=preprocessing_dict(norm, tuple(network.input_shape)),
+            transform=transform,
+            val_transform=val_transform,
+            name=self.session.next_run_name(),
+            settings=settings.to_dict(),
+        )
+
+    def start(self, *, paused: bool = False) -> bool:
+        """Start a new run with the current settings; False (and a message) if it cannot."""
+        if self.session.is_active:
+            return False
+        job = self._prepare_job()
+        if job is None:
+            return False
+        try:
+            self.session.start(job, paused=paused)
+        except (EngineError, ValueError) as exc:
+            self._show_message(str(exc), error=True)
+            return False
+        return True
+
+    def toggle_pause(self) -> None:
+        if self.session.state == "running":
+            self.session.pause()
+            self.pause_button.setEnabled(False)  # until the worker confirms
+        elif self.session.state == "paused":
+            self.session.resume()
+
+    def one_step(self) -> None:
+        if self.session.state == "idle":
+            if not self.start(paused=True):
+                return
+        self.session.step_once()
+
+    def one_epoch(self) -> None:
+        if self.session.state == "idle":
+            if not self.start(paused=True):
+                return
+        self.session.run_epoch()
+
+    def can_close(self) -> bool:
+        """Called by the main window before closing: stop a running worker cleanly."""
+        if not self.session.is_active:
+            return True
+        answer = ask_keep_weights(self)
+        if answer == "cancel":
+            return False
+        self._plot_timer.stop()
+        return self.session.shutdown(keep=answer == "keep")
+
+    # -- session callbacks -----------------------------------------------------------------
+    def _on_state_changed(self, state: str) -> None:
+        running = state == "running"
+        paused = state == "paused"
+        if state in ("running", "paused", "stopping"):
+            if not self._plot_timer.isActive():
+                self._plot_timer.start()
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setEnabled(running or paused)
+        self.stop_button.setEnabled(running or paused)
+        if paused:
+            self.status_label.setText(self._status_text() + "  —  paused")
+        self._update_enabled()
+
+    def _update_enabled(self, *_args: Any) -> None:
+        state = self.session.state
+        idle = state == "idle"
+        paused = state == "paused"
+        _arch, problem = self._graph_problem() if idle else (None, None)
+        can_start = idle and problem is None and self.project is not None
+        self.start_button.setEnabled(can_start)
+        tip = problem if (idle and problem) else "Train a freshly initialised network"
+        self.start_button.setToolTip(tip or "")
+        self.step_button.setEnabled(paused or can_start)
+        self.epoch_button.setEnabled(paused or can_start)
+        for w in (
+            self.source_combo,
+            self.add_samples_check,
+            self.folder_options,
+            self.val_split,
+            self.optimizer_combo,
+            self.schedule_combo,
+            self.batch_spin,
+            self.epochs_spin,
+            self.seed_spin,
+            self.normalize_check,
+            self.aug_shift,
+            self.aug_rotation,
+            self.aug_scale,
+            self.aug_noise,
+            self.aug_thickness,
+        ):
+            w.setEnabled(idle)
+        self.momentum_spin.setEnabled(idle and self.optimizer_combo.currentData() == "sgd")
+
+    def _on_progress(self, batch: SnapshotBatch) -> None:
+        self._plots_dirty = True
+        if self.message_label.isVisible() and batch.snapshots[0].step == 1:
+            self.message_label.hide()
+
+    def _status_text(self) -> str:
+        snap = self.session.latest
+        if snap is None:
+            return "Starting…"
+        text = f"loss {snap.loss:.4f} · accuracy {snap.accuracy * 100:.1f}% · lr {snap.lr:.2g}"
+        curves = self.session.curves
+        if curves is not None and curves.val_accuracy and curves.val_accuracy[-1] is not None:
+            text += f" · validation {curves.val_accuracy[-1] * 100:.1f}%"
+        return text
+
+    def _refresh_plots(self) -> None:
+        if not self._plots_dirty:
+            if self.session.state == "idle":
+                self._plot_timer.stop()
+            return
+        self._plots_dirty = False
+        self.plots.set_current(self.session.curves)
+        snap = self.session.latest
+        if snap is not None:
+            self.progress.setValue(round(1000 * snap.progress))
+            eta = "done" if snap.done else f"ETA {_clock(snap.eta_seconds)}"
+            self.progress.setFormat(
+                f"Epoch {snap.epoch}/{snap.epochs} · step {snap.step_in_epoch}/"
+                f"{snap.steps_per_epoch} · {snap.samples_per_sec:,.0f} samples/s · {eta}"
+            )
+            suffix = "  —  paused" if self.session.state == "paused" else ""
+            self.status_label.setText(self._status_text() + suffix)
+
+    def _on_run_started(self, _job: Any) -> None:
+        runs = self.session.past_runs
+        while len(self._past_visible) < len(runs):
+            self._past_visible.append(True)
+        self.plots.set_past_runs(runs, self._past_visible[: len(runs)])
+        self.plots.set_current(None)
+        self.plots.current.set_visible(True)
+        self.message_label.hide()
+
+    def _on_run_finished(self, result: TrainingResult) -> None:
+        self._plots_dirty = True
+        self._refresh_plots()
+        self._plot_timer.stop()
+        error = result.outcome in ("diverged", "failed")
+        self._show_message(result.message, error=error)
+        if self._context is not None and hasattr(self._context, "status_message"):
+            self._context.status_message.emit(result.message)
+        self._rebuild_runs_list()
+
+    def _show_message(self, text: str, *, error: bool = False) -> None:
+        colour = "#b00020" if error else "#1b5e20"
+        self.message_label.setStyleSheet(f"color: {colour};")
+        self.message_label.setText(text)
+        self.message_label.show()
+
+    # -- earlier runs ----------------------------------------------------------------------
+    def _rebuild_runs_list(self) -> None:
+        runs = self.session.past_runs
+        while len(self._past_visible) < len(runs):
+            self._past_visible.append(True)
+        self.runs_list.blockSignals(True)
+        self.runs_list.clear()
+        for i, run in enumerate(runs):
+            last_val = next((v for v in reversed(run.val_accuracy) if v is not None), None)
+            label = run.name if last_val is None else f"{run.name} ({last_val * 100:.1f}%)"
+            item = QListWidgetItem(label)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(
+                Qt.CheckState.Checked if self._past_visible[i] else Qt.CheckState.Unchecked
+            )
+            item.setToolTip(
+                ", ".join(f"{k}={v}" for k, v in run.settings.items() if k != "augmentation")
+            )
+            self.runs_list.addItem(item)
+        self.runs_list.blockSignals(False)
+        # The newest finished run is the one drawn as "current"; overlay the others.
+        self.plots.set_past_runs(runs[:-1], self._past_visible[: max(len(runs) - 1, 0)])
+        self.plots.current.set_visible(bool(self._past_visible[-1]) if runs else True)
+
+    def _on_run_toggled(self, item: QListWidgetItem) -> None:
+        row = self.runs_list.row(item)
+        if 0 <= row < len(self._past_visible):
+            self._past_visible[row] = item.checkState() == Qt.CheckState.Checked
+            runs = self.session.past_runs
+            self.plots.set_past_runs(runs[:-1], self._past_visible[: max(len(runs) - 1, 0)])
+            if row == len(runs) - 1 and not self.session.is_active:
+                self.plots.current.set_visible(self._past_visible[row])
+
+    def showEvent(self, event: Any) -> None:
+        self._watch_project()
+        self.refresh_graph_state()
+        super().showEvent(event)
+
+
+def _arch_input_shape(arch: dict) -> tuple[int, ...] | None:
+    for node in arch.get("nodes", []):
+        if node.get("type") == "Input":
+            shape = (node.get("config") or {}).get("shape")
+            if isinstance(shape, list | tuple):
+                return tuple(int(v) for v in shape)
+    return None
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    if len(shape) == 3:
+        return f"{shape[0]}@{shape[1]}x{shape[2]}"
+    return "x".join(str(v) for v in shape)
