@@ -130,3 +130,21 @@ def test_batch_indices_cover_each_item_once_per_epoch():
     first = np.concatenate(list(batch_indices(10, 4, np.random.default_rng(5))))
     again = np.concatenate(list(batch_indices(10, 4, np.random.default_rng(5))))
     assert np.array_equal(first, again) and not np.array_equal(first, np.arange(10))
+
+
+def test_batch_resize_matches_pillow():
+    from PIL import Image
+
+    from cnnstudio.data.convert import resize_batch
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(6, 1, 28, 28), dtype=np.uint8)
+    for size in ((32, 32), (14, 10)):
+        ours = resize_batch(images, size)[:, 0].astype(int)
+        pillow = np.stack(
+            [
+                np.asarray(Image.fromarray(im[0]).resize(size[::-1], Image.Resampling.BILINEAR))
+                for im in images
+            ]
+        ).astype(int)
+        assert np.abs(ours - pillow).max() <= 1
