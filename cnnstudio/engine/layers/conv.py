@@ -138,7 +138,7 @@ class Conv2D(Layer):
                 xp = kernels.pad(x, self._pads, out=xpad)
             cbuf = buffer(ctx, "cols", (c * kh * kw, oh * ow * n), x.dtype)
             cols = kernels.im2col(xp, kh, kw, sh, sw, oh, ow, out=cbuf)
-        y = self._weight_matrix() @ cols
+        y = kernels.matmul_wide(self._weight_matrix(), cols)
         if self.use_bias:
             y += self.params["b"][:, None]
         if training:
@@ -165,7 +165,7 @@ class Conv2D(Layer):
         if not need_dx:
             return None
         c, h, w, n = ctx["x_shape"]
-        dcols = self._weight_matrix().T @ d2
+        dcols = kernels.matmul_wide(self._weight_matrix().T, d2)
         if self._is_pointwise():
             return dcols.reshape(c, h, w, n)
         kh, kw = self.kernel_size

@@ -105,12 +105,11 @@ class MaxPool2D(_Pool2D):
         kh, kw = self.pool_size
         sh, sw = self.stride
         oh, ow = self._out_hw
-        out, idx = kernels.maxpool_forward(
-            self._padded(x, ctx), kh, kw, sh, sw, oh, ow, with_argmax=training
-        )
+        xp = self._padded(x, ctx)
+        out = kernels.maxpool_forward(xp, kh, kw, sh, sw, oh, ow)
         if training:
-            ctx["argmax"] = idx
-            ctx["x_shape"] = x.shape
+            ctx["xp"] = xp
+            ctx["pooled"] = out
         return out
 
     def bwd(
@@ -124,16 +123,16 @@ class MaxPool2D(_Pool2D):
             return None
         kh, kw = self.pool_size
         sh, sw = self.stride
-        xp_shape = self._xp_shape(ctx["x_shape"])
+        xp = ctx["xp"]
         dxp = kernels.maxpool_backward(
             dout,
-            ctx["argmax"],
-            xp_shape,
+            xp,
+            ctx["pooled"],
             kh,
             kw,
             sh,
             sw,
-            out=buffer(ctx, "dxp", xp_shape, dout.dtype),
+            out=buffer(ctx, "dxp", xp.shape, dout.dtype),
         )
         return kernels.unpad(dxp, self._pads)
 
