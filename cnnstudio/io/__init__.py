@@ -1,1 +1,47 @@
-"""io"""
+"""File formats: model files, project files, autosave, ONNX and NumPy export. No Qt.
+
+The formats are described in docs/file-formats.md. Every loader raises
+`ModelFileError` (a ``ValueError``) whose message names the file and the problem.
+"""
+
+from cnnstudio.io.detect import file_kind, load_trained_model
+from cnnstudio.io.errors import ExportError, ModelFileError
+from cnnstudio.io.model_file import MODEL_SUFFIX, ModelBundle, load_model, save_model
+from cnnstudio.io.numpy_export import export_architecture, export_numpy, load_architecture
+from cnnstudio.io.onnx_export import export_onnx
+from cnnstudio.io.project_file import PROJECT_SUFFIX, ProjectData, load_project, save_project
+from cnnstudio.io.recovery import (
+    RecoveryInfo,
+    has_recovery,
+    read_recovery,
+    recovery_info,
+    recovery_path,
+    remove_recovery,
+    write_recovery,
+)
+
+__all__ = [
+    "MODEL_SUFFIX",
+    "PROJECT_SUFFIX",
+    "ExportError",
+    "ModelBundle",
+    "ModelFileError",
+    "ProjectData",
+    "RecoveryInfo",
+    "export_architecture",
+    "export_numpy",
+    "export_onnx",
+    "file_kind",
+    "has_recovery",
+    "load_architecture",
+    "load_model",
+    "load_project",
+    "load_trained_model",
+    "read_recovery",
+    "recovery_info",
+    "recovery_path",
+    "remove_recovery",
+    "save_model",
+    "save_project",
+    "write_recovery",
+]

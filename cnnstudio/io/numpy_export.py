@@ -175,4 +175,3 @@ def load_architecture(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(path, f"cannot be read ({exc.strerror or exc})") from None
     arch = parse_json(data, path, "the file")
     return check_architecture_structure(path, arch, "the architecture")
-
