@@ -83,7 +83,7 @@ def fmt(value: float) -> str:
     if not math.isfinite(v):
         return str(v)
     if abs(v - round(v)) < 5e-7:
-        r = int(round(v))
+        r = round(v)
         return "0" if r == 0 else str(r)
     text = f"{v:.3f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "0", "") else text
@@ -623,7 +623,7 @@ def _finite(value: Any, what: str) -> float:
 
 
 def _resized(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    out = np.zeros((rows, cols) + a.shape[2:], dtype=a.dtype) if a.ndim == 2 else None
+    out = np.zeros((rows, cols, *a.shape[2:]), dtype=a.dtype) if a.ndim == 2 else None
     assert out is not None
     r, c = min(rows, a.shape[0]), min(cols, a.shape[1])
     out[:r, :c] = a[:r, :c]
@@ -963,7 +963,7 @@ def sample_digit(index: int = 0) -> tuple[np.ndarray, str]:
         pick = int(np.flatnonzero(labels == digit)[0])
         img = np.asarray(test.images[pick], dtype=np.float32).reshape(28, 28) / 255.0
         return img, f"MNIST sample digit {digit}"
-    except Exception:  # noqa: BLE001 - any trouble with the dataset: use the drawn digit
+    except Exception:  # any trouble with the dataset: use the drawn digit
         return _drawn_seven(), "a 7 drawn by the lab"
 
 
@@ -971,7 +971,7 @@ def _drawn_seven() -> np.ndarray:
     img = np.zeros((28, 28), dtype=np.float32)
     img[6:9, 6:22] = 1.0
     for r in range(9, 23):
-        c = int(round(21 - (r - 9) * 0.55))
+        c = round(21 - (r - 9) * 0.55)
         img[r, c - 1 : c + 2] = 1.0
     return img
 

@@ -1,0 +1,197 @@
+"""Lesson 2: an RGB input, 3-channel kernels summed into one map plus a bias, several filters."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.engine.layers.base import format_shape
+from cnnstudio.ui.learn.lab_model import CHANNEL_NAMES, ChannelLab, fmt
+from cnnstudio.ui.learn.qt_common import (
+    block_signals,
+    caption,
+    card,
+    lesson_header,
+    spin,
+    wrap_label,
+)
+from cnnstudio.ui.learn.qt_grid import QtNumberGrid
+
+__all__ = ["QtChannelsLesson"]
+
+TEXT = (
+    "A colour image has three channels (red, green, blue), so each kernel has three slices, "
+    "one per channel. Every slice slides over its own channel; the three sums and the "
+    "filter's bias are added into <b>one</b> number. A layer has several filters, and each "
+    "gives its own feature map: the output has as many channels as there are filters "
+    "(written C@HxW). Click a cell of any feature map to see its sum; double-click to edit."
+)
+
+_TINTS = ("#c62828", "#2e7d32", "#1565c0")
+
+
+class QtChannelsLesson(QWidget):
+    """Three input channels, the selected filter's three slices and bias, all feature maps."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.lab = ChannelLab()
+        self.selected = (0, 0, 0)  # filter, row, col
+        root = QVBoxLayout(self)
+        root.setContentsMargins(8, 8, 8, 8)
+        root.addWidget(lesson_header("2  Channels and feature maps", TEXT))
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Filters"))
+        self.filters_spin = spin(1, 4, self.lab.n_filters, "How many feature maps the layer makes")
+        controls.addWidget(self.filters_spin)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("Showing the weights of"))
+        self.filter_combo = QComboBox()
+        controls.addWidget(self.filter_combo)
+        controls.addWidget(QLabel("Bias"))
+        self.bias_spin = QDoubleSpinBox()
+        self.bias_spin.setRange(-99, 99)
+        self.bias_spin.setDecimals(2)
+        self.bias_spin.setSingleStep(0.5)
+        self.bias_spin.setKeyboardTracking(False)
+        controls.addWidget(self.bias_spin)
+        controls.addStretch(1)
+        root.addLayout(controls)
+
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        self.input_caption = caption("")
+        grid.addWidget(self.input_caption, 0, 0, 1, 3)
+        self.input_grids: list[QtNumberGrid] = []
+        self.kernel_grids: list[QtNumberGrid] = []
+        for c, name in enumerate(("Red", "Green", "Blue")):
+            g = QtNumberGrid(editable=True, min_cell=34, max_cell=48, tint=_TINTS[c])
+            g.cell_edited.connect(lambda r, cc, v, ch=c: self._on_input_edited(ch, r, cc, v))
+            self.input_grids.append(g)
+            box = QVBoxLayout()
+            box.addWidget(QLabel(f"<b style='color:{_TINTS[c]}'>{name}</b>"))
+            box.addWidget(g, 1)
+            grid.addLayout(box, 1, c)
+        grid.setRowStretch(1, 1)
+        root.addLayout(grid, 3)
+
+        lower = QGridLayout()
+        lower.setHorizontalSpacing(14)
+        self.kernel_caption = caption("")
+        self.kernel_caption.setWordWrap(True)
+        lower.addWidget(self.kernel_caption, 0, 0)
+        kernels = QHBoxLayout()
+        for c, name in enumerate(CHANNEL_NAMES):
+            k = QtNumberGrid(editable=True, min_cell=30, max_cell=40, tint="#8e24aa")
+            k.cell_edited.connect(lambda r, cc, v, ch=c: self._on_weight_edited(ch, r, cc, v))
+            self.kernel_grids.append(k)
+            box = QVBoxLayout()
+            box.addWidget(QLabel(f"<b style='color:{_TINTS[c]}'>{name} slice</b>"))
+            box.addWidget(k, 1)
+            kernels.addLayout(box)
+        lower.addLayout(kernels, 1, 0)
+        self.maps_caption = caption("")
+        self.maps_caption.setWordWrap(True)
+        lower.addWidget(self.maps_caption, 0, 1)
+        self.maps_row = QHBoxLayout()
+        self.map_grids: list[QtNumberGrid] = []
+        self.map_labels: list[QLabel] = []
+        for f in range(4):
+            g = QtNumberGrid(min_cell=26, max_cell=40, tint="#2e7d32")
+            g.cell_clicked.connect(lambda r, c, ff=f: self.select(ff, r, c))
+            label = QLabel(f"Map {f + 1}")
+            box = QVBoxLayout()
+            box.addWidget(label)
+            box.addWidget(g, 1)
+            self.maps_row.addLayout(box)
+            self.map_grids.append(g)
+            self.map_labels.append(label)
+        lower.addLayout(self.maps_row, 1, 1)
+        lower.setColumnStretch(0, 2)
+        lower.setColumnStretch(1, 3)
+        root.addLayout(lower, 2)
+
+        arith, arith_layout = card("This feature-map cell")
+        self.arithmetic_label = wrap_label()
+        arith_layout.addWidget(self.arithmetic_label)
+        root.addWidget(arith)
+
+        self.filters_spin.valueChanged.connect(self._on_filters_changed)
+        self.filter_combo.activated.connect(lambda i: self.select(i, *self.selected[1:]))
+        self.bias_spin.valueChanged.connect(self._on_bias_changed)
+        self.refresh()
+
+    def select(self, f: int, row: int, col: int) -> None:
+        """Show filter ``f``'s weights and the sum behind its cell (row, col)."""
+        self.selected = (f, row, col)
+        self.refresh()
+
+    def _on_filters_changed(self, n: int) -> None:
+        self.lab.set_filters(n)
+        f = min(self.selected[0], n - 1)
+        self.selected = (f, *self.selected[1:])
+        self.refresh()
+
+    def _on_bias_changed(self, value: float) -> None:
+        self.lab.set_bias(self.selected[0], value)
+        self.refresh()
+
+    def _on_input_edited(self, ch: int, r: int, c: int, v: float) -> None:
+        self.lab.set_input_cell(ch, r, c, v)
+        self.refresh()
+
+    def _on_weight_edited(self, ch: int, r: int, c: int, v: float) -> None:
+        self.lab.set_weight(self.selected[0], ch, r, c, v)
+        self.refresh()
+
+    def refresh(self) -> None:
+        lab = self.lab
+        out = lab.output()
+        f, row, col = self.selected
+        row, col = min(row, out.shape[1] - 1), min(col, out.shape[2] - 1)
+        self.selected = (f, row, col)
+        with block_signals(self.filter_combo, self.bias_spin, self.filters_spin):
+            self.filters_spin.setValue(lab.n_filters)
+            self.filter_combo.clear()
+            self.filter_combo.addItems([f"filter {i + 1}" for i in range(lab.n_filters)])
+            self.filter_combo.setCurrentIndex(f)
+            self.bias_spin.setValue(float(lab.bias[f]))
+        cell = lab.cell(f, row, col)
+        kh, kw = lab.weights.shape[2:]
+        for c in range(3):
+            self.input_grids[c].set_values(lab.input[c])
+            self.input_grids[c].set_highlight(cell.window, lab.weights[f, c])
+            self.kernel_grids[c].set_values(lab.weights[f, c])
+        self.input_caption.setText(f"Input {format_shape(lab.input.shape)} (3 channels)")
+        self.kernel_caption.setText(
+            f"Filter {f + 1}: a {format_shape((3, kh, kw))} kernel (one slice per channel), "
+            f"bias {fmt(lab.bias[f])}"
+        )
+        self.maps_caption.setText(
+            f"Output {format_shape(out.shape)}: {lab.n_filters} filter"
+            f"{'s' if lab.n_filters > 1 else ''} → {lab.n_filters} feature map"
+            f"{'s' if lab.n_filters > 1 else ''}"
+        )
+        for i, (g, label) in enumerate(zip(self.map_grids, self.map_labels, strict=True)):
+            visible = i < lab.n_filters
+            g.setVisible(visible)
+            label.setVisible(visible)
+            if visible:
+                g.set_values(out[i])
+                g.set_marked([(row, col)] if i == f else [])
+                label.setText(f"<b>Map {i + 1}</b>")
+        lines = "<br>".join(cell.per_channel())
+        self.arithmetic_label.setText(
+            f"Map {f + 1}, cell [{row + 1},{col + 1}]: each channel's window times its slice, "
+            f"then all added with the bias:<br><span style='font-size:11pt'>{lines}</span>"
+            f"<br><span style='color:#555'>The engine's Conv2D gives {fmt(out[f, row, col])}."
+            "</span>"
+        )
