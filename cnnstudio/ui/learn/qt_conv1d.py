@@ -16,7 +16,6 @@ from cnnstudio.ui.learn.lab_model import (
 from cnnstudio.ui.learn.qt_common import (
     QtStepper,
     block_signals,
-    caption,
     card,
     lesson_header,
     spin,
