@@ -396,7 +396,7 @@ _SPECS: tuple[BlockSpec, ...] = (
                 "int",
                 1,
                 min=1,
-                max=64,
+                max=512,
                 step=1,
                 help="1 for greyscale images, 3 for colour (RGB).",
             ),
