@@ -13,9 +13,11 @@ import re
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from cnnstudio.data.convert import MAX_DATASET_BYTES
 from cnnstudio.data.dataset import Dataset, DatasetSplit
 from cnnstudio.data.errors import DatasetError
 
@@ -46,26 +48,39 @@ KNOWN_CLASS_NAMES: dict[str, list[str]] = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
+_GZIP_ERRORS = (EOFError, OSError, zlib.error)
+
+
+def _open(path: Path) -> BinaryIO:
+    """The file, decompressing on the fly if it is gzip (whatever its name)."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        if magic == b"\x1f\x8b":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb")
     except FileNotFoundError as exc:
         raise DatasetError("file not found", path) from exc
     except OSError as exc:
         raise DatasetError(f"cannot read the file ({exc.strerror or exc})", path) from exc
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DatasetError(
-                f"the gzip-compressed file is damaged or truncated ({exc}); download it again",
-                path,
-            ) from exc
-    return raw
+
+
+def _read_exactly(f: BinaryIO, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = f.read(n - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def read_idx(path: str | Path, *, expect_ndim: int | None = None) -> np.ndarray:
     """Read one IDX file (plain or gzip) into an array, validating everything.
+
+    The values are streamed straight into the result, so loading needs little
+    more memory than the array itself.
 
     Parameters
     ----------
@@ -77,22 +92,34 @@ def read_idx(path: str | Path, *, expect_ndim: int | None = None) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Native-endian array of the file's shape; uint8 for MNIST-style files
-        (a read-only view of the file's bytes, no copy).
+        Native-endian array of the file's shape; uint8 for MNIST-style files.
 
     Raises
     ------
     DatasetError
-        For a wrong magic number, an unknown type, a truncated or over-long file.
+        For a wrong magic number, an unknown type, a truncated or over-long file,
+        a damaged gzip stream, or a header announcing more than 2 GB.
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DatasetError(f"not an IDX file: only {len(raw)} bytes long", path)
-    zero, zero2, type_code, ndim = raw[0], raw[1], raw[2], raw[3]
+    try:
+        with _open(path) as f:
+            return _read_idx_stream(f, path, expect_ndim)
+    except _GZIP_ERRORS as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(
+            f"the gzip-compressed file is damaged or truncated ({exc}); download it again", path
+        ) from exc
+
+
+def _read_idx_stream(f: BinaryIO, path: Path, expect_ndim: int | None) -> np.ndarray:
+    magic = _read_exactly(f, 4)
+    if len(magic) < 4:
+        raise DatasetError(f"not an IDX file: only {len(magic)} bytes long", path)
+    zero, zero2, type_code, ndim = magic
     if zero or zero2 or type_code not in _TYPES or ndim == 0:
         raise DatasetError(
-            f"not an IDX file: wrong magic number 0x{raw[:4].hex()} (expected 0x00000801 for "
+            f"not an IDX file: wrong magic number 0x{magic.hex()} (expected 0x00000801 for "
             "labels or 0x00000803 for images)",
             path,
         )
@@ -100,32 +127,47 @@ def read_idx(path: str | Path, *, expect_ndim: int | None = None) -> np.ndarray:
         kind = "images (idx3)" if expect_ndim == 3 else "labels (idx1)"
         raise DatasetError(
             f"expected an {kind} file but this IDX file has {ndim} dimensions "
-            f"(magic number 0x{raw[:4].hex()}); are the images and labels files swapped?",
+            f"(magic number 0x{magic.hex()}); are the images and labels files swapped?",
             path,
         )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(f"file is truncated inside its header ({len(raw)} bytes)", path)
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    raw_dims = _read_exactly(f, 4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DatasetError(f"file is truncated inside its header ({4 + len(raw_dims)} bytes)", path)
+    dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
     dtype, type_name = _TYPES[type_code]
     dtype = np.dtype(dtype)
+    announced = f"{' x '.join(map(str, dims))} {type_name} values"
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    found = len(raw) - header
+    if expected > MAX_DATASET_BYTES:
+        raise DatasetError(
+            f"the header announces {announced} ({expected / 1024**3:.1f} GB), more than the "
+            f"{MAX_DATASET_BYTES / 1024**3:.0f} GB CNN Studio loads; is the file damaged?",
+            path,
+        )
+    buffer = np.empty(expected, dtype=np.uint8)
+    view = memoryview(buffer)
+    found = 0
+    while found < expected:
+        # Small pieces: GzipFile.readinto reads into a temporary of the requested size.
+        n = f.readinto(view[found : found + (1 << 20)])  # type: ignore[attr-defined]
+        if not n:
+            break
+        found += n
     if found < expected:
         raise DatasetError(
-            f"file is truncated: the header announces {' x '.join(map(str, dims))} "
-            f"{type_name} values ({expected} bytes) but only {found} bytes follow; "
-            "download it again",
+            f"file is truncated: the header announces {announced} ({expected} bytes) but only "
+            f"{found} bytes follow; download it again",
             path,
         )
-    if found > expected:
+    extra = len(f.read(1 << 16))
+    if extra:
+        more = f"{extra}" if extra < (1 << 16) else "at least 65536"
         raise DatasetError(
-            f"file has {found - expected} bytes more than its header announces "
-            f"({' x '.join(map(str, dims))} {type_name} values); it is not a valid IDX file",
+            f"file has {more} bytes more than its header announces ({announced}); "
+            "it is not a valid IDX file",
             path,
         )
-    data = np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header)
-    data = data.reshape(dims)
+    data = buffer.view(dtype).reshape(dims)
     if dtype.byteorder == ">":
         data = data.astype(dtype.newbyteorder("="))
     return data

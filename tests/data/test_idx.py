@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import struct
 
 import numpy as np
 import pytest
@@ -124,3 +125,11 @@ def test_folder_without_a_pair(tmp_path, pair):
     write_idx(tmp_path / "train-images-idx3-ubyte", images)
     with pytest.raises(DatasetError, match="no matching IDX pair"):
         load_idx_dir(tmp_path)
+
+
+def test_hostile_header_announcing_huge_sizes(tmp_path):
+    path = tmp_path / "evil-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 4_000_000_000, 1000, 1000))
+    with pytest.raises(DatasetError, match="GB") as err:
+        read_idx(path)
+    assert "damaged" in str(err.value)
