@@ -1,0 +1,329 @@
+"""LeNet-5 speed and memory of the NumPy engine, next to PyTorch's CPU build when installed.
+
+Usage::
+
+    python benchmarks/bench_engine.py            # full run (a few minutes)
+    python benchmarks/bench_engine.py --quick    # one process per figure, shorter timing
+
+Every figure is measured in a fresh subprocess (so BLAS thread pools, allocator state
+and warm caches do not leak between configurations), repeated, and the median is
+reported. The table is printed and saved to ``benchmarks/results/engine-<date>.md``.
+
+Training step (both engines): forward, softmax cross-entropy, backward, SGD with
+momentum 0.9, on batches of the built-in MNIST sample (real digits: their blank
+backgrounds make max-pool ties), scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCHES = (32, 64, 128)
+
+
+# -- data --------------------------------------------------------------------------------
+def load_images(n: int = 2048):
+    import numpy as np
+
+    path = ROOT / "resources" / "datasets" / "mnist_sample.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as d:
+            x = d["train_images"][:n].astype(np.float32) / 255.0
+            y = d["train_labels"][:n].astype(np.int64)
+    else:  # synthetic stand-in: sparse strokes on a blank background
+        rng = np.random.default_rng(0)
+        x = rng.random((n, 1, 28, 28), dtype=np.float32)
+        x[x < 0.8] = 0.0
+        y = rng.integers(0, 10, n)
+    return x, y
+
+
+# -- NumPy engine ------------------------------------------------------------------------
+def numpy_lenet(threads: int = 1):
+    sys.path.insert(0, str(ROOT))
+    from cnnstudio.engine import Conv2D, Dense, Flatten, MaxPool2D, Network, ReLU, Softmax
+
+    layers = [
+        Conv2D(6, 5, padding=2), ReLU(), MaxPool2D(2),
+        Conv2D(16, 5), ReLU(), MaxPool2D(2), Flatten(),
+        Dense(120), ReLU(), Dense(84), ReLU(), Dense(10), Softmax(),
+    ]  # fmt: skip
+    kwargs = {"threads": threads} if threads > 1 else {}
+    return Network(layers, input_shape=(1, 28, 28), seed=0, **kwargs)
+
+
+def numpy_train_step_factory(net, lr: float = 0.01, momentum: float = 0.9):
+    """A minimal fused softmax-CE + SGD-momentum step (the benchmark stays self-contained)."""
+    import numpy as np
+
+    params = net.parameters()
+    velocity = [np.zeros_like(p) for _, p, _ in params]
+
+    def step(x, y):
+        z = net.forward(x, training=True)
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        n = len(y)
+        loss = -np.log(p[np.arange(n), y] + 1e-12).mean()
+        p[np.arange(n), y] -= 1.0
+        p /= n
+        net.backward(p)
+        for (_, w, g), v in zip(params, velocity, strict=True):
+            v *= momentum
+            v -= lr * g
+            w += v
+        return loss
+
+    return step
+
+
+# -- PyTorch -------------------------------------------------------------------------------
+def torch_lenet():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )  # fmt: skip
+
+
+def torch_train_step_factory(model):
+    import torch
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+# -- workers (run in a fresh process) ---------------------------------------------------
+def worker(args: argparse.Namespace) -> dict:
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    x_all, y_all = load_images()
+    b = args.batch
+    n_batches = len(x_all) // b
+    if args.engine == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        model = torch_lenet()
+        xs = [torch.from_numpy(x_all[i * b : (i + 1) * b]) for i in range(n_batches)]
+        ys = [torch.from_numpy(y_all[i * b : (i + 1) * b]) for i in range(n_batches)]
+        step = torch_train_step_factory(model)
+
+        def infer(x1):
+            with torch.no_grad():
+                return model(x1)
+
+        x1 = torch.from_numpy(x_all[:1].copy())
+        model_for_infer = model.eval
+    else:
+        net = numpy_lenet(args.shards)
+        xs = [x_all[i * b : (i + 1) * b] for i in range(n_batches)]
+        ys = [y_all[i * b : (i + 1) * b] for i in range(n_batches)]
+        step = numpy_train_step_factory(net)
+
+        def infer(x1):
+            return net.forward(x1)
+
+        x1 = x_all[:1].copy()
+
+        def model_for_infer():
+            return None
+
+    # The whole measurement runs under one BLAS thread limit, restored afterwards.
+    with threadpool_limits(limits=args.blas_threads if args.engine != "torch" else None):
+        if args.mode == "train":
+            for i in range(5):
+                step(xs[i % n_batches], ys[i % n_batches])
+            steps, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < args.seconds:
+                step(xs[steps % n_batches], ys[steps % n_batches])
+                steps += 1
+            dt = time.perf_counter() - t0
+            return {"samples_per_s": steps * b / dt}
+        if args.mode == "latency":
+            model_for_infer()
+            for _ in range(200):
+                infer(x1)
+            times = []
+            t_end = time.perf_counter() + args.seconds
+            while time.perf_counter() < t_end or len(times) < 200:
+                t0 = time.perf_counter()
+                infer(x1)
+                times.append(time.perf_counter() - t0)
+            return {
+                "median_us": statistics.median(times) * 1e6,
+                "p90_us": float(np.percentile(times, 90)) * 1e6,
+            }
+        if args.mode == "memory":
+            import resource
+            import tracemalloc
+
+            rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+            for i in range(10):
+                step(xs[i % n_batches], ys[i % n_batches])
+            peak = tracemalloc.get_traced_memory()[1] - base
+            tracemalloc.stop()
+            rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            return {"peak_mb": peak / 2**20, "maxrss_growth_mb": (rss1 - rss0) / 1024}
+    raise ValueError(args.mode)
+
+
+def run_worker(engine: str, mode: str, batch: int, threads: int, shards: int, seconds: float):
+    cmd = [
+        sys.executable, __file__, "--worker", "--engine", engine, "--mode", mode,
+        "--batch", str(batch), "--blas-threads", str(threads), "--threads", str(threads),
+        "--shards", str(shards), "--seconds", str(seconds),
+    ]  # fmt: skip
+    env = dict(os.environ)
+    # Fix thread counts before any library starts its pool (threadpoolctl also limits
+    # BLAS at run time; these keep OpenMP/MKL pools from oversubscribing the cores).
+    env["OMP_NUM_THREADS"] = str(threads)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{engine} {mode} b={batch} t={threads} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median_of(repeats: int, *args) -> dict:
+    runs = [run_worker(*args) for _ in range(repeats)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def engine_supports_shards() -> bool:
+    sys.path.insert(0, str(ROOT))
+    import inspect
+
+    from cnnstudio.engine import Network
+
+    return "threads" in inspect.signature(Network.__init__).parameters
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 process per figure, 2 s each")
+    parser.add_argument("--repeats", type=int, default=None, help="fresh processes per figure")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", default="numpy", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="train", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=64, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--blas-threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--shards", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=3.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+
+    repeats = args.repeats or (1 if args.quick else 3)
+    seconds = 2.0 if args.quick else 4.0
+    use_torch = torch_available() and not args.no_torch
+    shards = engine_supports_shards()
+    load_before = os.getloadavg()
+    lines = [
+        f"# Engine benchmark, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; LeNet-5 on MNIST digits; medians of {repeats} "
+        f"fresh process(es), {seconds:.0f} s each; load average before: "
+        f"{load_before[0]:.2f}.",
+        "",
+        "## Training throughput (samples/s)",
+        "",
+    ]
+    header = "| engine | threads | " + " | ".join(f"B={b}" for b in BATCHES) + " |"
+    lines += [header, "|---|---|" + "---|" * len(BATCHES)]
+    results: dict[tuple[str, int], dict[int, float]] = {}
+    configs = [("NumPy (BLAS threads)", "numpy", 1, 1), ("NumPy (BLAS threads)", "numpy", 2, 1)]
+    if shards:
+        configs.append(("NumPy (2 batch shards, BLAS 1 each)", "numpy", 2, 2))
+    if use_torch:
+        configs += [("PyTorch CPU", "torch", 1, 1), ("PyTorch CPU", "torch", 2, 1)]
+    for label, engine, threads, n_shards in configs:
+        row = {}
+        for b in BATCHES:
+            blas = 1 if n_shards > 1 else threads
+            r = median_of(repeats, engine, "train", b, blas, n_shards, seconds)
+            row[b] = r["samples_per_s"]
+            print(f"{label:38s} t={threads} B={b:4d}: {row[b]:8.0f} samples/s", flush=True)
+        results[(label, threads)] = row
+        lines.append(
+            f"| {label} | {threads} | " + " | ".join(f"{row[b]:,.0f}" for b in BATCHES) + " |"
+        )
+    if use_torch:
+        lines += ["", "## NumPy / PyTorch, same threads", ""]
+        lines += ["| NumPy config | threads | " + " | ".join(f"B={b}" for b in BATCHES) + " |"]
+        lines += ["|---|---|" + "---|" * len(BATCHES)]
+        for (label, threads), row in results.items():
+            if label.startswith("PyTorch"):
+                continue
+            ref = results[("PyTorch CPU", threads)]
+            ratios = " | ".join(f"{row[b] / ref[b]:.2f}x" for b in BATCHES)
+            lines.append(f"| {label} | {threads} | {ratios} |")
+
+    lines += ["", "## Single-image inference latency (1 thread)", ""]
+    lines += ["| engine | median (us) | p90 (us) |", "|---|---|---|"]
+    lat_engines = ["numpy"] + (["torch"] if use_torch else [])
+    for engine in lat_engines:
+        r = median_of(repeats, engine, "latency", 1, 1, 1, seconds)
+        name = "NumPy" if engine == "numpy" else "PyTorch CPU"
+        print(f"{name} latency: median {r['median_us']:.0f} us, p90 {r['p90_us']:.0f} us")
+        lines.append(f"| {name} | {r['median_us']:.0f} | {r['p90_us']:.0f} |")
+
+    lines += ["", "## Memory, training at B=128 (NumPy, 1 thread)", ""]
+    r = median_of(1, "numpy", "memory", 128, 1, 1, seconds)
+    print(f"NumPy memory: tracemalloc peak {r['peak_mb']:.1f} MB")
+    lines += [
+        f"- tracemalloc peak over 10 training steps: {r['peak_mb']:.1f} MB "
+        f"(growth of max RSS: {r['maxrss_growth_mb']:.1f} MB) on top of the dataset.",
+        "",
+        f"Load average after: {os.getloadavg()[0]:.2f}. Other processes shared the 2 cores "
+        "during this run unless the load averages say otherwise: treat the figures as noisy.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print()
+    print(text)
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"engine-{_dt.date.today():%Y-%m-%d}.md"
+    path.write_text(text, encoding="utf-8")
+    print(f"saved {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
