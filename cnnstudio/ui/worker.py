@@ -349,8 +349,11 @@ class TrainingSession(QObject):
             self.state_changed.emit(state)
 
     # -- control ------------------------------------------------------------------------
-    def start(self, job: TrainingJob, *, paused: bool = False) -> None:
-        """Start training ``job`` on a worker thread (``paused``: wait before the first step)."""
+    def start(self, job: TrainingJob, *, then_pause: str | None = None) -> None:
+        """Start training ``job`` on a worker thread.
+
+        ``then_pause``: ``"step"`` runs one step, ``"epoch"`` one epoch, then pauses.
+        """
         if self.is_active:
             raise RuntimeError("a training run is already active; stop it first")
         self._control = TrainingControl()
@@ -364,8 +367,10 @@ class TrainingSession(QObject):
             val_transform=job.val_transform,
         )
         self._gate = _Gate()
-        if paused:
-            self._gate.pause()
+        if then_pause == "step":
+            self._gate.run_steps(1)
+        elif then_pause == "epoch":
+            self._gate.run_epoch()
         self._shared = _Shared()
         self._job = job
         self._generation += 1
@@ -376,14 +381,14 @@ class TrainingSession(QObject):
         self.latest_rich = None
         self.result = None
         generation = self._generation
-        worker = create_worker(_drive, snapshots, self._gate, self._shared, _start_thread=False)
+        worker = create_worker(
+            _drive, snapshots, self._gate, self._shared, _start_thread=False, _ignore_errors=True
+        )  # errors (divergence) are read from _Shared when the worker finishes
         assert isinstance(worker, GeneratorWorker)
         worker.yielded.connect(lambda batch: self._on_batch(batch, generation))
         worker.finished.connect(lambda: self._on_worker_finished(generation))
-        # A connected errored signal keeps superqt from re-raising on the worker thread.
-        worker.errored.connect(lambda _exc: None)
         self._worker = worker
-        self._set_state("paused" if paused else "running")
+        self._set_state("running")
         self.run_started.emit(job)
         self._live_timer.start()
         worker.start()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -327,7 +327,7 @@ class QtTrainView(QWidget):
         form.addRow("Optimizer", self.optimizer_combo)
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(5)
-        self.lr_spin.setRange(0.00001, 10.0)
+        self.lr_spin.setRange(0.00001, 1000.0)
         self.lr_spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
         self.lr_spin.setToolTip("Learning rate; can be changed while training")
         form.addRow("Learning rate", self.lr_spin)
@@ -493,6 +493,12 @@ class QtTrainView(QWidget):
         self._store_settings()
 
     # -- data ----------------------------------------------------------------------------
+    def attach_project(self) -> None:
+        """Follow ``context.project`` (call again after the main window replaced it)."""
+        self._ensure_dataset()
+        self._load_settings()
+        self.refresh_graph_state()
+
     def _ensure_dataset(self) -> None:
         self._watch_project()
         project = self.project
@@ -707,7 +713,7 @@ class QtTrainView(QWidget):
             settings=settings.to_dict(),
         )
 
-    def start(self, *, paused: bool = False) -> bool:
+    def start(self, *, then_pause: str | None = None) -> bool:
         """Start a new run with the current settings; False (and a message) if it cannot."""
         if self.session.is_active:
             return False
@@ -715,7 +721,7 @@ class QtTrainView(QWidget):
         if job is None:
             return False
         try:
-            self.session.start(job, paused=paused)
+            self.session.start(job, then_pause=then_pause)
         except (EngineError, ValueError) as exc:
             self._show_message(str(exc), error=True)
             return False
@@ -730,15 +736,15 @@ class QtTrainView(QWidget):
 
     def one_step(self) -> None:
         if self.session.state == "idle":
-            if not self.start(paused=True):
-                return
-        self.session.step_once()
+            self.start(then_pause="step")
+        else:
+            self.session.step_once()
 
     def one_epoch(self) -> None:
         if self.session.state == "idle":
-            if not self.start(paused=True):
-                return
-        self.session.run_epoch()
+            self.start(then_pause="epoch")
+        else:
+            self.session.run_epoch()
 
     def can_close(self) -> bool:
         """Called by the main window before closing: stop a running worker cleanly."""
@@ -749,6 +755,17 @@ class QtTrainView(QWidget):
             return False
         self._plot_timer.stop()
         return self.session.shutdown(keep=answer == "keep")
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:
+        if (
+            event.type() == QEvent.Type.Close
+            and obj is getattr(self, "_filtered_window", None)
+            and self.session.is_active
+            and not self.can_close()
+        ):
+            event.ignore()
+            return True
+        return super().eventFilter(obj, event)
 
     # -- session callbacks -----------------------------------------------------------------
     def _on_state_changed(self, state: str) -> None:
@@ -887,8 +904,14 @@ class QtTrainView(QWidget):
                 self.plots.current.set_visible(self._past_visible[row])
 
     def showEvent(self, event: Any) -> None:
-        self._watch_project()
-        self.refresh_graph_state()
+        if getattr(self, "_watched", None) is not self.project:
+            self.attach_project()
+        window = self.window()
+        if window is not self and getattr(self, "_filtered_window", None) is not window:
+            # Closing the window must stop the worker even if the window does not ask
+            # its views (``can_close``) itself; asking twice is harmless (idle = True).
+            self._filtered_window = window
+            window.installEventFilter(self)
         super().showEvent(event)
 
 

@@ -1,0 +1,216 @@
+"""The Train view: training on a background thread, controls, plots, errors, closing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnstudio.model.graph import Graph
+from cnnstudio.ui.train import QtTrainView
+from cnnstudio.ui.train import qt_train_view as train_module
+from tests.ui.train.helpers import tiny_context
+
+
+@pytest.fixture
+def view(qtbot):
+    context = tiny_context()
+    v = QtTrainView(context)
+    qtbot.addWidget(v)
+    v.resize(1200, 800)
+    yield v
+    if v.session.is_active:
+        v.session.shutdown(keep=False)
+
+
+def _finish(qtbot, view, timeout=30000):
+    with qtbot.waitSignal(view.session.run_finished, timeout=timeout) as blocker:
+        pass
+    return blocker.args[0]
+
+
+def test_training_run_fills_plots_progress_and_project(view, qtbot):
+    project = view.project
+    with qtbot.waitSignal(view.session.run_finished, timeout=30000) as blocker:
+        assert view.start()
+        assert not view.start_button.isEnabled()  # one run at a time
+    result = blocker.args[0]
+    assert result.outcome == "finished"
+    # 160 training images (20% held out for validation), batches of 32, 2 epochs
+    steps = 2 * 5
+    x, y = view.plots.current.raw.getData()
+    assert len(x) == steps and np.isfinite(y).all()
+    assert len(view.plots.current.smooth.getData()[0]) == steps
+    assert len(view.plots.current.lr.getData()[0]) == steps
+    ex, acc = view.plots.current.train_acc.getData()
+    assert list(ex) == [1.0, 2.0] and ((0 <= acc) & (acc <= 100)).all()
+    assert len(view.plots.current.val_acc.getData()[0]) == 2
+    assert "Epoch 2/2" in view.progress.format() and "samples/s" in view.progress.format()
+    assert view.progress.value() == view.progress.maximum()
+    # the run and the model went to the project
+    assert len(project.history) == 1 and len(project.history[0].loss) == steps
+    assert project.trained is not None
+    assert project.trained.class_names == [str(i) for i in range(10)]
+    assert view.start_button.isEnabled()
+    assert view.runs_list.count() == 1
+
+
+def test_second_run_overlays_the_first_and_can_hide_it(view, qtbot):
+    for _ in range(2):
+        with qtbot.waitSignal(view.session.run_finished, timeout=30000):
+            view.start()
+    assert view.runs_list.count() == 2
+    first = view.plots.past_items(0)
+    assert first is not None and len(first.smooth.getData()[0]) == 10
+    assert first.smooth.isVisible()
+    item = view.runs_list.item(0)
+    item.setCheckState(item.checkState().__class__.Unchecked)
+    assert not first.smooth.isVisible()
+
+
+def test_one_step_advances_exactly_one_step_then_one_epoch(view, qtbot):
+    session = view.session
+    with qtbot.waitSignal(session.state_changed, check_params_cb=lambda s: s == "paused"):
+        view.one_step()
+    assert session.latest.step == 1
+    assert view.pause_button.text() == "Resume"
+    with qtbot.waitSignal(session.state_changed, check_params_cb=lambda s: s == "paused"):
+        view.step_button.click()
+    assert session.latest.step == 2
+    assert len(session.curves.steps) == 2
+    with qtbot.waitSignal(session.state_changed, check_params_cb=lambda s: s == "paused"):
+        view.epoch_button.click()
+    assert session.latest.epoch_end and session.latest.step == session.latest.steps_per_epoch
+    with qtbot.waitSignal(session.run_finished, timeout=30000) as blocker:
+        view.stop_button.click()
+    assert blocker.args[0].outcome == "stopped"
+    assert view.project.trained is not None
+
+
+def test_pause_resume_and_stop(qtbot):
+    context = tiny_context(epochs=50)
+    view = QtTrainView(context)
+    qtbot.addWidget(view)
+    session = view.session
+    with qtbot.waitSignal(session.progress, timeout=10000):
+        view.start()
+    with qtbot.waitSignal(session.state_changed, check_params_cb=lambda s: s == "paused"):
+        view.pause_button.click()
+    paused_at = session.latest.step
+    qtbot.wait(150)  # the event loop runs; a paused worker must not produce steps
+    assert session.latest.step == paused_at and session.state == "paused"
+    assert view.step_button.isEnabled() and view.stop_button.isEnabled()
+    view.pause_button.click()  # resume
+    assert session.state == "running"
+    qtbot.waitUntil(lambda: session.latest.step > paused_at + 2, timeout=10000)
+    with qtbot.waitSignal(session.run_finished, timeout=10000) as blocker:
+        view.stop_button.click()
+    result = blocker.args[0]
+    assert result.outcome == "stopped" and result.last.stopped
+    assert result.last.step < result.last.total_steps
+    assert context.project.trained is not None
+
+
+def test_learning_rate_changes_while_training(view, qtbot):
+    session = view.session
+    with qtbot.waitSignal(session.state_changed, check_params_cb=lambda s: s == "paused"):
+        view.one_step()
+    assert view.lr_spin.isEnabled()
+    view.lr_spin.setValue(0.0005)
+    with qtbot.waitSignal(session.state_changed, check_params_cb=lambda s: s == "paused"):
+        view.one_step()
+    assert session.latest.base_lr == pytest.approx(0.0005)
+    with qtbot.waitSignal(session.run_finished, timeout=10000):
+        session.stop()
+
+
+def test_divergence_shows_message_and_keeps_finite_weights(qtbot):
+    context = tiny_context(lr=100.0, epochs=3)
+    view = QtTrainView(context)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.session.run_finished, timeout=30000) as blocker:
+        view.start()
+    result = blocker.args[0]
+    assert result.outcome == "diverged"
+    text = view.message_label.text()
+    assert view.message_label.isVisibleTo(view)
+    assert "learning rate" in text.lower() and "lower" in text.lower()
+    trained = context.project.trained
+    assert trained is not None
+    assert all(np.isfinite(w).all() for w in trained.weights.values())
+
+
+def test_invalid_graph_disables_start_with_the_reason(view):
+    view.project.set_graph(Graph())
+    reason = view.project.graph.inference.reason
+    assert reason
+    assert not view.start_button.isEnabled()
+    assert view.start_button.toolTip() == reason
+    assert not view.start()
+
+
+def test_dataset_error_is_shown_and_previous_dataset_kept(view, tmp_path):
+    before = view.project.dataset
+    bad = tmp_path / "digits.csv"
+    bad.write_text("label,p1,p2\n1,2\n")
+    assert not view.load_source("csv", str(bad))
+    assert view.project.dataset is before
+    assert view.data_error_label.isVisibleTo(view)
+    assert "digits.csv" in view.data_error_label.text()
+    assert view.source_combo.currentData() == "builtin"
+    assert not view.load_source("idx", str(tmp_path / "missing"))
+    assert view.project.dataset is before
+
+
+def test_image_folder_reports_skipped_files(view, tmp_path):
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        folder = tmp_path / label
+        folder.mkdir()
+        for i in range(3):
+            Image.new("L", (10, 12), 40 * i).save(folder / f"{i}.png")
+    (tmp_path / "dog" / "broken.png").write_bytes(b"")
+    assert view.load_source("folder", str(tmp_path), size=[16, 16], color="L")
+    assert view.project.dataset.train.input_shape == (1, 16, 16)
+    assert "1 file(s) skipped" in view.dataset_label.text()
+    assert "broken.png" in view.dataset_label.toolTip()
+
+
+def test_closing_the_window_mid_training_stops_the_worker(qtbot, monkeypatch):
+    from cnnstudio.ui.main_window import MainWindow
+
+    answers = []
+    monkeypatch.setattr(
+        train_module, "ask_keep_weights", lambda parent: answers.append(1) or "keep"
+    )
+    window = MainWindow(restore_layout=False)
+    qtbot.addWidget(window)
+    window.context.project = tiny_context(epochs=50).project
+    view = window.view("train")
+    assert isinstance(view, QtTrainView)
+    window.show()
+    window.show_view("train")
+    with qtbot.waitSignal(view.session.progress, timeout=10000):
+        assert view.start()
+    assert view.session.is_active
+    window.close()
+    assert answers == [1]
+    assert not view.session.is_active
+    assert not window.isVisible()
+    project = window.context.project
+    assert project.trained is not None and len(project.history) == 1
+
+
+def test_cancel_keeps_training_and_the_window_open(qtbot, monkeypatch):
+    monkeypatch.setattr(train_module, "ask_keep_weights", lambda parent: "cancel")
+    context = tiny_context(epochs=50)
+    view = QtTrainView(context)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.session.progress, timeout=10000):
+        view.start()
+    assert view.can_close() is False
+    assert view.session.is_active
+    monkeypatch.setattr(train_module, "ask_keep_weights", lambda parent: "discard")
+    assert view.can_close() is True
+    assert not view.session.is_active
+    assert context.project.trained is None  # discarded
