@@ -121,7 +121,7 @@ def _erode(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _thickness(x: np.ndarray, steps: np.ndarray) -> np.ndarray:
+def _thickness(x: np.ndarray, steps: np.ndarray | Any) -> np.ndarray:
     out = x
     for k in range(1, int(np.abs(steps).max(initial=0)) + 1):
         grow, shrink = steps >= k, steps <= -k
@@ -134,9 +134,7 @@ def _thickness(x: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return out
 
 
-def _warp(
-    x: np.ndarray, angle: np.ndarray, scale: np.ndarray, ty: np.ndarray, tx: np.ndarray
-) -> np.ndarray:
+def _warp(x: np.ndarray, angle: Any, scale: Any, ty: Any, tx: Any) -> np.ndarray:
     """Rotate/scale about the centre then translate, every image at once (bilinear, zero fill)."""
     n, c, h, w = x.shape
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0

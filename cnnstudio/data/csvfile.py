@@ -167,15 +167,16 @@ def load_csv(
     if image_shape is None:
         shape = _image_shape(len(pixel_cols), path)
     else:
-        shape = tuple(int(s) for s in image_shape)
-        shape = (1, *shape) if len(shape) == 2 else shape
-        if len(shape) != 3 or math.prod(shape) != len(pixel_cols):
+        given = tuple(int(s) for s in image_shape)
+        given = (1, *given) if len(given) == 2 else given
+        if len(given) != 3 or math.prod(given) != len(pixel_cols):
             raise DatasetError(
-                f"image shape {tuple(image_shape)} needs {math.prod(shape)} pixel values but "
+                f"image shape {tuple(image_shape)} needs {math.prod(given)} pixel values but "
                 f"each row has {len(pixel_cols)}",
                 path,
             )
-    check_memory(table.shape[0], shape, str(path), max_bytes)  # type: ignore[arg-type]
+        shape = (given[0], given[1], given[2])
+    check_memory(table.shape[0], shape, str(path), max_bytes)
 
     pixels = table[:, pixel_cols] if label_col != ncols - 1 else table[:, :-1]
     images = _to_uint8(pixels, path, skip).reshape(-1, *shape)
@@ -215,6 +216,8 @@ def _label_column(spec: str | int, header: list[str] | None, ncols: int, path: P
         if not -ncols <= spec < ncols:
             raise DatasetError(f"label column {spec} does not exist ({ncols} columns)", path)
         return spec % ncols
+    if not isinstance(spec, str):
+        raise DatasetError(f"label column must be a name or a column number, got {spec!r}", path)
     if spec == "first":
         return 0
     if spec == "last":

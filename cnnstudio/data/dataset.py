@@ -63,6 +63,12 @@ class Dataset:
     """
 
     __slots__ = ("class_names", "images", "labels", "name", "skipped", "source")
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    name: str
+    source: str
+    skipped: tuple[SkippedFile, ...]
 
     def __init__(
         self,

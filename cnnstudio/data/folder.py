@@ -208,8 +208,8 @@ def load_image_folder(
 
     counts = np.bincount(labels[:n], minlength=len(dirs))
     keep = np.flatnonzero(counts)
-    for k in np.flatnonzero(counts == 0):
-        skipped.append(SkippedFile(str(dirs[k]), "no usable images; class left out"))
+    for empty in np.flatnonzero(counts == 0):
+        skipped.append(SkippedFile(str(dirs[empty]), "no usable images; class left out"))
     if len(keep) < 2:
         reasons = "; ".join(str(s) for s in skipped[:3])
         raise DatasetError(

@@ -134,8 +134,8 @@ def _read_idx_stream(f: BinaryIO, path: Path, expect_ndim: int | None) -> np.nda
     if len(raw_dims) < 4 * ndim:
         raise DatasetError(f"file is truncated inside its header ({4 + len(raw_dims)} bytes)", path)
     dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
-    dtype, type_name = _TYPES[type_code]
-    dtype = np.dtype(dtype)
+    dtype_spec, type_name = _TYPES[type_code]
+    dtype = np.dtype(dtype_spec)  # type: ignore[call-overload]
     announced = f"{' x '.join(map(str, dims))} {type_name} values"
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if expected > MAX_DATASET_BYTES:
@@ -145,7 +145,7 @@ def _read_idx_stream(f: BinaryIO, path: Path, expect_ndim: int | None) -> np.nda
             path,
         )
     buffer = np.empty(expected, dtype=np.uint8)
-    view = memoryview(buffer)
+    view = memoryview(buffer)  # type: ignore[arg-type]
     found = 0
     while found < expected:
         # Small pieces: GzipFile.readinto reads into a temporary of the requested size.

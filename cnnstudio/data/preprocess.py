@@ -197,8 +197,9 @@ def load_image_for_prediction(
     try:
         if path.stat().st_size == 0:
             raise DatasetError("zero-byte file (empty)", path)
-        with Image.open(path) as img:
-            img.load()
+        with Image.open(path) as opened:
+            opened.load()
+            img: Image.Image = opened
             if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
                 rgba = img.convert("RGBA")
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
