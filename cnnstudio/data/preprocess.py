@@ -28,6 +28,8 @@ __all__ = [
 #: Ink darker than this (on a 0-1 scale, after background removal) counts as no ink.
 INK_THRESHOLD = 0.1
 _BOX_FRACTION = 20.0 / 28.0
+#: Pictures larger than this (pixels, longer side) are shrunk before preprocessing.
+_MAX_SIDE = 1024
 
 
 def to_gray01(image: np.ndarray) -> np.ndarray:
@@ -198,8 +200,14 @@ def load_image_for_prediction(
         if path.stat().st_size == 0:
             raise DatasetError("zero-byte file (empty)", path)
         with Image.open(path) as opened:
+            # Phone photos are thousands of pixels wide; a 1024-pixel copy keeps the
+            # digit's shape and makes the rest fast (JPEG even decodes at that size).
+            opened.draft(opened.mode, (_MAX_SIDE, _MAX_SIDE))
             opened.load()
             img: Image.Image = opened
+            if max(img.size) > _MAX_SIDE:
+                img = img.copy()
+                img.thumbnail((_MAX_SIDE, _MAX_SIDE), Image.Resampling.LANCZOS)
             if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
                 rgba = img.convert("RGBA")
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
