@@ -122,6 +122,13 @@ class Dataset:
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError("Dataset is immutable; make a new one (subset, concatenate, ...)")
 
+    # Immutable, with read-only arrays: a copy may be the same object.
+    def __copy__(self) -> Dataset:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Dataset:
+        return self
+
     # -- basic facts -------------------------------------------------------------
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -289,6 +296,8 @@ def stratified_split_indices(
             f"the validation fraction must be at least 0 and below 1, got {val_fraction}"
         )
     n = labels.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
     rng = np.random.default_rng(seed)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     exact = counts * float(val_fraction)

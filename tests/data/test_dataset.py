@@ -148,3 +148,14 @@ def test_batch_resize_matches_pillow():
             ]
         ).astype(int)
         assert np.abs(ours - pillow).max() <= 1
+
+
+def test_empty_dataset_splits_and_copies():
+    import copy
+
+    ds = make().subset([])
+    assert len(ds) == 0 and ds.counts().tolist() == [0, 0, 0]
+    train, val = ds.split(0.2)
+    assert len(train) == len(val) == 0
+    full = make()
+    assert copy.deepcopy(full) is full
