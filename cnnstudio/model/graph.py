@@ -365,6 +365,13 @@ class Graph:
         for _, block in removed.blocks:
             if block.id in self._blocks:
                 raise GraphError(f"cannot restore {block.id!r}: a block with that id exists")
+        known = set(self._blocks) | set(removed.block_ids)
+        for link in removed.links:
+            if link.source not in known or link.target not in known:
+                raise GraphError(
+                    f"cannot restore the link {link.source!r} -> {link.target!r}: "
+                    "a block it joins is gone"
+                )
         restored: list[Block] = []
         with self.batch():
             items = list(self._blocks.items())

@@ -674,7 +674,7 @@ _SPECS: tuple[BlockSpec, ...] = (
                 "Momentum",
                 "float",
                 0.1,
-                min=0.001,
+                min=0.0,
                 max=1.0,
                 step=0.01,
                 help="How quickly the running mean and variance follow new batches.",

@@ -340,3 +340,30 @@ def test_set_architecture_replaces_everything_in_place(lenet):
     assert rec.names().count("block_added") == 4
     assert rec.names()[-1] == "inference_changed"
     assert lenet.to_architecture() == arch
+
+
+def test_restore_refuses_a_record_whose_neighbours_are_gone(lenet):
+    removed = lenet.remove_block("relu1")
+    lenet.remove_block("conv1")
+    with pytest.raises(GraphError, match="a block it joins is gone"):
+        lenet.restore(removed)
+    assert "relu1" not in lenet
+
+
+def test_name_and_class_count():
+    g = Graph()
+    rec = Recorder(g)
+    g.set_name("My net")
+    assert rec.calls == [("name_changed", "My net")] and g.name == "My net"
+    g.set_num_classes(10)
+    assert g.num_classes == 10 and rec.names()[-1] == "inference_changed"
+    with pytest.raises(ParamError, match="positive whole number"):
+        g.set_num_classes(0)
+
+
+def test_can_connect_says_yes_for_a_good_link():
+    g = Graph()
+    g.add_block("Input")
+    g.add_block("Conv2D")
+    assert g.can_connect("input1", "conv1") is None
+    assert g.can_connect("conv1", "input1") == "the Input block takes no inputs"
