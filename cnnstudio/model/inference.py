@@ -35,9 +35,12 @@ class _BlockLike(Protocol):
 
 
 class _LinkLike(Protocol):
-    source: str
-    target: str
-    index: int
+    @property
+    def source(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def index(self) -> int: ...
 
 
 def format_shape(shape: Sequence[int] | None) -> str:

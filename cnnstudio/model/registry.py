@@ -154,7 +154,7 @@ def _as_int(value: Any, what: str) -> int:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real) and float(value).is_integer():
-        return int(value)
+        return int(float(value))
     raise ParamError(f"{what} must be a whole number, got {value!r}")
 
 
