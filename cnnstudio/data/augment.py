@@ -20,8 +20,9 @@ __all__ = [
     "preview_grid",
 ]
 
-#: ``transform(x_uint8_batch, rng) -> float32 batch``, as the training loop calls it.
-Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+#: ``transform(x_uint8_batch, rng) -> float32 batch``, as the training loop calls it
+#: (``rng=None`` means no random augmentation: validation, probe, prediction).
+Transform = Callable[[np.ndarray, np.random.Generator | None], np.ndarray]
 
 _LIMITS = {"shift": 8, "rotation": 180.0, "scale": 0.5, "noise": 1.0, "thickness": 3}
 
@@ -216,15 +217,16 @@ def make_transform(
     """The per-batch function the training loop calls: ``transform(x_uint8, rng)``.
 
     Scales uint8 to [0, 1], augments (if given and not all zero), then applies the
-    normalisation's mean/std. Validation and prediction use the same normalisation
-    without augmentation (``make_transform(normalization)``).
+    normalisation's mean/std. Called with ``rng=None`` (the engine does this for
+    validation and the probe image) it skips augmentation, as does
+    ``make_transform(normalization)``.
     """
     norm = normalization or Normalization()
     aug = augmentation if augmentation is not None and augmentation.enabled else None
 
-    def transform(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def transform(x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         x = np.asarray(x)
-        if aug is None:
+        if aug is None or rng is None:
             return norm.apply(x)
         scaled = x.astype(np.float32) * np.float32(1 / 255) if x.dtype == np.uint8 else x
         return norm.apply(augment_batch(scaled, aug, rng))

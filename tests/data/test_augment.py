@@ -50,6 +50,13 @@ def test_no_augmentation_is_plain_scaling_and_input_untouched(digits):
     assert np.array_equal(digits, before)
 
 
+def test_no_rng_means_no_augmentation(digits):
+    # The engine validates with transform(x, None): the same normalisation, nothing random.
+    norm = Normalization((0.1307,), (0.3081,))
+    out = make_transform(norm, DIGIT_AUGMENTATION)(digits, None)
+    np.testing.assert_allclose(out, norm.apply(digits))
+
+
 def test_shift_moves_the_centre_of_mass_by_whole_pixels(digits):
     out = augment_batch(digits / 255.0, Augmentation(shift=3), np.random.default_rng(1))
     (y0, x0), (y1, x1) = com(digits), com(out)
