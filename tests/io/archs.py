@@ -111,3 +111,20 @@ def binary() -> dict[str, Any]:
 
 
 ALL = {"lenet": lenet, "kitchen_sink": kitchen_sink, "residual": residual, "binary": binary}
+
+
+def presets() -> dict[str, dict[str, Any]]:
+    """Every shipped preset (resources/presets/*.json), by file stem."""
+    import json
+
+    from cnnstudio.resources import resource_path
+
+    folder = resource_path("presets")
+    return {p.stem: json.loads(p.read_text("utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def everything() -> dict[str, dict[str, Any]]:
+    """The hand-made architectures above plus every preset (keys prefixed "preset:")."""
+    out = {name: fn() for name, fn in ALL.items()}
+    out.update({f"preset:{k}": a for k, a in presets().items()})
+    return out

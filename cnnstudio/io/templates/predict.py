@@ -39,6 +39,8 @@ HERE = Path(__file__).resolve().parent
 INK_THRESHOLD = 0.1
 #: MNIST digits fill a 20x20 box inside a 28x28 image.
 BOX_FRACTION = 20.0 / 28.0
+#: Larger pictures are shrunk to this many pixels (longer side) first.
+MAX_SIDE = 1024
 
 
 def to_gray01(image):
@@ -149,8 +151,15 @@ def preprocess_digit(image, out_size=(28, 28), invert="auto"):
 def load_image(path, input_shape, digit):
     """Read an image file as one network input, float32 (C, H, W) in [0, 1]."""
     c, h, w = input_shape
-    with Image.open(path) as img:
-        img.load()
+    with Image.open(path) as opened:
+        # Phone photos are thousands of pixels wide: work on a copy at most
+        # MAX_SIDE pixels wide (JPEG files can even be decoded at that size).
+        opened.draft(opened.mode, (MAX_SIDE, MAX_SIDE))
+        opened.load()
+        img = opened
+        if max(img.size) > MAX_SIDE:
+            img = img.copy()
+            img.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
         if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
             # Put transparent images on white paper first.
             rgba = img.convert("RGBA")
