@@ -44,8 +44,11 @@ _WINDOW_TYPES = ("Conv2D", "MaxPool2D", "AvgPool2D")
 def explain_spec(block_type: str, params: dict[str, Any]) -> dict[str, Any]:
     """The ``explain_requested`` payload for a conv or pooling block's parameters."""
     pad = params.get("padding", (0, 0))
-    if pad in ("same", "valid"):
-        pad = (0, 0) if pad == "valid" else pad
+    window = params["kernel_size"] if block_type == "Conv2D" else params["pool_size"]
+    if pad == "valid":
+        pad = (0, 0)
+    elif pad == "same":  # the padding that keeps the size at stride 1
+        pad = ((window[0] - 1) // 2, (window[1] - 1) // 2)
     spec: dict[str, Any] = {"type": block_type}
     if block_type == "Conv2D":
         spec["kernel_size"] = list(params["kernel_size"])
@@ -54,7 +57,7 @@ def explain_spec(block_type: str, params: dict[str, Any]) -> dict[str, Any]:
         spec["pool_size"] = list(params["pool_size"])
         stride = params.get("stride") or params["pool_size"]
         spec["stride"] = list(stride)
-    spec["padding"] = list(pad) if isinstance(pad, tuple) else pad
+    spec["padding"] = list(pad)
     return spec
 
 

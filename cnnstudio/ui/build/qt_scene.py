@@ -63,9 +63,24 @@ def block_summary(block: Block) -> str:
         return f"learned slopes, start {p['init']:g}"
     if t == "BatchNorm":
         return f"momentum {p['momentum']:g}"
+    if t in _FORMULAS:
+        return _FORMULAS[t]
+    if t == "Flatten":
+        return "maps → one vector"
+    if t == "Add":
+        return "sum of the branches"
+    if t == "Concatenate":
+        return "stack the branches' channels"
     if t == "Output":
         return "softmax + cross-entropy" if p["activation"] == "softmax" else "sigmoid + BCE"
     return block.spec.description
+
+
+_FORMULAS = {
+    "ReLU": "max(0, x)",
+    "Sigmoid": "1 / (1 + e^−x)",
+    "Tanh": "tanh(x), between −1 and 1",
+}
 
 
 def _pair(value: Any) -> str:
