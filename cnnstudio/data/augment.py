@@ -135,6 +135,16 @@ def _thickness(x: np.ndarray, steps: np.ndarray | Any) -> np.ndarray:
     return out
 
 
+def _shift(x: np.ndarray, dy: np.ndarray, dx: np.ndarray, limit: int) -> np.ndarray:
+    """Move image i by (dy[i], dx[i]) whole pixels, zeros coming in: one gather, no resampling."""
+    n, c, h, w = x.shape
+    padded = np.zeros((n, c, h + 2 * limit, w + 2 * limit), dtype=np.float32)
+    padded[:, :, limit : limit + h, limit : limit + w] = x
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
+    # Output pixel (y, x) reads input (y - dy, x - dx): window origin limit - d.
+    return windows[np.arange(n), :, limit - dy, limit - dx]
+
+
 def _warp(x: np.ndarray, angle: Any, scale: Any, ty: Any, tx: Any) -> np.ndarray:
     """Rotate/scale about the centre then translate, every image at once (bilinear, zero fill)."""
     n, c, h, w = x.shape
@@ -197,11 +207,14 @@ def augment_batch(x: np.ndarray, aug: Augmentation, rng: np.random.Generator) ->
     out = x
     if aug.thickness:
         out = _thickness(out, rng.integers(-aug.thickness, aug.thickness + 1, size=n))
-    if aug.shift or aug.rotation or aug.scale:
+    if aug.rotation or aug.scale:
         angle = np.deg2rad(rng.uniform(-aug.rotation, aug.rotation, size=n))
         scale = rng.uniform(1.0 - aug.scale, 1.0 + aug.scale, size=n)
         shifts = rng.integers(-aug.shift, aug.shift + 1, size=(2, n)).astype(np.float32)
         out = _warp(out, angle, scale, shifts[0], shifts[1])
+    elif aug.shift:
+        shifts = rng.integers(-aug.shift, aug.shift + 1, size=(2, n))
+        out = _shift(out, shifts[0], shifts[1], aug.shift)
     if aug.noise:
         noisy = rng.standard_normal(size=out.shape, dtype=np.float32)
         noisy *= np.float32(aug.noise)
