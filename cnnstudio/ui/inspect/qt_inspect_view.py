@@ -1,0 +1,789 @@
+"""The Inspect view: feature maps, kernels, layer health and the confusion matrix.
+
+Everything is computed from snapshots (while training) or from the trained model:
+the view keeps its own copy of the network, loads the latest snapshot's weights into
+it at most five times a second and runs the probe image through it, so it never
+touches the network the worker is training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.data.augment import make_transform
+from cnnstudio.data.normalize import Normalization
+from cnnstudio.engine.metrics import Evaluation, evaluate
+from cnnstudio.engine.network import Network
+from cnnstudio.ui.inspect.diagnostics import layer_warnings
+from cnnstudio.ui.inspect.tiles import QtTileCanvas, TileGroup
+from cnnstudio.ui.worker import SnapshotBatch, TrainingResult, training_session
+
+__all__ = ["QtInspectView"]
+
+#: Milliseconds between feature-map refreshes while training (at most 5 a second).
+MAP_INTERVAL_MS = 200
+#: Most images shown in the misclassified gallery.
+GALLERY_LIMIT = 200
+
+
+@dataclass
+class _Model:
+    """What the views draw from: an architecture with one set of weights."""
+
+    architecture: dict[str, Any]
+    weights: dict[str, np.ndarray]
+    class_names: list[str]
+    normalization: Normalization
+    input_shape: tuple[int, ...]
+    label: str
+    layer_stats: dict[str, dict[str, float]] | None = None
+
+
+def _pixmap(image: np.ndarray, size: int) -> QPixmap:
+    """A float [0, 1] (H, W) or (C, H, W) image as a pixmap ``size`` pixels high (nearest)."""
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    u8 = np.clip(np.nan_to_num(a) * 255.0, 0, 255).astype(np.uint8)
+    if u8.ndim == 2:
+        u8 = np.ascontiguousarray(u8)
+        qimg = QImage(
+            u8.data, u8.shape[1], u8.shape[0], u8.strides[0], QImage.Format.Format_Grayscale8
+        )
+    else:
+        u8 = np.ascontiguousarray(u8.transpose(1, 2, 0))
+        qimg = QImage(u8.data, u8.shape[1], u8.shape[0], u8.strides[0], QImage.Format.Format_RGB888)
+    pix = QPixmap.fromImage(qimg.copy())
+    return pix.scaledToHeight(size, Qt.TransformationMode.FastTransformation)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    if len(shape) == 3:
+        return f"{shape[0]}@{shape[1]}x{shape[2]}"
+    return f"{shape[0]} units" if len(shape) == 1 else "x".join(map(str, shape))
+
+
+class QtInspectView(QWidget):
+    """Look inside the network while it learns and after.
+
+    Built as ``QtInspectView(context, parent)``.
+
+    Signals
+    -------
+    maps_updated()
+        After each feature-map refresh (for the benchmark and tests).
+    """
+
+    maps_updated = Signal()
+
+    def __init__(self, context: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self.session = training_session(context)
+        self._net: Network | None = None
+        self._net_key: str | None = None
+        self._drawn_key: tuple | None = None
+        self._live_snapshot: Any = None
+        self._model: _Model | None = None
+        self.evaluation: Evaluation | None = None
+        self._eval_data: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+        self._eval_key: tuple | None = None
+        self._confusion: np.ndarray | None = None
+        self._gallery_indices: list[int] = []
+        self._zoom: tuple[str, int] | None = None
+        self._acts: dict[str, np.ndarray] = {}
+        #: Feature-map refreshes so far.
+        self.map_updates = 0
+        self._build_ui()
+        self._timer = QTimer(self)
+        self._timer.setInterval(MAP_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_tick)
+        self.session.run_started.connect(self._on_run_started)
+        self.session.progress.connect(self._on_progress)
+        self.session.run_finished.connect(self._on_run_finished)
+        context.drawing_changed.connect(self._on_drawing_changed)
+        self._watched: Any = None
+        self._watch_project()
+        self.refresh()
+
+    # -- project -------------------------------------------------------------------------
+    @property
+    def project(self) -> Any:
+        return getattr(self._context, "project", None)
+
+    def _watch_project(self) -> None:
+        project = self.project
+        if project is None or project is self._watched:
+            return
+        self._watched = project
+        project.events.trained_changed.connect(self._on_trained_changed)
+        project.events.dataset_changed.connect(self._on_dataset_changed)
+        self._on_dataset_changed()
+
+    # -- UI ------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        top = QHBoxLayout()
+        self.model_label = QLabel("No trained model yet: train one in the Train view.")
+        self.model_label.setObjectName("inspectModel")
+        top.addWidget(self.model_label, 1)
+        top.addWidget(QLabel("Probe:"))
+        self.probe_source = QComboBox()
+        self.probe_source.addItem("Dataset image", "dataset")
+        self.probe_source.addItem("My drawing", "drawing")
+        top.addWidget(self.probe_source)
+        self.probe_index = QSpinBox()
+        self.probe_index.setPrefix("#")
+        self.probe_index.setRange(0, 0)
+        self.probe_index.setToolTip("Which image of the evaluation set to run through the network")
+        top.addWidget(self.probe_index)
+        self.probe_label = QLabel()
+        self.probe_label.setFixedSize(36, 36)
+        self.probe_label.setScaledContents(False)
+        top.addWidget(self.probe_label)
+        self.prediction_label = QLabel("")
+        self.prediction_label.setMinimumWidth(150)
+        top.addWidget(self.prediction_label)
+        self.send_probe_button = QPushButton("Send to Draw && Predict")
+        top.addWidget(self.send_probe_button)
+        layout.addLayout(top)
+
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+
+        # feature maps
+        maps_page = QSplitter(Qt.Orientation.Horizontal)
+        self.maps = QtTileCanvas(tile_size=44)
+        self.maps.empty_text = "Feature maps appear once a network is trained or training."
+        maps_scroll = QScrollArea()
+        maps_scroll.setWidget(self.maps)
+        maps_scroll.setWidgetResizable(True)
+        maps_page.addWidget(maps_scroll)
+        zoom = QWidget()
+        zl = QVBoxLayout(zoom)
+        self.zoom_caption = QLabel("Click a channel to enlarge it.")
+        self.zoom_caption.setWordWrap(True)
+        self.zoom_image = QLabel()
+        self.zoom_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.zoom_image.setMinimumSize(220, 220)
+        zl.addWidget(self.zoom_caption)
+        zl.addWidget(self.zoom_image, 1)
+        maps_page.addWidget(zoom)
+        maps_page.setStretchFactor(0, 1)
+        maps_page.setSizes([800, 260])
+        self.tabs.addTab(maps_page, "Feature maps")
+
+        # kernels
+        kernels_page = QWidget()
+        kl = QVBoxLayout(kernels_page)
+        krow = QHBoxLayout()
+        self.kernel_mode = QComboBox()
+        self.kernel_mode.addItem("Averaged over input channels", "mean")
+        self.kernel_mode.addItem("Every input channel", "all")
+        krow.addWidget(QLabel("Conv kernels (blue < 0 < red):"))
+        krow.addWidget(self.kernel_mode)
+        krow.addStretch(1)
+        kl.addLayout(krow)
+        self.kernels = QtTileCanvas(tile_size=64)
+        self.kernels.empty_text = "The network has no Conv2D layer, or no weights yet."
+        kscroll = QScrollArea()
+        kscroll.setWidget(self.kernels)
+        kscroll.setWidgetResizable(True)
+        kl.addWidget(kscroll, 1)
+        self.tabs.addTab(kernels_page, "Kernels")
+
+        # layer health
+        health = QWidget()
+        hl = QVBoxLayout(health)
+        self.health_note = QLabel(
+            "Weight and gradient magnitude per layer (from the latest training snapshot)."
+        )
+        self.health_note.setWordWrap(True)
+        hl.addWidget(self.health_note)
+        self.layer_table = QTableWidget(0, 6)
+        self.layer_table.setHorizontalHeaderLabels(
+            ["Layer", "‖W‖", "mean |W|", "‖grad‖", "mean |grad|", "Dead ReLUs"]
+        )
+        self.layer_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.layer_table.verticalHeader().setVisible(False)
+        self.layer_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        hl.addWidget(self.layer_table, 1)
+        self.warnings_label = QLabel()
+        self.warnings_label.setObjectName("layerWarnings")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setStyleSheet("color: #a04000;")
+        hl.addWidget(self.warnings_label)
+        self.tabs.addTab(health, "Layer health")
+
+        # evaluation
+        ev = QWidget()
+        el = QVBoxLayout(ev)
+        erow = QHBoxLayout()
+        self.eval_set = QComboBox()
+        erow.addWidget(QLabel("Evaluate on:"))
+        erow.addWidget(self.eval_set)
+        self.evaluate_button = QPushButton("Evaluate")
+        erow.addWidget(self.evaluate_button)
+        self.eval_summary = QLabel("")
+        self.eval_summary.setObjectName("evalSummary")
+        self.eval_summary.setWordWrap(True)
+        erow.addWidget(self.eval_summary, 1)
+        el.addLayout(erow)
+        esplit = QSplitter(Qt.Orientation.Horizontal)
+        cm_box = QWidget()
+        cl = QVBoxLayout(cm_box)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(
+            QLabel("Confusion matrix (rows: true class, columns: predicted). Click a cell.")
+        )
+        self.confusion_table = QTableWidget(0, 0)
+        self.confusion_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.confusion_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.confusion_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.confusion_table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        cl.addWidget(self.confusion_table, 1)
+        esplit.addWidget(cm_box)
+        self.per_class_plot = pg.PlotWidget()
+        self.per_class_plot.setBackground("w")
+        self.per_class_plot.setTitle("Accuracy per class (%)", color="#222", size="11pt")
+        self.per_class_plot.setYRange(0, 100, padding=0.02)
+        self.per_class_plot.setMouseEnabled(x=False, y=False)
+        for axis in ("left", "bottom"):
+            self.per_class_plot.getAxis(axis).setTextPen("#333")
+        self.per_class_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(70, 130, 220))
+        self.per_class_plot.addItem(self.per_class_bars)
+        esplit.addWidget(self.per_class_plot)
+        esplit.setSizes([520, 420])
+        el.addWidget(esplit, 3)
+        grow = QHBoxLayout()
+        self.gallery_label = QLabel("Click a cell of the matrix to see those images.")
+        grow.addWidget(self.gallery_label, 1)
+        self.send_gallery_button = QPushButton("Send to Draw && Predict")
+        self.send_gallery_button.setEnabled(False)
+        grow.addWidget(self.send_gallery_button)
+        el.addLayout(grow)
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
+        self.gallery.setIconSize(QSize(56, 56))
+        self.gallery.setGridSize(QSize(92, 96))
+        self.gallery.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.gallery.setMovement(QListWidget.Movement.Static)
+        self.gallery.setWordWrap(True)
+        el.addWidget(self.gallery, 2)
+        self.tabs.addTab(ev, "Evaluation")
+
+        self.probe_source.currentIndexChanged.connect(self._on_probe_changed)
+        self.probe_index.valueChanged.connect(self._on_probe_changed)
+        self.send_probe_button.clicked.connect(self.send_probe)
+        self.maps.tile_clicked.connect(self._on_map_clicked)
+        self.kernel_mode.currentIndexChanged.connect(lambda _i: self.refresh(force=True))
+        self.tabs.currentChanged.connect(lambda _i: self.refresh(force=True))
+        self.evaluate_button.clicked.connect(self.run_evaluation)
+        self.eval_set.currentIndexChanged.connect(lambda _i: self.run_evaluation())
+        self.confusion_table.cellClicked.connect(self.show_cell)
+        self.gallery.itemDoubleClicked.connect(lambda _item: self.send_gallery_image())
+        self.gallery.currentRowChanged.connect(
+            lambda row: self.send_gallery_button.setEnabled(row >= 0)
+        )
+        self.send_gallery_button.clicked.connect(self.send_gallery_image)
+
+    # -- the model ------------------------------------------------------------------------
+    def current_model(self) -> _Model | None:
+        """The live snapshot while training, else the project's trained model."""
+        job = self.session.job
+        snap = self.session.latest_rich
+        if self.session.is_active and job is not None and snap is not None and snap.weights:
+            prep = job.preprocessing.get("normalization")
+            return _Model(
+                job.architecture,
+                dict(snap.weights),
+                list(job.class_names),
+                Normalization() if prep is None else Normalization.from_dict(prep),
+                tuple(job.input_shape),
+                f"Live: {job.name}, epoch {snap.epoch}, step {snap.step}",
+                snap.layer_stats,
+            )
+        project = self.project
+        bundle = getattr(project, "trained", None)
+        if bundle is None:
+            return None
+        last = self.session.latest_rich if self.session.job is not None else None
+        stats = last.layer_stats if last is not None else None
+        summary = bundle.training_summary or {}
+        label = "Trained model"
+        if summary.get("val_accuracy") is not None:
+            label += f" (validation {summary['val_accuracy'] * 100:.1f}%)"
+        return _Model(
+            bundle.architecture,
+            dict(bundle.weights),
+            list(bundle.class_names),
+            bundle.normalization,
+            tuple(bundle.input_shape),
+            label,
+            stats,
+        )
+
+    def _network(self, model: _Model) -> Network:
+        key = json.dumps(model.architecture, sort_keys=True, default=str)
+        if self._net is None or key != self._net_key:
+            self._net = Network.from_architecture(model.architecture)
+            self._net_key = key
+        self._net.set_weights(model.weights)
+        return self._net
+
+    # -- data -----------------------------------------------------------------------------
+    def _eval_sets(self) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+        """Evaluation sets by name: the run's validation part and the held-out test part."""
+        out: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        job = self.session.job
+        if job is not None and job.val_data is not None:
+            out["Validation"] = (job.val_data[0], job.val_data[1], list(job.class_names))
+        project = self.project
+        split = getattr(project, "dataset", None)
+        if split is not None:
+            if "Validation" not in out:
+                settings = getattr(project, "train_settings", {}) or {}
+                fraction = float(settings.get("val_split", 0.1) or 0.0)
+                if 0 < fraction < 1 and len(split.train) > 1:
+                    _, val = split.train.split(fraction, seed=int(settings.get("seed", 0)))
+                    if len(val):
+                        out["Validation"] = (val.images, val.labels, list(val.class_names))
+            if split.test is not None:
+                t = split.test
+                out["Test (held out)"] = (t.images, t.labels, list(t.class_names))
+        return out
+
+    def _on_dataset_changed(self) -> None:
+        sets = self._eval_sets()
+        current = self.eval_set.currentText()
+        self.eval_set.blockSignals(True)
+        self.eval_set.clear()
+        for name in sets:
+            self.eval_set.addItem(name)
+        if current in sets:
+            self.eval_set.setCurrentText(current)
+        self.eval_set.blockSignals(False)
+        probe_set = self._probe_images()
+        self.probe_index.setRange(0, max(len(probe_set) - 1, 0) if probe_set is not None else 0)
+        self.evaluation = None
+        self.refresh(force=True)
+
+    def _probe_images(self) -> np.ndarray | None:
+        split = getattr(self.project, "dataset", None)
+        if split is None:
+            return None
+        return (split.test if split.test is not None else split.train).images
+
+    def probe_image(self, model: _Model) -> np.ndarray | None:
+        """The probe as float32 (C, H, W) in [0, 1], at the model's input size."""
+        c, h, w = model.input_shape if len(model.input_shape) == 3 else (1, 0, 0)
+        if self.probe_source.currentData() == "drawing":
+            drawing = getattr(self._context, "last_drawing", None)
+            if drawing is None:
+                return None
+            d = np.asarray(drawing, dtype=np.float32)
+            if d.ndim == 2 and d.shape != (h, w):
+                from cnnstudio.data.preprocess import preprocess_digit
+
+                d = preprocess_digit(d, (h, w), invert=False)
+            if d.ndim == 2:
+                d = np.repeat(d[None], c, axis=0)
+            return d if d.shape == (c, h, w) else None
+        images = self._probe_images()
+        if images is None or len(images) == 0:
+            return None
+        img = images[min(self.probe_index.value(), len(images) - 1)]
+        if img.shape != (c, h, w):
+            return None
+        return img.astype(np.float32) / 255.0
+
+    # -- refreshing ----------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        if self.isVisible():
+            self.refresh()
+
+    def refresh(self, force: bool = False) -> None:
+        """Redraw from the current model if its weights or the probe changed."""
+        self._watch_project()
+        model = self.current_model()
+        self._model = model
+        if model is None:
+            self.model_label.setText("No trained model yet: train one in the Train view.")
+            self.maps.set_groups([])
+            self.kernels.set_groups([])
+            return
+        key = (id(model.weights.get(next(iter(model.weights), ""), None)), self._probe_key())
+        if not force and key == self._drawn_key:
+            return
+        self._drawn_key = key
+        self.model_label.setText(model.label)
+        net = self._network(model)
+        probe = self.probe_image(model)
+        page = self.tabs.currentIndex()
+        if probe is not None:
+            x = model.normalization.apply(probe[None])
+            self._acts = net.activations(x)
+            self._show_probe(probe, model)
+            if page == 0 or force:
+                self._draw_maps(net, model)
+        else:
+            self._acts = {}
+            self.maps.set_groups([])
+            self.prediction_label.setText("no probe image")
+        if page == 1 or force:
+            self._draw_kernels(net, model)
+        if page == 2 or force:
+            self._draw_health(model)
+        self.map_updates += 1
+        self.maps_updated.emit()
+
+    def _probe_key(self) -> tuple:
+        if self.probe_source.currentData() == "drawing":
+            return ("drawing", id(getattr(self._context, "last_drawing", None)))
+        return ("dataset", self.probe_index.value(), id(self._probe_images()))
+
+    def _show_probe(self, probe: np.ndarray, model: _Model) -> None:
+        self.probe_label.setPixmap(_pixmap(probe, 34))
+        net = self._net
+        if net is None:
+            return
+        out = self._acts.get(net.output_id)
+        if out is not None and out.ndim == 2 and net.output_activation == "softmax":
+            p = out[0]
+            k = int(np.argmax(p))
+            name = model.class_names[k] if k < len(model.class_names) else str(k)
+            self.prediction_label.setText(f"predicted {name} ({p[k] * 100:.0f}%)")
+
+    def _draw_maps(self, net: Network, model: _Model) -> None:
+        groups = []
+        for nid, a in self._acts.items():
+            layer = net.nodes[nid]
+            kind = getattr(layer, "type_name", type(layer).__name__)
+            shape = net.shapes[nid]
+            act = a[0]
+            if act.ndim == 3:
+                tiles = act
+                labels = None
+            elif nid == net.output_id and act.ndim == 1 and act.size <= 64:
+                tiles = act.reshape(-1, 1, 1)
+                names = model.class_names
+                labels = [
+                    f"{names[i] if i < len(names) else i}: {v * 100:.0f}%"
+                    for i, v in enumerate(act)
+                ]
+            else:
+                flat = act.reshape(-1)
+                cols = min(flat.size, 16)
+                rows = -(-flat.size // cols)
+                padded = np.full(rows * cols, np.nan, dtype=np.float32)
+                padded[: flat.size] = flat
+                tiles = padded.reshape(1, rows, cols)
+                labels = None
+            caption = f"{nid} · {kind} · {_shape_text(shape)}"
+            if nid == net.output_id and labels is not None:
+                caption = f"{nid} · {kind} · class probabilities"
+                groups.append(TileGroup(nid, caption, tiles, tile_labels=labels))
+                groups[-1].levels = (0.0, 1.0)
+                continue
+            groups.append(TileGroup(nid, caption, tiles, tile_labels=labels))
+        self.maps.set_groups(groups)
+        if self._zoom is not None:
+            self._show_zoom(*self._zoom)
+
+    def _on_map_clicked(self, key: str, index: int) -> None:
+        self._zoom = (key, index)
+        self._show_zoom(key, index)
+
+    def _show_zoom(self, key: str, index: int) -> None:
+        group = next((g for g in self.maps.groups if g.key == key), None)
+        if group is None or index >= group.tiles.shape[0]:
+            return
+        tile = group.tiles[index]
+        lo, hi = group.levels
+        scaled = (np.nan_to_num(tile, nan=lo) - lo) / (hi - lo if hi > lo else 1.0)
+        side = max(self.zoom_image.width(), 220) - 10
+        pix = _pixmap(scaled, min(side, 8 * max(tile.shape) if max(tile.shape) > 1 else side))
+        self.zoom_image.setPixmap(pix)
+        self.zoom_caption.setText(
+            f"<b>{key}</b>, channel {index + 1} of {group.tiles.shape[0]}<br>"
+            f"{tile.shape[0]}x{tile.shape[1]}, values {np.nanmin(tile):.3g} to {np.nanmax(tile):.3g}"
+        )
+        self.maps.set_selected(key, index)
+
+    def _draw_kernels(self, net: Network, model: _Model) -> None:
+        groups = []
+        per_input = self.kernel_mode.currentData() == "all"
+        for nid, layer in net.nodes.items():
+            if getattr(layer, "type_name", "") != "Conv2D":
+                continue
+            w = model.weights.get(f"{nid}.w")
+            if w is None or w.ndim != 4:
+                continue
+            cout, cin, kh, kw = w.shape
+            if per_input:
+                tiles = w.reshape(cout * cin, kh, kw)
+            else:
+                tiles = w.mean(axis=1)
+            caption = f"{nid} · {cout} kernels {kh}x{kw} over {cin} input channel(s)" + (
+                " (each input channel)" if per_input and cin > 1 else ""
+            )
+            groups.append(TileGroup(nid, caption, tiles, symmetric=True))
+        self.kernels.set_groups(groups)
+
+    def _draw_health(self, model: _Model) -> None:
+        stats = model.layer_stats
+        if not stats:
+            # A trained model without a snapshot: weights only.
+            stats = {}
+            for key, arr in model.weights.items():
+                layer = key.rpartition(".")[0]
+                s = stats.setdefault(layer, {"_sq": 0.0, "_abs": 0.0, "_n": 0})
+                s["_sq"] += float(np.square(arr, dtype=np.float64).sum())
+                s["_abs"] += float(np.abs(arr).sum(dtype=np.float64))
+                s["_n"] += arr.size
+            stats = {
+                k: {
+                    "weight_norm": math.sqrt(v["_sq"]),
+                    "weight_mean_abs": v["_abs"] / max(v["_n"], 1),
+                }
+                for k, v in stats.items()
+            }
+            self.health_note.setText(
+                "Weights of the trained model (gradients show while training)."
+            )
+        else:
+            self.health_note.setText(
+                "Weight and gradient magnitude per layer (from the latest training snapshot)."
+            )
+        if self._net is not None:
+            order = {nid: i for i, nid in enumerate(self._net.nodes)}
+            stats = dict(sorted(stats.items(), key=lambda kv: order.get(kv[0], len(order))))
+        warnings = layer_warnings(stats)
+        self.layer_table.setRowCount(len(stats))
+
+        def fmt(v: float | None, pct: bool = False) -> str:
+            if v is None:
+                return "–"
+            return f"{v * 100:.0f}%" if pct else f"{v:.3g}"
+
+        for row, (name, st) in enumerate(stats.items()):
+            values = [
+                name,
+                fmt(st.get("weight_norm")),
+                fmt(st.get("weight_mean_abs")),
+                fmt(st.get("grad_norm")),
+                fmt(st.get("grad_mean_abs")),
+                fmt(st.get("dead_fraction"), pct=True),
+            ]
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if name in warnings:
+                    item.setBackground(QBrush(QColor(255, 224, 178)))
+                    item.setToolTip(warnings[name])
+                self.layer_table.setItem(row, col, item)
+        self.warnings_label.setStyleSheet("color: #a04000;" if warnings else "color: #1b5e20;")
+        self.warnings_label.setText(
+            "\n".join(f"⚠ {name}: {text}" for name, text in warnings.items())
+            if warnings
+            else "No warnings: no dead ReLU layers, no vanishing or exploding gradients."
+        )
+
+    # -- evaluation -----------------------------------------------------------------------
+    def run_evaluation(self) -> Evaluation | None:
+        """Evaluate the current model on the chosen set and show the results."""
+        model = self.current_model()
+        sets = self._eval_sets()
+        name = self.eval_set.currentText()
+        if model is None or name not in sets:
+            self.eval_summary.setText("Train a model first." if model is None else "")
+            return None
+        images, labels, class_names = sets[name]
+        net = self._network(model)
+        transform = make_transform(model.normalization)
+        try:
+            result = evaluate(net, images, labels, 256, lambda xb, _rng: transform(xb, None))
+        except ValueError as exc:
+            self.eval_summary.setText(f"Cannot evaluate on this set: {exc}")
+            return None
+        self.evaluation = result
+        self._eval_data = (images, labels, class_names)
+        self.eval_summary.setText(
+            f"<b>{name} accuracy {result.accuracy * 100:.1f}%</b> on {result.n_samples:,} images "
+            f"(loss {result.loss:.3f}) · {model.label}"
+        )
+        self._show_confusion(result.confusion, model.class_names)
+        self._show_per_class(result.per_class, model.class_names)
+        return result
+
+    def _show_confusion(self, cm: np.ndarray, class_names: list[str]) -> None:
+        self._confusion = cm
+        k = cm.shape[0]
+        names = [class_names[i] if i < len(class_names) else str(i) for i in range(k)]
+        table = self.confusion_table
+        table.setRowCount(k)
+        table.setColumnCount(k)
+        table.setHorizontalHeaderLabels(names)
+        table.setVerticalHeaderLabels(names)
+        rows = cm.sum(axis=1, keepdims=True).astype(np.float64)
+        share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+        for t in range(k):
+            for p in range(k):
+                item = QTableWidgetItem(str(int(cm[t, p])))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                s = float(share[t, p])
+                if t == p:
+                    colour = QColor(int(255 - 160 * s), int(255 - 60 * s), int(255 - 160 * s))
+                elif cm[t, p]:
+                    fade = int(235 - 190 * min(s * 3, 1))
+                    colour = QColor(255, fade, fade)
+                else:
+                    colour = QColor(255, 255, 255)
+                item.setBackground(QBrush(colour))
+                item.setToolTip(f"true {names[t]}, predicted {names[p]}: {int(cm[t, p])}")
+                table.setItem(t, p, item)
+
+    def _show_per_class(self, per_class: np.ndarray, class_names: list[str]) -> None:
+        k = len(per_class)
+        heights = np.nan_to_num(np.asarray(per_class, dtype=np.float64) * 100.0)
+        self.per_class_bars.setOpts(x=np.arange(k), height=heights, width=0.7)
+        names = [class_names[i] if i < len(class_names) else str(i) for i in range(k)]
+        self.per_class_plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        self.per_class_plot.setXRange(-0.6, k - 0.4, padding=0)
+
+    def confusion_matrix(self) -> np.ndarray | None:
+        """The matrix on display (rows true, columns predicted)."""
+        return self._confusion
+
+    def show_cell(self, true_class: int, predicted: int) -> list[int]:
+        """Show the images of ``true_class`` predicted as ``predicted``; returns their indices."""
+        if self.evaluation is None or self._eval_data is None:
+            if self.run_evaluation() is None:
+                return []
+        assert self.evaluation is not None and self._eval_data is not None
+        images, labels, class_names = self._eval_data
+        names = self._model.class_names if self._model is not None else class_names
+        pred = self.evaluation.predictions
+        probs = self.evaluation.probabilities
+        idx = np.flatnonzero((labels == true_class) & (pred == predicted))
+        self._gallery_indices = [int(i) for i in idx[:GALLERY_LIMIT]]
+        self.gallery.clear()
+
+        def nm(i: int) -> str:
+            return names[i] if i < len(names) else str(i)
+
+        for i in self._gallery_indices:
+            image = images[i].astype(np.float32) / 255.0
+            p = probs[i]
+            top = np.argsort(p)[::-1][:3]
+            item = QListWidgetItem(
+                QIcon(_pixmap(image, 56)), f"{nm(predicted)} {p[predicted] * 100:.0f}%"
+            )
+            item.setToolTip(
+                f"image #{i}: true {nm(true_class)}\n"
+                + "\n".join(f"{nm(int(c))}: {p[c] * 100:.1f}%" for c in top)
+            )
+            self.gallery.addItem(item)
+        what = "correctly classified" if true_class == predicted else "misclassified"
+        self.gallery_label.setText(
+            f"{len(idx)} image(s) of {nm(true_class)} predicted as {nm(predicted)} ({what})"
+            + (f"; showing the first {GALLERY_LIMIT}" if len(idx) > GALLERY_LIMIT else "")
+            + ". Double-click one to send it to Draw & Predict."
+        )
+        return self._gallery_indices
+
+    def send_gallery_image(self) -> None:
+        row = self.gallery.currentRow()
+        if self._eval_data is None or not 0 <= row < len(self._gallery_indices):
+            return
+        images, labels, class_names = self._eval_data
+        i = self._gallery_indices[row]
+        self._send(
+            images[i], f"{self.eval_set.currentText()} image #{i} (true {class_names[labels[i]]})"
+        )
+
+    def send_probe(self) -> None:
+        model = self._model or self.current_model()
+        if model is None:
+            return
+        probe = self.probe_image(model)
+        if probe is not None:
+            self._send(probe, f"probe image #{self.probe_index.value()}")
+
+    def _send(self, image: np.ndarray, caption: str) -> None:
+        a = np.asarray(image)
+        a = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
+        if a.ndim == 3 and a.shape[0] == 1:
+            a = a[0]
+        self._context.image_to_predict.emit(np.ascontiguousarray(a), caption)
+
+    # -- session / project events ------------------------------------------------------------
+    def _on_run_started(self, _job: Any) -> None:
+        self._on_dataset_changed()
+        self._timer.start()
+
+    def _on_progress(self, batch: SnapshotBatch) -> None:
+        for snap in batch.snapshots:
+            if snap.val_confusion is not None and self.session.job is not None:
+                self._show_confusion(np.asarray(snap.val_confusion), self.session.job.class_names)
+                cm = np.asarray(snap.val_confusion)
+                rows = cm.sum(axis=1)
+                per = np.divide(np.diag(cm), rows, out=np.full(len(rows), np.nan), where=rows > 0)
+                self._show_per_class(per, self.session.job.class_names)
+                self.eval_summary.setText(
+                    f"<b>Validation accuracy {snap.val_accuracy * 100:.1f}%</b> after epoch "
+                    f"{snap.epoch} (live; click a cell to see the images)"
+                )
+                self.evaluation = None  # the gallery re-evaluates with the newest weights
+
+    def _on_run_finished(self, _result: TrainingResult) -> None:
+        self._timer.stop()
+        self.refresh(force=True)
+        if self._model is not None:
+            if "Validation" in [self.eval_set.itemText(i) for i in range(self.eval_set.count())]:
+                self.eval_set.setCurrentText("Validation")
+            self.run_evaluation()
+
+    def _on_trained_changed(self) -> None:
+        if not self.session.is_active:
+            self.evaluation = None
+            self.refresh(force=True)
+
+    def _on_drawing_changed(self, _image: Any) -> None:
+        if self.probe_source.currentData() == "drawing" and self.isVisible():
+            self.refresh()
+
+    def _on_probe_changed(self, *_args: Any) -> None:
+        self.refresh(force=True)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.refresh(force=True)

@@ -1,0 +1,216 @@
+"""A painted grid of small images in labelled groups (feature maps, kernels, galleries).
+
+One QImage per group (an atlas of its tiles side by side) is drawn tile by tile, so a
+LeNet-5's ~50 feature maps repaint in well under a millisecond. Levels are fixed per
+group (the group's own range, or symmetric around 0 for weights), so channels of one
+layer compare honestly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+__all__ = ["DIVERGING_LUT", "TileGroup", "QtTileCanvas", "to_rgb_atlas", "to_uint8"]
+
+
+def _diverging_lut() -> np.ndarray:
+    """256 RGB colours: blue (negative) - white (0) - red (positive)."""
+    t = np.linspace(-1.0, 1.0, 256)
+    lut = np.empty((256, 3), dtype=np.float64)
+    neg = t < 0
+    lut[neg] = np.outer(1 + t[neg], [1, 1, 1]) + np.outer(-t[neg], [0.13, 0.35, 0.75])
+    lut[~neg] = np.outer(1 - t[~neg], [1, 1, 1]) + np.outer(t[~neg], [0.75, 0.12, 0.12])
+    return np.clip(lut * 255, 0, 255).astype(np.uint8)
+
+
+DIVERGING_LUT = _diverging_lut()
+
+
+def to_uint8(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Scale ``a`` from the fixed levels ``[lo, hi]`` to 0..255 (NaN becomes 0)."""
+    span = hi - lo if hi > lo else 1.0
+    out = (np.nan_to_num(np.asarray(a, dtype=np.float32), nan=lo) - lo) * (255.0 / span)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def to_rgb_atlas(tiles: np.ndarray, symmetric: bool) -> tuple[np.ndarray, tuple[float, float]]:
+    """(N, H, W) float tiles -> uint8 (H, N*W, 3) atlas and the levels used.
+
+    ``symmetric``: levels ``[-m, m]`` through the diverging colour map (weights);
+    otherwise ``[min, max]`` in grey (activations).
+    """
+    finite = tiles[np.isfinite(tiles)]
+    if symmetric:
+        m = float(np.abs(finite).max()) if finite.size else 1.0
+        levels = (-m, m) if m > 0 else (-1.0, 1.0)
+    else:
+        lo = float(finite.min()) if finite.size else 0.0
+        hi = float(finite.max()) if finite.size else 1.0
+        levels = (lo, hi)
+    idx = to_uint8(tiles, *levels)
+    n, h, w = idx.shape
+    flat = np.ascontiguousarray(idx.transpose(1, 0, 2).reshape(h, n * w))
+    if symmetric:
+        return np.ascontiguousarray(DIVERGING_LUT[flat]), levels
+    return np.ascontiguousarray(np.repeat(flat[..., None], 3, axis=2)), levels
+
+
+@dataclass
+class TileGroup:
+    """One labelled row of tiles: ``tiles`` (N, H, W) float, each tile with a label."""
+
+    key: str
+    caption: str
+    tiles: np.ndarray
+    symmetric: bool = False
+    tile_labels: list[str] | None = None
+    image: QImage | None = None
+    levels: tuple[float, float] = (0.0, 1.0)
+
+    def render(self) -> None:
+        atlas, self.levels = to_rgb_atlas(np.asarray(self.tiles, dtype=np.float32), self.symmetric)
+        h, w = atlas.shape[:2]
+        self._atlas = atlas  # QImage does not own the buffer; keep it alive
+        self.image = QImage(atlas.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+
+
+class QtTileCanvas(QWidget):
+    """Groups of tiles, wrapped to the widget's width; click a tile to pick it.
+
+    Signals
+    -------
+    tile_clicked(str, int)
+        The group key and the tile index.
+    """
+
+    tile_clicked = Signal(str, int)
+
+    CAPTION_H = 20
+    GAP = 3
+    GROUP_GAP = 10
+
+    def __init__(self, tile_size: int = 48, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tile_size = tile_size
+        self.groups: list[TileGroup] = []
+        self._rects: list[tuple[QRect, str, int]] = []
+        self._selected: tuple[str, int] | None = None
+        self._height = 40
+        self.empty_text = "Nothing to show yet."
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+        self.setMouseTracking(False)
+        self.setAutoFillBackground(True)
+
+    def set_groups(self, groups: list[TileGroup]) -> None:
+        for g in groups:
+            if g.image is None:
+                g.render()
+        self.groups = groups
+        self._relayout()
+        self.update()
+
+    def set_selected(self, key: str | None, index: int = 0) -> None:
+        self._selected = None if key is None else (key, index)
+        self.update()
+
+    def tile_rect(self, key: str, index: int) -> QRect | None:
+        for rect, k, i in self._rects:
+            if k == key and i == index:
+                return QRect(rect)
+        return None
+
+    def _tile_px(self, group: TileGroup) -> tuple[int, int]:
+        _, h, w = group.tiles.shape
+        scale = self.tile_size / max(h, w)
+        return max(int(round(w * scale)), 4), max(int(round(h * scale)), 4)
+
+    def _relayout(self) -> None:
+        width = max(self.width(), 200)
+        y = 4
+        rects: list[tuple[QRect, str, int]] = []
+        for g in self.groups:
+            y += self.CAPTION_H
+            tw, th = self._tile_px(g)
+            label_h = 14 if g.tile_labels else 0
+            x = 4
+            for i in range(g.tiles.shape[0]):
+                if x + tw > width - 4 and x > 4:
+                    x = 4
+                    y += th + label_h + self.GAP
+                rects.append((QRect(x, y, tw, th), g.key, i))
+                x += tw + self.GAP
+            y += th + label_h + self.GROUP_GAP
+        self._rects = rects
+        self._height = max(y, 40)
+        self.updateGeometry()
+        self.setMinimumHeight(self._height)
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, self._height)
+
+    def resizeEvent(self, event) -> None:
+        self._relayout()
+        super().resizeEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("white"))
+        if not self.groups:
+            painter.setPen(QColor("#666"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        caption_font = QFont(self.font())
+        caption_font.setBold(True)
+        small = QFont(self.font())
+        small.setPointSizeF(max(self.font().pointSizeF() * 0.8, 6.0))
+        by_group: dict[str, TileGroup] = {g.key: g for g in self.groups}
+        first_rect: dict[str, QRect] = {}
+        for rect, key, i in self._rects:
+            first_rect.setdefault(key, rect)
+            g = by_group[key]
+            _, h, w = g.tiles.shape
+            if g.image is not None:
+                painter.drawImage(rect, g.image, QRect(i * w, 0, w, h))
+            painter.setPen(QPen(QColor("#bbb"), 1))
+            painter.drawRect(rect.adjusted(0, 0, -1, -1))
+            if g.tile_labels:
+                painter.setFont(small)
+                painter.setPen(QColor("#333"))
+                painter.drawText(
+                    QRect(rect.x() - 2, rect.bottom() + 1, rect.width() + 4, 14),
+                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                    g.tile_labels[i],
+                )
+            if self._selected == (key, i):
+                painter.setPen(QPen(QColor("#e65100"), 2))
+                painter.drawRect(rect.adjusted(-1, -1, 0, 0))
+        painter.setFont(caption_font)
+        painter.setPen(QColor("#222"))
+        for g in self.groups:
+            rect = first_rect.get(g.key)
+            if rect is None:
+                continue
+            painter.drawText(
+                QRect(4, rect.y() - self.CAPTION_H, self.width() - 8, self.CAPTION_H - 2),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
+                g.caption,
+            )
+
+    def tile_at(self, pos: QPoint) -> tuple[str, int] | None:
+        for rect, key, i in self._rects:
+            if rect.contains(pos):
+                return key, i
+        return None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        hit = self.tile_at(event.position().toPoint())
+        if hit is not None:
+            self.set_selected(*hit)
+            self.tile_clicked.emit(*hit)
+        super().mousePressEvent(event)
