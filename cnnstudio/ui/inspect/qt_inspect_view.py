@@ -535,7 +535,8 @@ class QtInspectView(QWidget):
         self.zoom_image.setPixmap(pix)
         self.zoom_caption.setText(
             f"<b>{key}</b>, channel {index + 1} of {group.tiles.shape[0]}<br>"
-            f"{tile.shape[0]}x{tile.shape[1]}, values {np.nanmin(tile):.3g} to {np.nanmax(tile):.3g}"
+            f"{tile.shape[0]}x{tile.shape[1]}, "
+            f"values {np.nanmin(tile):.3g} to {np.nanmax(tile):.3g}"
         )
         self.maps.set_selected(key, index)
 

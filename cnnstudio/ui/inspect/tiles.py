@@ -15,7 +15,7 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-__all__ = ["DIVERGING_LUT", "TileGroup", "QtTileCanvas", "to_rgb_atlas", "to_uint8"]
+__all__ = ["DIVERGING_LUT", "QtTileCanvas", "TileGroup", "to_rgb_atlas", "to_uint8"]
 
 
 def _diverging_lut() -> np.ndarray:
@@ -127,7 +127,7 @@ class QtTileCanvas(QWidget):
     def _tile_px(self, group: TileGroup) -> tuple[int, int]:
         _, h, w = group.tiles.shape
         scale = self.tile_size / max(h, w)
-        return max(int(round(w * scale)), 4), max(int(round(h * scale)), 4)
+        return max(round(w * scale), 4), max(round(h * scale), 4)
 
     def _relayout(self) -> None:
         width = max(self.width(), 200)
