@@ -524,7 +524,7 @@ class Graph:
         The last block is the lowest block on the canvas that feeds nothing. In an
         empty graph the block goes to (0, 0) unconnected; an Input is never connected.
         """
-        anchor = self.block(after) if after is not None else self._last_block()
+        anchor = self.block(after) if after is not None else self.last_block()
         if anchor is None:
             return self.add_block(block_type, params, (0.0, 0.0), block_id)
         x, y = anchor.position
@@ -543,7 +543,8 @@ class Graph:
         self.events.block_removed.emit(block_id)
         self._dirty = True
 
-    def _last_block(self) -> Block | None:
+    def last_block(self) -> Block | None:
+        """The block :meth:`append_block` attaches to: the lowest one that feeds nothing."""
         feeding = {lk.source for lk in self._links}
         ends = [b for b in self._blocks.values() if b.id not in feeding] or list(
             self._blocks.values()
