@@ -213,8 +213,8 @@ def augment_batch(x: np.ndarray, aug: Augmentation, rng: np.random.Generator) ->
         shifts = rng.integers(-aug.shift, aug.shift + 1, size=(2, n)).astype(np.float32)
         out = _warp(out, angle, scale, shifts[0], shifts[1])
     elif aug.shift:
-        shifts = rng.integers(-aug.shift, aug.shift + 1, size=(2, n))
-        out = _shift(out, shifts[0], shifts[1], aug.shift)
+        moves = rng.integers(-aug.shift, aug.shift + 1, size=(2, n))
+        out = _shift(out, moves[0], moves[1], aug.shift)
     if aug.noise:
         noisy = rng.standard_normal(size=out.shape, dtype=np.float32)
         noisy *= np.float32(aug.noise)

@@ -61,11 +61,11 @@ def test_shift_moves_the_centre_of_mass_by_whole_pixels(digits):
     out = augment_batch(digits / 255.0, Augmentation(shift=3), np.random.default_rng(1))
     (y0, x0), (y1, x1) = com(digits), com(out)
     dy, dx = y1 - y0, x1 - x0
-    assert np.abs(dy).max() <= 3.01 and np.abs(dx).max() <= 3.01
     assert (np.abs(dy) > 0.5).mean() > 0.5  # most images moved
-    # Where no ink was pushed out of the frame, the move is exactly whole pixels.
+    # Where no ink was pushed out of the frame, the move is whole pixels, at most 3.
     kept = out.sum(axis=(1, 2, 3)) / (digits / 255.0).sum(axis=(1, 2, 3)) > 0.999
     assert kept.mean() > 0.8
+    assert np.abs(dy[kept]).max() <= 3.01 and np.abs(dx[kept]).max() <= 3.01
     np.testing.assert_allclose(np.round(dy[kept]), dy[kept], atol=0.02)
     np.testing.assert_allclose(np.round(dx[kept]), dx[kept], atol=0.02)
 
