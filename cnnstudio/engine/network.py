@@ -16,9 +16,12 @@ import numpy as np
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.layers import (
     BatchNorm,
+    Conv2D,
     Dropout,
     Input,
     Layer,
+    MaxPool2D,
+    ReLU,
     Sigmoid,
     Softmax,
     layer_from_config,
@@ -276,9 +279,10 @@ class Network:
             )
         self.output_shape: Shape = logits_shape
         self.num_classes = int(logits_shape[0])
+        self._plan = self._make_plan()
         self._last_use = {nid: 0 for nid in order}
-        for k, nid in enumerate(order):
-            for src in self.inputs[nid]:
+        for k, (_, srcs, _, _) in enumerate(self._plan):
+            for src in srcs:
                 self._last_use[src] = k
         self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
@@ -309,27 +313,69 @@ class Network:
         xb = np.moveaxis(x, 0, -1)
         return np.ascontiguousarray(xb, dtype=self._dtype)
 
+    def _make_plan(self) -> list[tuple[str, list[str], Any, str]]:
+        """Steps ``(output id, input ids, layer-like, ctx/grads id)`` up to the logits.
+
+        Conv2D -> ReLU -> MaxPool2D runs fused as ``relu(maxpool(conv) + bias)``: the
+        same numbers (max pooling commutes with the per-channel bias and the monotone
+        ReLU), with the bias and ReLU applied to a quarter of the values. Not used by
+        ``activations()``, which shows every node's own output.
+        """
+        plan: list[tuple[str, list[str], Any, str]] = []
+        consumers: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        for nid, srcs in self.inputs.items():
+            for s in srcs:
+                consumers[s].append(nid)
+        fused: set[str] = set()
+        for nid, layer in self.nodes.items():
+            if nid in fused:
+                continue
+            nxt = consumers[nid]
+            if isinstance(layer, Conv2D) and len(nxt) == 1 and self.logits_id != nid:
+                relu = self.nodes[nxt[0]]
+                after = consumers[relu.name]
+                if (
+                    type(relu) is ReLU
+                    and len(after) == 1
+                    and type(self.nodes[after[0]]) is MaxPool2D
+                    and self.logits_id not in (relu.name, after[0])
+                ):
+                    fused.update({relu.name, after[0]})
+                    step = _ConvReluMaxPool(layer, self.nodes[after[0]])
+                    plan.append((after[0], list(self.inputs[nid]), step, nid))
+                    continue
+            plan.append((nid, list(self.inputs[nid]), layer, nid))
+            if nid == self.logits_id:
+                break
+        return plan
+
     def _run(
         self, xb: np.ndarray, training: bool, ctxs: dict[str, dict[str, Any]], keep_all: bool
     ) -> dict[str, np.ndarray]:
-        """Run the graph in batch-last layout up to the logits (or the sink with ``keep_all``)."""
+        """Run the graph in batch-last layout up to the logits (or, with ``keep_all``, every
+        node up to the sink, unfused, keeping all outputs)."""
         outs: dict[str, np.ndarray] = {}
-        stop = self.output_id if keep_all else self.logits_id
-        for k, (nid, layer) in enumerate(self.nodes.items()):
-            srcs = self.inputs[nid]
+        if keep_all:
+            for nid, layer in self.nodes.items():
+                srcs = self.inputs[nid]
+                if not srcs:
+                    outs[nid] = xb
+                elif layer.n_inputs == -1:
+                    outs[nid] = layer.fwd([outs[s] for s in srcs], training, ctxs[nid])
+                else:
+                    outs[nid] = layer.fwd(outs[srcs[0]], training, ctxs[nid])
+            return outs
+        for k, (nid, srcs, step, cid) in enumerate(self._plan):
             if not srcs:
                 y = xb
-            elif layer.n_inputs == -1:
-                y = layer.fwd([outs[s] for s in srcs], training, ctxs[nid])
+            elif step.n_inputs == -1:
+                y = step.fwd([outs[s] for s in srcs], training, ctxs[cid])
             else:
-                y = layer.fwd(outs[srcs[0]], training, ctxs[nid])
+                y = step.fwd(outs[srcs[0]], training, ctxs[cid])
             outs[nid] = y
-            if nid == stop:
-                break
-            if not keep_all:
-                for s in srcs:
-                    if self._last_use[s] == k:
-                        del outs[s]
+            for s in srcs:
+                if self._last_use[s] == k:
+                    del outs[s]
         return outs
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
@@ -437,16 +483,12 @@ class Network:
         shard_grads: dict[str, dict[str, np.ndarray]] | None,
     ) -> None:
         grads: dict[str, Any] = {self.logits_id: dlogits_bl}
-        order = list(self.nodes)
-        stop = order.index(self.logits_id)
-        for nid in reversed(order[: stop + 1]):
+        for nid, srcs, layer, cid in reversed(self._plan):
             dout = grads.pop(nid, None)
-            srcs = self.inputs[nid]
             if dout is None or not srcs:
                 continue
-            layer = self.nodes[nid]
-            ctx = ctxs[nid]
-            pgrads = layer.grads if shard_grads is None else shard_grads[nid]
+            ctx = ctxs[cid]
+            pgrads = self.nodes[cid].grads if shard_grads is None else shard_grads[cid]
             if layer.n_inputs == -1:
                 dxs = layer.bwd(dout, ctx, pgrads, True)
             else:
@@ -615,6 +657,33 @@ class Network:
             f"input {format_shape(self.input_shape)}, "
             f"{self.num_classes} outputs, {self.parameter_count():,} parameters)"
         )
+
+
+class _ConvReluMaxPool:
+    """Conv2D -> ReLU -> MaxPool2D as one step: ``relu(maxpool(conv_without_bias) + b)``."""
+
+    n_inputs = 1
+
+    def __init__(self, conv: Conv2D, pool: MaxPool2D) -> None:
+        self.conv, self.pool = conv, pool
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        pctx = ctx.setdefault("fused_pool", {})
+        z = self.conv.fwd(x, training, ctx, add_bias=False)
+        y = self.pool.fwd(z, training, pctx)
+        if self.conv.use_bias:
+            y += self.conv.params["b"].reshape(-1, 1, 1, 1)
+        np.maximum(y, 0, out=y)
+        if training:
+            ctx["fused_y"] = y
+        return y
+
+    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        dpre = dout * (ctx["fused_y"] > 0)
+        if self.conv.use_bias:
+            np.sum(dpre.reshape(dpre.shape[0], -1), axis=1, out=grads["b"])
+        dz = self.pool.bwd(dpre, ctx["fused_pool"], {}, True)
+        return self.conv.bwd(dz, ctx, grads, need_dx, bias_grad=False)
 
 
 _CONTROLLER: Any = None

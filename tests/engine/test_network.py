@@ -281,3 +281,31 @@ def test_two_thread_shards_give_the_same_step():
         np.testing.assert_allclose(g2, g1, rtol=1e-4, atol=1e-5, err_msg=key)
     with pytest.raises(EngineError, match="threads"):
         one.set_threads(0)
+
+
+def test_fused_conv_relu_maxpool_matches_the_layers_and_gradchecks():
+    net = Network(
+        [Conv2D(3, (3, 2), padding=1), ReLU(), MaxPool2D(2), Flatten(), Dense(3)],
+        input_shape=(2, 7, 6),
+        seed=4,
+    )
+    assert any(type(step).__name__ == "_ConvReluMaxPool" for _, _, step, _ in net._plan)
+    for layer in net.layers:
+        to_float64(layer)
+    net._dtype = np.float64
+    x = np.random.default_rng(1).normal(size=(3, 2, 7, 6))
+    # The fused forward equals running the layers one by one (activations() is unfused).
+    np.testing.assert_allclose(
+        net.forward(x), net.activations(x)[net.logits_id], rtol=1e-12, atol=1e-12
+    )
+    r = np.random.default_rng(2).normal(size=(3, 3))
+
+    def loss():
+        return float(np.sum(net.forward(x, training=True) * r))
+
+    loss()
+    net.backward(r)
+    analytic = {k: g.copy() for k, _, g in net.parameters()}
+    for key, p, _ in net.parameters():
+        err = rel_error(numeric_grad(loss, p), analytic[key])
+        assert err < 1e-6, f"{key}: relative error {err:.1e}"

@@ -123,7 +123,9 @@ class Conv2D(Layer):
     def _is_pointwise(self) -> bool:
         return self.kernel_size == (1, 1) and self.stride == (1, 1) and not any(self._pads)
 
-    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+    def fwd(
+        self, x: np.ndarray, training: bool, ctx: dict[str, Any], add_bias: bool = True
+    ) -> np.ndarray:
         c, h, w, n = x.shape
         kh, kw = self.kernel_size
         sh, sw = self.stride
@@ -139,7 +141,7 @@ class Conv2D(Layer):
             cbuf = buffer(ctx, "cols", (c * kh * kw, oh * ow * n), x.dtype)
             cols = kernels.im2col(xp, kh, kw, sh, sw, oh, ow, out=cbuf)
         y = kernels.matmul_wide(self._weight_matrix(), cols)
-        if self.use_bias:
+        if self.use_bias and add_bias:
             y += self.params["b"][:, None]
         if training:
             ctx["x_cols"] = cols
@@ -152,10 +154,11 @@ class Conv2D(Layer):
         ctx: dict[str, Any],
         grads: dict[str, np.ndarray],
         need_dx: bool = True,
+        bias_grad: bool = True,
     ) -> np.ndarray | None:
         cols = ctx["x_cols"]
         d2 = dout.reshape(self.filters, -1)
-        if self.use_bias:
+        if self.use_bias and bias_grad:
             np.sum(d2, axis=1, out=grads["b"])
         gw = grads["w"]
         if self.flip_kernel:
