@@ -317,9 +317,9 @@ class Graph:
         elif block_id in self._blocks:
             raise GraphError(f"there is already a block {block_id!r}")
         merged = dict(params or {})
-        if spec.type == "Input" and self._default_input_shape and params is None:
+        if spec.type == "Input" and self._default_input_shape:
             c, h, w = self._default_input_shape
-            merged = {"channels": c, "height": h, "width": w}
+            merged = {"channels": c, "height": h, "width": w, **merged}
         values = spec.validate_params(merged, block_id)
         pos = _finite_point(position, block_id)
         if label is None:
