@@ -444,7 +444,7 @@ class QtBuildView(QWidget):
         import shiboken6
 
         if shiboken6.isValid(self) and shiboken6.isValid(self.canvas):
-            self.canvas.fit()
+            self.canvas.show_network()
 
     def _unbind_graph(self) -> None:
         for signal, slot in self._graph_connections:
@@ -473,7 +473,7 @@ class QtBuildView(QWidget):
         if not self.push(ApplyArchitecture(self.graph, arch, text)):
             return False
         self.scene.select_blocks([])
-        self.canvas.fit()
+        self.canvas.show_network()
         return True
 
     # -- handlers --------------------------------------------------------------------------

@@ -95,8 +95,11 @@ class QtCanvas(QGraphicsView):
     def reset_zoom(self) -> None:
         self.set_zoom(1.0)
 
-    def fit(self, max_zoom: float = 1.0) -> None:
-        """Show every block; never enlarge past ``max_zoom`` (100 % reads best)."""
+    def fit(self, max_zoom: float = 1.0, min_zoom: float = MIN_ZOOM) -> None:
+        """Show every block, within ``min_zoom``..``max_zoom`` (never past 100 %: it reads best).
+
+        When the network is too tall for ``min_zoom`` the view starts at its top.
+        """
         rect = self.graph_scene.blocks_rect()
         if rect.isEmpty():
             self.set_zoom(1.0)
@@ -108,8 +111,16 @@ class QtCanvas(QGraphicsView):
         if view.width() < 10 or view.height() < 10:
             return
         factor = min(view.width() / rect.width(), view.height() / rect.height(), max_zoom)
-        self.set_zoom(factor)
-        self.centerOn(rect.center())
+        self.set_zoom(max(factor, min_zoom))
+        visible_h = view.height() / self.zoom()
+        if rect.height() <= visible_h:
+            self.centerOn(rect.center())
+        else:
+            self.centerOn(rect.center().x(), rect.top() + visible_h / 2)
+
+    def show_network(self) -> None:
+        """Show a freshly loaded network readably: fitted, but not below 75 %."""
+        self.fit(max_zoom=1.0, min_zoom=0.75)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:

@@ -97,9 +97,12 @@ class _PairEditor(QWidget):
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        layout = QHBoxLayout()
         layout.setSpacing(3)
+        outer.addLayout(layout)
         self.mode: QComboBox | None = None
         self.none_box: QCheckBox | None = None
         if spec.choices:
@@ -112,6 +115,7 @@ class _PairEditor(QWidget):
             layout.addWidget(self.mode)
         self.h = self._spin()
         self.lock = QToolButton(self)
+        self.lock.setFixedWidth(22)
         self.lock.setText("×")
         self.lock.setCheckable(True)
         self.lock.setChecked(True)
@@ -122,11 +126,12 @@ class _PairEditor(QWidget):
         layout.addWidget(self.h)
         layout.addWidget(self.lock)
         layout.addWidget(self.w)
+        layout.addStretch(1)
         if spec.allow_none:
+            # On its own line: "same as pool size" is too long to sit beside the numbers.
             self.none_box = QCheckBox(spec.none_label or "default", self)
             self.none_box.toggled.connect(self._emit)
-            layout.addWidget(self.none_box)
-        layout.addStretch(1)
+            outer.addWidget(self.none_box)
         self.h.valueChanged.connect(self._on_h)
         self.w.valueChanged.connect(self._emit)
         self._on_lock(True)
@@ -137,7 +142,7 @@ class _PairEditor(QWidget):
         spin.setSingleStep(int(self.spec.step or 1))
         spin.setKeyboardTracking(False)
         spin.setAccelerated(False)
-        spin.setMinimumWidth(48)
+        spin.setMinimumWidth(44)
         return spin
 
     def _on_lock(self, locked: bool) -> None:
@@ -280,6 +285,8 @@ class QtBlockInspector(QWidget):
         self.form = QFormLayout(self.form_frame)
         self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # In a narrow dock a wide field (padding: mode + two numbers) goes under its label.
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self._layout.addWidget(self.form_frame)
 
         self.formula_label = _card("formulaCard", "#f3f0fa", "#c9bde6")
@@ -446,6 +453,10 @@ class QtBlockInspector(QWidget):
             return box, box.setChecked
         if p.kind == "choice":
             combo = QComboBox()
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(10)
             labels = p.choice_labels or p.choices
             for value, text in zip(p.choices, labels, strict=True):
                 combo.addItem(text, value)

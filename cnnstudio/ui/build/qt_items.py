@@ -32,15 +32,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.model.graph import BLOCK_HEIGHT, BLOCK_WIDTH
+from cnnstudio.model.graph import BLOCK_HEIGHT, COLUMN_SPACING
 from cnnstudio.model.registry import BlockSpec
 from cnnstudio.ui.build.style import ERROR_COLOR, WARNING_COLOR, block_icon, group_color
 
 if TYPE_CHECKING:
     from cnnstudio.model.inference import BlockInfo
 
-__all__ = ["BLOCK_HEIGHT", "BLOCK_WIDTH", "QtBlockItem", "QtLinkItem", "QtPortItem"]
+__all__ = [
+    "BLOCK_HEIGHT",
+    "BLOCK_WIDTH",
+    "QtBlockItem",
+    "QtLinkItem",
+    "QtPortItem",
+    "compact_count",
+]
 
+#: Items are drawn a little wider than the model's 180 so shapes and counts fit side by side;
+#: side-by-side branches stay COLUMN_SPACING (230) apart, so they still do not touch.
+BLOCK_WIDTH = min(200.0, COLUMN_SPACING - 24.0)
 PORT_RADIUS = 5.5
 _CORNER = 7.0
 _PAD = 8.0
@@ -130,6 +140,7 @@ class QtBlockItem(QGraphicsObject):
         self.params_text = ""
         self.error: str | None = None
         self.warning: str | None = None
+        self.param_count = 0
         self.links: set[QtLinkItem] = set()
         self._icon = block_icon(spec)
         self._color = group_color(spec.group)
@@ -159,6 +170,7 @@ class QtBlockItem(QGraphicsObject):
         else:
             shape = info.shape_text
             params = f"{info.params:,} params" if info.params else "no weights"
+            self.param_count = info.params
             error = info.errors[0] if info.errors else None
             warning = info.warnings[0] if info.warnings else None
         if (shape, params, error, warning) != (
@@ -283,17 +295,26 @@ class QtBlockItem(QGraphicsObject):
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
             bfm.elidedText(summary, Qt.TextElideMode.ElideRight, inner.width()),
         )
-        bottom = QRectF(inner.left(), body.bottom() - line_h - 6, inner.width(), line_h + 2)
-        painter.setPen(QColor("#666666"))
-        painter.drawText(
-            bottom, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.params_text
-        )
+        bottom = QRectF(inner.left(), body.bottom() - line_h - 5, inner.width(), line_h + 2)
         painter.setFont(shape_font)
         painter.setPen(ERROR_COLOR if self.error else QColor("#0b3d91"))
+        shape_text = "→ " + self.shape_text
+        painter.drawText(
+            bottom, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, shape_text
+        )
+        # The parameter count gets what the shape leaves, in shorter forms if need be.
+        room = bottom.width() - QFontMetricsF(shape_font).horizontalAdvance(shape_text) - 8
+        painter.setFont(body_font)
+        painter.setPen(QColor("#666666"))
+        text = self.params_text
+        if self.param_count and bfm.horizontalAdvance(text) > room:
+            text = f"{compact_count(self.param_count)} params"
+            if bfm.horizontalAdvance(text) > room:
+                text = compact_count(self.param_count)
         painter.drawText(
             bottom,
-            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-            "→ " + self.shape_text,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            bfm.elidedText(text, Qt.TextElideMode.ElideRight, max(0.0, room)),
         )
 
         # Badges.
@@ -370,10 +391,11 @@ class QtLinkItem(QGraphicsPathItem):
         start, end = self.source.out_point(), self.target.in_point()
         if end.y() - start.y() < 2 * BLOCK_HEIGHT:
             return 0.0
+        # Blocks within 30 px of the wire's straight run count as in the way.
         corridor = QRectF(
-            min(start.x(), end.x()) - 10,
+            min(start.x(), end.x()) - 30,
             start.y() + 10,
-            abs(end.x() - start.x()) + 20,
+            abs(end.x() - start.x()) + 60,
             end.y() - start.y() - 20,
         )
         blockers = [
@@ -410,6 +432,15 @@ class QtLinkItem(QGraphicsPathItem):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(color)
         painter.drawPolygon(self._arrow)
+
+
+def compact_count(n: int) -> str:
+    """``2416`` -> ``2.4k``, ``1250000`` -> ``1.3M``: a parameter count for a tight spot."""
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
 
 
 def link_path(start: QPointF, end: QPointF, detour: float = 0.0) -> QPainterPath:

@@ -68,7 +68,14 @@ class _EntryDelegate(QStyledItemDelegate):
         return name_font, desc_font
 
     def _text_width(self, option: QStyleOptionViewItem) -> int:
-        return max(60, option.rect.width() - self.ICON - 3 * self.PAD)
+        # During layout option.rect is not set yet: measure against the tree's viewport.
+        width = option.rect.width()
+        tree = option.widget
+        if isinstance(tree, QTreeWidget):
+            width = tree.viewport().width() - tree.indentation() * 2
+        elif width <= 0:
+            width = 200
+        return max(60, width - self.ICON - 3 * self.PAD)
 
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -78,8 +85,6 @@ class _EntryDelegate(QStyledItemDelegate):
             return super().sizeHint(option, index)
         name_font, desc_font = self._fonts(option)
         width = self._text_width(option)
-        if option.rect.width() <= 0:
-            width = 180
         name_h = QFontMetrics(name_font).height()
         desc_rect = QFontMetrics(desc_font).boundingRect(
             QRect(0, 0, width, 1000), Qt.TextFlag.TextWordWrap, str(desc)

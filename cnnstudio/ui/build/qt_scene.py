@@ -21,8 +21,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.model.graph import BLOCK_HEIGHT, BLOCK_WIDTH, Block, Graph, Link
-from cnnstudio.ui.build.qt_items import QtBlockItem, QtLinkItem, QtPortItem, link_path
+from cnnstudio.model.graph import Block, Graph, Link
+from cnnstudio.ui.build.qt_items import (
+    BLOCK_HEIGHT,
+    BLOCK_WIDTH,
+    QtBlockItem,
+    QtLinkItem,
+    QtPortItem,
+    link_path,
+)
 
 __all__ = ["QtGraphScene", "block_summary"]
 
@@ -36,22 +43,22 @@ def block_summary(block: Block) -> str:
     if t == "Conv2D":
         parts = [f"{p['filters']} filters {_pair(p['kernel_size'])}"]
         if p["stride"] != (1, 1):
-            parts.append(f"stride {_pair(p['stride'])}")
+            parts.append(f"stride {_step(p['stride'])}")
         pad = p["padding"]
         if pad == "same" or pad == "valid":
             parts.append(f"pad {pad}")
         elif pad != (0, 0):
-            parts.append(f"pad {_pair(pad)}")
+            parts.append(f"pad {_step(pad)}")
         return " ".join(parts)
     if t in ("MaxPool2D", "AvgPool2D"):
         parts = [f"{'max' if t == 'MaxPool2D' else 'avg'} {_pair(p['pool_size'])}"]
         if p["stride"] is not None and p["stride"] != p["pool_size"]:
-            parts.append(f"stride {_pair(p['stride'])}")
+            parts.append(f"stride {_step(p['stride'])}")
         pad = p["padding"]
         if pad in ("same", "valid"):
             parts.append(f"pad {pad}")
         elif pad != (0, 0):
-            parts.append(f"pad {_pair(pad)}")
+            parts.append(f"pad {_step(pad)}")
         return " ".join(parts)
     if t == "Dense":
         return f"{p['units']} units"
@@ -87,6 +94,13 @@ def _pair(value: Any) -> str:
     if isinstance(value, tuple):
         return f"{value[0]}x{value[1]}"
     return str(value)
+
+
+def _step(value: Any) -> str:
+    """Stride and padding read best as one number when both sides agree (``pad 2``)."""
+    if isinstance(value, tuple) and value[0] == value[1]:
+        return str(value[0])
+    return _pair(value)
 
 
 class QtGraphScene(QGraphicsScene):
