@@ -1,0 +1,97 @@
+"""``cnnstudio train`` and ``cnnstudio evaluate`` end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ui.train.helpers import TINY_ARCH
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cnnstudio(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    env.pop("QT_QPA_PLATFORM", None)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnstudio", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    arch = folder / "tiny.json"
+    arch.write_text(json.dumps(TINY_ARCH))
+    out = folder / "tiny.cnnmodel"
+    proc = cnnstudio(
+        "train", "--arch", str(arch), "--data", "mnist-sample", "--epochs", "2",
+        "--batch-size", "64", "--optimizer", "adam", "--lr", "0.003", "--seed", "1",
+        "--val-split", "0.1", "--out", str(out), cwd=folder,
+    )  # fmt: skip
+    return folder, out, proc
+
+
+def test_train_shows_progress_and_summary_and_saves(trained_model):
+    _, out, proc = trained_model
+    assert proc.returncode == 0, proc.stderr
+    # not a terminal: one plain progress line per epoch on stderr
+    epochs = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
+    assert all("samples/s" in line and "val_acc" in line for line in epochs)
+    assert "\r" not in proc.stderr
+    assert "Trained tiny for 2 epoch(s)" in proc.stdout
+    assert "validation:" in proc.stdout and "test:" in proc.stdout
+    assert out.exists() and f"Saved the model to {out}" in proc.stdout
+
+
+def test_evaluate_json_matches_the_text_report(trained_model):
+    folder, out, _ = trained_model
+    proc = cnnstudio("evaluate", str(out), "--data", "mnist-sample", "--json", cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    cm = report["confusion"]
+    assert report["n_samples"] == 1000 == sum(map(sum, cm))
+    assert report["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(10)) / 1000)
+    assert report["accuracy"] > 0.5  # two epochs of a tiny CNN learn the digits
+    assert set(report["per_class_accuracy"]) == {str(i) for i in range(10)}
+    text = cnnstudio("evaluate", str(out), cwd=folder)
+    assert text.returncode == 0
+    assert f"accuracy {report['accuracy'] * 100:.2f}%" in text.stdout
+    assert "confusion matrix" in text.stdout and "per-class accuracy" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "--preset", "lenet5", "--epochs", "0"), "--epochs must be at least 1"),
+        (("train", "--preset", "nosuchnet"), "no preset 'nosuchnet'"),
+        (("train", "--preset", "lenet5", "--data", "nowhere"), "nowhere: no such file"),
+        (("train", "--preset", "lenet5", "--out", "model.zip"), "must end in .cnnmodel"),
+        (("evaluate", "missing.cnnmodel"), "missing.cnnmodel does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(tmp_path, args, message):
+    proc = cnnstudio(*args, cwd=tmp_path)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_rejects_a_damaged_model_file(tmp_path):
+    bad = tmp_path / "broken.cnnmodel"
+    bad.write_bytes(b"not a zip at all")
+    proc = cnnstudio("evaluate", str(bad), cwd=tmp_path)
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1 and "broken.cnnmodel" in proc.stderr
