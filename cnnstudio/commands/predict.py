@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
-    for r, p in zip(results, probs, strict=True):
-        order = np.argsort(-p, kind="stable")[1 : args.top]
-        others = ", ".join(f"{names[i]} ({100 * p[i]:.1f}%)" for i in order)
-        line = f"{r['image']}: {r['class']} ({100 * r['probability']:.1f}%)"
+    for path, p in zip(args.images, probs, strict=True):
+        order = np.argsort(-p, kind="stable")[: args.top]
+        best, rest = int(order[0]), order[1:]
+        others = ", ".join(f"{names[i]} ({100 * p[i]:.1f}%)" for i in rest)
+        line = f"{path}: {names[best]} ({100 * p[best]:.1f}%)"
         print(line + (f"   next: {others}" if others else ""))
     return 0

@@ -324,7 +324,7 @@ def json_bytes(obj: Any) -> bytes:
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     """The bytes of ``numpy.savez(**arrays)`` (uncompressed; the outer zip deflates)."""
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
     return buf.getvalue()
 
 
@@ -350,7 +350,7 @@ def write_zip_atomic(
 
 
 def write_atomic(
-    path: str | os.PathLike[str], write: Callable[[BinaryIO], None], kind: str
+    path: str | os.PathLike[str], write: Callable[[BinaryIO], object], kind: str
 ) -> None:
     """Call ``write(file)`` on a temporary file, then move it over ``path``.
 
@@ -387,6 +387,7 @@ def write_atomic(
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        assert tmp is not None
         os.replace(tmp, target)
         tmp = None
     except OSError as exc:
