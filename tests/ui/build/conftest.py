@@ -55,3 +55,31 @@ def below(view: QtBuildView, block_id: str, rows: float = 1.0) -> QPointF:
     """A scene point ``rows`` rows below a block's centre."""
     x, y = view.graph.block(block_id).position
     return QPointF(x, y + 100.0 * rows)
+
+
+@pytest.fixture
+def build_window(qtbot):
+    """The Build view with its palette and inspector docked, as the main window shows them."""
+    from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+    window = QMainWindow()
+    context = AppContext(window)
+    context.project = Project()
+    build = QtBuildView(context, window)
+    window.setCentralWidget(build)
+    for name, area, title in (
+        ("palette", Qt.DockWidgetArea.LeftDockWidgetArea, "Blocks"),
+        ("inspector", Qt.DockWidgetArea.RightDockWidgetArea, "Properties"),
+    ):
+        dock = QDockWidget(title, window)
+        dock.setWidget(build.dock_widgets()[name])
+        window.addDockWidget(area, dock)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.move(0, 0)
+    window.show()
+    qtbot.waitExposed(window)
+    window.raise_()
+    window.activateWindow()
+    yield window, build
+    window.close()
