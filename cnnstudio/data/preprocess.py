@@ -5,7 +5,8 @@ predict script (which copies this module's logic; keep it NumPy + Pillow only).
 
 MNIST's recipe: the digit's bounding box is scaled so its longer side is 20 pixels
 (keeping the aspect ratio, anti-aliased), then placed in a 28x28 field so that its
-centre of mass is at the centre. Any output size works: the box is 20/28 of it.
+centre of mass is at pixel (14, 14). Any output size works: the box is 20/28 of
+it. Applied to MNIST's own digits it changes them by ~0.01 grey levels on average.
 """
 
 from __future__ import annotations
@@ -82,12 +83,22 @@ def _ink(gray: np.ndarray, invert: bool | str) -> tuple[np.ndarray, np.ndarray]:
     elif not isinstance(invert, (bool, np.bool_)):
         raise DatasetError(f'invert must be True, False or "auto", got {invert!r}')
     ink = 1.0 - gray if invert else gray
-    # Paper in a photo is not pure white: its level becomes the new black. The
-    # brightest ink is judged on a 3x3 mean so single noisy pixels do not count.
-    background = float(np.median(1.0 - border if invert else border))
+    border_ink = 1.0 - border if invert else border
+    # Paper in a photo is not pure white: its level becomes the new black.
+    background = float(np.median(border_ink))
+    noise = 1.4826 * float(np.median(np.abs(border_ink - background)))
+    if noise < 1.0 / 255.0:
+        # Clean input (drawing pad, scans, MNIST itself): every bit of ink counts.
+        top = float(ink.max())
+        if top - background < INK_THRESHOLD:
+            return np.zeros_like(ink), np.zeros(ink.shape, dtype=bool)
+        stretched = np.clip((ink - background) / (top - background), 0.0, 1.0)
+        return stretched, stretched > 0.0
+    # Noisy input (photos): the brightest ink and the ink's extent are judged on a
+    # 3x3 mean, so single noisy pixels neither set the contrast nor widen the box.
     smooth = _box3(ink)
     top = float(smooth.max())
-    if top - background < INK_THRESHOLD:
+    if top - background < max(INK_THRESHOLD, 3.0 * noise):
         return np.zeros_like(ink), np.zeros(ink.shape, dtype=bool)
     scale = 1.0 / (top - background)
     stretched = np.clip((ink - background) * scale, 0.0, 1.0)
@@ -125,7 +136,8 @@ def preprocess_digit(
     numpy.ndarray
         float32 (H, W) in [0, 1], ink bright on black, the ink's bounding box scaled
         to fit 20/28 of the output keeping its aspect ratio, its centre of mass at
-        the centre. All zeros when there is no ink (test with ``result.any()``).
+        pixel (H/2, W/2) (14, 14 for 28x28, as in MNIST). All zeros when there is no
+        ink (test with ``result.any()`` or :func:`has_ink`).
     """
     out_h, out_w = int(out_size[0]), int(out_size[1])
     if out_h < 1 or out_w < 1:
@@ -151,8 +163,10 @@ def preprocess_digit(
         return out
     cy = float((glyph_a.sum(axis=1) * np.arange(new_h)).sum() / mass)
     cx = float((glyph_a.sum(axis=0) * np.arange(new_w)).sum() / mass)
-    top = round((out_h - 1) / 2.0 - cy)
-    left = round((out_w - 1) / 2.0 - cx)
+    # MNIST puts the centre of mass at pixel (14, 14) of 28x28 (measured on the
+    # built-in sample: mean 13.99, sd 0.28), i.e. at size / 2, not (size - 1) / 2.
+    top = round(out_h / 2.0 - cy)
+    left = round(out_w / 2.0 - cx)
     # Paste with clipping: a lopsided glyph may be pushed partly off the canvas.
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + new_h, out_h), min(left + new_w, out_w)

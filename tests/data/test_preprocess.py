@@ -31,7 +31,7 @@ def test_off_centre_large_dark_digit_ends_centred_and_fitted():
     assert out.shape == (28, 28) and out.dtype == np.float32
     assert 0.0 <= out.min() and out.max() <= 1.0 and out.max() > 0.9
     cy, cx = centre_of_mass(out)
-    assert abs(cy - 13.5) <= 0.51 and abs(cx - 13.5) <= 0.51
+    assert abs(cy - 14) <= 0.51 and abs(cx - 14) <= 0.51
     h, w = ink_box(out)
     assert max(h, w) in (20, 21) and max(h, w) == h  # taller than wide, like the drawing
     assert w < h * 0.8
@@ -75,7 +75,7 @@ def test_any_output_size():
     h, w = ink_box(out)
     assert h <= round(56 * 20 / 28) + 1 and w <= round(40 * 20 / 28) + 1
     cy, cx = centre_of_mass(out)
-    assert abs(cy - 27.5) <= 0.51 and abs(cx - 19.5) <= 0.51
+    assert abs(cy - 28) <= 0.51 and abs(cx - 20) <= 0.51
 
 
 def test_wide_stroke_keeps_its_aspect():
@@ -129,3 +129,15 @@ def test_unreadable_image_files(tmp_path):
         with pytest.raises(DatasetError, match=words) as err:
             load_image_for_prediction(path, (1, 28, 28))
         assert path.name in str(err.value)
+
+
+def test_mnist_digits_pass_through_almost_unchanged():
+    """The recipe is MNIST's: its own digits (and their negatives) come out as they went in."""
+    from cnnstudio.data import load_builtin
+
+    digits = load_builtin().test.images[::5, 0]
+    for source in (digits, 255 - digits):
+        out = np.stack([preprocess_digit(d) for d in source])
+        diff = np.abs(np.round(out * 255) - digits.astype(np.float64))
+        assert diff.mean() < 0.5
+        assert (diff.reshape(len(digits), -1).max(axis=1) <= 2).mean() > 0.95
