@@ -380,7 +380,7 @@ def _layer_stats(network: Any, acts: dict[str, np.ndarray] | None) -> dict[str, 
     }
     if acts:
         for layer in getattr(network, "layers", ()):
-            out = acts.get(getattr(layer, "name", None))
+            out = acts.get(str(getattr(layer, "name", "")))
             if out is None or _layer_type(layer) not in _RELU_TYPES or out.ndim < 2:
                 continue
             # a unit is dead when it is 0 for every sample (and every position of a channel)
@@ -393,6 +393,15 @@ def _layer_stats(network: Any, acts: dict[str, np.ndarray] | None) -> dict[str, 
 
 def _all_finite(network: Any) -> bool:
     return all(bool(np.isfinite(p).all()) for _, p, _ in network.parameters())
+
+
+def _pair(data: Any, what: str) -> tuple[Any, Any]:
+    """``(images, labels)`` from a pair or from an object with ``images`` and ``labels``."""
+    if hasattr(data, "images") and hasattr(data, "labels"):
+        return data.images, data.labels
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise EngineError(f"{what} must be an (images, labels) pair")
+    return data[0], data[1]
 
 
 def train(
@@ -412,7 +421,7 @@ def train(
     network : Network
         Trained in place. Its output activation picks the loss (softmax
         cross-entropy, or sigmoid binary cross-entropy for a 1-unit sigmoid output).
-    train_data, val_data : (x, y)
+    train_data, val_data : (x, y), or an object with ``images`` and ``labels`` (a Dataset)
         ``x`` of shape ``(N, *network.input_shape)``, uint8 or float, is never
         converted as a whole: each batch is gathered by index and converted alone.
         ``y``: int class indices ``(N,)``.
@@ -448,14 +457,10 @@ def train(
     if not isinstance(config, TrainConfig):
         raise EngineError(f"config must be a TrainConfig, got {type(config).__name__}")
     config.validate()
-    if not isinstance(train_data, tuple | list) or len(train_data) != 2:
-        raise EngineError("training data must be an (images, labels) pair")
-    x, y = check_inputs(network, train_data[0], train_data[1], "training data")
+    x, y = check_inputs(network, *_pair(train_data, "training data"), "training data")
     val = None
     if val_data is not None:
-        if not isinstance(val_data, tuple | list) or len(val_data) != 2:
-            raise EngineError("validation data must be an (images, labels) pair")
-        val = check_inputs(network, val_data[0], val_data[1], "validation data")
+        val = check_inputs(network, *_pair(val_data, "validation data"), "validation data")
     if val_transform is None and transform is not None:
         val_transform = _without_augmentation(transform)
     probe_x = None

@@ -461,12 +461,7 @@ def test_lenet5_reaches_95_percent_on_the_held_out_mnist_sample():
     assert len(train_set.labels) == 4000 and len(test_set.labels) == 1000
     net = Network.from_architecture(lenet_architecture(), seed=0)
     cfg = TrainConfig(epochs=6, batch_size=64, optimizer="adam", lr=2e-3, seed=0)
-    last = fit(
-        net,
-        (train_set.images, train_set.labels),
-        (test_set.images, test_set.labels),
-        cfg,
-    )
+    last = fit(net, train_set, test_set, cfg)  # Dataset objects (images + labels) work too
     held_out = evaluate(net, test_set.images, test_set.labels)
     assert held_out.accuracy >= 0.95, held_out.accuracy
     assert last.val_accuracy == pytest.approx(held_out.accuracy)
