@@ -123,6 +123,7 @@ class Project:
 
         self.events = ProjectEvents()
         self.graph = Graph()
+        self._watch_graph(self.graph)
         self.dataset_choice = DatasetChoice()
         self.dataset: DatasetSplit | None = None
         self.train_settings: dict[str, Any] = {}
@@ -152,20 +153,49 @@ class Project:
         return self.path.stem if self.path else "Untitled"
 
     # -- content ---------------------------------------------------------------------
-    def set_graph(self, graph: Any) -> None:
-        self.graph = graph
-        self.events.graph_replaced.emit()
+    def _watch_graph(self, graph: Any) -> None:
+        # Any edit of the architecture is an unsaved change.
+        events = graph.events
+        for name in (
+            "block_added",
+            "block_removed",
+            "block_changed",
+            "block_moved",
+            "link_added",
+            "link_removed",
+            "name_changed",
+        ):
+            getattr(events, name).connect(self._on_graph_edited)
+
+    def _on_graph_edited(self, *_args: Any) -> None:
         self.mark_dirty()
+
+    def set_graph(self, graph: Any, *, dirty: bool = True) -> None:
+        """Replace the architecture (New, Open, a preset); the Input follows the dataset."""
+        old = self.graph
+        if old is not None and old is not graph:
+            old.events.disconnect(self._on_graph_edited)
+        self.graph = graph
+        self._watch_graph(graph)
+        self._fit_graph_to_dataset()
+        self.events.graph_replaced.emit()
+        if dirty:
+            self.mark_dirty()
 
     def set_dataset(self, choice: DatasetChoice, dataset: DatasetSplit) -> None:
         """Use ``dataset`` (already loaded from ``choice``); the Input block follows its shape."""
         self.dataset_choice = choice
         self.dataset = dataset
-        set_shape = getattr(self.graph, "set_input_shape", None)
-        if set_shape is not None:
-            set_shape(tuple(dataset.input_shape))
+        self._fit_graph_to_dataset()
         self.events.dataset_changed.emit()
         self.mark_dirty()
+
+    def _fit_graph_to_dataset(self) -> None:
+        # The Input block takes the dataset's shape; the Output checks its class count.
+        if self.dataset is None:
+            return
+        self.graph.set_input_shape(tuple(self.dataset.input_shape))
+        self.graph.set_num_classes(len(self.dataset.class_names))
 
     def set_trained(self, bundle: Any) -> None:
         self.trained = bundle
@@ -185,3 +215,60 @@ class Project:
     def notify_samples_changed(self) -> None:
         self.events.samples_changed.emit()
         self.mark_dirty()
+
+    # -- files -----------------------------------------------------------------------
+    def to_data(self) -> Any:
+        """Everything File > Save writes, as ``cnnstudio.io.project_file.ProjectData``."""
+        from cnnstudio.io.project_file import ProjectData
+
+        class_names: list[str] = []
+        if self.dataset is not None:
+            class_names = [str(c) for c in self.dataset.class_names]
+        elif self.trained is not None:
+            class_names = [str(c) for c in self.trained.class_names]
+        return ProjectData(
+            architecture=self.graph.to_architecture(),
+            training_settings=dict(self.train_settings),
+            history=[run.to_dict() for run in self.history],
+            dataset=self.dataset_choice.to_dict(),
+            class_names=class_names,
+            preprocessing=dict(self.trained.preprocessing) if self.trained is not None else {},
+            trained=self.trained,
+            samples=self.samples.to_arrays() if len(self.samples) else None,
+        )
+
+    def load_data(self, data: Any, path: Path | None) -> None:
+        """Replace everything with a loaded ``ProjectData`` (validated by the loader).
+
+        The dataset itself is not stored in the file, only the choice: the Train view
+        loads it again (``dataset`` is None until then).
+        """
+        from cnnstudio.data.samples import SampleCollection
+        from cnnstudio.model.graph import Graph
+
+        graph = Graph.from_architecture(data.architecture)
+        choice = DatasetChoice.from_dict(data.dataset) if data.dataset else DatasetChoice()
+        history = [RunHistory.from_dict(run) for run in data.history]
+        samples = (
+            SampleCollection.from_arrays(data.samples)
+            if data.samples is not None
+            else SampleCollection()
+        )
+        # Everything above may raise; only now change the open project.
+        self.dataset = None
+        self.dataset_choice = choice
+        self.train_settings = dict(data.training_settings)
+        self.history = history
+        self.trained = data.trained
+        self.samples = samples
+        self.set_graph(graph, dirty=False)
+        for signal in (
+            self.events.dataset_changed,
+            self.events.settings_changed,
+            self.events.history_changed,
+            self.events.trained_changed,
+            self.events.samples_changed,
+        ):
+            signal.emit()
+        self.set_path(path)
+        self.mark_dirty(False)

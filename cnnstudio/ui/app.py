@@ -73,9 +73,11 @@ def run_gui(
         window.resize(*size)
     if view:
         window.show_view(view)
+    window.show()
     if open_path is not None:
         window.open_path(open_path)
-    window.show()
+    elif screenshot is None:
+        window.files.offer_recovery()
     if screenshot is not None:
         return _save_screenshot(app, window, screenshot)
     return app.exec()

@@ -14,14 +14,18 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QSizePolicy,
     QTabWidget,
     QWidget,
 )
 
 from cnnstudio import __version__
+from cnnstudio.model.presets import load_preset
+from cnnstudio.model.project import Project
 from cnnstudio.resources import resource_path
 from cnnstudio.ui.context import AppContext
 from cnnstudio.ui.placeholder import QtPlaceholderView
+from cnnstudio.ui.qt_file_controller import QtFileController
 from cnnstudio.ui.settings import app_settings
 
 __all__ = ["VIEWS", "MainWindow", "ViewSpec"]
@@ -106,6 +110,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         self.context = AppContext(self)
+        self.context.project = self._first_project()
         self.context.show_view.connect(self.show_view)
         self.context.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.context.explain_requested.connect(lambda _spec: self.show_view("learn"))
@@ -124,6 +129,8 @@ class MainWindow(QMainWindow):
 
         self._fill_docks()
         self._build_menus()
+        self.files = QtFileController(self, self.context, self.file_menu)
+        self._on_tab_changed(self.tabs.currentIndex())
         self.statusBar().showMessage("Ready", 3000)
         if restore_layout:
             self.restore_layout()
@@ -140,6 +147,13 @@ class MainWindow(QMainWindow):
             self.tabs.removeTab(index)
             old.deleteLater()
         self.tabs.insertTab(index, widget, spec.title.replace("&", "&&"))
+
+    @staticmethod
+    def _first_project() -> Project:
+        """What a new user sees: LeNet-5 on the canvas, ready for the built-in digits."""
+        project = Project()
+        project.set_graph(load_preset("lenet5"), dirty=False)
+        return project
 
     def _create_view(self, spec: ViewSpec) -> QWidget:
         module_name, _, class_name = spec.factory.partition(":")
@@ -164,12 +178,28 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(keys.index(key))
 
     def _on_tab_changed(self, index: int) -> None:
-        if 0 <= index < len(VIEWS):
-            self.view_changed.emit(VIEWS[index].key)
+        if not 0 <= index < len(VIEWS):
+            return
+        # Only the current page may set the window's minimum size: a wide Inspect page
+        # must not make the window too wide for a laptop while Build is shown.
+        for i in range(self.tabs.count()):
+            page = self.tabs.widget(i)
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
+        # The block palette and the properties panel belong to Build.
+        on_build = VIEWS[index].key == "build"
+        for dock in (self.palette_dock, self.inspector_dock):
+            wanted = dock.property("wanted")
+            dock.setVisible(on_build and (wanted is None or bool(wanted)))
+        self.view_changed.emit(VIEWS[index].key)
 
     def _make_dock(self, title: str, name: str, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
+        # Remember what the user chose with View > Blocks/Properties on the Build page.
+        dock.toggleViewAction().triggered.connect(
+            lambda checked, d=dock: d.setProperty("wanted", bool(checked))
+        )
         label = QLabel(f"{title} appear here.")
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setWordWrap(True)
@@ -215,6 +245,21 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.file_menu.addAction(self.quit_action)
 
+        build = self._views.get("build")
+        undo_stack = getattr(build, "undo_stack", None)
+        if undo_stack is not None:
+            undo = undo_stack.createUndoAction(self, "&Undo")
+            undo.setShortcut(QKeySequence.StandardKey.Undo)
+            redo = undo_stack.createRedoAction(self, "&Redo")
+            redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+            self.edit_menu.addAction(undo)
+            self.edit_menu.addAction(redo)
+            self.edit_menu.addSeparator()
+        edit_actions = getattr(build, "edit_actions", None)
+        if edit_actions is not None:
+            for action in edit_actions():
+                self.edit_menu.addAction(action)
+
         for i, spec in enumerate(VIEWS, start=1):
             action = self._action(
                 spec.title, lambda _checked=False, key=spec.key: self.show_view(key), f"Ctrl+{i}"
@@ -239,9 +284,9 @@ class MainWindow(QMainWindow):
         box.open()
         return box
 
-    def open_path(self, path: Path) -> None:
-        """Open a project, model or architecture file (filled in by the file-format work)."""
-        QMessageBox.information(self, "Open", f"Opening {path.name} is not available yet.")
+    def open_path(self, path: Path) -> bool:
+        """Open a project, a trained model or an architecture file."""
+        return self.files.open_path(path)
 
     # -- layout persistence ---------------------------------------------------------
     def save_layout(self) -> None:
@@ -249,6 +294,9 @@ class MainWindow(QMainWindow):
         settings.setValue("main_window/geometry", self.saveGeometry())
         settings.setValue("main_window/state", self.saveState())
         settings.setValue("main_window/view", self.current_view_key())
+        for dock in (self.palette_dock, self.inspector_dock):
+            wanted = dock.property("wanted")
+            settings.setValue(f"main_window/{dock.objectName()}_wanted", wanted is not False)
         settings.sync()
 
     def restore_layout(self) -> bool:
@@ -261,9 +309,13 @@ class MainWindow(QMainWindow):
             restored = self.restoreGeometry(QByteArray(geometry))
         if isinstance(state, QByteArray | bytes):
             restored = self.restoreState(QByteArray(state)) and restored
+        for dock in (self.palette_dock, self.inspector_dock):
+            wanted = settings.value(f"main_window/{dock.objectName()}_wanted", True)
+            dock.setProperty("wanted", wanted not in (False, "false", "0", 0))
         key = settings.value("main_window/view")
         if isinstance(key, str) and key in {s.key for s in VIEWS}:
             self.show_view(key)
+        self._on_tab_changed(self.tabs.currentIndex())
         return restored
 
     def reset_layout(self) -> None:
@@ -273,7 +325,9 @@ class MainWindow(QMainWindow):
         ):
             dock.setFloating(False)
             self.addDockWidget(area, dock)
-            dock.show()
+            dock.setProperty("wanted", True)
+        self.show_view("build")
+        self._on_tab_changed(self.tabs.currentIndex())
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
