@@ -150,11 +150,21 @@ class QtInspectView(QWidget):
 
     # -- UI ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # The page scrolls rather than forcing a minimum width on the main window.
+        page_scroll = QScrollArea(self)
+        page_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        page_scroll.setWidgetResizable(True)
+        outer.addWidget(page_scroll)
+        page = QWidget()
+        page_scroll.setWidget(page)
+        layout = QVBoxLayout(page)
         layout.setContentsMargins(6, 6, 6, 6)
         top = QHBoxLayout()
         self.model_label = QLabel("No trained model yet: train one in the Train view.")
         self.model_label.setObjectName("inspectModel")
+        self.model_label.setWordWrap(True)
         top.addWidget(self.model_label, 1)
         top.addWidget(QLabel("Probe:"))
         self.probe_source = QComboBox()

@@ -192,9 +192,18 @@ class QtTrainView(QWidget):
     # -- UI ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         outer = QHBoxLayout(self)
-        outer.setContentsMargins(6, 6, 6, 6)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        outer.addWidget(splitter)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # The page scrolls rather than forcing a minimum width on the main window.
+        page_scroll = QScrollArea(self)
+        page_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        page_scroll.setWidgetResizable(True)
+        outer.addWidget(page_scroll)
+        page = QWidget()
+        page_scroll.setWidget(page)
+        page_layout = QHBoxLayout(page)
+        page_layout.setContentsMargins(6, 6, 6, 6)
+        splitter = QSplitter(Qt.Orientation.Horizontal, page)
+        page_layout.addWidget(splitter)
 
         settings = QWidget()
         left = QVBoxLayout(settings)
@@ -207,8 +216,8 @@ class QtTrainView(QWidget):
         scroll.setWidget(settings)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(360)
-        settings.setMinimumWidth(330)
+        scroll.setMinimumWidth(300)
+        settings.setMinimumWidth(280)
         splitter.addWidget(scroll)
 
         right = QWidget()
