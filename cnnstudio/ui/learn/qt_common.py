@@ -11,7 +11,9 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -72,6 +74,24 @@ def card(title: str) -> tuple[QFrame, QVBoxLayout]:
     head = QLabel(f"<b>{title}</b>")
     layout.addWidget(head)
     return frame, layout
+
+
+def fixed_height_area(layout: QLayout, height: int) -> QScrollArea:
+    """Put ``layout`` in a scroll area of a fixed height.
+
+    Word-wrapped labels ask for a lot of height when squeezed; bounding them here keeps
+    the grids above from being pushed out of a 1280x800 window (long sums scroll).
+    """
+    inner = QWidget()
+    inner.setLayout(layout)
+    layout.setContentsMargins(0, 0, 0, 0)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(inner)
+    area.setFixedHeight(height)
+    return area
 
 
 def spin(low: int, high: int, value: int, tip: str = "") -> QSpinBox:

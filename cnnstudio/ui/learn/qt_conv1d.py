@@ -17,6 +17,7 @@ from cnnstudio.ui.learn.qt_common import (
     QtStepper,
     block_signals,
     card,
+    fixed_height_area,
     lesson_header,
     spin,
     wrap_label,
@@ -119,7 +120,10 @@ class QtConv1DLesson(QWidget):
         arith, arith_layout = card("This output value")
         self.arithmetic_label = wrap_label()
         arith_layout.addWidget(self.arithmetic_label)
-        root.addWidget(arith)
+        arith_layout.addStretch(1)
+        holder = QVBoxLayout()
+        holder.addWidget(arith)
+        root.addWidget(fixed_height_area(holder, 120))
 
         self.length_spin.valueChanged.connect(self._on_length)
         self.klen_spin.valueChanged.connect(self._on_klen)

@@ -36,6 +36,7 @@ from cnnstudio.ui.learn.qt_common import (
     block_signals,
     caption,
     card,
+    fixed_height_area,
     lesson_header,
     spin,
     wrap_label,
@@ -53,8 +54,8 @@ TEXT = (
 )
 
 FLIP_TEXT = (
-    "Frameworks slide the kernel as it is (cross-correlation): the weights are learned anyway, "
-    "so rotating them first would change nothing but cost time."
+    "Frameworks slide the kernel as it is: the weights are learned anyway, so rotating them "
+    "first would change nothing but cost time."
 )
 
 
@@ -84,9 +85,11 @@ class QtConvExplorer(QWidget):
         super().__init__(parent)
         self.lab = ConvLab()
         self._drawing = drawing or (lambda: None)
-        self.input_grid = QtNumberGrid(editable=True, min_cell=24, max_cell=46)
-        self.kernel_grid = QtNumberGrid(editable=True, min_cell=30, max_cell=46, tint="#8e24aa")
-        self.output_grid = QtNumberGrid(min_cell=26, max_cell=46, tint="#2e7d32")
+        self.input_grid = QtNumberGrid(editable=True, min_cell=16, max_cell=46)
+        # Small minimum cells: a 12x12 input with padding 3 is an 18x18 grid that must still
+        # fit beside the kernel and the output at 1280x800.
+        self.kernel_grid = QtNumberGrid(editable=True, min_cell=20, max_cell=46, tint="#8e24aa")
+        self.output_grid = QtNumberGrid(min_cell=16, max_cell=46, tint="#2e7d32")
 
         root = QVBoxLayout(self)
         root.setContentsMargins(8, 8, 8, 8)
@@ -192,7 +195,7 @@ class QtConvExplorer(QWidget):
         formula_layout.addStretch(1)
         bottom.addWidget(arith_card, 3)
         bottom.addWidget(formula_card, 2)
-        root.addLayout(bottom)
+        root.addWidget(fixed_height_area(bottom, 178))
 
         # -- wiring ------------------------------------------------------------------
         self.preset_combo.activated.connect(self._on_preset_chosen)
@@ -426,14 +429,16 @@ class QtConvExplorer(QWidget):
             )
         else:
             cell = lab.cell(*current)
+            # Long sums (big kernels) in a smaller type so more of them fit.
+            size = "11pt" if len(cell.terms) <= 12 else "9pt"
             self.input_grid.set_highlight(cell.window, lab.used_kernel())
             self.output_grid.set_marked([current])
             r, c = current
             self.arithmetic_label.setText(
                 f"out[{r + 1},{c + 1}] (step {lab.position + 1} of {lab.n_positions()}), "
                 f"input cells numbered row by row from 1:<br>"
-                f"<span style='font-size:11pt'>{cell.symbolic()}</span><br>"
-                f"<span style='font-size:11pt'>{cell.numeric()}</span>"
+                f"<span style='font-size:{size}'>{cell.symbolic()}</span><br>"
+                f"<span style='font-size:{size}'>{cell.numeric()}</span>"
                 f"<br><span style='color:#555'>The engine's Conv2D gives "
                 f"{fmt(out[r, c])}.</span>"
             )

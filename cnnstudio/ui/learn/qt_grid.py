@@ -139,9 +139,10 @@ class QtNumberGrid(QWidget):
         return (self.width() - cols * cs) / 2, (self.height() - rows * cs) / 2
 
     def sizeHint(self) -> QSize:
-        rows, cols = self._dims()
-        cs = max(self._min_cell, min(self._max_cell, 40))
-        return QSize(cols * cs + 2, rows * cs + 2)
+        # The smallest readable size: a lesson inside a scroll area is laid out at its
+        # preferred height, so a larger hint would push the page past the window.
+        # Grids expand into any room that is left.
+        return self.minimumSizeHint()
 
     def minimumSizeHint(self) -> QSize:
         rows, cols = self._dims()
@@ -242,7 +243,7 @@ class QtNumberGrid(QWidget):
             top, left, h, w = self._highlight
             win = QRectF(x0 + left * cs, y0 + top * cs, w * cs, h * cs)
             p.fillRect(win, QBrush(QColor(216, 27, 96, 38)))
-            if self._overlay is not None and cs >= 24:
+            if self._overlay is not None and cs >= 30:
                 small = QFont(self.font())
                 small.setPixelSize(max(8, int(cs * 0.24)))
                 p.setFont(small)

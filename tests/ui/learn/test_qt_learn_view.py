@@ -203,7 +203,8 @@ def test_flip_toggle_gives_the_flipped_result(view, qtbot):
     expected = engine_conv2d(conv.lab.input[None], np.array([[[[0, 0], [2, 1]]]]))[0]
     np.testing.assert_allclose(flipped, expected)
     assert not np.allclose(plain, flipped)
-    assert "cross-correlation" in conv.flip_label.text()
+    assert "Flipped" in conv.flip_label.text()
+    assert "Frameworks slide the kernel as it is" in conv.flip_label.text()
 
 
 def test_kernel_too_big_shows_a_message_not_a_crash(view, qtbot):
