@@ -125,12 +125,15 @@ def _run(folder: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-ARCHS = archs.everything()
+def _expected(bundle, path: Path) -> np.ndarray:
+    return bundle.predict_proba(bundle.load_image(path))[0]
 
 
-@pytest.mark.parametrize("name", sorted(ARCHS))
+# Every layer type and option is in the hand-made architectures: each runs in its own
+# process, exactly as a user would run it.
+@pytest.mark.parametrize("name", sorted(archs.ALL))
 def test_exported_predict_py_matches_the_engine(tmp_path, image_files, name):
-    bundle = make_bundle(ARCHS[name])
+    bundle = make_bundle(archs.ALL[name]())
     export_numpy(bundle, tmp_path / "predictor")
     paths = [image_files[k] for k in ("drawn_one", "paper_seven", "rgba_ring", "jpeg")]
 
@@ -140,11 +143,31 @@ def test_exported_predict_py_matches_the_engine(tmp_path, image_files, name):
     rows = json.loads(result.stdout)
     assert [r["image"] for r in rows] == [str(p) for p in paths]
     for path, row in zip(paths, rows, strict=True):
-        expected = bundle.predict_proba(bundle.load_image(path))[0]
+        expected = _expected(bundle, path)
         got = np.array([row["probabilities"][c] for c in bundle.class_names])
         assert row["class"] == bundle.class_names[int(expected.argmax())], path.name
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5, err_msg=path.name)
         assert row["probability"] == pytest.approx(float(expected.max()), abs=1e-5)
+
+
+# The presets only combine those layers; their exported code is run in this process
+# (the same functions main() calls) to keep the suite fast.
+@pytest.mark.parametrize("name", sorted(archs.presets()))
+def test_exported_predictor_matches_the_engine_on_presets(tmp_path, image_files, name):
+    bundle = make_bundle(archs.presets()[name])
+    script = export_numpy(bundle, tmp_path / "predictor")
+    spec = importlib.util.spec_from_file_location(f"exported_{name}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model, weights = module.load_model(script.parent)
+    prep = model["preprocessing"]
+    for key in ("drawn_one", "paper_seven"):
+        image = module.load_image(image_files[key], model["input_shape"], prep["digit"])
+        x = module.normalize(image, prep["normalization"])[None]
+        got = module.predict_proba(model, weights, x)[0]
+        expected = _expected(bundle, image_files[key])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5, err_msg=key)
+        assert got.argmax() == expected.argmax()
 
 
 def test_predict_py_text_output_and_bad_image(tmp_path, image_files):

@@ -82,8 +82,7 @@ def find_ink(gray, invert="auto"):
 
     MNIST digits are white on black. A photo of paper is the opposite, so when the
     image's border is light the colours are inverted. The paper's own grey level
-    becomes the new black, and the brightest stroke (judged on the 3x3 mean, so a
-    lone speck does not count) becomes full white.
+    becomes the new black and the brightest stroke full white.
     """
     h, w = gray.shape
     b = max(1, min(h, w) // 20)  # border strip width
@@ -93,10 +92,23 @@ def find_ink(gray, invert="auto"):
     if invert == "auto":
         invert = bool(np.median(border) > 0.5)
     ink = 1.0 - gray if invert else gray
-    background = float(np.median(1.0 - border if invert else border))
+    border_ink = 1.0 - border if invert else border
+    background = float(np.median(border_ink))
+    # How much the border varies (a robust standard deviation): 0 for a clean drawing,
+    # a few grey levels for a photo.
+    noise = 1.4826 * float(np.median(np.abs(border_ink - background)))
+    if noise < 1.0 / 255.0:
+        # Clean input (a drawing pad, a scan, MNIST itself): every bit of ink counts.
+        top = float(ink.max())
+        if top - background < INK_THRESHOLD:
+            return np.zeros_like(ink), np.zeros(ink.shape, dtype=bool)  # nothing drawn
+        stretched = np.clip((ink - background) / (top - background), 0.0, 1.0)
+        return stretched, stretched > 0.0
+    # Noisy input (a photo): judge the brightest ink and the ink's extent on the 3x3
+    # mean, so single noisy pixels neither set the contrast nor widen the box.
     smooth = mean3x3(ink)
     top = float(smooth.max())
-    if top - background < INK_THRESHOLD:
+    if top - background < max(INK_THRESHOLD, 3.0 * noise):
         return np.zeros_like(ink), np.zeros(ink.shape, dtype=bool)  # nothing drawn
     scale = 1.0 / (top - background)
     stretched = np.clip((ink - background) * scale, 0.0, 1.0)
@@ -111,7 +123,7 @@ def preprocess_digit(image, out_size=(28, 28), invert="auto"):
 
     1. crop to the ink's bounding box,
     2. scale it so its longer side fills 20/28 of the output, keeping the aspect ratio,
-    3. place it so its centre of mass is at the centre of the output.
+    3. place it so its centre of mass is at pixel (H/2, W/2), as in MNIST.
 
     Returns float32 (H, W) in [0, 1]; all zeros when there is no ink.
     """
@@ -138,8 +150,9 @@ def preprocess_digit(image, out_size=(28, 28), invert="auto"):
     # Centre of mass: the ink-weighted average row and column.
     cy = float((glyph.sum(axis=1) * np.arange(new_h)).sum() / mass)
     cx = float((glyph.sum(axis=0) * np.arange(new_w)).sum() / mass)
-    top = round((out_h - 1) / 2.0 - cy)
-    left = round((out_w - 1) / 2.0 - cx)
+    # MNIST puts the centre of mass at pixel (14, 14) of its 28x28 images.
+    top = round(out_h / 2.0 - cy)
+    left = round(out_w / 2.0 - cx)
     # Paste, cutting off whatever would fall outside the output.
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + new_h, out_h), min(left + new_w, out_w)
