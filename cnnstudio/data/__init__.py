@@ -31,7 +31,12 @@ from cnnstudio.data.dataset import (
     stratified_split_indices,
 )
 from cnnstudio.data.errors import DatasetError
-from cnnstudio.data.folder import IMAGE_EXTENSIONS, load_image_folder, open_image
+from cnnstudio.data.folder import (
+    IMAGE_EXTENSIONS,
+    load_image_folder,
+    load_image_folder_split,
+    open_image,
+)
 from cnnstudio.data.idx import KNOWN_CLASS_NAMES, find_idx_pairs, load_idx, load_idx_dir, read_idx
 from cnnstudio.data.loader import describe_spec, load_dataset
 from cnnstudio.data.normalize import Normalization
@@ -71,6 +76,7 @@ __all__ = [
     "load_idx",
     "load_idx_dir",
     "load_image_folder",
+    "load_image_folder_split",
     "load_image_for_prediction",
     "make_transform",
     "open_image",

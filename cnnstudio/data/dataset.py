@@ -219,7 +219,9 @@ class Dataset:
                 f"{class_names}"
             )
         remap = np.array([class_names.index(n) for n in self.class_names], dtype=np.int64)
-        return Dataset(self.images, remap[self.labels], class_names, self.name, self.source)
+        return Dataset(
+            self.images, remap[self.labels], class_names, self.name, self.source, self.skipped
+        )
 
     def converted(
         self,

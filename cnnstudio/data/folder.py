@@ -10,10 +10,17 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cnnstudio.data.convert import check_memory
-from cnnstudio.data.dataset import Dataset, SkippedFile
+from cnnstudio.data.dataset import Dataset, DatasetSplit, SkippedFile
 from cnnstudio.data.errors import DatasetError
 
-__all__ = ["IMAGE_EXTENSIONS", "is_image_folder", "load_image_folder", "open_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "is_image_folder",
+    "load_image_folder",
+    "load_image_folder_split",
+    "open_image",
+    "split_folders",
+]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _IGNORED = frozenset({"thumbs.db", "desktop.ini"})
@@ -248,3 +255,83 @@ def _guess_color(files: list[Path]) -> str:
         if seen >= _COLOR_PROBE:
             break
     return "L"
+
+
+_TRAIN_NAMES = ("train", "training")
+_TEST_NAMES = ("test", "testing", "val", "valid", "validation")
+
+
+def split_folders(root: str | Path) -> tuple[Path, Path] | None:
+    """(train, test) subfolders when ``root`` is laid out as ``train/<class>/…`` and
+    ``test/<class>/…`` (or ``val``/``validation``), else None."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    dirs = {d.name.lower(): d for d in _class_dirs(root)}
+    train = [dirs[n] for n in _TRAIN_NAMES if n in dirs]
+    test = [dirs[n] for n in _TEST_NAMES if n in dirs]
+    if len(dirs) != 2 or len(train) != 1 or len(test) != 1:
+        return None
+    if not (is_image_folder(train[0]) and is_image_folder(test[0])):
+        return None
+    return train[0], test[0]
+
+
+def load_image_folder_split(
+    root: str | Path,
+    *,
+    input_size: tuple[int, int] = (28, 28),
+    color: str | None = None,
+    max_bytes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DatasetSplit:
+    """Load class folders, or ``train/`` and ``test/`` folders of class folders.
+
+    With the two-part layout the test part is labelled against the training
+    part's classes and converted the same way (size and colour mode); otherwise
+    this is :func:`load_image_folder` as ``DatasetSplit(train)``.
+
+    Raises
+    ------
+    DatasetError
+        As :func:`load_image_folder`; also when the test part has a class the
+        training part lacks.
+    """
+    parts = split_folders(root)
+    if parts is None:
+        return DatasetSplit(
+            train=load_image_folder(
+                root, input_size=input_size, color=color, max_bytes=max_bytes, progress=progress
+            )
+        )
+    train = load_image_folder(
+        parts[0], input_size=input_size, color=color, max_bytes=max_bytes, progress=progress
+    )
+    test = load_image_folder(
+        parts[1], input_size=input_size, color=train.color_mode, max_bytes=max_bytes
+    )
+    missing = [n for n in test.class_names if n not in train.class_names]
+    if missing:
+        raise DatasetError(
+            f"the {parts[1].name} folder has classes {missing} that {parts[0].name} lacks", root
+        )
+    name = Path(root).name
+    test = test.with_classes(train.class_names)
+    return DatasetSplit(
+        train=Dataset(
+            train.images,
+            train.labels,
+            train.class_names,
+            f"{name} ({parts[0].name})",
+            train.source,
+            train.skipped,
+        ),
+        test=Dataset(
+            test.images,
+            test.labels,
+            test.class_names,
+            f"{name} ({parts[1].name})",
+            test.source,
+            test.skipped,
+        ),
+    )

@@ -9,7 +9,7 @@ from cnnstudio.data.builtin import BUILTIN_DATASETS, load_builtin
 from cnnstudio.data.csvfile import load_csv
 from cnnstudio.data.dataset import DatasetSplit
 from cnnstudio.data.errors import DatasetError
-from cnnstudio.data.folder import is_image_folder, load_image_folder
+from cnnstudio.data.folder import is_image_folder, load_image_folder_split
 from cnnstudio.data.idx import find_idx_pairs, load_idx, load_idx_dir
 
 __all__ = ["describe_spec", "load_dataset"]
@@ -50,8 +50,9 @@ def load_dataset(
     Parameters
     ----------
     spec
-        ``"mnist-sample"``; a folder holding an IDX pair (or a train and a test pair)
-        or one subfolder of images per class; a ``.csv``/``.csv.gz`` file; or an
+        ``"mnist-sample"``; a folder holding an IDX pair (or a train and a test pair),
+        one subfolder of images per class, or ``train/`` and ``test/`` (or ``val/``)
+        folders of class subfolders; a ``.csv``/``.csv.gz`` file; or an
         ``*images*idx3-ubyte`` file whose labels file lies beside it.
     input_size
         (H, W) the images should have (a model's input). Image folders are converted
@@ -64,7 +65,7 @@ def load_dataset(
     -------
     DatasetSplit
         ``train``, and ``test`` when the source has a held-out part (the built-in
-        sample, a folder with train and t10k IDX pairs). ``cnnstudio evaluate``
+        sample, train and t10k IDX pairs, train/test image folders). ``cnnstudio evaluate``
         should use ``split.evaluation``.
 
     Raises
@@ -82,9 +83,7 @@ def load_dataset(
     elif kind == "idx":
         split = DatasetSplit(train=load_idx(path, _labels_beside(path)))
     elif kind == "folder":
-        split = DatasetSplit(
-            train=load_image_folder(path, input_size=input_size or (28, 28), color=color)
-        )
+        split = load_image_folder_split(path, input_size=input_size or (28, 28), color=color)
     elif kind == "csv":
         split = DatasetSplit(train=load_csv(path))
     elif not path.exists():

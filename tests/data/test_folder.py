@@ -117,3 +117,31 @@ def test_progress_is_reported(folder):
         folder, input_size=(8, 8), progress=lambda done, total: seen.append((done, total))
     )
     assert seen[-1] == (8, 8) and len(seen) == 8
+
+
+def test_train_and_test_folders_of_classes(tmp_path):
+    root = tmp_path / "pets"
+    for part, n in (("train", 3), ("test", 2)):
+        for k, cls in enumerate(("cat", "dog", "emu")):
+            if part == "test" and cls == "dog":
+                continue  # a test part may lack a class
+            for i in range(n):
+                write_png(root / part / cls / f"{i}.png", np.full((9, 9), 40 * k, np.uint8))
+    split = load_dataset(root, input_size=(8, 8))
+    assert split.train.class_names == ["cat", "dog", "emu"]
+    assert split.test is not None and split.test.class_names == ["cat", "dog", "emu"]
+    assert split.test.counts().tolist() == [2, 0, 2]
+    # Labels agree across parts: every "emu" image is the same grey in both.
+    assert (
+        split.test.images[split.test.labels == 2].min()
+        == split.train.images[split.train.labels == 2].min()
+    )
+
+
+def test_test_folder_with_an_unknown_class(tmp_path):
+    root = tmp_path / "pets"
+    for part, classes in (("train", ("cat", "dog")), ("val", ("cat", "yak"))):
+        for cls in classes:
+            write_png(root / part / cls / "0.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(DatasetError, match=r"val folder has classes \['yak'\]"):
+        load_dataset(root)

@@ -133,3 +133,14 @@ def test_hostile_header_announcing_huge_sizes(tmp_path):
     with pytest.raises(DatasetError, match="GB") as err:
         read_idx(path)
     assert "damaged" in str(err.value)
+
+
+def test_emnist_mapping_file_names_the_classes(tmp_path, rng):
+    images = digit_like(rng, 4)
+    ip = write_idx(tmp_path / "emnist-letters-train-images-idx3-ubyte", images)
+    lp = write_idx(tmp_path / "emnist-letters-train-labels-idx1-ubyte", np.array([1, 2, 26, 1]))
+    lines = [f"{i} {64 + i} {96 + i}" for i in range(1, 27)]
+    (tmp_path / "emnist-letters-mapping.txt").write_text("\n".join(lines) + "\n")
+    ds = load_idx(ip, lp)
+    assert ds.class_names[1] == "A" and ds.class_names[26] == "Z"
+    assert ds.class_names[ds.labels[2]] == "Z"
