@@ -162,15 +162,22 @@ def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
 
 
 def weight_grad(dout2: np.ndarray, cols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``dout2 @ cols.T`` for ``dout2`` (C_out, M) and ``cols`` (K, M), chunked along ``M``."""
+    """``dout2 @ cols.T`` for ``dout2`` (C_out, M) and ``cols`` (K, M), chunked along ``M``.
+
+    Computed as ``(cols @ dout2.T).T``: OpenBLAS ran that orientation 1.5-1.8x faster for
+    these shapes (measured on LeNet's layers), and chunks of ``GEMM_CHUNK`` columns were
+    another 2-3x for the first convolution's ~50k-long inner dimension.
+    """
     m = dout2.shape[1]
     if m <= 2 * GEMM_CHUNK:
-        return np.matmul(dout2, cols.T, out=out)
+        acc = cols @ dout2.T
+    else:
+        acc = cols[:, :GEMM_CHUNK] @ dout2[:, :GEMM_CHUNK].T
+        for s in range(GEMM_CHUNK, m, GEMM_CHUNK):
+            acc += cols[:, s : s + GEMM_CHUNK] @ dout2[:, s : s + GEMM_CHUNK].T
     if out is None:
-        out = np.empty((dout2.shape[0], cols.shape[0]), dtype=np.result_type(dout2, cols))
-    np.matmul(dout2[:, :GEMM_CHUNK], cols[:, :GEMM_CHUNK].T, out=out)
-    for s in range(GEMM_CHUNK, m, GEMM_CHUNK):
-        out += dout2[:, s : s + GEMM_CHUNK] @ cols[:, s : s + GEMM_CHUNK].T
+        return np.ascontiguousarray(acc.T)
+    np.copyto(out, acc.T)
     return out
 
 
