@@ -42,7 +42,13 @@ from cnnstudio.ui.train.bridge import (
     transforms_for,
 )
 from cnnstudio.ui.train.qt_plots import QtTrainingPlots
-from cnnstudio.ui.worker import SnapshotBatch, TrainingJob, TrainingResult, training_session
+from cnnstudio.ui.worker import (
+    RunCurves,
+    SnapshotBatch,
+    TrainingJob,
+    TrainingResult,
+    training_session,
+)
 
 __all__ = ["QtTrainView", "ask_keep_weights", "load_choice"]
 
@@ -146,6 +152,7 @@ class QtTrainView(QWidget):
         self._loading = False
         self._plots_dirty = False
         self._past_visible: list[bool] = []
+        self._curve_cache: dict[int, tuple[Any, RunCurves]] = {}
         self._build_ui()
         self._connect()
         self._plot_timer = QTimer(self)
@@ -170,6 +177,8 @@ class QtTrainView(QWidget):
         events = project.events
         events.graph_replaced.connect(self._on_graph_replaced)
         events.dataset_changed.connect(self._on_dataset_changed)
+        events.settings_changed.connect(self._on_settings_changed)
+        events.history_changed.connect(self._rebuild_runs_list)
         self._watch_graph()
 
     def _watch_graph(self) -> None:
@@ -486,6 +495,17 @@ class QtTrainView(QWidget):
         project = self.project
         self.set_settings(TrainSettings.from_dict(getattr(project, "train_settings", None)))
 
+    def _on_settings_changed(self) -> None:
+        project = self.project
+        if project is None or self._loading:
+            return
+        if project.train_settings != self.settings().to_dict():
+            self._loading = True  # show them without writing them back
+            try:
+                self.set_settings(TrainSettings.from_dict(project.train_settings))
+            finally:
+                self._loading = False
+
     def _store_settings(self, *_args: Any) -> None:
         if self._loading:
             return
@@ -506,6 +526,7 @@ class QtTrainView(QWidget):
         """Follow ``context.project`` (call again after the main window replaced it)."""
         self._ensure_dataset()
         self._load_settings()
+        self._rebuild_runs_list()
         self.refresh_graph_state()
 
     def _ensure_dataset(self) -> None:
@@ -527,8 +548,20 @@ class QtTrainView(QWidget):
 
     def _on_dataset_changed(self) -> None:
         project = self.project
-        if project is None or project.dataset is None:
+        if project is None:
             self.dataset_label.setText("No dataset")
+            return
+        if project.dataset is None:
+            # An opened project stores only the choice: load the data again.
+            try:
+                split = load_choice(project.dataset_choice, project.samples)
+            except (DatasetError, ValueError, OSError) as exc:
+                from cnnstudio.model.project import DatasetChoice
+
+                self.show_data_error(f"{exc} — using the built-in MNIST sample instead.")
+                project.set_dataset(DatasetChoice(), load_builtin())
+            else:
+                project.set_dataset(project.dataset_choice, split)
             return
         choice = project.dataset_choice
         index = self.source_combo.findData(choice.kind)
@@ -855,12 +888,8 @@ class QtTrainView(QWidget):
             self.status_label.setText(self._status_text() + suffix)
 
     def _on_run_started(self, _job: Any) -> None:
-        runs = self.session.past_runs
-        while len(self._past_visible) < len(runs):
-            self._past_visible.append(True)
-        self.plots.set_past_runs(runs, self._past_visible[: len(runs)])
         self.plots.set_current(None)
-        self.plots.current.set_visible(True)
+        self._rebuild_runs_list()
         self.message_label.hide()
 
     def _on_run_finished(self, result: TrainingResult) -> None:
@@ -880,8 +909,23 @@ class QtTrainView(QWidget):
         self.message_label.show()
 
     # -- earlier runs ----------------------------------------------------------------------
+    def _history_curves(self) -> list[RunCurves]:
+        """Curves of the project's runs (this session's and those saved with the project)."""
+        project = self.project
+        if project is None:
+            return list(self.session.past_runs)
+        out = []
+        for run in project.history:
+            hit = self._curve_cache.get(id(run))
+            if hit is None or hit[0] is not run:
+                hit = (run, RunCurves.from_history(run))
+                self._curve_cache[id(run)] = hit
+            out.append(hit[1])
+        return out
+
     def _rebuild_runs_list(self) -> None:
-        runs = self.session.past_runs
+        runs = self._history_curves()
+        del self._past_visible[len(runs) :]
         while len(self._past_visible) < len(runs):
             self._past_visible.append(True)
         self.runs_list.blockSignals(True)
@@ -899,18 +943,24 @@ class QtTrainView(QWidget):
             )
             self.runs_list.addItem(item)
         self.runs_list.blockSignals(False)
-        # The newest finished run is the one drawn as "current"; overlay the others.
+        self._apply_overlays()
+
+    def _apply_overlays(self) -> None:
+        runs = self._history_curves()
+        if self.session.is_active:
+            self.plots.set_past_runs(runs, self._past_visible[: len(runs)])
+            self.plots.current.set_visible(True)
+            return
+        # Idle: the newest run is drawn as "current", the others are overlaid.
         self.plots.set_past_runs(runs[:-1], self._past_visible[: max(len(runs) - 1, 0)])
+        self.plots.set_current(runs[-1] if runs else None)
         self.plots.current.set_visible(bool(self._past_visible[-1]) if runs else True)
 
     def _on_run_toggled(self, item: QListWidgetItem) -> None:
         row = self.runs_list.row(item)
         if 0 <= row < len(self._past_visible):
             self._past_visible[row] = item.checkState() == Qt.CheckState.Checked
-            runs = self.session.past_runs
-            self.plots.set_past_runs(runs[:-1], self._past_visible[: max(len(runs) - 1, 0)])
-            if row == len(runs) - 1 and not self.session.is_active:
-                self.plots.current.set_visible(self._past_visible[row])
+            self._apply_overlays()
 
     def showEvent(self, event: Any) -> None:
         if getattr(self, "_watched", None) is not self.project:

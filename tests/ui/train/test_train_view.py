@@ -214,3 +214,16 @@ def test_cancel_keeps_training_and_the_window_open(qtbot, monkeypatch):
     assert view.can_close() is True
     assert not view.session.is_active
     assert context.project.trained is None  # discarded
+
+
+def test_reopened_project_shows_its_runs_settings_and_reloads_its_data(view, qtbot):
+    project = view.project
+    with qtbot.waitSignal(view.session.run_finished, timeout=30000):
+        view.start()
+    data = project.to_data()
+    data.training_settings["epochs"] = 7
+    project.load_data(data, None)  # what File > Open does with a saved project
+    assert view.epochs_spin.value() == 7
+    assert project.dataset is not None  # the choice was loaded again
+    assert view.runs_list.count() == 1 and view.runs_list.item(0).text().startswith("Run 1")
+    assert len(view.plots.current.smooth.getData()[0]) == len(project.history[0].loss)
