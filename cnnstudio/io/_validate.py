@@ -94,6 +94,35 @@ def build_network(path: PathLike, arch: dict[str, Any], where: str = "the archit
         raise ModelFileError(path, f"{where} cannot be built: {exc}") from None
 
 
+def precheck_sizes(
+    path: PathLike, arch: dict[str, Any], weights: dict[str, np.ndarray], member: str
+) -> None:
+    """Compare the big layers' declared sizes with the stored arrays *before* building.
+
+    Building a network allocates every parameter; a hand-made architecture declaring
+    a Dense layer of a billion units would otherwise exhaust memory before the
+    weight shapes are ever compared. Only Dense and Conv2D can be large; the full
+    check (`check_weights`) follows after building.
+    """
+    for node in arch.get("nodes", []):
+        kind, nid, cfg = node.get("type"), node.get("id"), node.get("config") or {}
+        if kind not in ("Dense", "Conv2D"):
+            continue
+        w = weights.get(f"{nid}.w")
+        if w is None:
+            raise ModelFileError(
+                path, f"{member} does not fit the architecture: missing weights {nid}.w"
+            )
+        declared = cfg.get("units" if kind == "Dense" else "filters")
+        if isinstance(declared, int) and w.ndim >= 1 and declared != w.shape[0]:
+            raise ModelFileError(
+                path,
+                f"{member} does not fit the architecture: weight {nid}.w has shape "
+                f"{tuple(w.shape)}, but {nid} declares {declared} "
+                f"{'units' if kind == 'Dense' else 'filters'}",
+            )
+
+
 def check_weights(
     path: PathLike, network: Any, weights: dict[str, np.ndarray], member: str
 ) -> dict[str, np.ndarray]:

@@ -281,12 +281,17 @@ def load_model(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS)
     """
     path = Path(path)
     with ZipReader(path, _KIND, limits) as z:
+        if z.has("project.json") and not z.has("meta.json"):
+            raise ModelFileError(
+                path, "is a CNN Studio project (.cnnstudio), not a model file; open it as a project"
+            )
         z.require("meta.json", "architecture.json", "weights.npz")
         meta = z.read_json("meta.json")
         version = v.check_format(path, meta, "meta.json", MODEL_FORMAT, MODEL_VERSION, _KIND)
         arch = z.read_json("architecture.json")
         v.check_architecture_structure(path, arch, "architecture.json")
         weights = z.read_npz("weights.npz")
+    v.precheck_sizes(path, arch, weights, "weights.npz")
     bundle = bundle_from_meta(path, meta, arch, weights, "meta.json", version)
     bundle._network = _checked_network(bundle, path)
     # The checked float32 copies, so callers see exactly what the network holds.

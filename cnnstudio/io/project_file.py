@@ -222,6 +222,10 @@ def load_project(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMIT
     """
     path = Path(path)
     with ZipReader(path, _KIND, limits) as z:
+        if z.has("meta.json") and not z.has("project.json"):
+            raise ModelFileError(
+                path, "is a CNN Studio model file (.cnnmodel), not a project; open it as a model"
+            )
         z.require("project.json")
         doc = z.read_json("project.json")
         version = v.check_format(path, doc, "project.json", PROJECT_FORMAT, PROJECT_VERSION, _KIND)
@@ -253,6 +257,7 @@ def load_project(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMIT
         t_arch = v.check_architecture_structure(
             path, trained_meta.get("architecture"), "the trained model's architecture"
         )
+        v.precheck_sizes(path, t_arch, weights or {}, "trained model weights")
         bundle = bundle_from_meta(path, trained_meta, t_arch, weights or {}, "trained model")
         bundle._network = _checked_network(bundle, path, "trained model ")
         bundle.weights = bundle._network.get_weights()

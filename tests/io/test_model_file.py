@@ -337,6 +337,23 @@ def test_bad_normalisation(model_path, tmp_path):
     _assert_error(bad, "preprocessing", "std must be positive")
 
 
+def test_huge_declared_layer_is_refused_before_building(model_path, tmp_path):
+    # Building first would try to allocate 10^10 floats for fc1 before any check.
+    arch = archs.lenet()
+    next(n for n in arch["nodes"] if n["id"] == "fc1")["config"]["units"] = 10**10
+    bad = rewrite_zip(
+        model_path, tmp_path / "x.cnnmodel", {"architecture.json": json.dumps(arch).encode()}
+    )
+    _assert_error(bad, "fc1.w has shape (32, 400)", "declares 10000000000 units")
+
+
+def test_project_is_not_a_model(tmp_path):
+    from cnnstudio.io import ProjectData, save_project
+
+    p = save_project(tmp_path / "p.cnnmodel", ProjectData(architecture=archs.lenet()))
+    _assert_error(p, "is a CNN Studio project (.cnnstudio), not a model file")
+
+
 def test_a_folder_is_not_a_model(tmp_path):
     _assert_error(tmp_path, "is a folder")
 

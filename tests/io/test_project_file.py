@@ -146,7 +146,7 @@ def test_model_file_is_not_a_project(tmp_path):
     from cnnstudio.io import save_model
 
     p = save_model(tmp_path / "m.cnnstudio", make_bundle())
-    _assert_error(p, "project.json is missing")
+    _assert_error(p, "is a CNN Studio model file (.cnnmodel), not a project")
 
 
 def test_missing_weights_member(tmp_path):
