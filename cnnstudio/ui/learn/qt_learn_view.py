@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
@@ -48,23 +47,10 @@ class QtLearnView(QWidget):
     def __init__(self, context: AppContext | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context if context is not None else AppContext(self)
-        drawing = self._drawing
-        self.conv = QtConvExplorer(drawing)
-        self.channels = QtChannelsLesson()
-        self.activation = QtActivationLesson()
-        self.pooling = QtPoolingLesson()
-        self.flatten = QtFlattenSoftmaxLesson()
-        self.filters = QtFiltersLesson(drawing)
-        self.conv1d = QtConv1DLesson()
-        self.lessons: dict[str, QWidget] = {
-            "conv": self.conv,
-            "channels": self.channels,
-            "activation": self.activation,
-            "pool": self.pooling,
-            "flatten": self.flatten,
-            "filters": self.filters,
-            "conv1d": self.conv1d,
-        }
+        # Lessons are built the first time they are shown: the plots cost about a
+        # second together, which the app start should not pay.
+        self._lessons: dict[str, QWidget] = {}
+        self._scrolls: dict[str, QScrollArea] = {}
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -78,22 +64,49 @@ class QtLearnView(QWidget):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-            scroll.setWidget(self.lessons[key])
+            self._scrolls[key] = scroll
             self.stack.addWidget(scroll)
         layout.addWidget(self.lesson_list)
         layout.addWidget(self.stack, 1)
 
         self.lesson_list.currentRowChanged.connect(self._on_row_changed)
         self.lesson_list.setCurrentRow(0)
-        self.activation.take_from_conv.clicked.connect(
-            lambda: (
-                self.activation.set_feature_map(self.conv.lab.output())
-                if self.conv.lab.fits()
-                else None
-            )
-        )
         self.context.explain_requested.connect(self.explain)
+
+    def lesson(self, key: str) -> Any:
+        """The lesson widget for ``key``, built on first use."""
+        widget = self._lessons.get(key)
+        if widget is not None:
+            return widget
+        if key not in self._scrolls:
+            keys = ", ".join(k for k, _ in LESSONS)
+            raise ValueError(f"unknown lesson {key!r}; choose one of: {keys}")
+        if key == "conv":
+            widget = QtConvExplorer(self._drawing)
+        elif key == "channels":
+            widget = QtChannelsLesson()
+        elif key == "activation":
+            widget = QtActivationLesson()
+            widget.take_from_conv.clicked.connect(self._activation_from_conv)
+        elif key == "pool":
+            widget = QtPoolingLesson()
+        elif key == "flatten":
+            widget = QtFlattenSoftmaxLesson()
+        elif key == "filters":
+            widget = QtFiltersLesson(self._drawing)
+        else:
+            widget = QtConv1DLesson()
+        self._lessons[key] = widget
+        self._scrolls[key].setWidget(widget)
+        return widget
+
+    conv = property(lambda self: self.lesson("conv"))
+    channels = property(lambda self: self.lesson("channels"))
+    activation = property(lambda self: self.lesson("activation"))
+    pooling = property(lambda self: self.lesson("pool"))
+    flatten = property(lambda self: self.lesson("flatten"))
+    filters = property(lambda self: self.lesson("filters"))
+    conv1d = property(lambda self: self.lesson("conv1d"))
 
     # -- public ------------------------------------------------------------------------
     def current_lesson(self) -> str:
@@ -121,16 +134,22 @@ class QtLearnView(QWidget):
         self.show_lesson(preset.lesson)
 
     def stop_animations(self) -> None:
-        for lesson in (self.conv, self.pooling, self.conv1d):
-            lesson.stop()
+        for key in ("conv", "pool", "conv1d"):
+            if key in self._lessons:
+                self._lessons[key].stop()  # type: ignore[attr-defined]
 
     # -- internals ---------------------------------------------------------------------
     def _drawing(self) -> np.ndarray | None:
         return self.context.last_drawing
 
+    def _activation_from_conv(self) -> None:
+        if self.conv.lab.fits():
+            self.activation.set_feature_map(self.conv.lab.output())
+
     def _on_row_changed(self, row: int) -> None:
         self.stop_animations()
         if row >= 0:
+            self.lesson(LESSONS[row][0])
             self.stack.setCurrentIndex(row)
 
     def hideEvent(self, event: object) -> None:

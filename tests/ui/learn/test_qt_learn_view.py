@@ -61,7 +61,7 @@ def test_every_lesson_has_a_title_and_explanation(view, qtbot):
     ]
     for key, title in LESSONS:
         view.show_lesson(key)
-        lesson = view.lessons[key]
+        lesson = view.lesson(key)
         texts = [w.text() for w in lesson.findChildren(QLabel, "lessonText")]
         assert texts and len(texts[0]) > 80, key
         heads = [w.text() for w in lesson.findChildren(QLabel, "lessonTitle")]
