@@ -123,7 +123,7 @@ def load_csv(
     max_bytes
         Refuse a dataset larger than this (default 2 GB).
 
-    Pixel values must lie in 0-255 (or all in 0-1, then scaled by 255).
+    Pixel values must lie in 0-255; when all lie in 0-1 they are scaled by 255.
 
     Raises
     ------
@@ -178,7 +178,13 @@ def load_csv(
         shape = (given[0], given[1], given[2])
     check_memory(table.shape[0], shape, str(path), max_bytes)
 
-    pixels = table[:, pixel_cols] if label_col != ncols - 1 else table[:, :-1]
+    # Views, not copies, for the usual layouts (label first or last).
+    if label_col == 0:
+        pixels = table[:, 1:]
+    elif label_col == ncols - 1:
+        pixels = table[:, :-1]
+    else:
+        pixels = table[:, pixel_cols]
     images = _to_uint8(pixels, path, skip).reshape(-1, *shape)
     if text_labels is not None:
         names = sorted(set(text_labels.tolist()), key=_label_sort_key)
@@ -262,8 +268,9 @@ def _to_uint8(pixels: np.ndarray, path: Path, skip: int) -> np.ndarray:
         row = int(np.flatnonzero(~np.isfinite(pixels).all(axis=1))[0])
         raise DatasetError(f"line {row + 1 + skip} has a missing or infinite pixel value", path)
     lo, hi = float(pixels.min()), float(pixels.max())
-    if lo >= 0.0 and hi <= 1.0 and (pixels != np.round(pixels)).any():
-        return np.round(pixels * 255.0).astype(np.uint8)
+    # All values within [0, 1] (floats, or black-and-white 0/1) mean a 0-1 scale: a
+    # 0-255 image whose brightest pixel is 1 would be black anyway.
+    factor = 255.0 if lo >= 0.0 and hi <= 1.0 else 1.0
     if lo < 0.0 or hi > 255.0:
         bad = (pixels < 0) | (pixels > 255)
         row = int(np.flatnonzero(bad.any(axis=1))[0])
@@ -271,4 +278,9 @@ def _to_uint8(pixels: np.ndarray, path: Path, skip: int) -> np.ndarray:
         raise DatasetError(
             f"line {row + 1 + skip} has pixel value {value:g}; pixels must lie in 0-255", path
         )
-    return np.round(pixels).astype(np.uint8)
+    # In chunks: a float copy of a 60,000-row table would be another 190 MB.
+    out = np.empty(pixels.shape, dtype=np.uint8)
+    for start in range(0, pixels.shape[0], 4096):
+        chunk = pixels[start : start + 4096] * np.float32(factor)
+        out[start : start + 4096] = np.rint(chunk, out=chunk)
+    return out

@@ -102,3 +102,10 @@ def test_unknown_image_shape_and_empty_file(tmp_path):
     empty.write_text("\n\n")
     with pytest.raises(DatasetError, match="empty"):
         load_csv(empty)
+
+
+def test_values_in_zero_to_one_are_scaled(tmp_path):
+    path = tmp_path / "unit.csv"
+    path.write_text("label,a,b,c,d\n0,0,0.5,1,0.25\n1,1,1,0,0\n")
+    ds = load_csv(path)
+    assert ds.images[:, 0].reshape(2, 4).tolist() == [[0, 128, 255, 64], [255, 255, 0, 0]]
