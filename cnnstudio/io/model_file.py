@@ -193,10 +193,18 @@ class ModelBundle:
         Raises
         ------
         cnnstudio.data.DatasetError
-            For a missing or unreadable image (naming it).
+            For a missing or unreadable image (naming it), or a model whose input
+            is not an image.
         """
+        from cnnstudio.data.errors import DatasetError
         from cnnstudio.data.preprocess import load_image_for_prediction
 
+        if len(self.input_shape) != 3 or self.input_shape[0] not in (1, 3):
+            shape = "x".join(map(str, self.input_shape))
+            raise DatasetError(
+                f"this model's input is {shape}, not a grayscale or RGB image; "
+                "it cannot classify image files"
+            )
         mode = "digit" if self.digit_preprocessing else "resize"
         return load_image_for_prediction(path, self.input_shape, mode=mode)  # type: ignore[arg-type]
 

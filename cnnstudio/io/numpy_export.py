@@ -47,6 +47,12 @@ def predictor_model(bundle: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     kernels (``flip_kernel``) are flipped here, so predict.py needs no special cases.
     """
     network = bundle.network()
+    shape = tuple(network.input_shape)
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise ExportError(
+            f"the NumPy predictor reads image files, but this model's input is "
+            f"{'x'.join(map(str, shape))}; export it as ONNX instead"
+        )
     weights = {k: np.ascontiguousarray(a, dtype=np.float32) for k, a in bundle.weights.items()}
     nodes = []
     for nid, layer in network.nodes.items():

@@ -223,3 +223,17 @@ def test_architecture_json_round_trip(tmp_path):
     path = export_architecture(arch, tmp_path / "a.json")
     assert json.loads(path.read_text()) == arch
     assert load_architecture(path) == arch
+
+
+def test_vector_input_model_cannot_be_a_predictor(tmp_path):
+    arch = {
+        "nodes": [
+            {"id": "input", "type": "Input", "config": {"shape": [6]}, "inputs": []},
+            {"id": "fc", "type": "Dense", "config": {"units": 3}, "inputs": ["input"]},
+        ]
+    }
+    bundle = make_bundle(arch)
+    with pytest.raises(ExportError, match="input is 6"):
+        export_numpy(bundle, tmp_path / "p")
+    with pytest.raises(ValueError, match="not a grayscale or RGB image"):
+        bundle.load_image(tmp_path / "any.png")
