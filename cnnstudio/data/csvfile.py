@@ -25,8 +25,8 @@ def _open_text(path: Path) -> io.TextIOBase:
         with open(path, "rb") as f:
             magic = f.read(2)
         if magic == b"\x1f\x8b":
-            return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
-        return open(path, encoding="utf-8", errors="replace", newline="")
+            return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+        return open(path, encoding="utf-8-sig", errors="replace", newline="")
     except FileNotFoundError as exc:
         raise DatasetError("file not found", path) from exc
     except OSError as exc:
@@ -152,6 +152,12 @@ def load_csv(
                 f"the gzip-compressed file is damaged or truncated ({exc})", path
             ) from exc
     label_col = _label_column(label_column, first if has_header else None, ncols, path)
+    if table is None and label_col is None:
+        # Text in the first or last column of a headerless file: class-name labels.
+        if not _is_number(first[0]):
+            label_col = 0
+        elif not _is_number(first[-1]):
+            label_col = ncols - 1
     if table is None:
         problem = _diagnose(path, skip, ncols, -1 if label_col is None else label_col)
         if problem is None or problem[0] != "labels":

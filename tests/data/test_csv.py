@@ -109,3 +109,14 @@ def test_values_in_zero_to_one_are_scaled(tmp_path):
     path.write_text("label,a,b,c,d\n0,0,0.5,1,0.25\n1,1,1,0,0\n")
     ds = load_csv(path)
     assert ds.images[:, 0].reshape(2, 4).tolist() == [[0, 128, 255, 64], [255, 255, 0, 0]]
+
+
+def test_windows_line_ends_byte_order_mark_and_headerless_text_labels(tmp_path):
+    path = tmp_path / "win.csv"
+    path.write_bytes("\ufefflabel,a,b,c,d\r\n3,1,2,3,4\r\n1,5,6,7,8\r\n".encode())
+    ds = load_csv(path)
+    assert ds.labels.tolist() == [3, 1] and ds.images[1, 0].ravel().tolist() == [5, 6, 7, 8]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("cat,1,2,3,4\ndog,5,6,7,8\ncat,0,0,0,0\n")
+    ds = load_csv(bare)
+    assert ds.class_names == ["cat", "dog"] and ds.labels.tolist() == [0, 1, 0]
