@@ -114,6 +114,7 @@ class QtBuildView(QWidget):
         self.scene.move_finished.connect(self._on_move_finished)
         self.scene.selectionChanged.connect(self._on_selection_changed)
         self.canvas.block_dropped.connect(self.drop_block)
+        self.canvas.describe_drop = self.describe_drop
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{round(z * 100)}%"))
         self.palette.block_activated.connect(self.append_block)
         self.inspector.param_edited.connect(self.set_param)
@@ -162,6 +163,33 @@ class QtBuildView(QWidget):
         self.undo_stack.push(command)
         return True
 
+    def _drop_plan(self, block_type: str, scene_pos: QPointF) -> tuple[str, Any]:
+        """``("insert", link)``, ``("append", last block)`` or ``("place", None)``."""
+        spec = block_spec(block_type)
+        link = self.scene.link_at(scene_pos)
+        if link is not None and spec.max_inputs != 0:
+            return "insert", link
+        last = _last_block(self.graph)
+        over_block = self.scene.block_at(scene_pos) is not None
+        below = last is not None and scene_pos.y() > last.position[1] + BLOCK_HEIGHT / 2
+        if below and not over_block and block_type != "Input":
+            return "append", last
+        return "place", None
+
+    def describe_drop(self, block_type: str, scene_pos: QPointF) -> str:
+        """What dropping ``block_type`` at ``scene_pos`` would do, in words (drag banner)."""
+        label = block_spec(block_type).label
+        kind, target = self._drop_plan(block_type, scene_pos)
+        if kind == "insert":
+            source = self.graph.block(target.source).label
+            dest = self.graph.block(target.target).label
+            return f"Drop to insert {label} between {source} and {dest}"
+        if kind == "append":
+            return f"Drop to add {label} after {target.label}"
+        if not self.graph.blocks:
+            return f"Drop to start the network with {label}"
+        return f"Drop to place {label} here (not connected yet)"
+
     def drop_block(self, block_type: str, scene_pos: QPointF) -> str | None:
         """What a palette drop at ``scene_pos`` does; returns the new block's id.
 
@@ -169,21 +197,15 @@ class QtBuildView(QWidget):
         it up. Anywhere else: place it unconnected.
         """
         graph = self.graph
-        spec = block_spec(block_type)
-        link = self.scene.link_at(scene_pos)
-        if link is not None and spec.max_inputs != 0:
-            command: GraphCommand = InsertOnLink(
-                graph, link, block_type, (scene_pos.x(), scene_pos.y())
-            )
+        kind, target = self._drop_plan(block_type, scene_pos)
+        position = (scene_pos.x(), scene_pos.y())
+        command: GraphCommand
+        if kind == "insert":
+            command = InsertOnLink(graph, target, block_type, position)
+        elif kind == "append":
+            command = AddBlock(graph, block_type, after=target.id)
         else:
-            last = _last_block(graph)
-            over_block = self.scene.block_at(scene_pos) is not None
-            below = last is not None and scene_pos.y() > last.position[1] + BLOCK_HEIGHT / 2
-            if below and not over_block and block_type != "Input":
-                assert last is not None
-                command = AddBlock(graph, block_type, after=last.id)
-            else:
-                command = AddBlock(graph, block_type, (scene_pos.x(), scene_pos.y()))
+            command = AddBlock(graph, block_type, position)
         if not self.push(command):
             return None
         block_id = getattr(command, "block_id", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -61,6 +63,9 @@ class QtCanvas(QGraphicsView):
         self._pan_from: QPointF | None = None
         self._space_down = False
         self._drop_link: Link | None = None
+        #: Set by the build view: says in words what a drop at a scene point would do.
+        self.describe_drop: Callable[[str, QPointF], str] | None = None
+        self._drop_text = ""
         self.hint_text = (
             "Drag blocks here from the Blocks panel, starting with Input,\n"
             "or pick a ready-made network under Presets."
@@ -191,28 +196,38 @@ class QtCanvas(QGraphicsView):
 
     # -- drops from the palette ------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if block_type_from_mime(event.mimeData()):
-            event.setDropAction(Qt.DropAction.CopyAction)
-            event.accept()
-            self._highlight_link(self.mapToScene(event.position().toPoint()))
-        else:
-            event.ignore()
+        self._drag_over(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if block_type_from_mime(event.mimeData()):
-            event.setDropAction(Qt.DropAction.CopyAction)
-            event.accept()
-            self._highlight_link(self.mapToScene(event.position().toPoint()))
-        else:
+        self._drag_over(event)
+
+    def _drag_over(self, event: QDragMoveEvent) -> None:
+        block_type = block_type_from_mime(event.mimeData())
+        if not block_type:
             event.ignore()
+            return
+        event.setDropAction(Qt.DropAction.CopyAction)
+        event.accept()
+        pos = self.mapToScene(event.position().toPoint())
+        self._highlight_link(pos)
+        text = self.describe_drop(block_type, pos) if self.describe_drop is not None else ""
+        if text != self._drop_text:
+            self._drop_text = text
+            self.viewport().update()
+
+    def _end_drag(self) -> None:
+        self._highlight_link(None)
+        if self._drop_text:
+            self._drop_text = ""
+            self.viewport().update()
 
     def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
-        self._highlight_link(None)
+        self._end_drag()
         event.accept()
 
     def dropEvent(self, event: QDropEvent) -> None:
         block_type = block_type_from_mime(event.mimeData())
-        self._highlight_link(None)
+        self._end_drag()
         if not block_type:
             event.ignore()
             return
@@ -252,6 +267,8 @@ class QtCanvas(QGraphicsView):
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawForeground(painter, rect)
+        if self._drop_text:
+            self._draw_banner(painter, self._drop_text)
         if self.graph_scene.block_items():
             return
         painter.save()
@@ -264,3 +281,27 @@ class QtCanvas(QGraphicsView):
             QRectF(self.viewport().rect()), Qt.AlignmentFlag.AlignCenter, self.hint_text
         )
         painter.restore()
+
+    def _draw_banner(self, painter: QPainter, text: str) -> None:
+        """What the drop will do, in a pill at the top of the view."""
+        painter.save()
+        painter.resetTransform()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(self.font())
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        width = metrics.horizontalAdvance(text) + 28
+        height = metrics.height() + 12
+        box = QRectF((self.viewport().width() - width) / 2, 10, width, height)
+        painter.setPen(QPen(QColor("#2e9d4f"), 1.2))
+        painter.setBrush(QColor(235, 248, 238, 240))
+        painter.drawRoundedRect(box, height / 2, height / 2)
+        painter.setPen(QColor("#1d5e31"))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+    @property
+    def drop_text(self) -> str:
+        """The banner shown while a palette block is dragged over the canvas."""
+        return self._drop_text

@@ -358,6 +358,7 @@ class QtBlockInspector(QWidget):
     def _show_nothing(self, count: int = 0) -> None:
         self._clear_form()
         self.icon_label.clear()
+        self.icon_label.hide()
         self.name_edit.hide()
         self.error_label.hide()
         self.warning_label.hide()
@@ -402,6 +403,7 @@ class QtBlockInspector(QWidget):
         spec = block.spec
         self._clear_form()
         self.icon_label.setPixmap(block_icon(spec).pixmap(28, 28))
+        self.icon_label.show()
         self.name_edit.show()
         self.form_frame.setVisible(bool(spec.params))
         for pspec in spec.params:
@@ -440,7 +442,7 @@ class QtBlockInspector(QWidget):
             decimals = 2
             for number in (p.step, p.min):
                 if number:
-                    decimals = max(decimals, min(8, math.ceil(-math.log10(abs(number))) + 1))
+                    decimals = max(decimals, min(8, math.ceil(-math.log10(abs(number)) - 1e-9)))
             dspin.setDecimals(decimals)
             dspin.setRange(low, p.max if p.max is not None else 1e9)
             dspin.setSingleStep(p.step or 0.1)

@@ -9,12 +9,24 @@ from PySide6.QtCore import (
     QMimeData,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QRect,
+    QRectF,
     QSize,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPalette
+from PySide6.QtGui import (
+    QColor,
+    QDrag,
+    QFont,
+    QFontMetrics,
+    QIcon,
+    QPainter,
+    QPalette,
+    QPen,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLineEdit,
@@ -27,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.model.registry import GROUPS, BlockSpec, blocks_in_group
+from cnnstudio.model.registry import GROUPS, BlockSpec, block_spec, blocks_in_group
 from cnnstudio.ui.build.style import block_icon, group_color
 
 __all__ = ["BLOCK_MIME_TYPE", "QtBlockPalette", "block_type_from_mime", "mime_for_block"]
@@ -157,6 +169,18 @@ class _PaletteTree(QTreeWidget):
     def supportedDropActions(self) -> Qt.DropAction:
         return Qt.DropAction.CopyAction
 
+    def startDrag(self, supported_actions: Qt.DropAction) -> None:
+        item = self.currentItem()
+        block_type = item.data(0, _TYPE_ROLE) if item is not None else None
+        if not block_type:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(mime_for_block(str(block_type)))
+        drag.setPixmap(_drag_pixmap(str(block_type), self.devicePixelRatioF()))
+        # The preview hangs below-right of the pointer so the wire under it stays visible.
+        drag.setHotSpot(QPoint(-14, -12))
+        drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         # Wrapped descriptions change height with the width.
@@ -285,6 +309,35 @@ class QtBlockPalette(QWidget):
                 child.setHidden(hidden)
                 visible += not hidden
             group_item.setHidden(visible == 0)
+
+
+def _drag_pixmap(block_type: str, ratio: float = 1.0) -> QPixmap:
+    """A small block-shaped preview for the drag: icon and name on the group's colour."""
+    spec = block_spec(block_type)
+    font = QFont()
+    font.setBold(True)
+    width = QFontMetrics(font).horizontalAdvance(spec.label) + 44
+    height = 28
+    pixmap = QPixmap(int(width * ratio), int(height * ratio))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    color = group_color(spec.group)
+    color.setAlpha(225)
+    painter.setBrush(color)
+    painter.setPen(QPen(group_color(spec.group).darker(160), 1.2))
+    painter.drawRoundedRect(QRectF(0.5, 0.5, width - 1, height - 1), 6, 6)
+    block_icon(spec).paint(painter, QRect(6, 6, 16, 16))
+    painter.setFont(font)
+    painter.setPen(QColor("#1b1b1b"))
+    painter.drawText(
+        QRectF(28, 0, width - 30, height),
+        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+        spec.label,
+    )
+    painter.end()
+    return pixmap
 
 
 def _tooltip(spec: BlockSpec) -> str:

@@ -108,6 +108,12 @@ def test_dropping_beside_the_network_places_an_unconnected_block(view):
 def test_dropping_on_a_wire_inserts_the_block_there(view):
     build_chain(view, ["Input", "Conv2D", "Output"])
     wire = view.scene.link_item(Link("conv1", "output1"))
+    middle = wire.path().pointAtPercent(0.5)
+    # While dragging, the canvas says what the drop will do.
+    assert view.describe_drop("ReLU", middle) == (
+        "Drop to insert ReLU between Convolution 1 and Output 1"
+    )
+    assert view.describe_drop("ReLU", below(view, "output1")) == "Drop to add ReLU after Output 1"
     drop(view, "ReLU", wire.path().pointAtPercent(0.5))
     assert set(view.graph.links) == {
         Link("input1", "conv1"),
