@@ -450,8 +450,9 @@ def test_format_progress_reads_like_a_progress_bar(make_net, make_blobs):
 def test_lenet5_reaches_95_percent_on_the_held_out_mnist_sample():
     """The issue's acceptance test: LeNet-5 on the built-in sample, >= 95% held out, < 1 min.
 
-    6 epochs of Adam (lr 2e-3, batch 64) over the 4,000 training images take about 7 s
-    on the 2-core machine and end near 96.5% on the 1,000 held-out ones.
+    5 epochs of Adam (lr 3e-3 annealed by a cosine schedule, batch 64) over the 4,000
+    training images take 5-7 s on the 2-core machine and end at 96.3% on the 1,000
+    held-out ones (96.3-97.3% over network seeds 0-4; >= 95% from epoch 3 on).
     """
     from cnnstudio.data.builtin import load_builtin
     from cnnstudio.engine.network import Network
@@ -460,7 +461,7 @@ def test_lenet5_reaches_95_percent_on_the_held_out_mnist_sample():
     train_set, test_set = data.train, data.test
     assert len(train_set.labels) == 4000 and len(test_set.labels) == 1000
     net = Network.from_architecture(lenet_architecture(), seed=0)
-    cfg = TrainConfig(epochs=6, batch_size=64, optimizer="adam", lr=2e-3, seed=0)
+    cfg = TrainConfig(epochs=5, batch_size=64, optimizer="adam", lr=3e-3, schedule="cosine")
     last = fit(net, train_set, test_set, cfg)  # Dataset objects (images + labels) work too
     held_out = evaluate(net, test_set.images, test_set.labels)
     assert held_out.accuracy >= 0.95, held_out.accuracy
