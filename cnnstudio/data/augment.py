@@ -195,14 +195,15 @@ def _warp(x: np.ndarray, angle: Any, scale: Any, ty: Any, tx: Any) -> np.ndarray
 
 
 def augment_batch(x: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
-    """Augment a float batch (N, C, H, W) in [0, 1]; returns a new float32 array.
+    """Augment a batch (N, C, H, W), float in [0, 1] or uint8; returns a new float32 array.
 
     Random draws come only from ``rng``, so the same seed gives the same batch.
     Order: thickness, then rotation/scale/shift in one resampling, then noise.
     """
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
     if x.ndim != 4:
         raise DatasetError(f"augmentation expects an (N, C, H, W) batch, got {x.shape}")
+    x = x * np.float32(1 / 255) if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
     n = x.shape[0]
     out = x
     if aug.thickness:
@@ -241,8 +242,7 @@ def make_transform(
         x = np.asarray(x)
         if aug is None or rng is None:
             return norm.apply(x)
-        scaled = x.astype(np.float32) * np.float32(1 / 255) if x.dtype == np.uint8 else x
-        return norm.apply(augment_batch(scaled, aug, rng))
+        return norm.apply(augment_batch(x, aug, rng))
 
     return transform
 
