@@ -800,7 +800,7 @@ class PoolLab:
         n_in, n_out = h * w, fh.result * fw.result
         return (
             f"{h}x{w} → {fh.result}x{fw.result}: {n_in} values become {n_out} "
-            f"({fmt(100 * n_out / n_in)}% of them). Height {fh.text}, width {fw.text}."
+            f"({100 * n_out / n_in:.0f}% of them). Height {fh.text}, width {fw.text}."
         )
 
 

@@ -193,9 +193,9 @@ class QtConvExplorer(QWidget):
         formula_layout.addWidget(self.formula_note)
         formula_layout.addWidget(self.flip_label)
         formula_layout.addStretch(1)
-        bottom.addWidget(arith_card, 3)
-        bottom.addWidget(formula_card, 2)
-        root.addWidget(fixed_height_area(bottom, 178))
+        bottom.addWidget(arith_card, 1)
+        bottom.addWidget(formula_card, 1)
+        root.addWidget(fixed_height_area(bottom, 190))
 
         # -- wiring ------------------------------------------------------------------
         self.preset_combo.activated.connect(self._on_preset_chosen)
