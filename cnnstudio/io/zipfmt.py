@@ -256,6 +256,10 @@ def parse_npz(
         raise fail(f"is damaged: not a readable .npz archive ({_short(exc)})") from None
     if len(infos) > limits.members:
         raise fail(f"holds {len(infos)} arrays; that is more than any model has")
+    declared = sum(info.file_size for info in infos)
+    if declared > limits.array_bytes:
+        # Deflated members could otherwise add up to far more than the .npz itself.
+        raise fail(f"is too large: its arrays hold {_size_text(declared)} uncompressed")
     arrays: dict[str, np.ndarray] = {}
     with zf:
         for info in infos:

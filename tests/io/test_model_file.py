@@ -303,6 +303,20 @@ def test_member_declaring_a_huge_size(model_path, tmp_path):
     _assert_error(model_path, "weights.npz is too large", "4.0 GB")
 
 
+def test_npz_whose_arrays_inflate_past_the_limit(model_path, tmp_path):
+    w = _weights(model_path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for k, a in w.items():
+            z.writestr(f"{k}.npy", _npy(a))
+        for i in range(3):  # 3 x 4 MB of zeros, deflated to a few KB each
+            z.writestr(f"pad{i}.npy", _npy(np.zeros(1 << 20, np.float32)))
+    bad = rewrite_zip(model_path, tmp_path / "x.cnnmodel", {"weights.npz": buf.getvalue()})
+    assert bad.stat().st_size < 1 << 20
+    with pytest.raises(ModelFileError, match=r"weights\.npz is too large"):
+        load_model(bad, limits=Limits(array_bytes=8 << 20))
+
+
 def test_too_many_members(model_path, tmp_path):
     extra = {f"junk{i}.txt": b"x" for i in range(40)}
     bad = rewrite_zip(model_path, tmp_path / "x.cnnmodel", extra)
