@@ -152,13 +152,20 @@ def _check_batch_size(batch_size: Any) -> int:
     return int(batch_size)
 
 
-def _checked_batch(xb: np.ndarray, network: Any, what: str) -> np.ndarray:
+def _checked_batch(xb: Any, network: Any, what: str, n: int | None = None) -> np.ndarray:
+    """Check a transform's output: float32, the network's input shape, ``n`` samples."""
     want = tuple(network.input_shape)
-    if not isinstance(xb, np.ndarray) or xb.dtype != np.float32 or xb.shape[1:] != want:
+    if (
+        not isinstance(xb, np.ndarray)
+        or xb.dtype != np.float32
+        or xb.shape[1:] != want
+        or (n is not None and xb.shape[0] != n)
+    ):
         desc = f"{xb.dtype} {xb.shape}" if isinstance(xb, np.ndarray) else type(xb).__name__
+        size = "N" if n is None else str(n)
         raise EngineError(
             f"{what}: the transform must return float32 batches of shape "
-            f"(N, {', '.join(map(str, want))}), got {desc}"
+            f"({size}, {', '.join(map(str, want))}), got {desc}"
         )
     return xb
 
@@ -233,7 +240,7 @@ def evaluate(
         if transform is None:
             xb = default_transform(xb)
         else:
-            xb = _checked_batch(transform(xb, None), network, "evaluate")
+            xb = _checked_batch(transform(xb, None), network, "evaluate", stop - start)
         logits = network.forward(xb, training=False)
         batch_loss, _ = loss_fn(logits, labels[start:stop])
         loss_sum += batch_loss * (stop - start)

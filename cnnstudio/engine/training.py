@@ -589,6 +589,7 @@ def _loop(
             "layer_stats": _layer_stats(network, acts),
         }
 
+    stopped = False
     for epoch in range(1, n_epochs + 1):
         perm = shuffle_rng.permutation(n)
         loss_sum = 0.0
@@ -598,6 +599,7 @@ def _loop(
         for i in range(last_step_in_epoch):
             if control is not None:
                 if control.stop_requested:
+                    stopped = True
                     break
                 new_lr = control._take_lr()
                 if new_lr is not None:
@@ -609,7 +611,7 @@ def _loop(
             if transform is None:
                 xb = default_transform(xb)
             else:
-                xb = _checked_batch(transform(xb, aug_rng), network, "training transform")
+                xb = _checked_batch(transform(xb, aug_rng), network, "training transform", len(idx))
             lr = schedule(step, base_lr)
             optimizer.lr = lr
             with np.errstate(over="ignore", invalid="ignore"):
@@ -686,11 +688,10 @@ def _loop(
             }
             yield TrainingSnapshot(**last, epoch_end=epoch_end, done=done, **extra)
             t_resume = clock()
-        else:
-            continue
-        break  # stop requested
+        if stopped:
+            break
 
-    if last is not None and control is not None and control.stop_requested and not (step == total):
+    if stopped and last is not None:
         if not _all_finite(network):
             raise diverged(last["epoch"], step, float("nan"), "weights")
         active += clock() - t_resume

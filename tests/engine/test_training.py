@@ -402,6 +402,7 @@ def test_train_checks_its_inputs_before_running(make_net, make_blobs):
         ({"threads": 0}, "threads must be None or an integer >= 1"),
         ({"snapshot_interval": -1}, "snapshot_interval must be a number of seconds >= 0"),
         ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"explode_factor": 0.5}, "explode_factor must be None or a number > 1"),
     ],
 )
 def test_bad_settings_are_explained(kwargs, message):
@@ -468,3 +469,25 @@ def test_lenet5_reaches_95_percent_on_the_held_out_mnist_sample():
     assert last.val_accuracy == pytest.approx(held_out.accuracy)
     assert held_out.confusion.sum() == 1000
     assert np.nanmin(held_out.per_class) > 0.85
+
+
+def test_a_transform_that_drops_samples_is_named(make_net, make_blobs):
+    x, y = make_blobs(n=8)
+    gen = train(make_net(), (x, y), transform=lambda xb, rng: xb[:-1].astype(np.float32))
+    with pytest.raises(
+        EngineError, match=r"float32 batches of shape \(8, 1, 4, 4\), got float32 \(7"
+    ):
+        next(gen)
+
+
+def test_stop_after_the_last_step_adds_nothing(make_net, make_blobs):
+    x, y = make_blobs(n=20)
+    control = TrainingControl()
+    snaps = []
+    for snap in train(
+        make_net(), (x, y), config=TrainConfig(epochs=1, batch_size=10), control=control
+    ):
+        snaps.append(snap)
+        if snap.done:
+            control.request_stop()
+    assert [(s.step, s.done, s.stopped) for s in snaps] == [(1, False, False), (2, True, False)]
