@@ -141,3 +141,11 @@ def test_mnist_digits_pass_through_almost_unchanged():
         diff = np.abs(np.round(out * 255) - digits.astype(np.float64))
         assert diff.mean() < 0.5
         assert (diff.reshape(len(digits), -1).max(axis=1) <= 2).mean() > 0.95
+
+
+def test_a_faint_mark_far_from_the_digit_is_ignored():
+    drawing = np.zeros((100, 100), np.float32)
+    drawing[20:80, 45:55] = 1.0
+    smudged = drawing.copy()
+    smudged[95, 2] = 0.05  # a faint speck in a corner of a clean drawing
+    np.testing.assert_array_equal(preprocess_digit(smudged), preprocess_digit(drawing))
