@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.model.errors import ModelError
 from cnnstudio.model.graph import BLOCK_HEIGHT, CLIPBOARD_FORMAT, Block, Graph
 from cnnstudio.model.registry import block_spec
+from cnnstudio.ui.build._signals import ModelConnections
 from cnnstudio.ui.build.commands import (
     AddBlock,
     ApplyArchitecture,
@@ -120,9 +122,20 @@ class QtBuildView(QWidget):
         self.inspector.param_edited.connect(self.set_param)
         self.inspector.label_edited.connect(self._on_label_edited)
         self.inspector.explain_clicked.connect(self.context.explain_requested.emit)
-        self._graph_connections: list[tuple[Any, Any]] = []
-        self.project.events.graph_replaced.connect(self._on_graph_replaced)
-        self.destroyed.connect(self._unbind_all)
+        # The docked panels belong to this view: they go when it goes.
+        panels = (self.palette, self.inspector)
+
+        def drop_panels(*_args: Any) -> None:
+            for panel in panels:
+                if shiboken6.isValid(panel):
+                    panel.deleteLater()
+
+        self.destroyed.connect(drop_panels)
+        self._graph_connections = ModelConnections(self)
+        self._project_connections = ModelConnections(self)
+        self._project_connections.connect(
+            self.project.events.graph_replaced, self._on_graph_replaced
+        )
         self._bind_graph()
 
     # -- public API ------------------------------------------------------------------------
@@ -442,14 +455,11 @@ class QtBuildView(QWidget):
 
     # -- graph binding ---------------------------------------------------------------------
     def _bind_graph(self) -> None:
-        self._unbind_graph()
+        self._graph_connections.clear()
         graph = self.graph
         self.scene.set_graph(graph)
         self.inspector.set_graph(graph)
-        inference = graph.events.inference_changed
-        refresh = self._guarded(self._refresh_status)
-        inference.connect(refresh)
-        self._graph_connections.append((inference, refresh))
+        self._graph_connections.connect(graph.events.inference_changed, self._refresh_status)
         self._refresh_status()
         QTimer.singleShot(0, self._fit_if_alive)
 
@@ -467,18 +477,6 @@ class QtBuildView(QWidget):
 
         if shiboken6.isValid(self) and shiboken6.isValid(self.canvas):
             self.canvas.show_network()
-
-    def _unbind_graph(self) -> None:
-        for signal, slot in self._graph_connections:
-            signal.disconnect(slot)
-        self._graph_connections.clear()
-
-    def _unbind_all(self, *_args: Any) -> None:
-        self._unbind_graph()
-        try:
-            self.project.events.graph_replaced.disconnect(self._on_graph_replaced)
-        except (RuntimeError, ValueError):
-            pass
 
     def _on_graph_replaced(self) -> None:
         # New, Open or another view put a different Graph object in the project: the old

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.model.graph import Graph
 from cnnstudio.model.inference import BlockInfo, format_shape
 from cnnstudio.model.registry import BlockSpec, ParamSpec
+from cnnstudio.ui.build._signals import ModelConnections
 from cnnstudio.ui.build.style import block_icon
 
 __all__ = ["QtBlockInspector", "explain_spec", "formula_lines"]
@@ -241,7 +241,7 @@ class QtBlockInspector(QWidget):
         self._selection: list[str] = []
         self._editors: dict[str, QWidget] = {}
         self._setters: dict[str, Callable[[Any], None]] = {}
-        self._connections: list[tuple[Any, Callable]] = []
+        self._connections = ModelConnections(self)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -309,27 +309,17 @@ class QtBlockInspector(QWidget):
 
     # -- binding ---------------------------------------------------------------------------
     def set_graph(self, graph: Graph | None) -> None:
-        for signal, slot in self._connections:
-            signal.disconnect(slot)
         self._connections.clear()
         self.graph = graph
+        self.block_id = None
         if graph is not None:
             for signal, slot in (
                 (graph.events.block_changed, self._on_block_changed),
                 (graph.events.block_removed, self._on_block_removed),
                 (graph.events.inference_changed, self._on_inference_changed),
             ):
-                guarded = self._guard(slot)
-                signal.connect(guarded)
-                self._connections.append((signal, guarded))
+                self._connections.connect(signal, slot)
         self.show_blocks([])
-
-    def _guard(self, slot: Callable) -> Callable:
-        def call(*args: Any) -> None:
-            if shiboken6.isValid(self):
-                slot(*args)
-
-        return call
 
     def show_blocks(self, block_ids: list[str]) -> None:
         """Show the one selected block, or a summary for none / several."""

@@ -8,10 +8,8 @@ commands.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import (
@@ -22,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.model.graph import Block, Graph, Link
+from cnnstudio.ui.build._signals import ModelConnections
 from cnnstudio.ui.build.qt_items import (
     BLOCK_HEIGHT,
     BLOCK_WIDTH,
@@ -124,7 +123,7 @@ class QtGraphScene(QGraphicsScene):
         self.graph: Graph | None = None
         self._blocks: dict[str, QtBlockItem] = {}
         self._links: dict[Link, QtLinkItem] = {}
-        self._connections: list[tuple[Any, Callable]] = []
+        self._connections = ModelConnections(self)
         self._press_positions: dict[str, tuple[float, float]] = {}
         self._wire_from: QtPortItem | None = None
         self._wire: QGraphicsPathItem | None = None
@@ -153,9 +152,7 @@ class QtGraphScene(QGraphicsScene):
             (ev.link_removed, self._on_link_removed),
             (ev.inference_changed, self._on_inference_changed),
         ):
-            guarded = self._guard(slot)
-            signal.connect(guarded)
-            self._connections.append((signal, guarded))
+            self._connections.connect(signal, slot)
         for block in graph.blocks.values():
             self._on_block_added(block)
         for link in graph.links:
@@ -163,18 +160,8 @@ class QtGraphScene(QGraphicsScene):
         self._on_inference_changed()
 
     def unbind(self) -> None:
-        """Stop listening to the graph (called before the scene goes away)."""
-        for signal, slot in self._connections:
-            signal.disconnect(slot)
+        """Stop listening to the graph."""
         self._connections.clear()
-
-    def _guard(self, slot: Callable) -> Callable:
-        # psygnal may outlive the C++ scene (e.g. a test's graph); ignore events then.
-        def call(*args: Any) -> None:
-            if shiboken6.isValid(self):
-                slot(*args)
-
-        return call
 
     # -- lookup ----------------------------------------------------------------------------
     def block_item(self, block_id: str) -> QtBlockItem:
