@@ -72,6 +72,7 @@ def card(title: str) -> tuple[QFrame, QVBoxLayout]:
     layout = QVBoxLayout(frame)
     layout.setContentsMargins(10, 6, 10, 8)
     layout.setSpacing(4)
+    layout.setAlignment(Qt.AlignmentFlag.AlignTop)
     head = QLabel(f"<b>{title}</b>")
     layout.addWidget(head)
     return frame, layout

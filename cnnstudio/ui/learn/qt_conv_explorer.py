@@ -29,6 +29,7 @@ from cnnstudio.ui.learn.lab_model import (
     ExplainPreset,
     downsample,
     fmt,
+    output_size_formula,
     sample_digit,
 )
 from cnnstudio.ui.learn.qt_common import (
@@ -182,16 +183,36 @@ class QtConvExplorer(QWidget):
         self.arithmetic_label = wrap_label()
         self.arithmetic_label.setMinimumHeight(60)
         arith_layout.addWidget(self.arithmetic_label)
+        self.flip_label = wrap_label()
+        self.flip_label.setStyleSheet("color: #444;")
+        arith_layout.addWidget(self.flip_label)
         arith_layout.addStretch(1)
         formula_card, formula_layout = card("Output size = (I + 2P − K) / S + 1")
         self.formula_label = wrap_label()
         self.formula_note = wrap_label()
         self.formula_note.setStyleSheet("color: #a0420e;")
-        self.flip_label = wrap_label()
-        self.flip_label.setStyleSheet("color: #444;")
         formula_layout.addWidget(self.formula_label)
         formula_layout.addWidget(self.formula_note)
-        formula_layout.addWidget(self.flip_label)
+        # A calculator for sizes beyond the 12x12 grid, e.g. the notes' 28x28 example.
+        calc = QHBoxLayout()
+        calc.setSpacing(3)
+        calc.addWidget(QLabel("Any numbers:"))
+        self.calc_spins = {}
+        for name, low, high, value in (
+            ("I", 1, 4096, 28),
+            ("K", 1, 99, 5),
+            ("P", 0, 99, 1),
+            ("S", 1, 99, 1),
+        ):
+            calc.addWidget(QLabel(name))
+            box = spin(low, high, value)
+            box.valueChanged.connect(lambda _v: self._refresh_calculator())
+            self.calc_spins[name] = box
+            calc.addWidget(box)
+        calc.addStretch(1)
+        formula_layout.addLayout(calc)
+        self.calc_label = wrap_label()
+        formula_layout.addWidget(self.calc_label)
         formula_layout.addStretch(1)
         bottom.addWidget(arith_card, 1)
         bottom.addWidget(formula_card, 1)
@@ -214,6 +235,7 @@ class QtConvExplorer(QWidget):
         self.stepper.back.connect(self.step_back)
         self.stepper.reset.connect(self.reset_steps)
         self.stepper.finish.connect(self.show_all)
+        self._refresh_calculator()
         self.refresh()
 
     # -- public ------------------------------------------------------------------------
@@ -444,6 +466,21 @@ class QtConvExplorer(QWidget):
             )
         if emit:
             self.output_changed.emit(out)
+
+    def _refresh_calculator(self) -> None:
+        v = {k: box.value() for k, box in self.calc_spins.items()}
+        f = output_size_formula(v["I"], v["K"], v["S"], v["P"])
+        extra = ""
+        if f.error:
+            extra = f"<br><span style='color:#a0420e'>{f.error}</span>"
+        elif f.note:
+            extra = f"<br><span style='color:#a0420e'>{f.note}</span>"
+        if (v["I"], v["K"], v["P"], v["S"]) == (28, 5, 1, 1):
+            extra += (
+                "<br><span style='color:#555'>The reference notes print 24 for this case; "
+                "24 is the answer with P = 0.</span>"
+            )
+        self.calc_label.setText(f"<b>{f.text}</b>{extra}")
 
     def _show_formula(self, fh: object, fw: object) -> None:
         lines, notes = [], []

@@ -72,6 +72,7 @@ class QtLearnView(QWidget):
         self.lesson_list.currentRowChanged.connect(self._on_row_changed)
         self.lesson_list.setCurrentRow(0)
         self.context.explain_requested.connect(self.explain)
+        self.context.drawing_changed.connect(self._on_drawing_changed)
 
     def lesson(self, key: str) -> Any:
         """The lesson widget for ``key``, built on first use."""
@@ -141,6 +142,12 @@ class QtLearnView(QWidget):
     # -- internals ---------------------------------------------------------------------
     def _drawing(self) -> np.ndarray | None:
         return self.context.last_drawing
+
+    def _on_drawing_changed(self, image: object) -> None:
+        # The filters lesson follows the pad live once the user chose "Use my drawing".
+        filters = self._lessons.get("filters")
+        if image is not None and filters is not None and filters.source_text == "your drawing":
+            filters.set_image(np.asarray(image, dtype=np.float32), "your drawing")
 
     def _activation_from_conv(self) -> None:
         if self.conv.lab.fits():

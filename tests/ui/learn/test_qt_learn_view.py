@@ -175,13 +175,16 @@ def test_formula_card_shows_26_24_and_flags_fractions(view, qtbot):
     conv.refresh()
     conv.p_rows.setValue(1)
     assert "(12 + 2·1 − 5) / 1 + 1 = 10" in conv.formula_label.text()
-    # The reference case (28/5/1/1) through the same card function.
-    from cnnstudio.ui.learn.lab_model import output_size_formula
-
-    conv._show_formula(output_size_formula(28, 5, 1, 1), output_size_formula(28, 5, 1, 0))
-    assert "= 26" in conv.formula_label.text()
-    assert "= 24" in conv.formula_label.text()
-    assert conv.formula_note.isHidden()
+    # The notes' case (28/5/1/1) in the card's calculator (the grid stops at 12x12).
+    spins = conv.calc_spins
+    assert [spins[k].value() for k in "IKPS"] == [28, 5, 1, 1]
+    assert "(28 + 2·1 − 5) / 1 + 1 = 26" in conv.calc_label.text()
+    spins["P"].setValue(0)
+    assert "(28 + 2·0 − 5) / 1 + 1 = 24" in conv.calc_label.text()
+    spins["S"].setValue(2)
+    assert "12.5" in conv.calc_label.text() and "rounded down to 12" in conv.calc_label.text()
+    spins["K"].setValue(40)
+    assert "does not fit" in conv.calc_label.text()
     conv.refresh()
     conv.p_rows.setValue(0)
     conv.s_rows.setValue(2)  # (12 - 5)/2 + 1 = 4.5
@@ -256,6 +259,9 @@ def test_use_my_drawing(view, qtbot):
     view.filters.use_my_drawing()
     assert view.filters.image.shape == (28, 28)
     assert "your drawing" in view.filters.image_caption.text()
+    # The filters lesson follows the pad once it shows the drawing.
+    view.context.drawing_changed.emit(np.ones((20, 20), dtype=np.float32))
+    assert view.filters.image.shape == (20, 20)
 
 
 def test_channels_lesson_sums_three_channels_per_filter(view, qtbot):
