@@ -103,7 +103,15 @@ def find_ink(gray, invert="auto"):
         if top - background < INK_THRESHOLD:
             return np.zeros_like(ink), np.zeros(ink.shape, dtype=bool)  # nothing drawn
         stretched = np.clip((ink - background) / (top - background), 0.0, 1.0)
-        return stretched, stretched > 0.0
+        # The box around the clear ink, one pixel wider to take in the faint
+        # anti-aliased fringe (as MNIST's boxes do), but not faint marks elsewhere.
+        core = stretched > INK_THRESHOLD
+        rows, cols = np.flatnonzero(core.any(axis=1)), np.flatnonzero(core.any(axis=0))
+        y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, h)
+        x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, w)
+        mask = np.zeros(ink.shape, dtype=bool)
+        mask[y0:y1, x0:x1] = stretched[y0:y1, x0:x1] > 0.0
+        return stretched, mask
     # Noisy input (a photo): judge the brightest ink and the ink's extent on the 3x3
     # mean, so single noisy pixels neither set the contrast nor widen the box.
     smooth = mean3x3(ink)
