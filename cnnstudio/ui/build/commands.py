@@ -283,6 +283,10 @@ class SetBlockParam(GraphCommand):
         self.old = block.params[name]
         self.value = value
 
+    #: Set when the user finished this edit (left the field, picked another block):
+    #: a later change of the same parameter is then a new undo step.
+    closed = False
+
     def id(self) -> int:
         return _SET_PARAM_ID
 
@@ -293,7 +297,7 @@ class SetBlockParam(GraphCommand):
         self.graph.set_param(self.block_id, self.name, self.old)
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, SetBlockParam):
+        if not isinstance(other, SetBlockParam) or self.closed:
             return False
         if (other.graph, other.block_id, other.name) != (self.graph, self.block_id, self.name):
             return False

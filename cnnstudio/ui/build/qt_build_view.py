@@ -120,6 +120,7 @@ class QtBuildView(QWidget):
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{round(z * 100)}%"))
         self.palette.block_activated.connect(self.append_block)
         self.inspector.param_edited.connect(self.set_param)
+        self.inspector.edit_finished.connect(self.close_edit)
         self.inspector.label_edited.connect(self._on_label_edited)
         self.inspector.explain_clicked.connect(self.context.explain_requested.emit)
         # The docked panels belong to this view: they go when it goes.
@@ -250,6 +251,12 @@ class QtBuildView(QWidget):
         if not ok:
             self.inspector.show_blocks(self.scene.selected_block_ids())  # show the old value
         return ok
+
+    def close_edit(self) -> None:
+        """End the current run of parameter changes: the next one is its own undo step."""
+        top = self.undo_stack.command(self.undo_stack.index() - 1)
+        if isinstance(top, SetBlockParam):
+            top.closed = True
 
     def connect_blocks(self, source: str, target: str) -> bool:
         """Undoable wire from ``source`` to ``target``."""
@@ -464,8 +471,6 @@ class QtBuildView(QWidget):
         QTimer.singleShot(0, self._fit_if_alive)
 
     def _guarded(self, slot: Any) -> Any:
-        import shiboken6
-
         def call(*args: Any) -> None:
             if shiboken6.isValid(self):
                 slot(*args)
@@ -473,8 +478,6 @@ class QtBuildView(QWidget):
         return call
 
     def _fit_if_alive(self) -> None:
-        import shiboken6
-
         if shiboken6.isValid(self) and shiboken6.isValid(self.canvas):
             self.canvas.show_network()
 
@@ -505,10 +508,9 @@ class QtBuildView(QWidget):
         self.push(MoveBlocks(self.graph, old, new))
 
     def _on_selection_changed(self) -> None:
-        import shiboken6
-
         if not shiboken6.isValid(self.inspector):
             return
+        self.close_edit()
         self.inspector.show_blocks(self.scene.selected_block_ids())
 
     def _on_label_edited(self, block_id: str, label: str) -> None:

@@ -104,6 +104,8 @@ class _PairEditor(QWidget):
         layout.setSpacing(3)
         outer.addLayout(layout)
         self.mode: QComboBox | None = None
+        #: The numbers shown while the value is None (a pool's stride: its pool size).
+        self.fallback: tuple[int, int] | None = None
         self.none_box: QCheckBox | None = None
         if spec.choices:
             self.mode = QComboBox(self)
@@ -181,6 +183,8 @@ class _PairEditor(QWidget):
                 self.mode.setCurrentIndex(
                     max(0, self.mode.findData(value if isinstance(value, str) else "custom"))
                 )
+            if value is None and self.fallback is not None:
+                value = self.fallback  # show what "none" means, ready to be edited
             if isinstance(value, tuple):
                 self.h.setValue(value[0])
                 self.w.setValue(value[1])
@@ -223,6 +227,8 @@ class QtBlockInspector(QWidget):
     -------
     param_edited(str, str, object)
         Block id, parameter name, new canonical value.
+    edit_finished()
+        The user left a number field (Enter or focus out): the next change is a new step.
     label_edited(str, str)
         Block id, new name.
     explain_clicked(dict)
@@ -230,6 +236,7 @@ class QtBlockInspector(QWidget):
     """
 
     param_edited = Signal(str, str, object)
+    edit_finished = Signal()
     label_edited = Signal(str, str)
     explain_clicked = Signal(dict)
 
@@ -425,6 +432,7 @@ class QtBlockInspector(QWidget):
             spin.setSingleStep(int(p.step or 1))
             spin.setKeyboardTracking(False)
             spin.valueChanged.connect(emit)
+            spin.editingFinished.connect(self.edit_finished)
             return spin, spin.setValue
         if p.kind == "float":
             dspin = QDoubleSpinBox()
@@ -437,6 +445,7 @@ class QtBlockInspector(QWidget):
             dspin.setRange(low, p.max if p.max is not None else 1e9)
             dspin.setSingleStep(p.step or 0.1)
             dspin.setKeyboardTracking(False)
+            dspin.editingFinished.connect(self.edit_finished)
             dspin.valueChanged.connect(lambda v: emit(round(float(v), decimals)))
             return dspin, dspin.setValue
         if p.kind == "bool":
@@ -456,6 +465,8 @@ class QtBlockInspector(QWidget):
             return combo, lambda v: combo.setCurrentIndex(max(0, combo.findData(v)))
         pair = _PairEditor(p)
         pair.value_changed.connect(emit)
+        pair.h.editingFinished.connect(self.edit_finished)
+        pair.w.editingFinished.connect(self.edit_finished)
         return pair, pair.set_value
 
     # -- refreshing from the model ------------------------------------------------------------
@@ -468,6 +479,8 @@ class QtBlockInspector(QWidget):
             self.name_edit.setText(block.label)
         for name, setter in self._setters.items():
             widget = self._editors[name]
+            if isinstance(widget, _PairEditor) and "pool_size" in block.params:
+                widget.fallback = block.params["pool_size"]
             widget.blockSignals(True)
             try:
                 setter(block.params[name])

@@ -419,3 +419,129 @@ def test_project_without_context_project_gets_one(qtbot):
     qtbot.addWidget(build.inspector)
     assert isinstance(context.project, Project)
     assert build.graph is context.project.graph
+
+
+def test_a_finished_edit_is_its_own_undo_step(view):
+    build_chain(view, ["Input", "Conv2D", "ReLU"])
+    view.scene.select_blocks(["conv1"])
+    spin = view.inspector.editor("filters")
+    spin.stepUp()
+    spin.stepUp()
+    spin.editingFinished.emit()  # the user pressed Enter / left the field
+    count = view.undo_stack.count()
+    spin.stepUp()
+    assert view.undo_stack.count() == count + 1
+    view.undo_stack.undo()
+    assert view.graph.block("conv1").params["filters"] == 10
+    # Picking another block ends the run too.
+    view.scene.select_blocks(["relu1"])
+    view.scene.select_blocks(["conv1"])
+    view.inspector.editor("filters").stepUp()
+    assert view.undo_stack.count() == count + 1
+
+
+def test_pooling_stride_follows_the_pool_size_until_set(view):
+    build_chain(view, ["Input", "MaxPool2D"])
+    view.scene.select_blocks(["maxpool1"])
+    stride = view.inspector.editor("stride")
+    assert stride.none_box.isChecked()
+    assert not stride.h.isEnabled()
+    stride.none_box.setChecked(False)
+    assert view.graph.block("maxpool1").params["stride"] == (2, 2)
+    stride.h.setValue(1)
+    assert view.scene.block_item("maxpool1").shape_text == "1@27x27"
+    assert "stride 1" in view.scene.block_item("maxpool1").summary_text
+    padding = view.inspector.editor("padding")
+    padding.mode.setCurrentIndex(padding.mode.findData("same"))
+    assert view.graph.block("maxpool1").params["padding"] == "same"
+    assert not padding.h.isEnabled()
+
+
+def test_choice_bool_and_float_editors_write_the_model(view):
+    build_chain(view, ["Input", "Flatten", "Dense", "Dropout", "Output"])
+    view.scene.select_blocks(["dense1"])
+    init = view.inspector.editor("init")
+    init.setCurrentIndex(init.findData("glorot"))
+    view.inspector.editor("use_bias").setChecked(False)
+    assert view.graph.block("dense1").params["init"] == "glorot"
+    assert view.scene.block_item("dense1").params_text == "50,176 params"  # 784 * 64, no bias
+    view.scene.select_blocks(["dropout1"])
+    view.inspector.editor("rate").setValue(0.25)
+    assert view.graph.block("dropout1").params["rate"] == 0.25
+    assert view.scene.block_item("dropout1").summary_text == "rate 0.25"
+
+
+def test_rubber_band_and_ctrl_click_select_several_blocks(view, qtbot):
+    build_chain(view, ["Input", "Conv2D", "ReLU"])
+    view.canvas.reset_zoom()
+    view.canvas.centerOn(view.scene.block_item("conv1"))
+    canvas, viewport = view.canvas, view.canvas.viewport()
+    rect = (
+        view.scene.block_item("input1")
+        .sceneBoundingRect()
+        .united(view.scene.block_item("conv1").sceneBoundingRect())
+    )
+    start = canvas.mapFromScene(rect.topLeft() + QPointF(-150, -20))
+    end = canvas.mapFromScene(rect.bottomRight() + QPointF(-40, -5))
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    for step in range(1, 5):
+        qtbot.mouseMove(viewport, start + (end - start) * step / 4)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
+    assert view.scene.selected_block_ids() == ["input1", "conv1"]
+    relu = view.scene.block_item("relu1")
+    click = canvas.mapFromScene(relu.mapToScene(relu.body_rect().center()))
+    qtbot.mouseClick(
+        viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, click
+    )
+    assert view.scene.selected_block_ids() == ["input1", "conv1", "relu1"]
+    assert view.inspector.title_label.text() == "3 blocks selected"
+
+
+def test_ctrl_wheel_zooms_and_plain_wheel_does_not(view):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    build_chain(view, ["Input"])
+    canvas = view.canvas
+    canvas.reset_zoom()
+    centre = QPointF(canvas.viewport().rect().center())
+
+    def wheel(modifiers) -> None:
+        event = QWheelEvent(
+            centre,
+            QPointF(canvas.viewport().mapToGlobal(centre.toPoint())),
+            QPoint(0, 0),
+            QPoint(0, 120),
+            Qt.MouseButton.NoButton,
+            modifiers,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(canvas.viewport(), event)
+
+    wheel(Qt.KeyboardModifier.NoModifier)
+    assert canvas.zoom() == 1.0
+    wheel(Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom() > 1.1
+    assert view.zoom_label.text() == f"{round(canvas.zoom() * 100)}%"
+
+
+def test_a_closed_view_stops_listening_to_the_model(qtbot):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from cnnstudio.ui.build.qt_build_view import QtBuildView
+    from cnnstudio.ui.context import AppContext
+
+    context = AppContext()
+    context.project = Project()
+    graph = context.project.graph
+    baseline = len(graph.events.inference_changed)
+    build = QtBuildView(context)
+    build.append_block("Input")
+    assert len(graph.events.inference_changed) > baseline
+    build.deleteLater()
+    for _ in range(3):
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert len(graph.events.inference_changed) == baseline
+    graph.add_block("Conv2D")  # no view left to update, and nothing raises
