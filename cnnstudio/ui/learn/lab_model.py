@@ -958,11 +958,16 @@ def sample_digit(index: int = 0) -> tuple[np.ndarray, str]:
         from cnnstudio.data.builtin import load_builtin
 
         test = load_builtin().test
+        if test is None:
+            raise LookupError("the built-in sample has no held-out part")
         labels = np.asarray(test.labels)
         digit = index % 10
         pick = int(np.flatnonzero(labels == digit)[0])
-        img = np.asarray(test.images[pick], dtype=np.float32).reshape(28, 28) / 255.0
-        return img, f"MNIST sample digit {digit}"
+        raw = np.asarray(test.images[pick])
+        img = raw.astype(np.float32).reshape(28, 28)
+        if raw.dtype == np.uint8:
+            img /= 255.0
+        return np.clip(img, 0.0, 1.0), f"MNIST sample digit {digit}"
     except Exception:  # any trouble with the dataset: use the drawn digit
         return _drawn_seven(), "a 7 drawn by the lab"
 

@@ -164,9 +164,9 @@ class QtFiltersLesson(QWidget):
 
         try:
             with Image.open(path) as im:
-                im = im.convert("L")
-                im.thumbnail((256, 256))
-                image = np.asarray(im, dtype=np.float64) / 255.0
+                gray = im.convert("L")
+            gray.thumbnail((256, 256))
+            image = np.asarray(gray, dtype=np.float64) / 255.0
         except (OSError, ValueError) as exc:
             self.source_text = f"could not read {Path(path).name}: {exc}"
             self.refresh()

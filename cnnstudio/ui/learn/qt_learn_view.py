@@ -49,7 +49,7 @@ class QtLearnView(QWidget):
         self.context = context if context is not None else AppContext(self)
         # Lessons are built the first time they are shown: the plots cost about a
         # second together, which the app start should not pay.
-        self._lessons: dict[str, QWidget] = {}
+        self._lessons: dict[str, Any] = {}
         self._scrolls: dict[str, QScrollArea] = {}
 
         layout = QHBoxLayout(self)
