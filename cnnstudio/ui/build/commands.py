@@ -187,7 +187,7 @@ class InsertOnLink(GraphCommand):
         self.graph = graph
         self.link = link
         self.block_type = block_type
-        self.position = tuple(position) if position is not None else None
+        self.position = (float(position[0]), float(position[1])) if position is not None else None
         self.params = dict(params) if params else None
         self.block_id: str | None = None
         self.moved: dict[str, tuple[float, float]] = {}

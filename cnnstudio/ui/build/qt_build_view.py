@@ -81,7 +81,7 @@ class QtBuildView(QWidget):
         self.scene = QtGraphScene(None, self)
         self.canvas = QtCanvas(self.scene, self)
         # Parentless until the main window docks them, so they never sit on the canvas.
-        self.palette = QtBlockPalette()
+        self.block_palette = QtBlockPalette()
         self.inspector = QtBlockInspector()
         self.status_label = QLabel()
         self.status_label.setObjectName("buildStatus")
@@ -118,13 +118,13 @@ class QtBuildView(QWidget):
         self.canvas.block_dropped.connect(self.drop_block)
         self.canvas.describe_drop = self.describe_drop
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{round(z * 100)}%"))
-        self.palette.block_activated.connect(self.append_block)
+        self.block_palette.block_activated.connect(self.append_block)
         self.inspector.param_edited.connect(self.set_param)
         self.inspector.edit_finished.connect(self.close_edit)
         self.inspector.label_edited.connect(self._on_label_edited)
         self.inspector.explain_clicked.connect(self.context.explain_requested.emit)
         # The docked panels belong to this view: they go when it goes.
-        panels = (self.palette, self.inspector)
+        panels = (self.block_palette, self.inspector)
 
         def drop_panels(*_args: Any) -> None:
             for panel in panels:
@@ -146,7 +146,7 @@ class QtBuildView(QWidget):
 
     def dock_widgets(self) -> dict[str, QWidget]:
         """The side panels: ``{"palette": ..., "inspector": ...}``."""
-        return {"palette": self.palette, "inspector": self.inspector}
+        return {"palette": self.block_palette, "inspector": self.inspector}
 
     def edit_actions(self) -> list[QAction]:
         """Undo, Redo, Cut, Copy, Paste, Delete, Select all, Auto-arrange, Zoom in/out/fit.
@@ -397,7 +397,7 @@ class QtBuildView(QWidget):
         )
         # Once docked, the palette and inspector share Undo/Redo with the canvas (not Delete:
         # the inspector's text fields need that key).
-        for widget in (self.palette, self.inspector):
+        for widget in (self.block_palette, self.inspector):
             widget.addAction(self.undo_action)
             widget.addAction(self.redo_action)
 
@@ -537,10 +537,10 @@ class QtBuildView(QWidget):
                     f"{'s' if len(net.warnings) != 1 else ''}</a>"
                 )
         else:
-            bid, _msg = net.problems[0]
+            culprit, _msg = net.problems[0]
             reason = _esc(net.reason or "")
-            if bid is not None:
-                reason = f"<a href='block:{bid}' style='color:#c62828'>{reason}</a>"
+            if culprit is not None:
+                reason = f"<a href='block:{culprit}' style='color:#c62828'>{reason}</a>"
             more = len(net.problems) - 1
             extra = f" <span style='color:#777'>(+{more} more)</span>" if more > 0 else ""
             status = f"<span style='color:#c62828'><b>✗ Not ready:</b></span> {reason}{extra}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -248,7 +248,8 @@ class QtCanvas(QGraphicsView):
         self._drop_link = link
 
     # -- drawing ---------------------------------------------------------------------------
-    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+    def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        rect = QRectF(rect)
         super().drawBackground(painter, rect)
         if self.zoom() < 0.5:
             return
@@ -265,7 +266,7 @@ class QtCanvas(QGraphicsView):
             y += _GRID
         painter.drawPoints(points)
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
         super().drawForeground(painter, rect)
         if self._drop_text:
             self._draw_banner(painter, self._drop_text)

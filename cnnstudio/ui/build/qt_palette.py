@@ -296,6 +296,8 @@ class QtBlockPalette(QWidget):
             visible = 0
             for i in range(group_item.childCount()):
                 child = group_item.child(i)
+                if child is None:
+                    continue
                 haystack = " ".join(
                     str(v)
                     for v in (

@@ -19,7 +19,7 @@ def view(qtbot):
     context.project = Project()
     build = QtBuildView(context)
     qtbot.addWidget(build)
-    qtbot.addWidget(build.palette)
+    qtbot.addWidget(build.block_palette)
     qtbot.addWidget(build.inspector)
     build.resize(1000, 760)
     build.show()
@@ -35,7 +35,7 @@ def drop(view: QtBuildView, block_type: str, scene_pos: QPointF) -> None:
     Offscreen Qt ignores QDrag, so the canvas gets the enter/move/drop events directly,
     carrying the palette's own MIME data.
     """
-    mime = view.palette.mime_data(block_type)
+    mime = view.block_palette.mime_data(block_type)
     viewport = view.canvas.viewport()
     point: QPoint = view.canvas.mapFromScene(scene_pos)
     buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier

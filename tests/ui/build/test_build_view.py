@@ -56,7 +56,7 @@ def overlapping(view) -> list[tuple[str, str]]:
 
 
 def test_palette_lists_every_block_by_group_with_icon_help_and_drag_payload(view):
-    palette = view.palette
+    palette = view.block_palette
     tree = palette.tree
     groups = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
     assert groups == [g for g in GROUPS if blocks_in_group(g)]
@@ -75,11 +75,12 @@ def test_palette_lists_every_block_by_group_with_icon_help_and_drag_payload(view
 
 
 def test_palette_filter_hides_blocks_that_do_not_match(view):
-    view.palette.filter_edit.setText("pool")
-    visible = [t for t in view.palette.block_types() if not view.palette.item_for(t).isHidden()]
+    palette = view.block_palette
+    palette.filter_edit.setText("pool")
+    visible = [t for t in palette.block_types() if not palette.item_for(t).isHidden()]
     assert visible == ["MaxPool2D", "AvgPool2D"]
-    view.palette.filter_edit.clear()
-    assert not any(view.palette.item_for(t).isHidden() for t in view.palette.block_types())
+    palette.filter_edit.clear()
+    assert not any(palette.item_for(t).isHidden() for t in palette.block_types())
 
 
 def test_dropping_blocks_below_the_last_appends_and_connects_them(view):
@@ -415,7 +416,7 @@ def test_project_without_context_project_gets_one(qtbot):
     context = AppContext()
     build = QtBuildView(context)
     qtbot.addWidget(build)
-    qtbot.addWidget(build.palette)
+    qtbot.addWidget(build.block_palette)
     qtbot.addWidget(build.inspector)
     assert isinstance(context.project, Project)
     assert build.graph is context.project.graph

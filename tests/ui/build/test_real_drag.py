@@ -36,7 +36,7 @@ def _xdotool_drag(start: QPoint, end: QPoint) -> subprocess.Popen:
 
 
 def _palette_point(build, block_type: str) -> QPoint:
-    palette = build.palette
+    palette = build.block_palette
     rect = palette.entry_rect(block_type)
     return palette.tree.viewport().mapToGlobal(QPoint(rect.left() + 40, rect.center().y()))
 
