@@ -280,6 +280,7 @@ class Network:
         self.output_shape: Shape = logits_shape
         self.num_classes = int(logits_shape[0])
         self._plan = self._make_plan()
+        self._to_batch_last = (*range(1, len(self.input_shape) + 1), 0)
         self._last_use = {nid: 0 for nid in order}
         for k, (_, srcs, _, _) in enumerate(self._plan):
             for src in srcs:
@@ -310,8 +311,7 @@ class Network:
             raise ShapeError(f"network input: expected shape (N, {want}), got {tuple(x.shape)}")
         if x.shape[0] < 1:
             raise ShapeError("network input: the batch is empty")
-        xb = np.moveaxis(x, 0, -1)
-        return np.ascontiguousarray(xb, dtype=self._dtype)
+        return np.ascontiguousarray(x.transpose(self._to_batch_last), dtype=self._dtype)
 
     def _make_plan(self) -> list[tuple[str, list[str], Any, str]]:
         """Steps ``(output id, input ids, layer-like, ctx/grads id)`` up to the logits.

@@ -74,6 +74,7 @@ def test_dense_and_flatten_gradients(shape):
     n_in = int(np.prod(shape))
     check_layer(_build(Dense(5, name="fc"), (n_in,)), _x((4, n_in)))
     check_layer(_build(Dense(3, use_bias=False, name="fc"), (n_in,)), _x((2, n_in)))
+    check_layer(_build(Dense(4, name="fc"), (n_in,)), _x((1, n_in)))  # batch of one
 
 
 @pytest.mark.parametrize("cls", [ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, PReLU])
