@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt, QTimer
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.model.errors import ModelError
-from cnnstudio.model.graph import BLOCK_HEIGHT, CLIPBOARD_FORMAT, Block, Graph
+from cnnstudio.model.graph import CLIPBOARD_FORMAT, COLUMN_SPACING, Block, Graph
 from cnnstudio.model.registry import block_spec
 from cnnstudio.ui.build._signals import ModelConnections
 from cnnstudio.ui.build.commands import (
@@ -41,6 +41,7 @@ from cnnstudio.ui.build.commands import (
 )
 from cnnstudio.ui.build.qt_canvas import QtCanvas
 from cnnstudio.ui.build.qt_inspector import QtBlockInspector
+from cnnstudio.ui.build.qt_items import BLOCK_HEIGHT, BLOCK_WIDTH
 from cnnstudio.ui.build.qt_palette import QtBlockPalette
 from cnnstudio.ui.build.qt_scene import QtGraphScene
 from cnnstudio.ui.context import AppContext
@@ -117,6 +118,8 @@ class QtBuildView(QWidget):
         self.scene.selectionChanged.connect(self._on_selection_changed)
         self.canvas.block_dropped.connect(self.drop_block)
         self.canvas.describe_drop = self.describe_drop
+        self.canvas.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.canvas.customContextMenuRequested.connect(self._on_context_menu)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{round(z * 100)}%"))
         self.block_palette.block_activated.connect(self.append_block)
         self.inspector.param_edited.connect(self.set_param)
@@ -219,14 +222,32 @@ class QtBuildView(QWidget):
         elif kind == "append":
             command = AddBlock(graph, block_type, after=target.id)
         else:
-            command = AddBlock(graph, block_type, position)
+            command = AddBlock(graph, block_type, self._free_spot(position))
         if not self.push(command):
             return None
         block_id = getattr(command, "block_id", None)
         if block_id:
             self.scene.select_blocks([block_id])
             self.canvas.ensureVisible(self.scene.block_item(block_id), 40, 40)
+            self.canvas.setFocus()  # so Delete, Ctrl+C... act on the new block at once
         return block_id
+
+    def _free_spot(self, position: tuple[float, float]) -> tuple[float, float]:
+        """``position``, moved right until a block placed there covers no other block."""
+        x, y = position
+        for _ in range(50):
+            rect = QRectF(
+                x - BLOCK_WIDTH / 2 - 8,
+                y - BLOCK_HEIGHT / 2 - 8,
+                BLOCK_WIDTH + 16,
+                BLOCK_HEIGHT + 16,
+            )
+            if not any(
+                it.sceneBoundingRect().intersects(rect) for it in self.scene.block_items().values()
+            ):
+                break
+            x += COLUMN_SPACING
+        return (x, y)
 
     def append_block(self, block_type: str) -> str | None:
         """Add a block below the last one and wire it up (palette double-click)."""
@@ -515,6 +536,38 @@ class QtBuildView(QWidget):
 
     def _on_label_edited(self, block_id: str, label: str) -> None:
         self.push(SetBlockLabel(self.graph, block_id, label))
+
+    def context_menu(self, scene_pos: QPointF) -> QMenu:
+        """The right-click menu for what is under ``scene_pos`` (selecting it first)."""
+        menu = QMenu(self)
+        block = self.scene.block_at(scene_pos)
+        link = self.scene.link_at(scene_pos) if block is None else None
+        if block is not None:
+            if not block.isSelected():
+                self.scene.select_blocks([block.block_id])
+            menu.addAction(self.copy_action)
+            menu.addAction(self.cut_action)
+            menu.addAction(self.delete_action)
+            if block.spec.type in ("Conv2D", "MaxPool2D", "AvgPool2D"):
+                menu.addSeparator()
+                explain = menu.addAction("Explain step by step in Learn")
+                explain.triggered.connect(self.inspector.explain_button.click)
+        elif link is not None:
+            self.scene.select_blocks([])
+            self.scene.link_item(link).setSelected(True)
+            menu.addAction(self.delete_action)
+        else:
+            menu.addAction(self.paste_action)
+            menu.addAction(self.select_all_action)
+        menu.addSeparator()
+        menu.addAction(self.arrange_action)
+        menu.addAction(self.zoom_fit_action)
+        return menu
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        menu = self.context_menu(self.canvas.mapToScene(pos))
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.canvas.viewport().mapToGlobal(pos))
 
     def _on_status_link(self, href: str) -> None:
         if href.startswith("block:"):

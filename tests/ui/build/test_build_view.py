@@ -546,3 +546,39 @@ def test_a_closed_view_stops_listening_to_the_model(qtbot):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert len(graph.events.inference_changed) == baseline
     graph.add_block("Conv2D")  # no view left to update, and nothing raises
+
+
+def test_a_block_dropped_on_another_is_placed_beside_it(view):
+    build_chain(view, ["Input", "Conv2D"])
+    x, y = view.graph.block("conv1").position
+    drop(view, "Dense", QPointF(x, y))
+    assert view.graph.inputs_of("dense1") == []
+    assert overlapping(view) == []
+
+
+def test_renaming_a_block_in_the_inspector_is_undoable(view):
+    build_chain(view, ["Input", "Conv2D"])
+    view.scene.select_blocks(["conv1"])
+    view.inspector.name_edit.setText("edges")
+    view.inspector.name_edit.editingFinished.emit()
+    assert view.graph.block("conv1").label == "edges"
+    assert view.scene.block_item("conv1").title_text == "edges"
+    view.undo_stack.undo()
+    assert view.scene.block_item("conv1").title_text == "Convolution 1"
+
+
+def test_context_menu_offers_what_fits_the_spot(view):
+    build_chain(view, ["Input", "Conv2D"])
+    conv = QPointF(*view.graph.block("conv1").position)
+    menu = view.context_menu(conv)
+    texts = [a.text().replace("&", "") for a in menu.actions() if a.text()]
+    assert "Delete" in texts and "Explain step by step in Learn" in texts
+    assert view.scene.selected_block_ids() == ["conv1"]
+    menu.deleteLater()
+    wire = view.scene.link_item(Link("input1", "conv1")).path().pointAtPercent(0.5)
+    menu = view.context_menu(wire)
+    assert view.scene.selected_links() == [Link("input1", "conv1")]
+    menu.deleteLater()
+    menu = view.context_menu(QPointF(900, -400))
+    assert "Paste" in [a.text().replace("&", "") for a in menu.actions()]
+    menu.deleteLater()
