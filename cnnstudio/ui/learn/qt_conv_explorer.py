@@ -108,7 +108,7 @@ class QtConvExplorer(QWidget):
         for key, preset in CONV_PRESETS.items():
             self.preset_combo.addItem(preset.title, key)
         self.load_button = QToolButton()
-        self.load_button.setText("Input from… ▾")
+        self.load_button.setText("Input from…")
         self.load_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.load_button)
         menu.addAction("My drawing (Draw & Predict)", self.use_my_drawing)

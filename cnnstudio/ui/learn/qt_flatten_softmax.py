@@ -73,7 +73,7 @@ class QtFlattenSoftmaxLesson(QWidget):
         self.stack_grids: list[QtNumberGrid] = []
         self.stack_labels: list[QLabel] = []
         for i in range(4):
-            g = QtNumberGrid(editable=True, min_cell=28, max_cell=36, tint=_CHANNEL_TINTS[i])
+            g = QtNumberGrid(editable=True, min_cell=38, max_cell=40, tint=_CHANNEL_TINTS[i])
             g.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             g.cell_edited.connect(lambda r, c, v, ch=i: self._on_stack_edited(ch, r, c, v))
             label = QLabel(f"<b style='color:{_CHANNEL_TINTS[i]}'>channel {i + 1}</b>")
@@ -87,8 +87,9 @@ class QtFlattenSoftmaxLesson(QWidget):
         flat_layout.addLayout(stack_row)
         self.flat_caption = QLabel()
         flat_layout.addWidget(self.flat_caption)
-        self.flat_grid = QtNumberGrid(min_cell=26, max_cell=34, tint="#555555")
-        self.flat_grid.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        # Up to 36 entries in one row: cells shrink to 22 px when they must, 38 px otherwise.
+        self.flat_grid = QtNumberGrid(min_cell=22, max_cell=38, tint="#555555")
+        self.flat_grid.setFixedHeight(40)
         flat_layout.addWidget(self.flat_grid)
         notes_row = QHBoxLayout()
         notes_row.addWidget(QLabel("The notes' example:"))
