@@ -218,7 +218,8 @@ class QtBuildView(QWidget):
         position = (scene_pos.x(), scene_pos.y())
         command: GraphCommand
         if kind == "insert":
-            command = InsertOnLink(graph, target, block_type, position)
+            # Used only on a long wire (a skip connection); short ones make room below.
+            command = InsertOnLink(graph, target, block_type, self._free_spot(position))
         elif kind == "append":
             command = AddBlock(graph, block_type, after=target.id)
         else:

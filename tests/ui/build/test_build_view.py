@@ -582,3 +582,29 @@ def test_context_menu_offers_what_fits_the_spot(view):
     menu = view.context_menu(QPointF(900, -400))
     assert "Paste" in [a.text().replace("&", "") for a in menu.actions()]
     menu.deleteLater()
+
+
+def test_double_clicking_a_palette_entry_appends_the_block(view):
+    palette = view.block_palette
+    palette.tree.itemActivated.emit(palette.item_for("Input"), 0)
+    palette.tree.itemActivated.emit(palette.item_for("Conv2D"), 0)
+    palette.tree.itemActivated.emit(palette.item_for("ReLU"), 0)
+    assert set(view.graph.links) == {Link("input1", "conv1"), Link("conv1", "relu1")}
+    assert overlapping(view) == []
+
+
+def test_inserting_on_a_skip_wire_keeps_clear_of_the_branch(view):
+    assert view.load_preset("resnet_mini")
+    add = next(b for b in view.graph.blocks.values() if b.type == "Add")
+    skip = max(
+        view.graph.inputs_of(add.id),
+        key=lambda lk: add.position[1] - view.graph.block(lk.source).position[1],
+    )
+    wire = view.scene.link_item(skip)
+    before = set(view.graph.blocks)
+    drop(view, "Dropout", wire.path().pointAtPercent(0.5))
+    (new,) = set(view.graph.blocks) - before
+    assert {lk.target for lk in view.graph.outputs_of(skip.source)} >= {new}
+    assert [lk.source for lk in view.graph.inputs_of(new)] == [skip.source]
+    assert overlapping(view) == []
+    assert view.graph.inference.is_valid
