@@ -86,11 +86,11 @@ class QtConvExplorer(QWidget):
         super().__init__(parent)
         self.lab = ConvLab()
         self._drawing = drawing or (lambda: None)
-        self.input_grid = QtNumberGrid(editable=True, min_cell=16, max_cell=46)
+        self.input_grid = QtNumberGrid(editable=True, min_cell=16, max_cell=58)
         # Small minimum cells: a 12x12 input with padding 3 is an 18x18 grid that must still
         # fit beside the kernel and the output at 1280x800.
-        self.kernel_grid = QtNumberGrid(editable=True, min_cell=20, max_cell=46, tint="#8e24aa")
-        self.output_grid = QtNumberGrid(min_cell=16, max_cell=46, tint="#2e7d32")
+        self.kernel_grid = QtNumberGrid(editable=True, min_cell=20, max_cell=58, tint="#8e24aa")
+        self.output_grid = QtNumberGrid(min_cell=16, max_cell=58, tint="#2e7d32")
 
         root = QVBoxLayout(self)
         root.setContentsMargins(8, 8, 8, 8)

@@ -200,7 +200,7 @@ class QtNumberGrid(QWidget):
         x0, y0 = self._origin()
         finite = self._values[np.isfinite(self._values)]
         scale = float(np.abs(finite).max()) if finite.size else 0.0
-        base_px = max(9, min(17, int(cs * 0.4)))
+        base_px = max(9, min(20, int(cs * 0.38)))
         for pr in range(rows + 2 * ph):
             for pc in range(cols + 2 * pw):
                 r, c = pr - ph, pc - pw
