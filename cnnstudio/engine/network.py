@@ -57,6 +57,10 @@ class Network:
         bit-identical weights.
     name : str
         Stored in ``to_architecture()``.
+    threads : int
+        Training steps on batches of at least ``min_shard_size * threads`` samples run
+        as that many shards on Python threads (see ``set_threads``). BLAS threads are
+        otherwise left to the caller: wrap calls in ``threadpoolctl.threadpool_limits``.
 
     Attributes
     ----------
@@ -341,7 +345,9 @@ class Network:
                     and self.logits_id not in (relu.name, after[0])
                 ):
                     fused.update({relu.name, after[0]})
-                    step = _ConvReluMaxPool(layer, self.nodes[after[0]])
+                    pool = self.nodes[after[0]]
+                    assert isinstance(pool, MaxPool2D)
+                    step = _ConvReluMaxPool(layer, pool)
                     plan.append((after[0], list(self.inputs[nid]), step, nid))
                     continue
             plan.append((nid, list(self.inputs[nid]), layer, nid))
@@ -464,7 +470,7 @@ class Network:
 
         def run(s: int) -> None:
             a, b = bounds[s]
-            dl = np.ascontiguousarray(d[a:b].T, dtype=self._dtype)
+            dl: np.ndarray = np.ascontiguousarray(d[a:b].T, dtype=self._dtype)
             if s == 0:
                 self._backward(dl, self._train_ctx, None)
             else:

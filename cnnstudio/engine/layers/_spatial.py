@@ -66,7 +66,8 @@ def explicit_pads(
         t, b = same_pads(hw[0], kernel[0], stride[0])
         lft, rgt = same_pads(hw[1], kernel[1], stride[1])
         return t, b, lft, rgt
-    ph, pw = padding  # type: ignore[misc]
+    assert not isinstance(padding, str)
+    ph, pw = padding
     return ph, ph, pw, pw
 
 
