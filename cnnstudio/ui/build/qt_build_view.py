@@ -285,8 +285,13 @@ class QtBuildView(QWidget):
         return self.push(Connect(self.graph, source, target))
 
     def delete_selection(self) -> None:
+        """Delete the selected blocks (with their wires), or else the selected wires.
+
+        A rubber band also catches the wires it crosses; with blocks selected those wires
+        are left alone, so only what the user meant to remove goes.
+        """
         ids = self.scene.selected_block_ids()
-        links = self.scene.selected_links()
+        links = [] if ids else self.scene.selected_links()
         if ids or links:
             self.push(RemoveItems(self.graph, ids, links))
 

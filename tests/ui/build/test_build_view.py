@@ -608,3 +608,16 @@ def test_inserting_on_a_skip_wire_keeps_clear_of_the_branch(view):
     assert [lk.source for lk in view.graph.inputs_of(new)] == [skip.source]
     assert overlapping(view) == []
     assert view.graph.inference.is_valid
+
+
+def test_delete_key_removes_the_selected_blocks_but_not_wires_caught_by_the_band(view, qtbot):
+    build_chain(view, ["Input", "Conv2D", "ReLU", "Dense"])
+    view.scene.select_blocks(["relu1"])
+    # A rubber band over ReLU also catches the wires in and out of it and, here, one more.
+    view.scene.link_item(Link("input1", "conv1")).setSelected(True)
+    view.canvas.setFocus()
+    qtbot.keyClick(view.canvas.viewport(), Qt.Key.Key_Delete)
+    assert "relu1" not in view.graph.blocks
+    assert Link("input1", "conv1") in view.graph.links
+    qtbot.keyClick(view.canvas.viewport(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert "relu1" in view.graph.blocks
