@@ -383,16 +383,28 @@ class QtBlockInspector(QWidget):
             self.shape_label.hide()
             return
         net = self.graph.inference
-        status = (
-            "<span style='color:#1b7f3b'><b>✓ Ready to train</b></span>"
-            if net.is_valid
-            else f"<span style='color:#c62828'><b>✗ Not ready:</b></span> {_esc(net.reason or '')}"
-        )
+        if net.is_valid:
+            status = "<span style='color:#1b7f3b'><b>✓ Ready to train</b></span>"
+        else:
+            # Every problem, each naming its block, so the user sees all there is to fix.
+            shown = net.problems[:6]
+            items = "".join(f"<li>{_esc(self._problem_text(bid, msg))}</li>" for bid, msg in shown)
+            more = len(net.problems) - len(shown)
+            extra = f"<li>… and {more} more</li>" if more > 0 else ""
+            status = (
+                "<span style='color:#c62828'><b>✗ Not ready to train:</b></span>"
+                f"<ul style='margin-left:-20px'>{items}{extra}</ul>"
+            )
         self.shape_label.setText(
             f"<b>Network</b>: {len(self.graph.blocks)} blocks, "
             f"{net.total_params:,} trainable parameters<br>{status}"
         )
         self.shape_label.show()
+
+    def _problem_text(self, block_id: str | None, message: str) -> str:
+        if block_id is None or self.graph is None or block_id not in self.graph:
+            return _sentence(message)
+        return f"{self.graph.block(block_id).label}: {_sentence(message)}"
 
     def _build_form(self) -> None:
         assert self.graph is not None and self.block_id is not None
