@@ -179,19 +179,26 @@ def worker(args: argparse.Namespace) -> dict:
                 "p90_us": float(np.percentile(times, 90)) * 1e6,
             }
         if args.mode == "memory":
-            import resource
             import tracemalloc
 
-            rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            rss0 = _current_rss_mb()
             tracemalloc.start()
             base = tracemalloc.get_traced_memory()[0]
             for i in range(10):
                 step(xs[i % n_batches], ys[i % n_batches])
             peak = tracemalloc.get_traced_memory()[1] - base
             tracemalloc.stop()
-            rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            return {"peak_mb": peak / 2**20, "maxrss_growth_mb": (rss1 - rss0) / 1024}
+            return {"peak_mb": peak / 2**20, "rss_growth_mb": _current_rss_mb() - rss0}
     raise ValueError(args.mode)
+
+
+def _current_rss_mb() -> float:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+    except OSError:
+        return float("nan")
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_worker(engine: str, mode: str, batch: int, threads: int, shards: int, seconds: float):
@@ -274,14 +281,21 @@ def main() -> None:
         configs.append(("NumPy (2 batch shards, BLAS 1 each)", "numpy", 2, 2))
     if use_torch:
         configs += [("PyTorch CPU", "torch", 1, 1), ("PyTorch CPU", "torch", 2, 1)]
-    for label, engine, threads, n_shards in configs:
-        row = {}
-        for b in BATCHES:
-            blas = 1 if n_shards > 1 else threads
-            r = median_of(repeats, engine, "train", b, blas, n_shards, seconds)
-            row[b] = r["samples_per_s"]
-            print(f"{label:38s} t={threads} B={b:4d}: {row[b]:8.0f} samples/s", flush=True)
-        results[(label, threads)] = row
+    # Configurations take turns (round-robin over repeats) so that a change in the
+    # machine's load during the run hits all of them alike.
+    runs: dict[tuple[str, int, int], list[float]] = {}
+    for b in BATCHES:
+        for _ in range(repeats):
+            for label, engine, threads, n_shards in configs:
+                blas = 1 if n_shards > 1 else threads
+                r = run_worker(engine, "train", b, blas, n_shards, seconds)
+                runs.setdefault((label, threads, b), []).append(r["samples_per_s"])
+        for label, _, threads, _ in configs:
+            value = statistics.median(runs[(label, threads, b)])
+            results.setdefault((label, threads), {})[b] = value
+            print(f"{label:38s} t={threads} B={b:4d}: {value:8.0f} samples/s", flush=True)
+    for label, _, threads, _ in configs:
+        row = results[(label, threads)]
         lines.append(
             f"| {label} | {threads} | " + " | ".join(f"{row[b]:,.0f}" for b in BATCHES) + " |"
         )
@@ -310,7 +324,8 @@ def main() -> None:
     print(f"NumPy memory: tracemalloc peak {r['peak_mb']:.1f} MB")
     lines += [
         f"- tracemalloc peak over 10 training steps: {r['peak_mb']:.1f} MB "
-        f"(growth of max RSS: {r['maxrss_growth_mb']:.1f} MB) on top of the dataset.",
+        f"(resident memory grew by {r['rss_growth_mb']:.1f} MB) on top of the network and "
+        "the dataset.",
         "",
         f"Load average after: {os.getloadavg()[0]:.2f}. Other processes shared the 2 cores "
         "during this run unless the load averages say otherwise: treat the figures as noisy.",
