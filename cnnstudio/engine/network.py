@@ -510,8 +510,12 @@ class Network:
         x = np.asarray(x)
         if batch_size < 1:
             raise EngineError(f"batch_size must be at least 1, got {batch_size}")
+        if x.ndim == len(self.input_shape) + 1 and len(x) == 0:
+            return np.zeros(
+                (0, 2 if self.output_activation == "sigmoid" else self.num_classes), np.float32
+            )
         parts = []
-        for s in range(0, max(len(x), 1), batch_size):
+        for s in range(0, len(x), batch_size):
             xb = self._prepare(x[s : s + batch_size])
             z = self._run(xb, False, self._infer_ctx, keep_all=False)[self.logits_id]
             if self.output_activation == "sigmoid":

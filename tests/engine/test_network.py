@@ -86,6 +86,7 @@ def test_forward_predict_and_probabilities():
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
     np.testing.assert_array_equal(net.predict(x), logits.argmax(axis=1))
     assert net.predict(x).dtype == np.int64
+    assert net.predict_proba(x[:0]).shape == (0, 10)
 
 
 def test_forward_rejects_wrong_input():
