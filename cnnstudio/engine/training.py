@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 #: Samples of the last batch used to count dead ReLU units on rich snapshots.
-_DEAD_UNIT_SAMPLES = 32
+_DEAD_UNIT_SAMPLES = 16
 #: Layer types whose outputs are checked for dead units (exact zeros for every sample).
 _RELU_TYPES = frozenset({"ReLU"})
 
@@ -294,7 +294,7 @@ class TrainingSnapshot:
         On rich snapshots: per layer with parameters
         ``{"weight_norm", "weight_mean_abs", "grad_norm", "grad_mean_abs"}`` over all
         its parameters; per ReLU layer ``{"dead_fraction"}``: the share of channels
-        (conv) or units (dense) that output 0 for every sample of (up to 32 of) the
+        (conv) or units (dense) that output 0 for every sample of (up to 16 of) the
         last batch.
     """
 
@@ -356,18 +356,26 @@ def _layer_type(layer: Any) -> str:
     return getattr(layer, "type_name", "") or type(layer).__name__
 
 
+def _sum_squares(a: np.ndarray) -> float:
+    with np.errstate(over="ignore"):
+        v = float(np.dot(a, a))
+    if not math.isfinite(v):  # huge weights of a diverging run overflow float32
+        a64 = a.astype(np.float64)
+        v = float(np.dot(a64, a64))
+    return v
+
+
 def _layer_stats(network: Any, acts: dict[str, np.ndarray] | None) -> dict[str, dict[str, float]]:
     sums: dict[str, list[float]] = {}
     for key, p, g in network.parameters():
         layer = key.rpartition(".")[0] or key
         s = sums.setdefault(layer, [0.0, 0.0, 0.0, 0.0, 0.0])
-        # float64: a diverging run's weights would overflow a float32 sum of squares
-        p64 = p.ravel().astype(np.float64)
-        g64 = g.ravel().astype(np.float64)
-        s[0] += float(np.dot(p64, p64))
-        s[1] += float(np.abs(p64).sum())
-        s[2] += float(np.dot(g64, g64))
-        s[3] += float(np.abs(g64).sum())
+        pf = p.ravel()
+        gf = g.ravel()
+        s[0] += _sum_squares(pf)
+        s[1] += float(np.abs(pf).sum(dtype=np.float64))
+        s[2] += _sum_squares(gf)
+        s[3] += float(np.abs(gf).sum(dtype=np.float64))
         s[4] += p.size
     stats: dict[str, dict[str, float]] = {
         name: {
