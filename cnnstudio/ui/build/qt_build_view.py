@@ -133,6 +133,7 @@ class QtBuildView(QWidget):
             for panel in panels:
                 if shiboken6.isValid(panel):
                     panel.deleteLater()
+            _release_clipboard()
 
         self.destroyed.connect(drop_panels)
         self._graph_connections = ModelConnections(self)
@@ -634,6 +635,22 @@ class QtBuildView(QWidget):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.error_box = box
         box.open()
+
+
+def _release_clipboard() -> None:
+    """Take our copied blocks off the clipboard when the Build view goes away.
+
+    Qt's offscreen platform crashes at exit while the clipboard holds data set from
+    Python (PySide6 6.11, reproduced with a bare QMimeData); copied blocks are of no use
+    once the view is gone anyway.
+    """
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return
+    clipboard = QApplication.clipboard()
+    mime = clipboard.mimeData()
+    if mime is not None and mime.hasFormat(CLIPBOARD_MIME_TYPE):
+        clipboard.clear()
 
 
 def _last_block(graph: Graph) -> Block | None:

@@ -13,6 +13,13 @@ from cnnstudio.ui.build.qt_build_view import QtBuildView
 from cnnstudio.ui.context import AppContext
 
 
+@pytest.fixture(autouse=True)
+def _empty_clipboard(qapp):
+    """Leave the clipboard empty: offscreen Qt crashes at exit if it still holds data."""
+    yield
+    qapp.clipboard().clear()
+
+
 @pytest.fixture
 def view(qtbot):
     context = AppContext()
