@@ -183,12 +183,18 @@ class Project:
             self.mark_dirty()
 
     def set_dataset(self, choice: DatasetChoice, dataset: DatasetSplit) -> None:
-        """Use ``dataset`` (already loaded from ``choice``); the Input block follows its shape."""
+        """Use ``dataset`` (already loaded from ``choice``); the Input block follows its shape.
+
+        Loading the data of the choice the project already has (at start, after Open)
+        is not an edit; choosing other data is.
+        """
+        changed = choice.to_dict() != self.dataset_choice.to_dict()
         self.dataset_choice = choice
         self.dataset = dataset
         self._fit_graph_to_dataset()
         self.events.dataset_changed.emit()
-        self.mark_dirty()
+        if changed:
+            self.mark_dirty()
 
     def _fit_graph_to_dataset(self) -> None:
         # The Input block takes the dataset's shape; the Output checks its class count.
@@ -203,9 +209,13 @@ class Project:
         self.mark_dirty()
 
     def set_train_settings(self, settings: dict[str, Any]) -> None:
+        if dict(settings) == self.train_settings:
+            return  # views echo settings back; only a real change is an edit
+        first_fill = not self.train_settings  # the view filling in its defaults
         self.train_settings = dict(settings)
         self.events.settings_changed.emit()
-        self.mark_dirty()
+        if not first_fill:
+            self.mark_dirty()
 
     def add_run(self, run: RunHistory) -> None:
         self.history.append(run)

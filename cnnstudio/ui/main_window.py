@@ -330,5 +330,18 @@ class MainWindow(QMainWindow):
         self._on_tab_changed(self.tabs.currentIndex())
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        # Views may veto or finish work first (training asks whether to keep the
+        # weights and stops its worker): ``view.can_close() -> bool``. Then unsaved
+        # changes are offered for saving.
+        for view in self._views.values():
+            can_close = getattr(view, "can_close", None)
+            if can_close is not None and not can_close():
+                event.ignore()
+                return
+        if not self.files.maybe_save():
+            event.ignore()
+            return
         self.save_layout()
+        self.files.autosave_timer.stop()
+        self.files.clean_exit()
         super().closeEvent(event)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QStandardPaths, QTimer
+from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
@@ -52,6 +52,8 @@ class QtFileController(QObject):
         self.context = context
         self.project = context.project
         self._export_dir = ""
+        self.error_box: QMessageBox | None = None
+        self.last_error = ""
         self._make_actions(menu)
         self.project.events.dirty_changed.connect(self._update_title)
         self.project.events.path_changed.connect(self._update_title)
@@ -364,10 +366,15 @@ class QtFileController(QObject):
 
     # -- helpers ---------------------------------------------------------------------
     def _error(self, title: str, text: str) -> None:
+        if self.error_box is not None:  # one message at a time
+            self.error_box.close()
         box = QMessageBox(
-            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self._parent()
+            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self.window
         )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: setattr(self, "error_box", None))
         box.open()  # not exec(): never block the event loop (or a test)
+        self.error_box = box
         self.last_error = text
 
     def _parent(self) -> QWidget:
