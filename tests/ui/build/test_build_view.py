@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QSpinBox
+from PySide6.QtWidgets import QApplication, QSpinBox
 
 from cnnstudio.model.graph import Graph, Link
 from cnnstudio.model.project import Project
@@ -501,7 +501,6 @@ def test_rubber_band_and_ctrl_click_select_several_blocks(view, qtbot):
 def test_ctrl_wheel_zooms_and_plain_wheel_does_not(view):
     from PySide6.QtCore import QPoint
     from PySide6.QtGui import QWheelEvent
-    from PySide6.QtWidgets import QApplication
 
     build_chain(view, ["Input"])
     canvas = view.canvas
@@ -615,7 +614,10 @@ def test_delete_key_removes_the_selected_blocks_but_not_wires_caught_by_the_band
     view.scene.select_blocks(["relu1"])
     # A rubber band over ReLU also catches the wires in and out of it and, here, one more.
     view.scene.link_item(Link("input1", "conv1")).setSelected(True)
+    view.activateWindow()
+    qtbot.waitActive(view)  # shortcuts only fire in the active window
     view.canvas.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is view.canvas)
     qtbot.keyClick(view.canvas.viewport(), Qt.Key.Key_Delete)
     assert "relu1" not in view.graph.blocks
     assert Link("input1", "conv1") in view.graph.links
