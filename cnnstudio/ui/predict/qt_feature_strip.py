@@ -1,8 +1,8 @@
 """Every layer's output for one image, as rows of small channel tiles.
 
 Used by Draw & Predict to show what each layer makes of the drawing. Tiles are
-QLabels created once per network shape and only get new pixmaps afterwards, so an
-update costs a few milliseconds for LeNet-sized networks.
+one image per layer, built with NumPy, so an update costs a few milliseconds for
+LeNet-sized networks.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from cnnstudio.engine.layers.base import format_shape
 
-__all__ = ["QtFeatureStrip", "array_to_qimage"]
+__all__ = ["QtFeatureStrip", "array_to_qimage", "channel_mosaic"]
 
 #: At most this many channels per layer are drawn (wide layers get "+N more").
 MAX_TILES = 32
@@ -39,12 +39,42 @@ def array_to_qimage(values: np.ndarray, *, signed: bool = False) -> QImage:
     return image.copy()  # own the pixels: `pixels` dies with this frame
 
 
-class QtFeatureStrip(QScrollArea):
-    """Rows ``caption | tile tile tile ...``, one per layer, for one input image."""
+def channel_mosaic(fmap: np.ndarray, columns: int, tile: int, gap: int = 2) -> np.ndarray:
+    """Channels ``(C, H, W)`` as one uint8 grid image, each channel scaled to its own range.
 
-    def __init__(self, tile_size: int = 44, parent: QWidget | None = None) -> None:
+    Tiles are enlarged by an integer factor (nearest neighbour, so pixels stay visible)
+    to about ``tile`` pixels; unused cells and gaps are dark grey.
+    """
+    c, h, w = fmap.shape
+    factor = max(1, tile // max(h, w))
+    lo = fmap.min(axis=(1, 2), keepdims=True)
+    span = fmap.max(axis=(1, 2), keepdims=True) - lo
+    norm = np.divide(fmap - lo, span, out=np.zeros_like(fmap), where=span > 0)
+    tiles = (norm * 255.0).astype(np.uint8)
+    tiles = tiles.repeat(factor, axis=1).repeat(factor, axis=2)
+    rows = -(-c // columns)
+    th, tw = h * factor + gap, w * factor + gap
+    padded = np.full((rows * columns, th, tw), 60, dtype=np.uint8)
+    padded[:c, : th - gap, : tw - gap] = tiles
+    grid = (
+        padded.reshape(rows, columns, th, tw).transpose(0, 2, 1, 3).reshape(rows * th, columns * tw)
+    )
+    return np.ascontiguousarray(grid[: rows * th - gap, : columns * tw - gap])
+
+
+class QtFeatureStrip(QScrollArea):
+    """Rows ``caption | mosaic of the layer's channels``, one per layer, for one input.
+
+    Each layer is one image (not one widget per channel), so a refresh costs well
+    under a millisecond per layer.
+    """
+
+    def __init__(
+        self, tile_size: int = 40, columns: int = 8, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.tile_size = tile_size
+        self.columns = columns
         self.setWidgetResizable(True)
         self._body = QWidget()
         self._layout = QVBoxLayout(self._body)
@@ -53,13 +83,13 @@ class QtFeatureStrip(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._body)
         self._signature: tuple = ()
-        self._rows: dict[str, tuple[QLabel, list[QLabel]]] = {}
+        self._rows: dict[str, tuple[QLabel, QLabel]] = {}
         self._empty = QLabel("Feature maps appear here once there is a model and a drawing.")
         self._empty.setWordWrap(True)
         self._layout.insertWidget(0, self._empty)
 
     def clear(self) -> None:
-        for caption, _tiles in self._rows.values():
+        for caption, _image in self._rows.values():
             caption.parentWidget().deleteLater()
         self._rows.clear()
         self._signature = ()
@@ -73,43 +103,30 @@ class QtFeatureStrip(QScrollArea):
             self._rebuild(maps, types)
             self._signature = signature
         for node, fmap in maps.items():
-            _caption, tiles = self._rows[node]
-            for c, tile in enumerate(tiles):
-                image = array_to_qimage(fmap[c])
-                tile.setPixmap(
-                    QPixmap.fromImage(image).scaled(
-                        self.tile_size,
-                        self.tile_size,
-                        Qt.AspectRatioMode.KeepAspectRatio,
-                        Qt.TransformationMode.FastTransformation,
-                    )
-                )
+            shown = fmap[:MAX_TILES].astype(np.float32, copy=False)
+            grid = channel_mosaic(shown, min(self.columns, len(shown)), self.tile_size)
+            height, width = grid.shape
+            image = QImage(grid.data, width, height, width, QImage.Format.Format_Grayscale8)
+            self._rows[node][1].setPixmap(QPixmap.fromImage(image))
 
     def _rebuild(self, maps: dict[str, np.ndarray], types: dict[str, str]) -> None:
         self.clear()
         self._empty.setVisible(not maps)
-        per_row = 8
         for node, fmap in maps.items():
             row = QWidget()
-            grid = QGridLayout(row)
-            grid.setContentsMargins(0, 0, 0, 0)
-            grid.setHorizontalSpacing(3)
-            grid.setVerticalSpacing(3)
+            layout = QHBoxLayout(row)
+            layout.setContentsMargins(0, 0, 0, 0)
             count = fmap.shape[0]
-            caption = QLabel(f"<b>{node}</b> · {types[node]}<br>{format_shape(fmap.shape)}")
-            caption.setMinimumWidth(110)
+            more = f"<br>first {MAX_TILES} shown" if count > MAX_TILES else ""
+            caption = QLabel(f"<b>{node}</b> · {types[node]}<br>{format_shape(fmap.shape)}{more}")
+            caption.setMinimumWidth(120)
             caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-            grid.addWidget(caption, 0, 0, 4, 1)
-            tiles = []
-            for c in range(min(count, MAX_TILES)):
-                tile = QLabel()
-                tile.setFixedSize(self.tile_size, self.tile_size)
-                tile.setToolTip(f"{node}, channel {c + 1} of {count}")
-                grid.addWidget(tile, c // per_row, 1 + c % per_row)
-                tiles.append(tile)
-            if count > MAX_TILES:
-                more = QLabel(f"+{count - MAX_TILES} more")
-                grid.addWidget(more, (MAX_TILES - 1) // per_row, 1 + per_row)
-            grid.setColumnStretch(2 + per_row, 1)
+            image = QLabel()
+            image.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+            image.setToolTip(
+                f"{node}: {count} channels, each scaled from its darkest to its brightest value"
+            )
+            layout.addWidget(caption)
+            layout.addWidget(image, 1)
             self._layout.insertWidget(self._layout.count() - 1, row)
-            self._rows[node] = (caption, tiles)
+            self._rows[node] = (caption, image)
