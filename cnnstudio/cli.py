@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'cnnstudio COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"CNN Studio {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation (data, training, an offscreen window) and exit",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _command_modules().items():
         sub = module.add_parser(subparsers)
@@ -52,6 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cnnstudio`` command; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if args_list[:1] == ["--self-test"]:
+        # Handled before the subcommands: `--self-test` alone checks the whole install.
+        if len(args_list) > 1:
+            parser.error(f"--self-test takes no other arguments, got: {' '.join(args_list[1:])}")
+        from cnnstudio.selftest import run as run_self_test
+
+        return run_self_test()
     if not args_list or (
         args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")
     ):
