@@ -115,6 +115,7 @@ class QtBuildView(QWidget):
 
         self.scene.connect_requested.connect(self._on_connect_requested)
         self.scene.move_finished.connect(self._on_move_finished)
+        self.scene.rename_requested.connect(self._on_rename_requested)
         self.scene.selectionChanged.connect(self._on_selection_changed)
         self.canvas.block_dropped.connect(self.drop_block)
         self.canvas.describe_drop = self.describe_drop
@@ -418,10 +419,16 @@ class QtBuildView(QWidget):
             "&Fit to view", self.canvas.fit, "Ctrl+0", "Show the whole network"
         )
         self.open_action = self._action(
-            "Open…", self.open_architecture, None, "Open an architecture JSON file"
+            "Open JSON…",
+            self.open_architecture,
+            None,
+            "Replace the network by an architecture JSON file (undoable)",
         )
         self.save_action = self._action(
-            "Save…", self.save_architecture, None, "Save the network as architecture JSON"
+            "Save JSON…",
+            self.save_architecture,
+            None,
+            "Save the network alone as architecture JSON (File > Save keeps the whole project)",
         )
         # Once docked, the palette and inspector share Undo/Redo with the canvas (not Delete:
         # the inspector's text fields need that key).
@@ -540,6 +547,11 @@ class QtBuildView(QWidget):
             return
         self.close_edit()
         self.inspector.show_blocks(self.scene.selected_block_ids())
+
+    def _on_rename_requested(self, block_id: str) -> None:
+        self.scene.select_blocks([block_id])
+        self.inspector.name_edit.setFocus()
+        self.inspector.name_edit.selectAll()
 
     def _on_label_edited(self, block_id: str, label: str) -> None:
         self.push(SetBlockLabel(self.graph, block_id, label))

@@ -83,7 +83,8 @@ def formula_lines(block_type: str, params: dict[str, Any], input_shape: tuple | 
         exact = span / ss + 1
         out = span // ss + 1
         if span % ss:
-            lines.append(f"{axis}: {expr} = {exact:.2f} → rounded down to <b>{out}</b>")
+            shown = f"{exact:.2f}".rstrip("0").rstrip(".")
+            lines.append(f"{axis}: {expr} = {shown} → rounded down to <b>{out}</b>")
         else:
             lines.append(f"{axis}: {expr} = <b>{out}</b>")
     return lines

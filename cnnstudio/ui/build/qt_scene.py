@@ -111,10 +111,13 @@ class QtGraphScene(QGraphicsScene):
         The user drew a wire from the first block's output to the second's input.
     move_finished(dict, dict)
         A drag of blocks ended: ``{id: (x, y)}`` old and new centres.
+    rename_requested(str)
+        A block was double-clicked (the view focuses its name field).
     """
 
     connect_requested = Signal(str, str)
     move_finished = Signal(dict, dict)
+    rename_requested = Signal(str)
 
     def __init__(self, graph: Graph | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -342,6 +345,14 @@ class QtGraphScene(QGraphicsScene):
             self._press_positions = {}
             if new:
                 self.move_finished.emit(old, new)
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        block = self.block_at(event.scenePos())
+        if block is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.rename_requested.emit(block.block_id)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
 
     def _port_at(self, pos: QPointF) -> QtPortItem | None:
         for item in self.items(pos):

@@ -207,6 +207,13 @@ def test_inspector_edits_update_the_shape_labels_and_formula(view):
     # The reference notes' example: 28x28, 5x5 kernel, padding 1, stride 1 gives 26.
     padding.h.setValue(1)
     assert "(28 + 2·1 − 5) / 1 + 1 = <b>26</b>" in inspector.formula_label.text()
+    # A stride that does not divide evenly: the card shows the fraction and the rounding.
+    padding.h.setValue(0)
+    inspector.editor("stride").h.setValue(2)
+    assert "(28 + 2·0 − 5) / 2 + 1 = 12.5 → rounded down to <b>12</b>" in (
+        inspector.formula_label.text()
+    )
+    assert view.scene.block_item("conv1").warning is not None
 
 
 def test_scrubbing_a_spin_box_five_times_is_one_undo_step(view):
@@ -555,9 +562,15 @@ def test_a_block_dropped_on_another_is_placed_beside_it(view):
     assert overlapping(view) == []
 
 
-def test_renaming_a_block_in_the_inspector_is_undoable(view):
+def test_renaming_a_block_in_the_inspector_is_undoable(view, qtbot):
     build_chain(view, ["Input", "Conv2D"])
-    view.scene.select_blocks(["conv1"])
+    view.canvas.reset_zoom()
+    item = view.scene.block_item("conv1")
+    view.canvas.centerOn(item)
+    where = view.canvas.mapFromScene(item.mapToScene(item.body_rect().center()))
+    qtbot.mouseDClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert view.scene.selected_block_ids() == ["conv1"]
+    assert view.inspector.name_edit.selectedText() == "Convolution 1"  # ready to type over
     view.inspector.name_edit.setText("edges")
     view.inspector.name_edit.editingFinished.emit()
     assert view.graph.block("conv1").label == "edges"
