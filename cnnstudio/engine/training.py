@@ -538,7 +538,10 @@ def _loop(
     )
     interval = float(config.snapshot_interval)
 
-    good_weights = network.get_weights()  # the weights of the last finite loss
+    # The weights of the last finite loss, refreshed before every update. Without state
+    # (BatchNorm statistics) they are copied into fixed buffers: no allocation per step.
+    good_weights = network.get_weights()
+    params_only = set(good_weights) == {key for key, _, _ in network.parameters()}
     explode_limit: float | None = None
     step = 0
     train_time = 0.0  # seconds inside training steps (pauses and validation excluded)
@@ -637,7 +640,11 @@ def _loop(
                 hits = np.count_nonzero((logits.reshape(-1) > 0) == (yb == 1))
             else:
                 hits = np.count_nonzero(logits.argmax(axis=1) == yb)
-            good_weights = network.get_weights()
+            if params_only:
+                for key, p, _ in network.parameters():
+                    np.copyto(good_weights[key], p)
+            else:
+                good_weights = network.get_weights()
             with np.errstate(over="ignore", invalid="ignore"):
                 network.backward(dlogits)
                 optimizer.step(network.parameters())
