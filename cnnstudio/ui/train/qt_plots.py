@@ -121,41 +121,75 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         self.loss_plot: pg.PlotItem = self.addPlot(row=0, col=0)
         self.loss_plot.setTitle("Loss", color="#222", size="11pt")
         self.loss_plot.setLabel("bottom", "step", **label_style)
-        self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#333")
         self.acc_plot: pg.PlotItem = self.addPlot(row=0, col=1)
         self.acc_plot.setTitle("Accuracy per epoch (%)", color="#222", size="11pt")
         self.acc_plot.setLabel("bottom", "epoch", **label_style)
-        self.acc_plot.showGrid(x=True, y=True, alpha=0.2)
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.addLegend(offset=(-10, -10), labelTextColor="#333")
         self.lr_plot: pg.PlotItem = self.addPlot(row=1, col=0, colspan=2)
         self.lr_plot.setTitle("Learning rate", color="#222", size="11pt")
         self.lr_plot.setLabel("bottom", "step", **label_style)
-        self.lr_plot.showGrid(x=True, y=True, alpha=0.2)
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 1)
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).setTextPen("#333")
                 plot.getAxis(axis).setPen("#888")
+        self._fixed = False
+        self._loss_top = 0.0
+        self._lr_top = 0.0
         self.current = _RunItems(self, SMOOTH, current=True)
         self._past: dict[int, _RunItems] = {}
 
     def set_current(self, curves: RunCurves | None) -> None:
-        """Redraw the current run (cheap enough for ~20 calls a second)."""
+        """Redraw the current run (cheap enough for ~20 calls a second).
+
+        While a run is on (:meth:`fix_ranges`), the axes keep fixed ranges that only
+        grow: redrawing an axis costs more than redrawing the curves.
+        """
         self.current.set_curves(curves)
-        if curves is not None and curves.lr:
-            # A constant rate would otherwise sit in the middle of a symmetric range.
-            top = max(curves.lr)
-            if top > 0 and top != getattr(self, "_lr_top", None):
-                self._lr_top = top
-                self.lr_plot.setYRange(0, top * 1.1, padding=0)
-        n_epochs = len(curves.epochs) if curves is not None else 0
-        major = max(1, -(-n_epochs // 10))
-        if major != getattr(self, "_epoch_tick", None):
-            self._epoch_tick = major
-            self.acc_plot.getAxis("bottom").setTickSpacing(major, major)
+        if not self._fixed or curves is None or not curves.loss:
+            return
+        loss = np.asarray(curves.loss[-512:], dtype=np.float64)
+        finite = loss[np.isfinite(loss)]
+        top = float(finite.max()) if finite.size else 0.0
+        if top > self._loss_top:
+            self._loss_top = top * 1.1
+            self.loss_plot.setYRange(0, self._loss_top, padding=0)
+        lr_top = max(curves.lr[-512:])
+        if lr_top > self._lr_top:
+            self._lr_top = lr_top * 1.1
+            self.lr_plot.setYRange(0, self._lr_top, padding=0)
+
+    def fix_ranges(self, total_steps: int, epochs: int) -> None:
+        """Fixed axes for a run of ``total_steps`` steps and ``epochs`` epochs."""
+        self._fixed = True
+        self._loss_top = 0.0
+        self._lr_top = 0.0
+        for plot in (self.loss_plot, self.lr_plot):
+            plot.disableAutoRange()
+            plot.setXRange(0, max(total_steps, 1), padding=0.02)
+        self.acc_plot.disableAutoRange()
+        self.acc_plot.setXRange(0.5, max(epochs, 1) + 0.5, padding=0)
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        major = max(1, -(-epochs // 10))
+        self.acc_plot.getAxis("bottom").setTickSpacing(major, major)
+
+    def fit_ranges(self) -> None:
+        """Fit the axes to everything shown (no run on)."""
+        self._fixed = False
+        for plot in (self.loss_plot, self.lr_plot):
+            plot.enableAutoRange()
+        self.acc_plot.enableAutoRange(axis="x")
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.acc_plot.getAxis("bottom").setTickSpacing()
+        self.lr_plot.enableAutoRange(axis="y", enable=False)
+        tops = [max(i.curves.lr) for i in self._past.values() if getattr(i, "curves", None)]
+        if self.current.lr.yData is not None and len(self.current.lr.yData):
+            tops.append(float(np.nanmax(self.current.lr.yData)))
+        if tops and max(tops) > 0:
+            self.lr_plot.setYRange(0, max(tops) * 1.1, padding=0)
 
     def set_past_runs(self, runs: list[RunCurves], visible: list[bool]) -> None:
         """Overlay earlier runs; ``visible[i]`` shows or hides ``runs[i]``."""

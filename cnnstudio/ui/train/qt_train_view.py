@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -62,8 +62,9 @@ SOURCES = (
 )
 OPTIMIZERS = (("sgd", "SGD with momentum"), ("adam", "Adam"), ("rmsprop", "RMSprop"))
 SCHEDULES = (("constant", "Constant"), ("step", "Step decay"), ("cosine", "Cosine"))
-#: Milliseconds between plot refreshes while training (about 20 a second at most).
-PLOT_INTERVAL_MS = 50
+#: Milliseconds between plot refreshes while training (10 a second: a redraw of the
+#: three plots costs a few milliseconds, and the event loop must stay free for clicks).
+PLOT_INTERVAL_MS = 100
 
 
 def ask_keep_weights(parent: QWidget) -> str:
@@ -798,17 +799,6 @@ class QtTrainView(QWidget):
         self._plot_timer.stop()
         return self.session.shutdown(keep=answer == "keep")
 
-    def eventFilter(self, obj: Any, event: Any) -> bool:
-        if (
-            event.type() == QEvent.Type.Close
-            and obj is getattr(self, "_filtered_window", None)
-            and self.session.is_active
-            and not self.can_close()
-        ):
-            event.ignore()
-            return True
-        return super().eventFilter(obj, event)
-
     # -- session callbacks -----------------------------------------------------------------
     def _on_state_changed(self, state: str) -> None:
         running = state == "running"
@@ -887,9 +877,13 @@ class QtTrainView(QWidget):
             suffix = "  —  paused" if self.session.state == "paused" else ""
             self.status_label.setText(self._status_text() + suffix)
 
-    def _on_run_started(self, _job: Any) -> None:
+    def _on_run_started(self, job: TrainingJob) -> None:
         self.plots.set_current(None)
         self._rebuild_runs_list()
+        n = len(job.train_data[1])
+        steps = job.config.epochs * -(-n // job.config.batch_size)
+        past = [c.steps[-1] for c in self._history_curves() if c.steps]
+        self.plots.fix_ranges(max([steps, *past]), job.config.epochs)
         self.message_label.hide()
 
     def _on_run_finished(self, result: TrainingResult) -> None:
@@ -955,6 +949,7 @@ class QtTrainView(QWidget):
         self.plots.set_past_runs(runs[:-1], self._past_visible[: max(len(runs) - 1, 0)])
         self.plots.set_current(runs[-1] if runs else None)
         self.plots.current.set_visible(bool(self._past_visible[-1]) if runs else True)
+        self.plots.fit_ranges()
 
     def _on_run_toggled(self, item: QListWidgetItem) -> None:
         row = self.runs_list.row(item)
@@ -965,12 +960,6 @@ class QtTrainView(QWidget):
     def showEvent(self, event: Any) -> None:
         if getattr(self, "_watched", None) is not self.project:
             self.attach_project()
-        window = self.window()
-        if window is not self and getattr(self, "_filtered_window", None) is not window:
-            # Closing the window must stop the worker even if the window does not ask
-            # its views (``can_close``) itself; asking twice is harmless (idle = True).
-            self._filtered_window = window
-            window.installEventFilter(self)
         super().showEvent(event)
 
 

@@ -183,6 +183,14 @@ def test_closing_the_window_mid_training_stops_the_worker(qtbot, monkeypatch):
     monkeypatch.setattr(
         train_module, "ask_keep_weights", lambda parent: answers.append(1) or "keep"
     )
+    from PySide6.QtWidgets import QMessageBox
+
+    from cnnstudio.ui import qt_file_controller
+
+    # the window then offers to save the project: answer "Discard"
+    monkeypatch.setattr(
+        qt_file_controller, "ask", lambda *a, **k: QMessageBox.StandardButton.Discard
+    )
     window = MainWindow(restore_layout=False)
     qtbot.addWidget(window)
     window.context.project = tiny_context(epochs=50).project
