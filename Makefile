@@ -10,7 +10,7 @@ JOBS   ?= 2
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k engine"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck bench screenshot clean help
+.PHONY: run test lint typecheck bench screenshot bundle bundle-test clean help
 
 help:
 	@echo "make run         start CNN Studio (sets up .venv on first use)"
@@ -19,6 +19,8 @@ help:
 	@echo "make typecheck   mypy"
 	@echo "make bench       engine speed and memory benchmarks (benchmarks/)"
 	@echo "make screenshot  docs/screenshots/main-window.png via 'cnnstudio gui --screenshot'"
+	@echo "make bundle      desktop bundle dist/cnnstudio/ (PyInstaller, see packaging/README.md)"
+	@echo "make bundle-test build the bundle, then run its self-test offscreen"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +59,19 @@ bench: $(VENV)/.installed-test
 
 screenshot: $(VENV)/.installed-app
 	QT_QPA_PLATFORM=offscreen $(BIN)/cnnstudio gui --screenshot docs/screenshots/main-window.png --size 1280x800
+
+# Desktop bundle (PyInstaller one-folder build of packaging/cnnstudio.spec) in dist/cnnstudio/.
+# PyInstaller goes into .venv only here: it is not an app or test dependency.
+$(VENV)/.installed-pyinstaller: | $(VENV)/.installed-app
+	$(BIN)/pip install --quiet "pyinstaller>=6.10,<7"
+	@touch $@
+
+bundle: $(VENV)/.installed-app $(VENV)/.installed-pyinstaller
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN \
+	  --distpath dist --workpath build/pyinstaller packaging/cnnstudio.spec
+
+bundle-test: bundle
+	QT_QPA_PLATFORM=offscreen dist/cnnstudio/cnnstudio --self-test
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .mypy_cache
