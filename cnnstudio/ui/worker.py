@@ -2,7 +2,7 @@
 
 One :class:`TrainingSession` per main window (found with :func:`training_session`)
 owns at most one worker at a time. The worker thread advances the engine's
-generator and hands the snapshots to the GUI thread in batches (at most ~30 a
+generator and hands the snapshots to the GUI thread in batches (about 10 a
 second, plus one for every epoch end, rich snapshot and pause), so a fast network
 does not flood the event loop with one signal per step. The GUI never touches the
 live network while the worker runs; it reads only snapshots. Pause, one step and
@@ -39,8 +39,8 @@ __all__ = [
     "training_session",
 ]
 
-#: Seconds between snapshot batches sent to the GUI thread (about 30 a second).
-BATCH_INTERVAL = 0.033
+#: Seconds between snapshot batches sent to the GUI thread (10 a second, as the plots).
+BATCH_INTERVAL = 0.1
 #: Seconds between live-model updates (``context.live_model``), about 4 a second.
 LIVE_MODEL_INTERVAL_MS = 250
 #: Weight of the previous value in the loss curve's exponential moving average.
@@ -289,7 +289,7 @@ class TrainingSession(QObject):
     run_started(object)
         The :class:`TrainingJob` that starts.
     progress(object)
-        A :class:`SnapshotBatch` (at most ~30 a second).
+        A :class:`SnapshotBatch` (about 10 a second, more at epoch ends and rich snapshots).
     run_finished(object)
         A :class:`TrainingResult`.
     """
