@@ -240,6 +240,7 @@ class QtFileController(QObject):
             return False
         self.project.set_path(path)
         self.project.mark_dirty(False)
+        self.clean_exit()  # the saved file supersedes the autosave
         self._add_recent(path)
         self.context.status_message.emit(f"Saved {path.name}")
         return True

@@ -56,8 +56,12 @@ def test_edit_marks_the_title_then_save_and_reopen_is_exact(window, tmp_path, mo
     project.samples.add(np.full((1, 28, 28), 200, np.uint8), "7")
     target = tmp_path / "mine.cnnstudio"
     save_dialog_returns(monkeypatch, target)
+    assert window.files.autosave()
     assert window.files.save()
     assert target.is_file() and not window.isWindowModified()
+    from cnnstudio.io.recovery import has_recovery
+
+    assert not has_recovery(files_module.data_dir()), "a save supersedes the autosave"
     assert window.windowTitle().startswith("mine")
     saved_arch = project.graph.to_architecture()
 
