@@ -170,6 +170,7 @@ def _check_window(state: _State) -> str:
     from cnnstudio import __version__
     from cnnstudio.ui.app import ensure_app
     from cnnstudio.ui.main_window import VIEWS, MainWindow
+    from cnnstudio.ui.placeholder import QtPlaceholderView
 
     app = ensure_app()
     threads_before = threading.active_count()
@@ -183,6 +184,15 @@ def _check_window(state: _State) -> str:
             app.processEvents()
         if window.tabs.count() != len(VIEWS):
             raise SelfTestError(f"{window.tabs.count()} views instead of {len(VIEWS)}")
+        # A view whose module is missing shows a placeholder page instead of failing:
+        # in an installed copy that means files were left out of the wheel or bundle.
+        missing = [
+            f"{spec.title} ({spec.factory.partition(':')[0]})"
+            for spec in VIEWS
+            if isinstance(window.view(spec.key), QtPlaceholderView)
+        ]
+        if missing:
+            raise SelfTestError(f"view(s) missing from this installation: {', '.join(missing)}")
         if window.windowIcon().isNull():
             raise SelfTestError("the window has no icon (SVG icon support missing?)")
         image = window.grab().toImage()
@@ -217,7 +227,7 @@ def _check_window(state: _State) -> str:
         raise SelfTestError(f"{threading.active_count() - threads_before} thread(s) left running")
     return (
         f"main window {image.width()}x{image.height()} rendered ({platform} platform, "
-        f"{len(VIEWS)} views, {colours} colours), About box ok"
+        f"all {len(VIEWS)} views, {colours} colours), About box ok"
     )
 
 
