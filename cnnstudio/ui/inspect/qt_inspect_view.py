@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -164,7 +165,9 @@ class QtInspectView(QWidget):
         top = QHBoxLayout()
         self.model_label = QLabel("No trained model yet: train one in the Train view.")
         self.model_label.setObjectName("inspectModel")
-        self.model_label.setWordWrap(True)
+        # Long labels are cut rather than widening the page.
+        self.model_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.model_label.setMinimumWidth(150)
         top.addWidget(self.model_label, 1)
         top.addWidget(QLabel("Probe:"))
         self.probe_source = QComboBox()
@@ -192,7 +195,7 @@ class QtInspectView(QWidget):
 
         # feature maps
         maps_page = QSplitter(Qt.Orientation.Horizontal)
-        self.maps = QtTileCanvas(tile_size=44)
+        self.maps = QtTileCanvas(tile_size=52)
         self.maps.empty_text = "Feature maps appear once a network is trained or training."
         maps_scroll = QScrollArea()
         maps_scroll.setWidget(self.maps)
@@ -448,6 +451,7 @@ class QtInspectView(QWidget):
         self._model = model
         if model is None:
             self.model_label.setText("No trained model yet: train one in the Train view.")
+            self.model_label.setToolTip(self.model_label.text())
             self.maps.set_groups([])
             self.kernels.set_groups([])
             return
@@ -456,6 +460,7 @@ class QtInspectView(QWidget):
             return
         self._drawn_key = key
         self.model_label.setText(model.label)
+        self.model_label.setToolTip(model.label)
         net = self._network(model)
         probe = self.probe_image(model)
         page = self.tabs.currentIndex()

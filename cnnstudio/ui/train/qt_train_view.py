@@ -257,8 +257,13 @@ class QtTrainView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.progress.setTextVisible(True)
+        # The text goes in a label: on a half-filled bar it would be half unreadable.
+        self.progress.setTextVisible(False)
         self.progress.setFormat("Not started")
+        self.progress.setMaximumHeight(12)
+        self.progress_label = QLabel("Not started")
+        self.progress_label.setObjectName("progressText")
+        rlay.addWidget(self.progress_label)
         rlay.addWidget(self.progress)
         self.status_label = QLabel("Press Start to train.")
         self.status_label.setObjectName("trainStatus")
@@ -870,10 +875,12 @@ class QtTrainView(QWidget):
         if snap is not None:
             self.progress.setValue(round(1000 * snap.progress))
             eta = "done" if snap.done else f"ETA {_clock(snap.eta_seconds)}"
-            self.progress.setFormat(
+            text = (
                 f"Epoch {snap.epoch}/{snap.epochs} · step {snap.step_in_epoch}/"
                 f"{snap.steps_per_epoch} · {snap.samples_per_sec:,.0f} samples/s · {eta}"
             )
+            self.progress.setFormat(text)
+            self.progress_label.setText(f"<b>{text}</b>")
             suffix = "  —  paused" if self.session.state == "paused" else ""
             self.status_label.setText(self._status_text() + suffix)
 

@@ -44,7 +44,8 @@ def test_training_run_fills_plots_progress_and_project(view, qtbot):
     ex, acc = view.plots.current.train_acc.getData()
     assert list(ex) == [1.0, 2.0] and ((0 <= acc) & (acc <= 100)).all()
     assert len(view.plots.current.val_acc.getData()[0]) == 2
-    assert "Epoch 2/2" in view.progress.format() and "samples/s" in view.progress.format()
+    text = view.progress_label.text()
+    assert "Epoch 2/2" in text and "samples/s" in text and "step 5/5" in text
     assert view.progress.value() == view.progress.maximum()
     # the run and the model went to the project
     assert len(project.history) == 1 and len(project.history[0].loss) == steps
