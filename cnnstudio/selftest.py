@@ -12,6 +12,7 @@ and the other commands stay fast; only the window check loads Qt.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import tempfile
@@ -270,8 +271,9 @@ def run(out: TextIO | None = None, err: TextIO | None = None) -> int:
     int
         0 when every check passed, 1 when one failed (its name is on ``err``).
     """
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+    # A windowed bundle (Windows/macOS) has no sys.stdout/stderr: the exit code still counts.
+    out = (sys.stdout or io.StringIO()) if out is None else out
+    err = (sys.stderr or io.StringIO()) if err is None else err
     state = _State()
     started = time.perf_counter()
     old_config = os.environ.get("CNNSTUDIO_CONFIG_DIR")
