@@ -7,6 +7,7 @@ and can be hidden one by one.
 
 from __future__ import annotations
 
+import math
 import os
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
@@ -128,7 +129,9 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.addLegend(offset=(-10, -10), labelTextColor="#333")
         self.lr_plot: pg.PlotItem = self.addPlot(row=1, col=0, colspan=2)
-        self.lr_plot.setTitle("Learning rate", color="#222", size="11pt")
+        self.lr_plot.setTitle("Learning rate (log scale)", color="#222", size="11pt")
+        # Rates of different runs differ by orders of magnitude.
+        self.lr_plot.setLogMode(x=False, y=True)
         self.lr_plot.setLabel("bottom", "step", **label_style)
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 1)
@@ -139,6 +142,7 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         self._fixed = False
         self._loss_top = 0.0
         self._lr_top = 0.0
+        self._lr_bottom = 0.0
         self.current = _RunItems(self, SMOOTH, current=True)
         self._past: dict[int, _RunItems] = {}
 
@@ -157,16 +161,19 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         if top > self._loss_top:
             self._loss_top = top * 1.1
             self.loss_plot.setYRange(0, self._loss_top, padding=0)
-        lr_top = max(curves.lr[-512:])
-        if lr_top > self._lr_top:
-            self._lr_top = lr_top * 1.1
-            self.lr_plot.setYRange(0, self._lr_top, padding=0)
+        recent = curves.lr[-512:]
+        lo, hi = min(recent), max(recent)
+        if hi > self._lr_top or lo < self._lr_bottom:
+            self._lr_top = max(hi, self._lr_top)
+            self._lr_bottom = min(lo, self._lr_bottom) if self._lr_bottom > 0 else lo
+            self._set_lr_range(self._lr_bottom, self._lr_top)
 
     def fix_ranges(self, total_steps: int, epochs: int) -> None:
         """Fixed axes for a run of ``total_steps`` steps and ``epochs`` epochs."""
         self._fixed = True
         self._loss_top = 0.0
         self._lr_top = 0.0
+        self._lr_bottom = 0.0
         for plot in (self.loss_plot, self.lr_plot):
             plot.disableAutoRange()
             plot.setXRange(0, max(total_steps, 1), padding=0.02)
@@ -185,11 +192,18 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.getAxis("bottom").setTickSpacing()
         self.lr_plot.enableAutoRange(axis="y", enable=False)
-        tops = [max(i.curves.lr) for i in self._past.values() if getattr(i, "curves", None)]
-        if self.current.lr.yData is not None and len(self.current.lr.yData):
-            tops.append(float(np.nanmax(self.current.lr.yData)))
-        if tops and max(tops) > 0:
-            self.lr_plot.setYRange(0, max(tops) * 1.1, padding=0)
+        rates = [r for i in self._past.values() if getattr(i, "curves", None) for r in i.curves.lr]
+        if self.current.lr.yData is not None:
+            rates += [float(v) for v in self.current.lr.yData]
+        rates = [r for r in rates if r > 0 and math.isfinite(r)]
+        if rates:
+            self._set_lr_range(min(rates), max(rates))
+
+    def _set_lr_range(self, lo: float, hi: float) -> None:
+        """Show rates from ``lo`` to ``hi`` on the log axis, with some room."""
+        if lo <= 0 or hi <= 0:
+            return
+        self.lr_plot.setYRange(math.log10(lo) - 0.3, math.log10(hi) + 0.3, padding=0)
 
     def set_past_runs(self, runs: list[RunCurves], visible: list[bool]) -> None:
         """Overlay earlier runs; ``visible[i]`` shows or hides ``runs[i]``."""

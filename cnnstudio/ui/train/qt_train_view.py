@@ -687,7 +687,7 @@ class QtTrainView(QWidget):
             images = project.dataset.train.images
             # Images spread over the dataset (sources are often sorted by class).
             picks = images[np.linspace(0, len(images) - 1, 3).astype(int)]
-            grid = preview_grid(picks, aug, seed=0, rows=3, cols=6)
+            grid = preview_grid(picks, aug, seed=0, rows=3, cols=5)
         except DatasetError as exc:
             self.preview_label.setText(str(exc))
             return
