@@ -45,6 +45,7 @@ from cnnstudio.engine.metrics import Evaluation, evaluate
 from cnnstudio.engine.network import Network
 from cnnstudio.ui.inspect.diagnostics import layer_warnings
 from cnnstudio.ui.inspect.tiles import QtTileCanvas, TileGroup
+from cnnstudio.ui.train.qt_train_view import QtPage
 from cnnstudio.ui.worker import SnapshotBatch, TrainingResult, training_session
 
 __all__ = ["QtInspectView"]
@@ -158,7 +159,7 @@ class QtInspectView(QWidget):
         page_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         page_scroll.setWidgetResizable(True)
         outer.addWidget(page_scroll)
-        page = QWidget()
+        page = QtPage()
         page_scroll.setWidget(page)
         layout = QVBoxLayout(page)
         layout.setContentsMargins(6, 6, 6, 6)

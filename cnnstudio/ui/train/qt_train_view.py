@@ -50,7 +50,7 @@ from cnnstudio.ui.worker import (
     training_session,
 )
 
-__all__ = ["QtTrainView", "ask_keep_weights", "load_choice"]
+__all__ = ["QtPage", "QtTrainView", "ask_keep_weights", "load_choice"]
 
 #: Dataset sources in the picker: (kind, label).
 SOURCES = (
@@ -65,6 +65,17 @@ SCHEDULES = (("constant", "Constant"), ("step", "Step decay"), ("cosine", "Cosin
 #: Milliseconds between plot refreshes while training (10 a second: a redraw of the
 #: three plots costs a few milliseconds, and the event loop must stay free for clicks).
 PLOT_INTERVAL_MS = 100
+
+
+class QtPage(QWidget):
+    """A view's page inside a scroll area: scrolls only below its minimum size.
+
+    Word-wrapping labels make a layout height-for-width, and a scroll area then sizes
+    the page for the narrowest wrap (showing a needless scroll bar); a page opts out.
+    """
+
+    def hasHeightForWidth(self) -> bool:
+        return False
 
 
 def ask_keep_weights(parent: QWidget) -> str:
@@ -208,7 +219,7 @@ class QtTrainView(QWidget):
         page_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         page_scroll.setWidgetResizable(True)
         outer.addWidget(page_scroll)
-        page = QWidget()
+        page = QtPage()
         page_scroll.setWidget(page)
         page_layout = QHBoxLayout(page)
         page_layout.setContentsMargins(6, 6, 6, 6)
