@@ -547,7 +547,7 @@ class QtInspectView(QWidget):
         lo, hi = group.levels
         scaled = (np.nan_to_num(tile, nan=lo) - lo) / (hi - lo if hi > lo else 1.0)
         side = max(self.zoom_image.width(), 220) - 10
-        pix = _pixmap(scaled, min(side, 8 * max(tile.shape) if max(tile.shape) > 1 else side))
+        pix = _pixmap(scaled, side)
         self.zoom_image.setPixmap(pix)
         self.zoom_caption.setText(
             f"<b>{key}</b>, channel {index + 1} of {group.tiles.shape[0]}<br>"

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -41,7 +41,7 @@ from cnnstudio.ui.train.bridge import (
     preprocessing_dict,
     transforms_for,
 )
-from cnnstudio.ui.train.qt_plots import QtTrainingPlots
+from cnnstudio.ui.train.qt_plots import PAST, SMOOTH, QtTrainingPlots
 from cnnstudio.ui.worker import (
     RunCurves,
     SnapshotBatch,
@@ -953,6 +953,10 @@ class QtTrainView(QWidget):
             item.setToolTip(
                 ", ".join(f"{k}={v}" for k, v in run.settings.items() if k != "augmentation")
             )
+            # the run's colour in the plots: the newest is "current" unless a run is on
+            newest = i == len(runs) - 1 and not self.session.is_active
+            colour = SMOOTH if newest else PAST[i % len(PAST)]
+            item.setForeground(QBrush(QColor(*colour[:3])))
             self.runs_list.addItem(item)
         self.runs_list.blockSignals(False)
         self._apply_overlays()
