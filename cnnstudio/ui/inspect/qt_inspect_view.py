@@ -208,7 +208,9 @@ class QtInspectView(QWidget):
         self.zoom_caption.setWordWrap(True)
         self.zoom_image = QLabel()
         self.zoom_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.zoom_image.setMinimumSize(220, 220)
+        self.zoom_image.setMinimumSize(160, 160)
+        # The pixmap follows the panel's size, never the other way round.
+        self.zoom_image.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         zl.addWidget(self.zoom_caption)
         zl.addWidget(self.zoom_image, 1)
         maps_page.addWidget(zoom)
@@ -546,7 +548,7 @@ class QtInspectView(QWidget):
         tile = group.tiles[index]
         lo, hi = group.levels
         scaled = (np.nan_to_num(tile, nan=lo) - lo) / (hi - lo if hi > lo else 1.0)
-        side = max(self.zoom_image.width(), 220) - 10
+        side = max(min(self.zoom_image.width(), self.zoom_image.height()), 160) - 10
         pix = _pixmap(scaled, side)
         self.zoom_image.setPixmap(pix)
         self.zoom_caption.setText(
