@@ -22,6 +22,7 @@ __all__ = [
     "avgpool_backward",
     "avgpool_forward",
     "col2im",
+    "conv_forward",
     "im2col",
     "matmul_wide",
     "maxpool_backward",
@@ -39,6 +40,8 @@ Pads = tuple[int, int, int, int]
 #: OpenBLAS handles (C_out x M) @ (M x K) with M ~ 50k and tiny C_out, K badly;
 #: chunks of a few thousand were 2-3x faster for those calls.
 GEMM_CHUNK = 4096
+#: Columns (output positions x batch) per block of the blocked convolution forward.
+CONV_BLOCK = 2048
 
 
 def to_batch_last(x: np.ndarray) -> np.ndarray:
@@ -115,6 +118,43 @@ def im2col(
     )
     np.copyto(cols, windows)
     return cols.reshape(c * kh * kw, oh * ow * n)
+
+
+def conv_forward(
+    xp: np.ndarray,
+    wmat: np.ndarray,
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    oh: int,
+    ow: int,
+    cols: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-correlation of a padded ``(C, Hp, Wp, N)`` input with ``wmat`` (C_out, C*kh*kw).
+
+    Returns ``(y, cols)``: ``y`` (C_out, OH*OW*N) and the unfolded input (kept for the
+    weight gradient). The unfolding and the product run in blocks of output rows of
+    about ``CONV_BLOCK`` columns, so each block is multiplied while it is still in
+    cache: at batch 128 that halved the time of LeNet's second convolution.
+    """
+    c, _, _, n = xp.shape
+    m = oh * ow * n
+    if cols is None:
+        cols = np.empty((c * kh * kw, m), dtype=xp.dtype)
+    c6 = cols.reshape(c, kh, kw, oh, ow, n)
+    s0, s1, s2, s3 = xp.strides
+    windows = as_strided(
+        xp, (c, kh, kw, oh, ow, n), (s0, s1, s2, s1 * sh, s2 * sw, s3), writeable=False
+    )
+    y = np.empty((wmat.shape[0], m), dtype=np.result_type(wmat, xp))
+    per_row = ow * n
+    rows = max(1, CONV_BLOCK // per_row)
+    for r0 in range(0, oh, rows):
+        r1 = min(oh, r0 + rows)
+        np.copyto(c6[:, :, :, r0:r1], windows[:, :, :, r0:r1])
+        np.matmul(wmat, cols[:, r0 * per_row : r1 * per_row], out=y[:, r0 * per_row : r1 * per_row])
+    return y, cols
 
 
 def col2im(

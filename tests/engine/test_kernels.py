@@ -122,3 +122,18 @@ def test_layout_round_trip():
     xb = kernels.to_batch_last(x)
     assert xb.shape == (3, 4, 5, 2) and xb.flags.c_contiguous
     np.testing.assert_array_equal(kernels.to_batch_first(xb), x)
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 10_000])
+def test_blocked_conv_forward_equals_one_unfold_and_matmul(monkeypatch, chunk):
+    # Blocks of output rows (one row per block with chunk=1, a ragged last block with 37).
+    monkeypatch.setattr(kernels, "CONV_BLOCK", chunk)
+    rng = np.random.default_rng(5)
+    xp = rng.normal(size=(2, 9, 8, 3))
+    w = rng.normal(size=(4, 2 * 3 * 2))
+    kh, kw, sh, sw = 3, 2, 2, 1
+    oh, ow = (9 - kh) // sh + 1, (8 - kw) // sw + 1
+    y, cols = kernels.conv_forward(xp, w, kh, kw, sh, sw, oh, ow)
+    ref_cols = kernels.im2col(xp, kh, kw, sh, sw, oh, ow)
+    np.testing.assert_array_equal(cols, ref_cols)
+    np.testing.assert_allclose(y, w @ ref_cols, rtol=1e-12)
