@@ -154,13 +154,13 @@ class QtBuildView(QWidget):
         return {"palette": self.block_palette, "inspector": self.inspector}
 
     def edit_actions(self) -> list[QAction]:
-        """Undo, Redo, Cut, Copy, Paste, Delete, Select all, Auto-arrange, Zoom in/out/fit.
+        """Cut, Copy, Paste, Delete, Select all, Auto-arrange, Zoom in/out/fit.
 
-        Their shortcuts only act while the Build view (or a dock of it) has focus.
+        Their shortcuts only act while the Build view has focus. Undo and Redo are not
+        here: the host makes them from :attr:`undo_stack` (window-wide, so they also work
+        from the docks); a second Ctrl+Z here would make the shortcut ambiguous.
         """
         return [
-            self.undo_action,
-            self.redo_action,
             self.cut_action,
             self.copy_action,
             self.paste_action,
@@ -394,15 +394,6 @@ class QtBuildView(QWidget):
         return action
 
     def _make_actions(self) -> None:
-        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
-        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts(
-            [QKeySequence("Ctrl+Shift+Z"), QKeySequence(QKeySequence.StandardKey.Redo)]
-        )
-        for action in (self.undo_action, self.redo_action):
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            self.addAction(action)
         K = QKeySequence.StandardKey
         self.cut_action = self._action("Cu&t", self.cut_selection, K.Cut)
         self.copy_action = self._action("&Copy", self.copy_selection, K.Copy)
@@ -430,11 +421,6 @@ class QtBuildView(QWidget):
             None,
             "Save the network alone as architecture JSON (File > Save keeps the whole project)",
         )
-        # Once docked, the palette and inspector share Undo/Redo with the canvas (not Delete:
-        # the inspector's text fields need that key).
-        for widget in (self.block_palette, self.inspector):
-            widget.addAction(self.undo_action)
-            widget.addAction(self.redo_action)
 
     def _make_toolbar(self) -> QToolBar:
         bar = QToolBar("Build", self)
