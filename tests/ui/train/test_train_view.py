@@ -236,3 +236,32 @@ def test_reopened_project_shows_its_runs_settings_and_reloads_its_data(view, qtb
     assert project.dataset is not None  # the choice was loaded again
     assert view.runs_list.count() == 1 and view.runs_list.item(0).text().startswith("Run 1")
     assert len(view.plots.current.smooth.getData()[0]) == len(project.history[0].loss)
+
+
+def test_my_drawn_samples_can_join_the_dataset(view):
+    project = view.project
+    drawn = np.zeros((28, 28), np.float32)
+    drawn[5:23, 13:15] = 1.0
+    for _ in range(6):
+        project.samples.add(drawn, "1")
+    before = len(view.training_data()[0]) + len(view.training_data()[1])
+    view.add_samples_check.setChecked(True)
+    assert project.dataset_choice.options["add_samples"] is True
+    assert "+ 6 drawn sample(s)" in view.dataset_label.text()
+    train, val = view.training_data()
+    assert len(train) + len(val) == before + 6
+    assert train.class_names == [str(i) for i in range(10)]  # "1" joined MNIST's "1"
+
+
+def test_live_model_follows_training_a_few_times_a_second(qtbot):
+    context = tiny_context(epochs=50)
+    view = QtTrainView(context)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(context.live_model, timeout=10000) as blocker:
+        view.start()
+    bundle = blocker.args[0]
+    assert set(bundle.weights) == {"conv1.w", "conv1.b", "fc.w", "fc.b"}
+    probs = bundle.predict_proba(context.project.dataset.train.images[:3])
+    assert probs.shape == (3, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    with qtbot.waitSignal(view.session.run_finished, timeout=10000):
+        view.session.stop()
