@@ -510,6 +510,12 @@ class QtBlockInspector(QWidget):
             f"Output <b style='font-size:115%'>{info.shape_text}</b> · "
             f"{info.params:,} parameters<br><span style='color:#555'>Input: {ins}</span>"
         )
+        if block.type == "Input":
+            self.shape_label.setText(
+                self.shape_label.text()
+                + "<br><span style='color:#555'>Follows the dataset chosen in Train: "
+                "1@28x28 for the built-in digits, 3@HxW for colour pictures.</span>"
+            )
         self.shape_label.show()
         self.error_label.setVisible(bool(info.errors))
         if info.errors:
