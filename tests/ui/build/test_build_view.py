@@ -9,6 +9,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QApplication, QSpinBox
 
 from cnnstudio.model.graph import Graph, Link
+from cnnstudio.model.presets import list_presets
 from cnnstudio.model.project import Project
 from cnnstudio.model.registry import GROUPS, blocks_in_group
 from cnnstudio.ui.build.qt_palette import BLOCK_MIME_TYPE, block_type_from_mime
@@ -263,8 +264,8 @@ def test_loading_a_preset_shows_a_valid_tidy_network_and_is_undoable(view):
     assert view.graph.to_architecture() == before
 
 
-@pytest.mark.parametrize("key", ["resnet_mini", "densenet_mini", "alexnet_mini", "vgg_mini"])
-def test_branching_presets_do_not_overlap(view, key):
+@pytest.mark.parametrize("key", [info.key for info in list_presets()])
+def test_every_preset_loads_valid_without_overlapping_blocks(view, key):
     assert view.load_preset(key)
     assert view.graph.inference.is_valid
     assert overlapping(view) == []
