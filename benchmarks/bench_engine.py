@@ -278,7 +278,9 @@ def main() -> None:
     results: dict[tuple[str, int], dict[int, float]] = {}
     configs = [("NumPy (BLAS threads)", "numpy", 1, 1), ("NumPy (BLAS threads)", "numpy", 2, 1)]
     if shards:
-        configs.append(("NumPy (2 batch shards, BLAS 1 each)", "numpy", 2, 2))
+        # Network(threads=2): two batch shards on two Python threads, BLAS 1 thread each;
+        # batches under 2 * min_shard_size (48) run unsharded on one thread.
+        configs.append(("NumPy Network(threads=2), BLAS 1", "numpy", 2, 2))
     if use_torch:
         configs += [("PyTorch CPU", "torch", 1, 1), ("PyTorch CPU", "torch", 2, 1)]
     # Configurations take turns (round-robin over repeats) so that a change in the
