@@ -637,3 +637,18 @@ def test_delete_key_removes_the_selected_blocks_but_not_wires_caught_by_the_band
     assert Link("input1", "conv1") in view.graph.links
     view.undo_button_action.trigger()  # the toolbar's Undo
     assert "relu1" in view.graph.blocks
+
+
+def test_middle_drag_pans_the_canvas(view, qtbot):
+    assert view.load_preset("lenet5")
+    view.canvas.reset_zoom()
+    viewport = view.canvas.viewport()
+    bar = view.canvas.verticalScrollBar()
+    before = bar.value()
+    start = viewport.rect().center()
+    end = start - QPointF(0, 120).toPoint()
+    qtbot.mousePress(viewport, Qt.MouseButton.MiddleButton, pos=start)
+    qtbot.mouseMove(viewport, end)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.MiddleButton, pos=end)
+    assert bar.value() == before + 120  # dragging up moves the view down the network
+    assert view.undo_stack.count() == 1  # panning is not an edit (only the preset is)
