@@ -162,12 +162,12 @@ def run(args: argparse.Namespace) -> int:
     arch = graph_to_architecture(graph)
     network = Network.from_architecture(arch, seed=args.seed)
 
+    val_set: Any = None
+    train_set = data
     if args.val_split > 0:
         train_set, val_set = data.split(args.val_split, seed=args.seed)
         if len(val_set) == 0:
             val_set = None
-    else:
-        train_set, val_set = data, None
     norm = Normalization.fit(train_set.images) if args.normalize else Normalization()
     transform = make_transform(norm)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
@@ -205,8 +205,10 @@ def run(args: argparse.Namespace) -> int:
     assert last is not None
 
     test_acc = None
+    n_test = 0
     if split.test is not None:
         test = split.test
+        n_test = len(test)
         if test.class_names != data.class_names:
             test = test.with_classes(data.class_names)
         ev = evaluate(
@@ -238,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if test_acc is not None:
         lines.append(
-            f"  test:       accuracy {test_acc * 100:.1f}% ({len(split.test):,} held-out images)"
+            f"  test:       accuracy {test_acc * 100:.1f}% ({n_test:,} held-out images)"
         )
     if args.out is not None:
         bundle = ModelBundle(

@@ -386,7 +386,7 @@ class TrainingSession(QObject):
         )  # errors (divergence) are read from _Shared when the worker finishes
         assert isinstance(worker, GeneratorWorker)
         worker.yielded.connect(lambda batch: self._on_batch(batch, generation))
-        worker.finished.connect(lambda: self._on_worker_finished(generation))
+        worker.finished.connect(lambda *_: self._on_worker_finished(generation))
         self._worker = worker
         self._set_state("running")
         self.run_started.emit(job)

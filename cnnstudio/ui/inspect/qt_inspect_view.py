@@ -771,7 +771,11 @@ class QtInspectView(QWidget):
 
     def _on_progress(self, batch: SnapshotBatch) -> None:
         for snap in batch.snapshots:
-            if snap.val_confusion is not None and self.session.job is not None:
+            if (
+                snap.val_confusion is not None
+                and snap.val_accuracy is not None
+                and self.session.job is not None
+            ):
                 self._show_confusion(np.asarray(snap.val_confusion), self.session.job.class_names)
                 cm = np.asarray(snap.val_confusion)
                 rows = cm.sum(axis=1)

@@ -193,11 +193,11 @@ class QtTileCanvas(QWidget):
         painter.setFont(caption_font)
         painter.setPen(QColor("#222"))
         for g in self.groups:
-            rect = first_rect.get(g.key)
-            if rect is None:
+            first = first_rect.get(g.key)
+            if first is None:
                 continue
             painter.drawText(
-                QRect(4, rect.y() - self.CAPTION_H, self.width() - 8, self.CAPTION_H - 2),
+                QRect(4, first.y() - self.CAPTION_H, self.width() - 8, self.CAPTION_H - 2),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
                 g.caption,
             )

@@ -39,6 +39,8 @@ class _RunItems:
     """The plot items of one run (created once)."""
 
     def __init__(self, plots: QtTrainingPlots, colour: tuple, current: bool) -> None:
+        #: The curves drawn (past runs), to redraw only when they change.
+        self.curves: RunCurves | None = None
         width = 2 if current else 1.5
         style = Qt.PenStyle.SolidLine if current else Qt.PenStyle.DashLine
         self.raw = None
@@ -192,7 +194,7 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.getAxis("bottom").setTickSpacing()
         self.lr_plot.enableAutoRange(axis="y", enable=False)
-        rates = [r for i in self._past.values() if getattr(i, "curves", None) for r in i.curves.lr]
+        rates = [r for i in self._past.values() if i.curves is not None for r in i.curves.lr]
         if self.current.lr.yData is not None:
             rates += [float(v) for v in self.current.lr.yData]
         rates = [r for r in rates if r > 0 and math.isfinite(r)]
@@ -214,10 +216,10 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
             if items is None:
                 items = self._past[i] = _RunItems(self, PAST[i % len(PAST)], current=False)
                 items.set_curves(curves)
-                items.curves = curves  # type: ignore[attr-defined]
-            elif getattr(items, "curves", None) is not curves:
+                items.curves = curves
+            elif items.curves is not curves:
                 items.set_curves(curves)
-                items.curves = curves  # type: ignore[attr-defined]
+                items.curves = curves
             items.set_visible(bool(visible[i]) if i < len(visible) else True)
 
     def past_items(self, index: int) -> _RunItems | None:

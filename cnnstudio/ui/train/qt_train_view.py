@@ -680,12 +680,11 @@ class QtTrainView(QWidget):
                 mine = mine.converted(train.input_shape[1:], train.color_mode)
             train = train.concatenate(mine, name=f"{train.name} + my samples")
         fraction = self.settings().val_split
+        val: Any = None
         if fraction > 0 and len(train) > 1:
             train, val = train.split(fraction, seed=self.settings().seed)
             if len(val) == 0:
                 val = None
-        else:
-            val = None
         return train, val
 
     def _refresh_preview(self, *_args: Any) -> None:
@@ -719,7 +718,7 @@ class QtTrainView(QWidget):
         if not state.ok:
             return None, state.problem
         arch = state.architecture
-        if project.dataset is not None:
+        if arch is not None and project.dataset is not None:
             input_shape = _arch_input_shape(arch)
             if input_shape is not None and tuple(input_shape) != tuple(project.dataset.input_shape):
                 c, h, w = project.dataset.input_shape
