@@ -84,6 +84,9 @@ class Network:
         The Input node, the sink, and the node whose output is the logits.
     """
 
+    threads: int
+    _executor: Any
+
     def __init__(
         self,
         layers: Sequence[Layer],
@@ -126,7 +129,16 @@ class Network:
         """
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise EngineError(f"threads must be a positive integer, got {threads!r}")
+        if threads != self.threads:
+            self.close()
         self.threads = threads
+
+    def close(self) -> None:
+        """Stop the helper thread(s) started for ``threads > 1`` (they also stop when the
+        network is garbage-collected). The network stays usable; threads restart on demand."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -295,7 +307,7 @@ class Network:
         self._shard_bounds: list[tuple[int, int]] | None = None
         self._shard_ctx: list[dict[str, dict[str, Any]]] = [self._train_ctx]
         self._shard_grads: list[dict[str, dict[str, np.ndarray]]] = [{}]
-        self._executor: Any = None
+        self._executor = None
         self._shard_safe = not any(isinstance(lay, BatchNorm | Dropout) for lay in self.layers)
         self.threads = 1
         #: Smallest shard worth a thread (at B=32 the split did not pay off).
@@ -416,9 +428,11 @@ class Network:
 
     def _pool(self) -> Any:
         if self._executor is None:
+            import weakref
             from concurrent.futures import ThreadPoolExecutor
 
             self._executor = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="engine")
+            weakref.finalize(self, self._executor.shutdown, wait=False)
         return self._executor
 
     def _in_shards(self, fn: Any, n_shards: int) -> list[Any]:

@@ -282,6 +282,8 @@ def test_two_thread_shards_give_the_same_step():
         np.testing.assert_allclose(g2, g1, rtol=1e-4, atol=1e-5, err_msg=key)
     with pytest.raises(EngineError, match="threads"):
         one.set_threads(0)
+    two.close()  # no helper thread outlives the test
+    assert two._executor is None
 
 
 def test_fused_conv_relu_maxpool_matches_the_layers_and_gradchecks():
