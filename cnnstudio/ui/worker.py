@@ -540,11 +540,32 @@ def make_bundle(job: TrainingJob, weights: dict[str, np.ndarray], last: Any, out
     )
 
 
+_GUI_BLAS_LIMIT: Any = None
+
+
+def limit_gui_blas_threads(threads: int = 1) -> None:
+    """Run BLAS with ``threads`` threads in this (GUI) process from now on.
+
+    With two BLAS threads and another busy process on a 2-core machine, training
+    and inference slowed down 3-13x; one thread was barely affected (see
+    ENVIRONMENT.md). The engine limits its own training loop, but that limit is
+    lifted when a run ends, and evaluations on the GUI thread would then collapse.
+    Doing it once at start-up also keeps threadpoolctl's first library scan out of
+    the first training step.
+    """
+    global _GUI_BLAS_LIMIT
+    if _GUI_BLAS_LIMIT is None:
+        from threadpoolctl import threadpool_limits
+
+        _GUI_BLAS_LIMIT = threadpool_limits(limits=threads, user_api="blas")
+
+
 def training_session(context: QObject) -> TrainingSession:
     """The context's training session, created on first use (a child of the context)."""
     session = context.findChild(
         TrainingSession, "trainingSession", Qt.FindChildOption.FindDirectChildrenOnly
     )
     if session is None:
+        limit_gui_blas_threads()
         session = TrainingSession(context, parent=context)
     return session

@@ -14,6 +14,7 @@ import numpy as np
 from cnnstudio.data.augment import Augmentation, make_transform
 from cnnstudio.data.normalize import Normalization
 from cnnstudio.engine.training import TrainConfig
+from cnnstudio.io.model_file import ModelBundle
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -153,8 +154,6 @@ def make_model_bundle(
     training_summary: dict[str, Any],
 ) -> Any:
     """A ``cnnstudio.io.model_file.ModelBundle``."""
-    from cnnstudio.io.model_file import ModelBundle
-
     return ModelBundle(
         architecture=architecture,
         weights=weights,
