@@ -206,6 +206,36 @@ def _gaps_between(times: list[float], start: float, end: float) -> list[float]:
     return [(b - a) * 1000 for a, b in itertools.pairwise(times) if start <= a and b <= end]
 
 
+def idle_gaps(seconds: float) -> dict:
+    """Tick gaps of the main window doing nothing: what the machine itself adds."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from cnnstudio.ui.app import ensure_app
+    from cnnstudio.ui.main_window import MainWindow
+
+    app = ensure_app()
+    window = MainWindow(restore_layout=False)
+    window.resize(1280, 800)
+    window.show()
+    window.show_view("train")
+    app.processEvents()
+    ticker = Ticker()
+    loop = QEventLoop()
+    ticker.start()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    gaps = sorted(ticker.stop())
+    window.context.project.mark_dirty(False)
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    return {
+        "gap_p50": gaps[len(gaps) // 2],
+        "gap_p99": gaps[min(int(len(gaps) * 0.99), len(gaps) - 1)],
+        "gap_max": gaps[-1],
+    }
+
+
 def median(rows: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
@@ -219,8 +249,10 @@ def main() -> int:
     epochs = args.epochs or (1 if args.quick else 3)
     repeats = args.repeats or (1 if args.quick else 2)
 
-    bare1, bare2, train_rows, inspect_rows = [], [], [], []
+    bare1, bare2, train_rows, inspect_rows, idle_rows = [], [], [], [], []
     for r in range(repeats):
+        print(f"repeat {r + 1}/{repeats}: idle window ...", file=sys.stderr, flush=True)
+        idle_rows.append(idle_gaps(4.0))
         print(f"repeat {r + 1}/{repeats}: bare engine ...", file=sys.stderr, flush=True)
         bare1.append(bare_engine(epochs, threads=1))
         print("  app, Train view ...", file=sys.stderr, flush=True)
@@ -268,6 +300,13 @@ def main() -> int:
             f"{gaps} | {edge} | {maps} |"
         )
 
+    idle = (
+        f"{median(idle_rows, 'gap_p50'):.1f} / {median(idle_rows, 'gap_p99'):.1f} / "
+        f"{max(r['gap_max'] for r in idle_rows):.1f}"
+    )
+    lines.append(
+        f"| idle main window (no training) | – | – | – | – | {idle} | – | – |"
+    )
     lines.append(row("bare engine, 1 BLAS thread", bare1, False))
     lines.append(row("bare engine, 2 BLAS threads", bare2, False))
     lines.append(row("app, Train view shown", train_rows, True))
