@@ -40,7 +40,7 @@ run: $(VENV)/.installed-app
 # Two passes: everything headless (offscreen Qt), then the few tests that need a real
 # X server (real drag and drop) under Xvfb, when xvfb-run is installed.
 test: $(VENV)/.installed-test
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n $(JOBS) -p no:cacheprovider -m "not xvfb" $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n $(JOBS) -p no:cacheprovider -m "not xvfb and not slow" $(PYTEST_ARGS)
 	@if command -v xvfb-run >/dev/null 2>&1; then \
 	  QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1280x1024x24" \
 	    $(PY) -m pytest -q -p no:cacheprovider -m xvfb $(PYTEST_ARGS) \

@@ -248,6 +248,10 @@ class MainWindow(QMainWindow):
         build = self._views.get("build")
         undo_stack = getattr(build, "undo_stack", None)
         if undo_stack is not None:
+            # Saving makes the current edit history the clean state.
+            self.context.project.events.dirty_changed.connect(
+                lambda dirty: None if dirty else undo_stack.setClean()
+            )
             undo = undo_stack.createUndoAction(self, "&Undo")
             undo.setShortcut(QKeySequence.StandardKey.Undo)
             redo = undo_stack.createRedoAction(self, "&Redo")
