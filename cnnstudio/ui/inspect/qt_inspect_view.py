@@ -102,9 +102,12 @@ class QtInspectView(QWidget):
     -------
     maps_updated()
         After each feature-map refresh (for the benchmark and tests).
+    evaluated(object)
+        An ``engine.metrics.Evaluation`` was computed and shown.
     """
 
     maps_updated = Signal()
+    evaluated = Signal(object)
 
     def __init__(self, context: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -124,6 +127,7 @@ class QtInspectView(QWidget):
         self._acts: dict[str, np.ndarray] = {}
         #: Feature-map refreshes so far.
         self.map_updates = 0
+        self._needs_evaluation = False
         self._build_ui()
         self._timer = QTimer(self)
         self._timer.setInterval(MAP_INTERVAL_MS)
@@ -661,6 +665,7 @@ class QtInspectView(QWidget):
         )
         self._show_confusion(result.confusion, model.class_names)
         self._show_per_class(result.per_class, model.class_names)
+        self.evaluated.emit(result)
         return result
 
     def _show_confusion(self, cm: np.ndarray, class_names: list[str]) -> None:
@@ -789,10 +794,21 @@ class QtInspectView(QWidget):
 
     def _on_run_finished(self, _result: TrainingResult) -> None:
         self._timer.stop()
+        # After the other views have taken the new model, in its own turn of the event
+        # loop: one long stall split into two short ones.
+        QTimer.singleShot(0, self._after_run)
+
+    def _after_run(self) -> None:
+        if not self.isVisible():
+            self._needs_evaluation = True  # done when the view is shown
+            return
+        self._needs_evaluation = False
         self.refresh(force=True)
         if self._model is not None:
             if "Validation" in [self.eval_set.itemText(i) for i in range(self.eval_set.count())]:
+                self.eval_set.blockSignals(True)
                 self.eval_set.setCurrentText("Validation")
+                self.eval_set.blockSignals(False)
             self.run_evaluation()
 
     def _on_trained_changed(self) -> None:
@@ -809,4 +825,7 @@ class QtInspectView(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        self.refresh(force=True)
+        if self._needs_evaluation:
+            self._after_run()
+        else:
+            self.refresh(force=True)

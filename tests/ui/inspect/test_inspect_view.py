@@ -28,8 +28,8 @@ def views(qtbot):
 
 @pytest.fixture
 def trained(views, qtbot):
-    train = views[1]
-    with qtbot.waitSignal(train.session.run_finished, timeout=30000):
+    train, inspect = views[1], views[2]
+    with qtbot.waitSignals([train.session.run_finished, inspect.evaluated], timeout=30000):
         train.start()
     return views
 
@@ -153,3 +153,18 @@ def test_the_drawing_can_be_the_probe(trained):
     shown = next(g for g in inspect.maps.groups if g.key == "input")
     np.testing.assert_allclose(shown.tiles[0], drawing)
     assert "predicted" in inspect.prediction_label.text()
+
+
+def test_a_hidden_view_evaluates_when_shown(qtbot):
+    context = tiny_context(epochs=1)
+    train = QtTrainView(context)
+    inspect = QtInspectView(context)
+    for w in (train, inspect):
+        qtbot.addWidget(w)
+    with qtbot.waitSignal(train.session.run_finished, timeout=30000):
+        train.start()
+    qtbot.wait(20)
+    assert inspect.evaluation is None  # nothing computed for a view nobody looks at
+    with qtbot.waitSignal(inspect.evaluated, timeout=10000):
+        inspect.show()
+    assert inspect.confusion_matrix().sum() == 40
