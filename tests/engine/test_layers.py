@@ -297,3 +297,13 @@ def test_initialisers_statistics_and_seed():
     np.testing.assert_array_equal(he, initialize("he", (200, 100), 100, 200, rng(0)))
     with pytest.raises(EngineError, match="std"):
         initialize({"name": "normal", "std": -1}, (2,), 1, 1, rng(0))
+
+
+def test_parameter_free_layer_on_its_own_takes_any_shape_but_network_layers_are_strict():
+    pool = MaxPool2D(2, name="pool")
+    assert pool.forward(np.ones((1, 2, 4, 4), np.float32)).shape == (1, 2, 2, 2)
+    assert pool.forward(np.ones((1, 3, 6, 6), np.float32)).shape == (1, 3, 3, 3)
+    built = MaxPool2D(2, name="pool2")
+    built.build((2, 4, 4))
+    with pytest.raises(ShapeError, match=r"pool2.*\(N, 2, 4, 4\)"):
+        built.forward(np.ones((1, 3, 6, 6), np.float32))

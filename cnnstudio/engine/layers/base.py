@@ -128,6 +128,7 @@ class Layer:
     def build(self, input_shape: Any, rng: np.random.Generator | None = None) -> Shape:
         """Check ``input_shape``, create parameters from ``rng`` and return the output shape."""
         out = self.output_shape(input_shape)
+        self._auto_built = False
         self.input_shape = input_shape
         if rng is None:
             if self.has_params:
@@ -166,12 +167,16 @@ class Layer:
         raise NotImplementedError
 
     def _ensure_built(self, input_shape: Any) -> None:
-        if not self.built:
+        # A parameter-free layer used on its own builds itself for whatever it is given
+        # (and rebuilds for a new shape); one built explicitly (by a Network) stays strict.
+        auto = getattr(self, "_auto_built", False)
+        if not self.built or (auto and tuple(input_shape) != tuple(self.input_shape)):
             if self.has_params:
                 raise EngineError(
                     f"{self.name}: layer is not built; call build(input_shape, rng) first"
                 )
             self.build(input_shape)
+            self._auto_built = True
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Compute the output for a batch ``x``; keep what ``backward`` needs when training."""
