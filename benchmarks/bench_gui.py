@@ -91,6 +91,15 @@ def bare_engine(epochs: int, threads: int) -> dict:
     }
 
 
+def _delete(widget) -> None:
+    """Really delete a closed window now (processEvents alone leaves deleteLater pending)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    QCoreApplication.processEvents()
+
+
 class Ticker:
     """A 10 ms QTimer recording the gaps between its ticks."""
 
@@ -185,8 +194,7 @@ def app_run(epochs: int, view: str, until_accuracy: float | None = None) -> dict
 
     qt_file_controller.ask = lambda *a, **k: QMessageBox.StandardButton.Discard
     window.close()
-    window.deleteLater()
-    app.processEvents()
+    _delete(window)
     gaps.sort()
     return {
         "start_finish_max": all_gaps[-1],
@@ -227,8 +235,7 @@ def idle_gaps(seconds: float) -> dict:
     gaps = sorted(ticker.stop())
     window.context.project.mark_dirty(False)
     window.close()
-    window.deleteLater()
-    app.processEvents()
+    _delete(window)
     return {
         "gap_p50": gaps[len(gaps) // 2],
         "gap_p99": gaps[min(int(len(gaps) * 0.99), len(gaps) - 1)],

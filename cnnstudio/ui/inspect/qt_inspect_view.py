@@ -796,7 +796,7 @@ class QtInspectView(QWidget):
         self._timer.stop()
         # After the other views have taken the new model, in its own turn of the event
         # loop: one long stall split into two short ones.
-        QTimer.singleShot(0, self._after_run)
+        QTimer.singleShot(0, self, self._after_run)
 
     def _after_run(self) -> None:
         if not self.isVisible():
