@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_gui.py              # 3 epochs per pass, 2 repeats (~2 minutes)
+    python benchmarks/bench_gui.py              # 3 epochs per pass, 3 repeats (~3 minutes)
     python benchmarks/bench_gui.py --quick      # 1 epoch per pass, 1 repeat
 
 What it measures, training LeNet-5 on the built-in MNIST sample (3,600 training and
@@ -254,7 +254,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
     epochs = args.epochs or (1 if args.quick else 3)
-    repeats = args.repeats or (1 if args.quick else 2)
+    repeats = args.repeats or (1 if args.quick else 3)
 
     bare1, bare2, train_rows, inspect_rows, idle_rows = [], [], [], [], []
     # First-time costs (imports, font and glyph caches, the first paint of each
