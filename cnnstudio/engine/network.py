@@ -519,6 +519,74 @@ class Network:
                     continue
                 grads[src] = dx if src not in grads else grads[src] + dx
 
+    def input_gradient(self, x: Any, class_index: int) -> np.ndarray:
+        """Gradient of one class's score w.r.t. the input: the saliency map.
+
+        The score is the class's logit (for a sigmoid network, ``+logit`` for class 1 and
+        ``-logit`` for class 0). The network behaves as at inference: BatchNorm uses its
+        running statistics and Dropout passes everything. Parameter gradients are left
+        as they were, so this is safe between training steps.
+
+        Returns
+        -------
+        numpy.ndarray
+            Same shape as ``x`` (``(N, *input_shape)``), float32.
+        """
+        xb = np.asarray(x, dtype=np.float32)
+        if xb.shape[1:] != tuple(self.input_shape):
+            raise ShapeError(
+                f"input_gradient: expected input of shape (N, {format_shape(self.input_shape)}),"
+                f" got {xb.shape}"
+            )
+        classes = 2 if self.output_activation == "sigmoid" else self.num_classes
+        if not 0 <= class_index < classes:
+            raise EngineError(f"class index {class_index} is out of range (0..{classes - 1})")
+        saved = {
+            nid: {k: g.copy() for k, g in layer.grads.items()} for nid, layer in self.nodes.items()
+        }
+        order = list(self.nodes)
+        order = order[: order.index(self.logits_id) + 1]
+        outs: dict[str, np.ndarray] = {}
+        try:
+            for nid in order:
+                layer, srcs = self.nodes[nid], self.inputs[nid]
+                if not srcs:
+                    outs[nid] = xb
+                elif layer.type_name == "Dropout":  # identity at inference
+                    outs[nid] = outs[srcs[0]]
+                elif layer.n_inputs == -1:
+                    outs[nid] = layer.forward([outs[s] for s in srcs], training=True)
+                else:
+                    # BatchNorm runs on its running statistics and may still backward;
+                    # every other layer computes the same either way.
+                    outs[nid] = layer.forward(outs[srcs[0]], training=not layer.backward_in_eval)
+            seed = np.zeros_like(outs[self.logits_id])
+            if self.output_activation == "sigmoid":
+                seed[:, 0] = 1.0 if class_index == 1 else -1.0
+            else:
+                seed[:, class_index] = 1.0
+            grads: dict[str, np.ndarray] = {self.logits_id: seed}
+            for nid in reversed(order):
+                dout = grads.pop(nid, None)
+                layer, srcs = self.nodes[nid], self.inputs[nid]
+                if dout is None or not srcs:
+                    if not srcs and dout is not None:
+                        grads[nid] = dout
+                    continue
+                if layer.type_name == "Dropout":
+                    dxs = [dout]
+                elif layer.n_inputs == -1:
+                    dxs = layer.backward(dout)
+                else:
+                    dxs = [layer.backward(dout)]
+                for src, dx in zip(srcs, dxs, strict=True):
+                    grads[src] = dx if src not in grads else grads[src] + dx
+        finally:
+            for nid, layer in self.nodes.items():
+                for k, g in saved[nid].items():
+                    layer.grads[k][...] = g
+        return np.asarray(grads[self.input_id], dtype=np.float32)
+
     def predict_proba(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """Class probabilities ``(N, K)``; a sigmoid network gives ``(N, 2)`` = ``[1-p, p]``."""
         x = np.asarray(x)
