@@ -138,6 +138,8 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 1)
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            # One fixed width: labels like "0.0005" fit, and the step axes line up.
+            plot.getAxis("left").setWidth(56)
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).setTextPen("#333")
                 plot.getAxis(axis).setPen("#888")
@@ -205,7 +207,14 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         """Show rates from ``lo`` to ``hi`` on the log axis, with some room."""
         if lo <= 0 or hi <= 0:
             return
-        self.lr_plot.setYRange(math.log10(lo) - 0.3, math.log10(hi) + 0.3, padding=0)
+        bottom, top = math.log10(lo) - 0.5, math.log10(hi) + 0.5
+        self.lr_plot.setYRange(bottom, top, padding=0)
+        # Labelled ticks at the rates used and at powers of ten: pyqtgraph's own log
+        # ticks crowd a short axis with overlapping labels.
+        values = {lo, hi} | {10.0**k for k in range(math.ceil(bottom), math.floor(top) + 1)}
+        marks = sorted(values)
+        kept = [v for i, v in enumerate(marks) if i == 0 or math.log10(v / marks[i - 1]) > 0.15]
+        self.lr_plot.getAxis("left").setTicks([[(math.log10(v), f"{v:g}") for v in kept], []])
 
     def set_past_runs(self, runs: list[RunCurves], visible: list[bool]) -> None:
         """Overlay earlier runs; ``visible[i]`` shows or hides ``runs[i]``."""
