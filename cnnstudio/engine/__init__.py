@@ -1,4 +1,4 @@
-"""The NumPy engine: layers, kernels and the Network (no Qt, no files).
+"""The NumPy engine: layers, kernels, the Network, losses, optimizers, training (no Qt).
 
 See ../shared/DESIGN.md ("Engine contract") and docs/file-formats.md.
 """
@@ -26,10 +26,30 @@ from cnnstudio.engine.layers import (
     format_shape,
     layer_from_config,
 )
+from cnnstudio.engine.losses import sigmoid_binary_cross_entropy, softmax, softmax_cross_entropy
+from cnnstudio.engine.metrics import (
+    Evaluation,
+    accuracy,
+    confusion_matrix,
+    evaluate,
+    per_class_accuracy,
+)
 from cnnstudio.engine.network import Network
+from cnnstudio.engine.optimizers import SGD, Adam, RMSprop, make_optimizer
+from cnnstudio.engine.schedules import make_schedule
+from cnnstudio.engine.training import (
+    TrainConfig,
+    TrainingControl,
+    TrainingSnapshot,
+    fit,
+    format_progress,
+    train,
+)
 
 __all__ = [
     "LAYER_TYPES",
+    "SGD",
+    "Adam",
     "Add",
     "AvgPool2D",
     "BatchNorm",
@@ -39,6 +59,7 @@ __all__ = [
     "DivergenceError",
     "Dropout",
     "EngineError",
+    "Evaluation",
     "Flatten",
     "Input",
     "Layer",
@@ -46,11 +67,27 @@ __all__ = [
     "MaxPool2D",
     "Network",
     "PReLU",
+    "RMSprop",
     "ReLU",
     "ShapeError",
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "TrainConfig",
+    "TrainingControl",
+    "TrainingSnapshot",
+    "accuracy",
+    "confusion_matrix",
+    "evaluate",
+    "fit",
+    "format_progress",
     "format_shape",
     "layer_from_config",
+    "make_optimizer",
+    "make_schedule",
+    "per_class_accuracy",
+    "sigmoid_binary_cross_entropy",
+    "softmax",
+    "softmax_cross_entropy",
+    "train",
 ]
