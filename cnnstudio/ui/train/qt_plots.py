@@ -211,9 +211,10 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         self.lr_plot.setYRange(bottom, top, padding=0)
         # Labelled ticks at the rates used and at powers of ten: pyqtgraph's own log
         # ticks crowd a short axis with overlapping labels.
-        values = {lo, hi} | {10.0**k for k in range(math.ceil(bottom), math.floor(top) + 1)}
-        marks = sorted(values)
-        kept = [v for i, v in enumerate(marks) if i == 0 or math.log10(v / marks[i - 1]) > 0.15]
+        kept = [lo] if math.log10(hi / lo) < 0.15 else [lo, hi]
+        for k in range(math.ceil(bottom), math.floor(top) + 1):
+            if all(abs(k - math.log10(v)) > 0.35 for v in kept):
+                kept.append(10.0**k)
         self.lr_plot.getAxis("left").setTicks([[(math.log10(v), f"{v:g}") for v in kept], []])
 
     def set_past_runs(self, runs: list[RunCurves], visible: list[bool]) -> None:
