@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -95,3 +96,35 @@ def test_evaluate_rejects_a_damaged_model_file(tmp_path):
     proc = cnnstudio("evaluate", str(bad), cwd=tmp_path)
     assert proc.returncode != 0
     assert len(proc.stderr.strip().splitlines()) == 1 and "broken.cnnmodel" in proc.stderr
+
+
+class _FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _snap(step: int, epoch_end: bool = False):
+    from cnnstudio.engine.training import TrainingSnapshot
+
+    return TrainingSnapshot(
+        epoch=1, epochs=1, step=step, steps_per_epoch=4, total_steps=4, step_in_epoch=step,
+        batch_loss=0.5, loss=0.5, accuracy=0.75, lr=0.001, base_lr=0.001,
+        samples_per_sec=1234.0, elapsed=1.0, eta_seconds=3.0, epoch_end=epoch_end,
+        done=epoch_end, val_loss=0.4 if epoch_end else None,
+        val_accuracy=0.8 if epoch_end else None,
+    )  # fmt: skip
+
+
+def test_progress_bar_redraws_one_line_on_a_terminal():
+    from cnnstudio.commands.train import ProgressBar
+
+    out = _FakeTerminal()
+    bar = ProgressBar(out, interval=0.0)
+    for step in (1, 2, 3):
+        bar.update(_snap(step))
+    bar.update(_snap(4, epoch_end=True))
+    text = out.getvalue()
+    assert text.count("\r") == 4 and text.endswith("\n") and text.count("\n") == 1
+    last = text.rsplit("\r", 1)[1]
+    assert "epoch 1/1" in last and "4/4" in last and "1,234 samples/s" in last
+    assert "val_acc 80.0%" in last
