@@ -49,7 +49,8 @@ def test_about_box_shows_version_licence_and_mnist_attribution(window, qtbot):
     box.close()
 
 
-def test_layout_is_remembered_between_runs(qtbot):
+def test_layout_is_remembered_between_runs(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNSTUDIO_CONFIG_DIR", str(tmp_path))  # this test's own settings
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()
