@@ -385,9 +385,23 @@ class TrainingSession(QObject):
             _drive, snapshots, self._gate, self._shared, _start_thread=False, _ignore_errors=True
         )  # errors (divergence) are read from _Shared when the worker finishes
         assert isinstance(worker, GeneratorWorker)
-        worker.yielded.connect(lambda batch: self._on_batch(batch, generation))
-        worker.finished.connect(lambda *_: self._on_worker_finished(generation))
+        # The worker's signals reach this object only while it exists (lambdas are
+        # not disconnected when a QObject is deleted).
+        alive = [True]
+        worker.yielded.connect(lambda batch: alive[0] and self._on_batch(batch, generation))
+        worker.finished.connect(lambda *_: alive[0] and self._on_worker_finished(generation))
         self._worker = worker
+        # If the window goes away without asking (no can_close), the worker must not
+        # train on for minutes: stop it at the next step. The lambda holds only the
+        # control, the gate and the flag, never this (then deleted) object.
+        control, gate = self._control, self._gate
+
+        def _gone(*_: Any) -> None:
+            alive[0] = False
+            control.request_stop()
+            gate.release()
+
+        self.destroyed.connect(_gone)
         self._set_state("running")
         self.run_started.emit(job)
         self._live_timer.start()

@@ -265,3 +265,18 @@ def test_live_model_follows_training_a_few_times_a_second(qtbot):
     assert probs.shape == (3, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     with qtbot.waitSignal(view.session.run_finished, timeout=10000):
         view.session.stop()
+
+
+def test_a_deleted_session_stops_its_worker(qtbot):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    context = tiny_context(epochs=200)
+    view = QtTrainView(context)
+    session = view.session
+    with qtbot.waitSignal(session.progress, timeout=10000):
+        view.start()
+    done = session._shared.done
+    view.deleteLater()
+    context.deleteLater()  # the window went away without asking its views
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    qtbot.waitUntil(done.is_set, timeout=10000)
