@@ -388,8 +388,17 @@ class TrainingSession(QObject):
         # The worker's signals reach this object only while it exists (lambdas are
         # not disconnected when a QObject is deleted).
         alive = [True]
-        worker.yielded.connect(lambda batch: alive[0] and self._on_batch(batch, generation))
-        worker.finished.connect(lambda *_: alive[0] and self._on_worker_finished(generation))
+
+        def on_batch(batch: SnapshotBatch) -> None:
+            if alive[0]:
+                self._on_batch(batch, generation)
+
+        def on_finished(*_: Any) -> None:
+            if alive[0]:
+                self._on_worker_finished(generation)
+
+        worker.yielded.connect(on_batch)
+        worker.finished.connect(on_finished)
         self._worker = worker
         # If the window goes away without asking (no can_close), the worker must not
         # train on for minutes: stop it at the next step. The lambda holds only the

@@ -42,7 +42,8 @@ def test_no_model_yet_says_so(views):
 
 def test_feature_maps_follow_training_live(views, qtbot):
     context, train, inspect = views
-    context.project.set_train_settings({**context.project.train_settings, "epochs": 50})
+    # long enough never to finish during the test (it is stopped at the end)
+    context.project.set_train_settings({**context.project.train_settings, "epochs": 1000})
     train.attach_project()
     with qtbot.waitSignal(train.session.progress, timeout=10000):
         train.start()

@@ -88,7 +88,7 @@ def test_one_step_advances_exactly_one_step_then_one_epoch(view, qtbot):
 
 
 def test_pause_resume_and_stop(qtbot):
-    context = tiny_context(epochs=50)
+    context = tiny_context(epochs=1000)
     view = QtTrainView(context)
     qtbot.addWidget(view)
     session = view.session
@@ -194,7 +194,7 @@ def test_closing_the_window_mid_training_stops_the_worker(qtbot, monkeypatch):
     )
     window = MainWindow(restore_layout=False)
     qtbot.addWidget(window)
-    window.context.project = tiny_context(epochs=50).project
+    window.context.project = tiny_context(epochs=1000).project
     view = window.view("train")
     assert isinstance(view, QtTrainView)
     window.show()
@@ -212,7 +212,7 @@ def test_closing_the_window_mid_training_stops_the_worker(qtbot, monkeypatch):
 
 def test_cancel_keeps_training_and_the_window_open(qtbot, monkeypatch):
     monkeypatch.setattr(train_module, "ask_keep_weights", lambda parent: "cancel")
-    context = tiny_context(epochs=50)
+    context = tiny_context(epochs=1000)
     view = QtTrainView(context)
     qtbot.addWidget(view)
     with qtbot.waitSignal(view.session.progress, timeout=10000):
@@ -254,7 +254,7 @@ def test_my_drawn_samples_can_join_the_dataset(view):
 
 
 def test_live_model_follows_training_a_few_times_a_second(qtbot):
-    context = tiny_context(epochs=50)
+    context = tiny_context(epochs=1000)
     view = QtTrainView(context)
     qtbot.addWidget(view)
     with qtbot.waitSignal(context.live_model, timeout=10000) as blocker:
