@@ -377,6 +377,22 @@ class QtTrainView(QWidget):
             "Constant; step decay (× factor every N epochs); cosine annealing to 0"
         )
         form.addRow("Schedule", self.schedule_combo)
+        step_row = QHBoxLayout()
+        step_row.setContentsMargins(0, 0, 0, 0)
+        self.step_size_spin = QSpinBox()
+        self.step_size_spin.setRange(1, 1000)
+        self.step_size_spin.setPrefix("every ")
+        self.step_size_spin.setSuffix(" ep.")
+        self.gamma_spin = QDoubleSpinBox()
+        self.gamma_spin.setRange(0.01, 0.99)
+        self.gamma_spin.setSingleStep(0.05)
+        self.gamma_spin.setPrefix("× ")
+        step_row.addWidget(self.step_size_spin)
+        step_row.addWidget(self.gamma_spin)
+        self.step_options = QWidget()
+        self.step_options.setLayout(step_row)
+        self.step_options.setToolTip("Step decay: multiply the rate by this factor every N epochs")
+        form.addRow("Decay", self.step_options)
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 4096)
         form.addRow("Batch size", self.batch_spin)
@@ -441,6 +457,8 @@ class QtTrainView(QWidget):
         for w in (
             self.val_split,
             self.momentum_spin,
+            self.step_size_spin,
+            self.gamma_spin,
             self.batch_spin,
             self.epochs_spin,
             self.seed_spin,
@@ -454,6 +472,7 @@ class QtTrainView(QWidget):
         for c in (self.optimizer_combo, self.schedule_combo):
             c.currentIndexChanged.connect(self._store_settings)
         self.optimizer_combo.currentIndexChanged.connect(self._update_enabled)
+        self.schedule_combo.currentIndexChanged.connect(self._update_enabled)
         self.normalize_check.toggled.connect(self._store_settings)
         self.runs_list.itemChanged.connect(self._on_run_toggled)
         self.session.state_changed.connect(self._on_state_changed)
@@ -476,6 +495,8 @@ class QtTrainView(QWidget):
             lr=float(self.lr_spin.value()),
             momentum=float(self.momentum_spin.value()),
             schedule=self.schedule_combo.currentData(),
+            step_size=int(self.step_size_spin.value()),
+            gamma=float(self.gamma_spin.value()),
             batch_size=int(self.batch_spin.value()),
             epochs=int(self.epochs_spin.value()),
             seed=int(self.seed_spin.value()),
@@ -492,6 +513,8 @@ class QtTrainView(QWidget):
             self.lr_spin.setValue(s.lr)
             self.momentum_spin.setValue(s.momentum)
             self.schedule_combo.setCurrentIndex(max(self.schedule_combo.findData(s.schedule), 0))
+            self.step_size_spin.setValue(s.step_size)
+            self.gamma_spin.setValue(s.gamma)
             self.batch_spin.setValue(s.batch_size)
             self.epochs_spin.setValue(s.epochs)
             self.seed_spin.setValue(s.seed)
@@ -858,6 +881,7 @@ class QtTrainView(QWidget):
         ):
             w.setEnabled(idle)
         self.momentum_spin.setEnabled(idle and self.optimizer_combo.currentData() == "sgd")
+        self.step_options.setEnabled(idle and self.schedule_combo.currentData() == "step")
 
     def _on_progress(self, batch: SnapshotBatch) -> None:
         self._plots_dirty = True

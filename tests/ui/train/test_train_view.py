@@ -280,3 +280,16 @@ def test_a_deleted_session_stops_its_worker(qtbot):
     context.deleteLater()  # the window went away without asking its views
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     qtbot.waitUntil(done.is_set, timeout=10000)
+
+
+def test_step_decay_schedule_lowers_the_rate_each_epoch(qtbot):
+    context = tiny_context(schedule="step", step_size=1, gamma=0.5, lr=0.004, epochs=3)
+    view = QtTrainView(context)
+    qtbot.addWidget(view)
+    assert view.step_options.isEnabled()
+    with qtbot.waitSignal(view.session.run_finished, timeout=30000):
+        view.start()
+    rates = view.session.curves.lr
+    # five steps per epoch: 0.004, then 0.002, then 0.001
+    assert rates[0] == pytest.approx(0.004) and rates[5] == pytest.approx(0.002)
+    assert rates[-1] == pytest.approx(0.001)
