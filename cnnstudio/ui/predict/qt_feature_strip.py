@@ -119,7 +119,7 @@ class QtFeatureStrip(QScrollArea):
             count = fmap.shape[0]
             more = f"<br>first {MAX_TILES} shown" if count > MAX_TILES else ""
             caption = QLabel(f"<b>{node}</b> · {types[node]}<br>{format_shape(fmap.shape)}{more}")
-            caption.setMinimumWidth(120)
+            caption.setFixedWidth(140)
             caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             image = QLabel()
             image.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
