@@ -239,9 +239,7 @@ def run(args: argparse.Namespace) -> int:
             f"({len(val_set):,} images)"
         )
     if test_acc is not None:
-        lines.append(
-            f"  test:       accuracy {test_acc * 100:.1f}% ({n_test:,} held-out images)"
-        )
+        lines.append(f"  test:       accuracy {test_acc * 100:.1f}% ({n_test:,} held-out images)")
     if args.out is not None:
         bundle = ModelBundle(
             architecture=arch,
