@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -555,7 +555,8 @@ class Network:
                 elif layer.type_name == "Dropout":  # identity at inference
                     outs[nid] = outs[srcs[0]]
                 elif layer.n_inputs == -1:
-                    outs[nid] = layer.forward([outs[s] for s in srcs], training=True)
+                    merge: Any = layer  # merge layers take and return lists
+                    outs[nid] = merge.forward([outs[s] for s in srcs], training=True)
                 else:
                     # BatchNorm runs on its running statistics and may still backward;
                     # every other layer computes the same either way.
@@ -573,10 +574,11 @@ class Network:
                     if not srcs and dout is not None:
                         grads[nid] = dout
                     continue
+                dxs: list[np.ndarray]
                 if layer.type_name == "Dropout":
                     dxs = [dout]
                 elif layer.n_inputs == -1:
-                    dxs = layer.backward(dout)
+                    dxs = list(cast(Any, layer).backward(dout))
                 else:
                     dxs = [layer.backward(dout)]
                 for src, dx in zip(srcs, dxs, strict=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, Signal
@@ -185,7 +186,8 @@ class MainWindow(QMainWindow):
         for i in range(self.tabs.count()):
             page = self.tabs.widget(i)
             policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
-            page.setSizePolicy(policy, policy)
+            if page is not None:
+                page.setSizePolicy(policy, policy)
         # The block palette and the properties panel belong to Build.
         on_build = VIEWS[index].key == "build"
         for dock in (self.palette_dock, self.inspector_dock):
@@ -231,7 +233,8 @@ class MainWindow(QMainWindow):
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         if slot is not None:
-            action.triggered.connect(slot)
+            # triggered(bool checked): the slot takes no arguments.
+            action.triggered.connect(lambda _checked=False: slot())
         action.setEnabled(enabled)
         return action
 
@@ -265,9 +268,7 @@ class MainWindow(QMainWindow):
                 self.edit_menu.addAction(action)
 
         for i, spec in enumerate(VIEWS, start=1):
-            action = self._action(
-                spec.title, lambda _checked=False, key=spec.key: self.show_view(key), f"Ctrl+{i}"
-            )
+            action = self._action(spec.title, partial(self.show_view, spec.key), f"Ctrl+{i}")
             self.view_menu.addAction(action)
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.palette_dock.toggleViewAction())

@@ -90,7 +90,9 @@ class QtFeatureStrip(QScrollArea):
 
     def clear(self) -> None:
         for caption, _image in self._rows.values():
-            caption.parentWidget().deleteLater()
+            row = caption.parentWidget()
+            if row is not None:
+                row.deleteLater()
         self._rows.clear()
         self._signature = ()
         self._empty.show()

@@ -13,6 +13,7 @@ snapshot the Train view sends through ``context.live_model``.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -559,7 +560,7 @@ class QtPredictView(QWidget):
         menu = QMenu(self)
         relabel = menu.addMenu("Relabel as")
         for name in self._class_names():
-            relabel.addAction(name, lambda n=name: self.relabel_sample(index, n))
+            relabel.addAction(name, partial(self.relabel_sample, index, name))
         menu.addAction("Predict this sample", lambda: self._predict_sample(index))
         menu.addAction("Delete", lambda: self.delete_sample(index))
         menu.exec(self.samples_list.viewport().mapToGlobal(pos))
