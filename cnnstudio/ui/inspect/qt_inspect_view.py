@@ -38,6 +38,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import create_worker
+from threadpoolctl import threadpool_limits
 
 from cnnstudio.data.augment import make_transform
 from cnnstudio.data.normalize import Normalization
@@ -641,24 +643,64 @@ class QtInspectView(QWidget):
         )
 
     # -- evaluation -----------------------------------------------------------------------
-    def run_evaluation(self) -> Evaluation | None:
-        """Evaluate the current model on the chosen set and show the results."""
+    def _evaluation_job(self) -> tuple[Any, str, Any, tuple, Any] | None:
+        """What an evaluation needs: (model, set name, network, (images, labels, names),
+        transform), or None (with the reason shown) when there is nothing to evaluate."""
         model = self.current_model()
         sets = self._eval_sets()
         name = self.eval_set.currentText()
         if model is None or name not in sets:
             self.eval_summary.setText("Train a model first." if model is None else "")
             return None
-        images, labels, class_names = sets[name]
-        net = self._network(model)
         transform = make_transform(model.normalization)
+        return model, name, self._network(model), sets[name], transform
+
+    def run_evaluation(self) -> Evaluation | None:
+        """Evaluate the current model on the chosen set and show the results (blocking)."""
+        job = self._evaluation_job()
+        if job is None:
+            return None
+        model, name, net, data, transform = job
+        images, labels, _names = data
         try:
             result = evaluate(net, images, labels, 256, lambda xb, _rng: transform(xb, None))
         except ValueError as exc:
             self.eval_summary.setText(f"Cannot evaluate on this set: {exc}")
             return None
+        self._show_evaluation(result, name, model, data)
+        return result
+
+    def run_evaluation_in_background(self) -> None:
+        """Evaluate on a worker thread so the window never stalls (used after a run).
+
+        The worker gets its own copy of the network: a Network is not shared across
+        threads. ``evaluated`` is emitted when the results are on screen.
+        """
+        job = self._evaluation_job()
+        if job is None:
+            return
+        model, name, _net, data, transform = job
+        images, labels, _names = data
+        architecture, weights = model.architecture, model.weights
+        self.eval_summary.setText(f"Evaluating on {len(labels):,} {name.lower()} images…")
+
+        def compute() -> Evaluation:
+            with threadpool_limits(1):
+                net = Network.from_architecture(architecture)
+                net.set_weights(weights)
+                return evaluate(net, images, labels, 256, lambda xb, _rng: transform(xb, None))
+
+        worker = create_worker(compute, _start_thread=False)
+        worker.returned.connect(lambda result: self._show_evaluation(result, name, model, data))
+        worker.errored.connect(
+            lambda exc: self.eval_summary.setText(f"Cannot evaluate on this set: {exc}")
+        )
+        self._eval_worker = worker
+        worker.start()
+
+    def _show_evaluation(self, result: Evaluation, name: str, model: Any, data: tuple) -> None:
         self.evaluation = result
-        self._eval_data = (images, labels, class_names)
+        self._eval_data = data
         self.eval_summary.setText(
             f"<b>{name} accuracy {result.accuracy * 100:.1f}%</b> on {result.n_samples:,} images "
             f"(loss {result.loss:.3f}) · {model.label}"
@@ -666,7 +708,6 @@ class QtInspectView(QWidget):
         self._show_confusion(result.confusion, model.class_names)
         self._show_per_class(result.per_class, model.class_names)
         self.evaluated.emit(result)
-        return result
 
     def _show_confusion(self, cm: np.ndarray, class_names: list[str]) -> None:
         self._confusion = cm
@@ -809,7 +850,7 @@ class QtInspectView(QWidget):
                 self.eval_set.blockSignals(True)
                 self.eval_set.setCurrentText("Validation")
                 self.eval_set.blockSignals(False)
-            self.run_evaluation()
+            self.run_evaluation_in_background()
 
     def _on_trained_changed(self) -> None:
         if not self.session.is_active:
