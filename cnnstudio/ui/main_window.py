@@ -9,7 +9,14 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -21,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio import __version__
+from cnnstudio.data.folder import IMAGE_EXTENSIONS
 from cnnstudio.model.presets import load_preset
 from cnnstudio.model.project import Project
 from cnnstudio.resources import resource_path
@@ -30,6 +38,10 @@ from cnnstudio.ui.qt_file_controller import QtFileController
 from cnnstudio.ui.settings import app_settings
 
 __all__ = ["VIEWS", "MainWindow", "ViewSpec"]
+
+#: Files the window opens when dropped on it (pictures go to Draw & Predict).
+OPENABLE_SUFFIXES = {".cnnstudio", ".cnnmodel", ".json"}
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(resource_path("icons", "cnnstudio.svg"))))
         self.setObjectName("CNNStudioMainWindow")
         self.setDockNestingEnabled(True)
+        self.setAcceptDrops(True)
         self.resize(1280, 800)
 
         self.tabs = QTabWidget(self)
@@ -292,6 +305,39 @@ class MainWindow(QMainWindow):
     def open_path(self, path: Path) -> bool:
         """Open a project, a trained model or an architecture file."""
         return self.files.open_path(path)
+
+    # -- files dropped anywhere on the window ----------------------------------------------
+    @staticmethod
+    def _dropped_file(event: QDragEnterEvent | QDropEvent) -> Path | None:
+        mime = event.mimeData()
+        if mime is None or not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            path = Path(url.toLocalFile()) if url.isLocalFile() else None
+            if path is not None and path.suffix.lower() in OPENABLE_SUFFIXES | IMAGE_SUFFIXES:
+                return path
+        return None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._dropped_file(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """A picture goes to Draw & Predict; a project, model or architecture opens."""
+        path = self._dropped_file(event)
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            self.show_view("predict")
+            predict = self.view("predict")
+            if hasattr(predict, "open_image"):
+                predict.open_image(path)
+        else:
+            self.open_path(path)
 
     # -- layout persistence ---------------------------------------------------------
     def save_layout(self) -> None:

@@ -155,3 +155,50 @@ def test_opening_a_model_file_goes_to_draw_and_predict(window, tmp_path):
     assert window.open_path(path)
     assert window.current_view_key() == "predict"
     assert window.context.project.trained is not None
+
+
+def _drop(window, path: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(
+        QPointF(20, 20).toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(drop)
+
+
+def test_dropping_files_on_the_window_opens_them(window, tmp_path):
+    from PIL import Image, ImageDraw
+
+    from cnnstudio.engine.network import Network
+    from cnnstudio.io.model_file import ModelBundle, save_model
+    from tests.archs import lenet5
+
+    model = save_model(
+        tmp_path / "m.cnnmodel", ModelBundle.from_network(Network.from_architecture(lenet5()))
+    )
+    _drop(window, model)
+    assert window.context.project.trained is not None
+    picture = tmp_path / "digit.png"
+    image = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(image).line((32, 8, 32, 56), fill=0, width=6)
+    image.save(picture)
+    window.show_view("build")
+    _drop(window, picture)
+    assert window.current_view_key() == "predict"
+    assert "digit.png" in window.view("predict").input_caption.text()

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.folder import IMAGE_EXTENSIONS
 from cnnstudio.data.preprocess import preprocess_digit
 from cnnstudio.ui.predict.qt_drawing_pad import QtDrawingPad
 from cnnstudio.ui.predict.qt_feature_strip import QtFeatureStrip, array_to_qimage
@@ -54,7 +55,7 @@ INK_SIZE = 140
 NOT_SURE_BELOW = 0.5
 #: Image files a user may open or drop.
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 
 
 class QtPredictView(QWidget):

@@ -178,3 +178,20 @@ def test_live_training_snapshots_drive_the_prediction(view, context, trained_bun
     view.update_prediction()
     assert "as it trains" in view.model_label.text()
     assert view.top_label.text() == "1"
+
+
+def test_a_taught_sample_survives_saving_and_reopening_the_project(view, context, tmp_path):
+    from cnnstudio.io.project_file import load_project, save_project
+    from cnnstudio.model.project import Project
+
+    view.pad.add_stroke(vertical_line())
+    view.label_combo.setCurrentText("1")
+    view.add_sample()
+    taught = context.project.samples[0].image.copy()
+    path = tmp_path / "taught.cnnstudio"
+    save_project(path, context.project.to_data())
+
+    reopened = Project()
+    reopened.load_data(load_project(path), path)
+    assert [s.label for s in reopened.samples] == ["1"]
+    assert np.array_equal(reopened.samples[0].image, taught)
