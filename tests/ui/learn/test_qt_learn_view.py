@@ -33,19 +33,22 @@ def _output_values(view) -> np.ndarray:
     return view.conv.output_grid.values()
 
 
-def test_main_window_builds_the_learn_view(qtbot, monkeypatch):
+def test_explain_on_a_canvas_block_opens_the_lab_preset_to_it(qtbot):
     from cnnstudio.ui import main_window
 
-    # Only the Learn page: the other views are built by other work in progress.
-    monkeypatch.setattr(
-        main_window, "VIEWS", tuple(s for s in main_window.VIEWS if s.key == "learn")
-    )
     win = main_window.MainWindow(restore_layout=False)
     qtbot.addWidget(win)
     assert isinstance(win.view("learn"), QtLearnView)
-    win.context.explain_requested.emit(
-        {"type": "Conv2D", "kernel_size": [3, 3], "stride": [2, 2], "padding": [1, 1]}
-    )
+    win.show_view("build")
+    from cnnstudio.ui.build.qt_inspector import explain_spec
+
+    # The first conv block of LeNet-5 on the canvas, changed to 3x3 / stride 2 / pad 1,
+    # as the inspector's Explain button sends it.
+    graph = win.context.project.graph
+    conv = next(b for b in graph.blocks.values() if b.type == "Conv2D")
+    graph.set_params(conv.id, {"kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1)})
+    build = win.view("build")
+    build.inspector.explain_clicked.emit(explain_spec("Conv2D", graph.block(conv.id).params))
     assert win.current_view_key() == "learn"
     learn = win.view("learn")
     assert learn.current_lesson() == "conv"
