@@ -42,6 +42,8 @@ Pads = tuple[int, int, int, int]
 GEMM_CHUNK = 4096
 #: Columns (output positions x batch) per block of the blocked convolution forward.
 CONV_BLOCK = 2048
+#: Output size above which NumPy's ``matmul`` releases the GIL (it keeps it below ~500).
+GIL_MIN_OUTPUT = 512
 
 
 def to_batch_last(x: np.ndarray) -> np.ndarray:
@@ -205,16 +207,28 @@ def weight_grad(dout2: np.ndarray, cols: np.ndarray, out: np.ndarray | None = No
     """``dout2 @ cols.T`` for ``dout2`` (C_out, M) and ``cols`` (K, M), chunked along ``M``.
 
     Computed as ``(cols @ dout2.T).T``: OpenBLAS ran that orientation 1.5-1.8x faster for
-    these shapes (measured on LeNet's layers), and chunks of ``GEMM_CHUNK`` columns were
-    another 2-3x for the first convolution's ~50k-long inner dimension.
+    these shapes (measured on LeNet's layers), and chunks of about ``GEMM_CHUNK`` columns
+    were another 2-3x for the first convolution's ~50k-long inner dimension.
+
+    The chunks run as one batched ``matmul`` over a strided view (no copy) whose output
+    has at least ``GIL_MIN_OUTPUT`` elements: NumPy's ``matmul`` keeps the GIL when its
+    output is small (LeNet's first convolution: 6 x 25 = 150 numbers), which serialised
+    the two threads of ``Network(threads=2)`` on this call.
     """
-    m = dout2.shape[1]
-    if m <= 2 * GEMM_CHUNK:
+    k, m = cols.shape
+    c_out = dout2.shape[0]
+    n_chunks = max(1, m // GEMM_CHUNK, -(-GIL_MIN_OUTPUT // (k * c_out)))
+    n_chunks = min(n_chunks, max(1, m // 256))
+    if n_chunks == 1:
         acc = cols @ dout2.T
     else:
-        acc = cols[:, :GEMM_CHUNK] @ dout2[:, :GEMM_CHUNK].T
-        for s in range(GEMM_CHUNK, m, GEMM_CHUNK):
-            acc += cols[:, s : s + GEMM_CHUNK] @ dout2[:, s : s + GEMM_CHUNK].T
+        width = m // n_chunks
+        main = n_chunks * width
+        a3 = cols[:, :main].reshape(k, n_chunks, width).transpose(1, 0, 2)
+        b3 = dout2[:, :main].reshape(c_out, n_chunks, width).transpose(1, 2, 0)
+        acc = np.matmul(a3, b3).sum(axis=0)
+        if main < m:
+            acc += cols[:, main:] @ dout2[:, main:].T
     if out is None:
         return np.ascontiguousarray(acc.T)
     np.copyto(out, acc.T)

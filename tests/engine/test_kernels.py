@@ -117,6 +117,18 @@ def test_chunked_weight_gradient_equals_one_matmul():
     np.testing.assert_allclose(kernels.weight_grad(d, cols), d @ cols.T, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("m", [7, 300, 1025, 12_544, 2 * 4096 + 17])
+def test_weight_gradient_chunking_any_width(m):
+    # Small outputs are split into a batched product (so matmul releases the GIL); every
+    # width, with or without a remainder chunk, must give the plain product.
+    rng = np.random.default_rng(m)
+    d = rng.normal(size=(6, m))
+    cols = rng.normal(size=(25, m))
+    out = np.empty((6, 25))
+    kernels.weight_grad(d, cols, out=out)
+    np.testing.assert_allclose(out, d @ cols.T, rtol=1e-10, atol=1e-10)
+
+
 def test_layout_round_trip():
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     xb = kernels.to_batch_last(x)
