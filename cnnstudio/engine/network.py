@@ -86,6 +86,7 @@ class Network:
 
     threads: int
     _executor: Any
+    _bounds_cache: dict[int, list[tuple[int, int]]]
 
     def __init__(
         self,
@@ -132,6 +133,7 @@ class Network:
         if threads != self.threads:
             self.close()
         self.threads = threads
+        self._bounds_cache = {}
 
     def close(self) -> None:
         """Stop the helper thread(s) started for ``threads > 1`` (they also stop when the
@@ -310,6 +312,7 @@ class Network:
         self._executor = None
         self._shard_safe = not any(isinstance(lay, BatchNorm | Dropout) for lay in self.layers)
         self.threads = 1
+        self._bounds_cache = {}
         #: Smallest shard worth a thread (at B=32 the split did not pay off).
         self.min_shard_size = 24
         # float32 always; tests switch to float64 (with float64 parameters) for gradient checks.
@@ -445,8 +448,11 @@ class Network:
     def _forward_shards(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
         n = x.shape[0]
-        cuts = np.linspace(0, n, self.threads + 1).astype(int)
-        bounds = [(int(a), int(b)) for a, b in itertools.pairwise(cuts)]
+        bounds = self._bounds_cache.get(n)
+        if bounds is None:
+            cuts = np.linspace(0, n, self.threads + 1).astype(int)
+            bounds = [(int(a), int(b)) for a, b in itertools.pairwise(cuts)]
+            self._bounds_cache = {n: bounds}
         while len(self._shard_ctx) < len(bounds):
             self._shard_ctx.append({nid: {} for nid in self.nodes})
             self._shard_grads.append(
