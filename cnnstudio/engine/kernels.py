@@ -190,9 +190,13 @@ def col2im(
     else:
         out.fill(0)
     d6 = dcols.reshape(c, kh, kw, oh, ow, n)
+    add = np.add
     for i in range(kh):
         for j in range(kw):
-            _window(out, i, j, sh, sw, oh, ow)[...] += d6[:, i, j]
+            # np.add with out= rather than ``view[...] += src``: the latter also runs a
+            # __setitem__ of the view onto itself, Python-level work under the GIL.
+            dst = out[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
+            add(dst, d6[:, i, j], out=dst)
     return out
 
 
