@@ -47,7 +47,7 @@ from cnnstudio.engine.metrics import Evaluation, evaluate
 from cnnstudio.engine.network import Network
 from cnnstudio.ui.inspect.diagnostics import layer_warnings
 from cnnstudio.ui.inspect.tiles import QtTileCanvas, TileGroup
-from cnnstudio.ui.train.qt_train_view import QtPage
+from cnnstudio.ui.train.qt_train_view import scrolling_page
 from cnnstudio.ui.worker import SnapshotBatch, TrainingResult, training_session
 
 __all__ = ["QtInspectView"]
@@ -158,15 +158,7 @@ class QtInspectView(QWidget):
 
     # -- UI ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        # The page scrolls rather than forcing a minimum width on the main window.
-        page_scroll = QScrollArea(self)
-        page_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        page_scroll.setWidgetResizable(True)
-        outer.addWidget(page_scroll)
-        page = QtPage()
-        page_scroll.setWidget(page)
+        page = scrolling_page(self)
         layout = QVBoxLayout(page)
         layout.setContentsMargins(6, 6, 6, 6)
         top = QHBoxLayout()

@@ -78,6 +78,22 @@ class QtPage(QWidget):
         return False
 
 
+def scrolling_page(view: QWidget) -> QtPage:
+    """Fill ``view`` with a frameless scroll area holding a new page, and return the page.
+
+    The page scrolls rather than forcing a minimum width on the main window.
+    """
+    outer = QHBoxLayout(view)
+    outer.setContentsMargins(0, 0, 0, 0)
+    page_scroll = QScrollArea(view)
+    page_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    page_scroll.setWidgetResizable(True)
+    outer.addWidget(page_scroll)
+    page = QtPage()
+    page_scroll.setWidget(page)
+    return page
+
+
 def ask_keep_weights(parent: QWidget) -> str:
     """Ask whether to stop training and keep the weights: "keep", "discard" or "cancel".
 
@@ -212,15 +228,7 @@ class QtTrainView(QWidget):
 
     # -- UI ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        # The page scrolls rather than forcing a minimum width on the main window.
-        page_scroll = QScrollArea(self)
-        page_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        page_scroll.setWidgetResizable(True)
-        outer.addWidget(page_scroll)
-        page = QtPage()
-        page_scroll.setWidget(page)
+        page = scrolling_page(self)
         page_layout = QHBoxLayout(page)
         page_layout.setContentsMargins(6, 6, 6, 6)
         splitter = QSplitter(Qt.Orientation.Horizontal, page)
