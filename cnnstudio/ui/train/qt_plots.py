@@ -135,6 +135,8 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         # Rates of different runs differ by orders of magnitude.
         self.lr_plot.setLogMode(x=False, y=True)
         self.lr_plot.setLabel("bottom", "step", **label_style)
+        # Before any run: a readable decade range instead of pyqtgraph's crowded minor ticks.
+        self._set_lr_range(1e-3, 1e-2)
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 1)
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
