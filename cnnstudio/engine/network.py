@@ -559,13 +559,12 @@ class Network:
                 layer, srcs = self.nodes[nid], self.inputs[nid]
                 if not srcs:
                     outs[nid] = xb
-                elif layer.type_name == "Dropout":  # identity at inference
-                    outs[nid] = outs[srcs[0]]
                 elif layer.n_inputs == -1:
                     merge: Any = layer  # merge layers take and return lists
                     outs[nid] = merge.forward([outs[s] for s in srcs], training=True)
                 else:
-                    # BatchNorm runs on its running statistics and may still backward;
+                    # Layers whose inference forward differs (BatchNorm's running
+                    # statistics, Dropout's identity) run it and may still backward;
                     # every other layer computes the same either way.
                     outs[nid] = layer.forward(outs[srcs[0]], training=not layer.backward_in_eval)
             seed = np.zeros_like(outs[self.logits_id])
@@ -582,9 +581,7 @@ class Network:
                         grads[nid] = dout
                     continue
                 dxs: list[np.ndarray]
-                if layer.type_name == "Dropout":
-                    dxs = [dout]
-                elif layer.n_inputs == -1:
+                if layer.n_inputs == -1:
                     dxs = list(cast(Any, layer).backward(dout))
                 else:
                     dxs = [layer.backward(dout)]

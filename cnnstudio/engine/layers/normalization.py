@@ -122,6 +122,8 @@ class Dropout(Layer):
     """
 
     type_name = "Dropout"
+    # At inference the layer is the identity and its backward passes the gradient through.
+    backward_in_eval = True
 
     def __init__(self, rate: float = 0.5, *, name: str | None = None) -> None:
         super().__init__(name=name)
