@@ -143,7 +143,6 @@ class MainWindow(QMainWindow):
 
         self._fill_docks()
         self._build_menus()
-        self.files = QtFileController(self, self.context, self.file_menu)
         self._on_tab_changed(self.tabs.currentIndex())
         self.statusBar().showMessage("Ready", 3000)
         if restore_layout:
@@ -258,6 +257,8 @@ class MainWindow(QMainWindow):
         self.view_menu = bar.addMenu("&View")
         self.help_menu = bar.addMenu("&Help")
 
+        # New, Open, Save, Export...: the file controller fills the File menu; Quit ends it.
+        self.files = QtFileController(self, self.context, self.file_menu)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.file_menu.addAction(self.quit_action)
 

@@ -99,7 +99,6 @@ class QtFileController(QObject):
         self.export_arch_action = self._action(
             "Export &architecture (JSON)…", self.export_architecture
         )
-        first = menu.actions()[0] if menu.actions() else None
         for item in (
             self.new_action,
             self.open_action,
@@ -113,11 +112,11 @@ class QtFileController(QObject):
             None,
         ):
             if item is None:
-                menu.insertSeparator(first) if first else menu.addSeparator()
+                menu.addSeparator()
             elif isinstance(item, QMenu):
-                menu.insertMenu(first, item) if first else menu.addMenu(item)
+                menu.addMenu(item)
             else:
-                menu.insertAction(first, item) if first else menu.addAction(item)
+                menu.addAction(item)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self.export_menu.aboutToShow.connect(self._update_export_actions)
         self._update_export_actions()
