@@ -23,23 +23,10 @@ from cnnstudio.model.project import Project
 from cnnstudio.ui.app import ensure_app
 from cnnstudio.ui.build.qt_build_view import QtBuildView
 from cnnstudio.ui.context import AppContext
+from tests.ui.build.test_build_view import LENET_ORDER
 
-LENET = [
-    "Input",
-    "Conv2D",
-    "ReLU",
-    "MaxPool2D",
-    "Conv2D",
-    "ReLU",
-    "MaxPool2D",
-    "Flatten",
-    "Dense",
-    "ReLU",
-    "Dense",
-    "ReLU",
-    "Dense",
-    "Output",
-]
+# The LeNet-5 blocks in drop order, as the canvas tests build them.
+LENET = LENET_ORDER
 #: Parameters typed into the inspector right after a block is dropped (by position in LENET).
 SETTINGS = {
     1: {"filters": "6", "kernel_size": "5", "padding": "2"},
