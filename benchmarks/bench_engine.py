@@ -49,7 +49,7 @@ def load_images(n: int = 2048):
 
 
 # -- NumPy engine ------------------------------------------------------------------------
-def numpy_lenet(threads: int = 1):
+def numpy_lenet(threads: int = 1, processes: int = 1):
     sys.path.insert(0, str(ROOT))
     from cnnstudio.engine import Conv2D, Dense, Flatten, MaxPool2D, Network, ReLU, Softmax
 
@@ -59,29 +59,35 @@ def numpy_lenet(threads: int = 1):
         Dense(120), ReLU(), Dense(84), ReLU(), Dense(10), Softmax(),
     ]  # fmt: skip
     kwargs = {"threads": threads} if threads > 1 else {}
+    if processes > 1:
+        kwargs["processes"] = processes
     return Network(layers, input_shape=(1, 28, 28), seed=0, **kwargs)
 
 
 def numpy_train_step_factory(net, lr: float = 0.01, momentum: float = 0.9):
-    """A minimal fused softmax-CE + SGD-momentum step (the benchmark stays self-contained)."""
+    """The engine's fused softmax cross-entropy step (``Network.train_step``: forward,
+    loss, backward) and SGD with momentum, written out as PyTorch's SGD computes it."""
     import numpy as np
 
-    params = net.parameters()
+    # One flat array for all parameters where the engine offers it (older engines: per array).
+    params = getattr(net, "flat_parameters", net.parameters)()
     velocity = [np.zeros_like(p) for _, p, _ in params]
 
     def step(x, y):
-        z = net.forward(x, training=True)
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        n = len(y)
-        loss = -np.log(p[np.arange(n), y] + 1e-12).mean()
-        p[np.arange(n), y] -= 1.0
-        p /= n
-        net.backward(p)
+        if hasattr(net, "train_step"):
+            loss, _ = net.train_step(x, y)
+        else:
+            z = net.forward(x, training=True)
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            n = len(y)
+            loss = -np.log(p[np.arange(n), y] + 1e-12).mean()
+            p[np.arange(n), y] -= 1.0
+            net.backward(p / n)
         for (_, w, g), v in zip(params, velocity, strict=True):
             v *= momentum
-            v -= lr * g
-            w += v
+            v += g
+            w -= lr * v
         return loss
 
     return step
@@ -140,7 +146,7 @@ def worker(args: argparse.Namespace) -> dict:
         x1 = torch.from_numpy(x_all[:1].copy())
         model_for_infer = model.eval
     else:
-        net = numpy_lenet(args.shards)
+        net = numpy_lenet(args.shards, args.procs)
         xs = [x_all[i * b : (i + 1) * b] for i in range(n_batches)]
         ys = [y_all[i * b : (i + 1) * b] for i in range(n_batches)]
         step = numpy_train_step_factory(net)
@@ -201,11 +207,13 @@ def _current_rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_worker(engine: str, mode: str, batch: int, threads: int, shards: int, seconds: float):
+def run_worker(
+    engine: str, mode: str, batch: int, threads: int, shards: int, seconds: float, procs: int = 1
+):
     cmd = [
         sys.executable, __file__, "--worker", "--engine", engine, "--mode", mode,
         "--batch", str(batch), "--blas-threads", str(threads), "--threads", str(threads),
-        "--shards", str(shards), "--seconds", str(seconds),
+        "--shards", str(shards), "--procs", str(procs), "--seconds", str(seconds),
     ]  # fmt: skip
     env = dict(os.environ)
     # Fix thread counts before any library starts its pool (threadpoolctl also limits
@@ -230,13 +238,15 @@ def torch_available() -> bool:
     return True
 
 
-def engine_supports_shards() -> bool:
+def engine_supports(option: str) -> bool:
+    """Whether ``Network`` takes ``option`` (``threads``, ``processes``): older engines
+    can be benchmarked with the same script."""
     sys.path.insert(0, str(ROOT))
     import inspect
 
     from cnnstudio.engine import Network
 
-    return "threads" in inspect.signature(Network.__init__).parameters
+    return option in inspect.signature(Network.__init__).parameters
 
 
 def main() -> None:
@@ -251,6 +261,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--blas-threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--shards", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--procs", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=3.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -260,7 +271,8 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 3)
     seconds = 2.0 if args.quick else 4.0
     use_torch = torch_available() and not args.no_torch
-    shards = engine_supports_shards()
+    shards = engine_supports("threads")
+    procs = engine_supports("processes")
     load_before = os.getloadavg()
     lines = [
         f"# Engine benchmark, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
@@ -276,27 +288,35 @@ def main() -> None:
     header = "| engine | threads | " + " | ".join(f"B={b}" for b in BATCHES) + " |"
     lines += [header, "|---|---|" + "---|" * len(BATCHES)]
     results: dict[tuple[str, int], dict[int, float]] = {}
-    configs = [("NumPy (BLAS threads)", "numpy", 1, 1), ("NumPy (BLAS threads)", "numpy", 2, 1)]
+    # (label, engine, threads in all, batch shards on threads, processes)
+    configs = [
+        ("NumPy (BLAS threads)", "numpy", 1, 1, 1),
+        ("NumPy (BLAS threads)", "numpy", 2, 1, 1),
+    ]
     if shards:
         # Network(threads=2): two batch shards on two Python threads, BLAS 1 thread each;
         # batches under 2 * min_shard_size (48) run unsharded on one thread.
-        configs.append(("NumPy Network(threads=2), BLAS 1", "numpy", 2, 2))
+        configs.append(("NumPy Network(threads=2), BLAS 1", "numpy", 2, 2, 1))
+    if procs:
+        # Network(processes=2): this process and one helper process, each on half of
+        # every batch with one BLAS thread.
+        configs.append(("NumPy Network(processes=2), BLAS 1", "numpy", 2, 1, 2))
     if use_torch:
-        configs += [("PyTorch CPU", "torch", 1, 1), ("PyTorch CPU", "torch", 2, 1)]
+        configs += [("PyTorch CPU", "torch", 1, 1, 1), ("PyTorch CPU", "torch", 2, 1, 1)]
     # Configurations take turns (round-robin over repeats) so that a change in the
     # machine's load during the run hits all of them alike.
     runs: dict[tuple[str, int, int], list[float]] = {}
     for b in BATCHES:
         for _ in range(repeats):
-            for label, engine, threads, n_shards in configs:
-                blas = 1 if n_shards > 1 else threads
-                r = run_worker(engine, "train", b, blas, n_shards, seconds)
+            for label, engine, threads, n_shards, n_procs in configs:
+                blas = 1 if n_shards > 1 or n_procs > 1 else threads
+                r = run_worker(engine, "train", b, blas, n_shards, seconds, n_procs)
                 runs.setdefault((label, threads, b), []).append(r["samples_per_s"])
-        for label, _, threads, _ in configs:
+        for label, _, threads, _, _ in configs:
             value = statistics.median(runs[(label, threads, b)])
             results.setdefault((label, threads), {})[b] = value
             print(f"{label:38s} t={threads} B={b:4d}: {value:8.0f} samples/s", flush=True)
-    for label, _, threads, _ in configs:
+    for label, _, threads, _, _ in configs:
         row = results[(label, threads)]
         lines.append(
             f"| {label} | {threads} | " + " | ".join(f"{row[b]:,.0f}" for b in BATCHES) + " |"

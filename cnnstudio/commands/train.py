@@ -70,6 +70,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="BLAS threads (default 1: more only helps on an otherwise idle machine)",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes sharing each batch, one core each (default 1; 2 trains up to "
+        "~1.7x as fast on an idle 2-core machine; not used with BatchNorm or Dropout)",
+    )
+    parser.add_argument(
         "--out", metavar="MODEL.cnnmodel", type=Path, help="where to save the model"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -87,6 +94,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CLIError(f"--val-split must be at least 0 and below 1, got {args.val_split}")
     if args.threads is not None and args.threads < 1:
         raise CLIError(f"--threads must be at least 1, got {args.threads}")
+    if not 1 <= args.processes <= 64:
+        raise CLIError(f"--processes must be from 1 to 64, got {args.processes}")
     if args.out is not None:
         if args.out.suffix.lower() != ".cnnmodel":
             raise CLIError(f"--out must end in .cnnmodel, not {args.out.name!r}")
@@ -182,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         snapshot_interval=3600.0,  # no rich snapshots needed here beyond epoch ends
         threads=args.threads,
+        processes=args.processes,
     )
     name = arch.get("name", "network")
     err = sys.stderr
@@ -189,7 +199,9 @@ def run(args: argparse.Namespace) -> int:
         f"Training {name} ({network.input_shape[0]}@{network.input_shape[1]}x"
         f"{network.input_shape[2]} -> {data.num_classes} classes) on {len(train_set):,} images"
         + (f", validating on {len(val_set):,}" if val_set is not None else "")
-        + f"; {args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epoch(s)\n"
+        + f"; {args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epoch(s)"
+        + (f", {args.processes} processes" if args.processes > 1 else "")
+        + "\n"
     )
     bar = None if args.quiet else ProgressBar(err)
     last = None

@@ -48,11 +48,14 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def _check_logits_labels(logits: np.ndarray, y: np.ndarray, n_classes: int, what: str) -> None:
     if logits.ndim != 2:
         raise EngineError(f"{what}: logits must have shape (N, K), got {logits.shape}")
-    if y.ndim != 1 or y.shape[0] != logits.shape[0]:
-        raise EngineError(
-            f"{what}: labels must have shape ({logits.shape[0]},) to match the logits, "
-            f"got {y.shape}"
-        )
+    check_labels(y, logits.shape[0], n_classes, what)
+
+
+def check_labels(y: np.ndarray, n: int, n_classes: int, what: str) -> None:
+    """Raise ``EngineError`` unless ``y`` is ``n`` class indices in ``0..n_classes-1``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise EngineError(f"{what}: labels must have shape ({n},) to match the logits, got {y.shape}")
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise EngineError(
             f"{what}: labels must be in 0..{n_classes - 1}, got values from {y.min()} to {y.max()}"
@@ -134,6 +137,11 @@ def sigmoid_binary_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[flo
     return loss, d.reshape(logits.shape)
 
 
+#: The fused losses by function name, with the name their messages use. Helper
+#: processes (engine/parallel.py) look a loss up here by name.
+FUSED_LOSSES: dict[str, tuple[LossFn, str]] = {}
+
+
 def labels_to_int(y: Any, what: str = "labels") -> np.ndarray:
     """Return ``y`` as a 1-D int64 array; floats are accepted only when they are whole numbers."""
     arr = np.asarray(y)
@@ -159,3 +167,9 @@ def loss_for(network: Any) -> LossFn:
     if activation == "sigmoid":
         return sigmoid_binary_cross_entropy
     return softmax_cross_entropy
+
+
+FUSED_LOSSES.update(
+    softmax_cross_entropy=(softmax_cross_entropy, "softmax cross-entropy"),
+    sigmoid_binary_cross_entropy=(sigmoid_binary_cross_entropy, "sigmoid binary cross-entropy"),
+)

@@ -117,6 +117,12 @@ class TrainConfig:
     threads : int or None
         BLAS threads while the generator runs (threadpoolctl); ``None`` leaves the
         process setting alone.
+    processes : int
+        Processes sharing every batch (``Network.set_processes``): 2 trains up to
+        ~1.7x as fast on an otherwise idle 2-core machine, and slower when another
+        program keeps a core busy. Helpers start with the run and stop at its end.
+        Networks with BatchNorm or Dropout, and batches under 8 samples a process,
+        train in this process only.
     """
 
     epochs: int = 5
@@ -135,6 +141,7 @@ class TrainConfig:
     explode_factor: float | None = 1000.0
     snapshot_interval: float = 0.25
     threads: int | None = 1
+    processes: int = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -183,6 +190,8 @@ class TrainConfig:
             raise bad("snapshot_interval", "a number of seconds >= 0")
         if self.threads is not None and (not _is_int(self.threads) or self.threads < 1):
             raise bad("threads", "None or an integer >= 1")
+        if not _is_int(self.processes) or not 1 <= self.processes <= 64:
+            raise bad("processes", "an integer from 1 to 64")
 
     def make_optimizer(self) -> Optimizer:
         """The optimizer these settings describe."""
@@ -503,8 +512,17 @@ def _run(
         limiter: Any = threadpool_limits(limits=config.threads, user_api="blas")
     else:
         limiter = contextlib.nullcontext()
-    with limiter:
-        yield from _loop(network, x, y, val, config, control, transform, val_transform, probe_x)
+    previous = getattr(network, "processes", 1)
+    if config.processes != previous and hasattr(network, "set_processes"):
+        network.set_processes(config.processes)
+    try:
+        with limiter:
+            yield from _loop(
+                network, x, y, val, config, control, transform, val_transform, probe_x
+            )
+    finally:
+        if config.processes != previous and hasattr(network, "set_processes"):
+            network.set_processes(previous)  # stops the helpers this run started
 
 
 def _loop(
@@ -542,6 +560,11 @@ def _loop(
     # (BatchNorm statistics) they are copied into fixed buffers: no allocation per step.
     good_weights = network.get_weights()
     params_only = set(good_weights) == {key for key, _, _ in network.parameters()}
+    # All parameters as one flat array where the network offers it: the optimizer
+    # then runs a dozen array operations per step instead of a dozen per parameter.
+    flat_parameters = getattr(network, "flat_parameters", network.parameters)
+    train_step = getattr(network, "train_step", None)
+    good_flat = [p.copy() for _, p, _ in flat_parameters()] if params_only else []
     explode_limit: float | None = None
     step = 0
     train_time = 0.0  # seconds inside training steps (pauses and validation excluded)
@@ -555,7 +578,11 @@ def _loop(
     active = t_resume - t_start  # set-up time counts as training time spent
 
     def diverged(epoch: int, at_step: int, value: float, when: str) -> DivergenceError:
-        network.set_weights(good_weights)
+        if params_only:
+            for (_, p, _), good in zip(flat_parameters(), good_flat, strict=True):
+                np.copyto(p, good)
+        else:
+            network.set_weights(good_weights)
         what = "NaN" if math.isnan(value) else "infinite"
         if when == "exploded":
             return DivergenceError(
@@ -627,8 +654,11 @@ def _loop(
             optimizer.lr = lr
             with np.errstate(over="ignore", invalid="ignore"):
                 # a diverging run overflows inside the layers; it is reported below instead
-                logits = network.forward(xb, training=True)
-                batch_loss, dlogits = loss_fn(logits, yb)
+                if train_step is not None:  # forward, loss and backward in one call
+                    batch_loss, logits = train_step(xb, yb, loss_fn)
+                else:
+                    logits = network.forward(xb, training=True)
+                    batch_loss, dlogits = loss_fn(logits, yb)
             if not math.isfinite(batch_loss):
                 raise diverged(epoch, step + 1, batch_loss, "loss")
             if explode_limit is None:
@@ -641,13 +671,14 @@ def _loop(
             else:
                 hits = np.count_nonzero(logits.argmax(axis=1) == yb)
             if params_only:
-                for key, p, _ in network.parameters():
-                    np.copyto(good_weights[key], p)
+                for (_, p, _), good in zip(flat_parameters(), good_flat, strict=True):
+                    np.copyto(good, p)
             else:
                 good_weights = network.get_weights()
             with np.errstate(over="ignore", invalid="ignore"):
-                network.backward(dlogits)
-                optimizer.step(network.parameters())
+                if train_step is None:
+                    network.backward(dlogits)
+                optimizer.step(flat_parameters())
             step += 1
             m = yb.shape[0]
             samples_done += m
