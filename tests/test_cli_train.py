@@ -72,6 +72,25 @@ def test_evaluate_json_matches_the_text_report(trained_model):
     assert "confusion matrix" in text.stdout and "per-class accuracy" in text.stdout
 
 
+def test_training_on_two_processes_reports_and_reaches_the_same_model(trained_model):
+    folder, _, one = trained_model
+    arch = folder / "tiny.json"
+    two = cnnstudio(
+        "train", "--arch", str(arch), "--data", "mnist-sample", "--epochs", "2",
+        "--batch-size", "64", "--optimizer", "adam", "--lr", "0.003", "--seed", "1",
+        "--val-split", "0.1", "--processes", "2", cwd=folder,
+    )  # fmt: skip
+    assert two.returncode == 0, two.stderr
+    assert "2 processes" in two.stderr.splitlines()[0]
+
+    def test_accuracy(proc):
+        line = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith("test:"))
+        return float(line.split("accuracy")[1].split("%")[0])
+
+    # The same run, split over two processes: equal up to float rounding of the sums.
+    assert test_accuracy(two) == pytest.approx(test_accuracy(one), abs=0.5)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -80,6 +99,7 @@ def test_evaluate_json_matches_the_text_report(trained_model):
         (("train", "--preset", "lenet5", "--data", "nowhere"), "nowhere: no such file"),
         (("train", "--preset", "lenet5", "--out", "model.zip"), "must end in .cnnmodel"),
         (("evaluate", "missing.cnnmodel"), "missing.cnnmodel does not exist"),
+        (("train", "--preset", "lenet5", "--processes", "0"), "--processes must be from 1 to 64"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr(tmp_path, args, message):

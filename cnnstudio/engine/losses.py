@@ -55,7 +55,9 @@ def check_labels(y: np.ndarray, n: int, n_classes: int, what: str) -> None:
     """Raise ``EngineError`` unless ``y`` is ``n`` class indices in ``0..n_classes-1``."""
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n:
-        raise EngineError(f"{what}: labels must have shape ({n},) to match the logits, got {y.shape}")
+        raise EngineError(
+            f"{what}: labels must have shape ({n},) to match the logits, got {y.shape}"
+        )
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise EngineError(
             f"{what}: labels must be in 0..{n_classes - 1}, got values from {y.min()} to {y.max()}"

@@ -88,6 +88,10 @@ class Network:
     threads: int
     _executor: Any
     _bounds_cache: dict[int, list[tuple[int, int]]]
+    processes: int
+    _procs: Any  # engine.parallel.ProcessShards while processes > 1
+    _procs_finalizer: Any
+    _proc_bounds: list[tuple[int, int]] | None
 
     def __init__(
         self,
@@ -362,9 +366,9 @@ class Network:
         #: Smallest shard worth a thread (at B=32 the split did not pay off).
         self.min_shard_size = 24
         self.processes = 1
-        self._procs: Any = None
-        self._procs_finalizer: Any = None
-        self._proc_bounds: list[tuple[int, int]] | None = None
+        self._procs = None
+        self._procs_finalizer = None
+        self._proc_bounds = None
         self._proc_x: np.ndarray | None = None
         #: Smallest shard worth a helper process.
         self.min_process_shard = 8
@@ -488,9 +492,6 @@ class Network:
         name = getattr(loss_fn, "__name__", "")
         fused = losses.FUSED_LOSSES.get(name)
         if fused is not None and fused[0] is loss_fn and self._use_processes(x):
-            y = np.asarray(y)
-            n_classes = 2 if self.num_classes == 1 else self.num_classes
-            losses.check_labels(y, np.asarray(x).shape[0], n_classes, fused[1])
             return self._train_step_processes(x, y, loss_fn)
         logits = self.forward(x, training=True)
         loss, dlogits = loss_fn(logits, y)
@@ -511,9 +512,7 @@ class Network:
     def _lose_processes(self, exc: Exception) -> None:
         import warnings
 
-        warnings.warn(
-            f"{exc}; training goes on in this process only", RuntimeWarning, stacklevel=3
-        )
+        warnings.warn(f"{exc}; training goes on in this process only", RuntimeWarning, stacklevel=3)
         self._close_processes()
 
     def _forward_processes(self, x: Any) -> np.ndarray:
@@ -550,11 +549,16 @@ class Network:
     def _train_step_processes(
         self, x: Any, y: np.ndarray, loss_fn: Any
     ) -> tuple[float, np.ndarray]:
+        from cnnstudio.engine import losses
         from cnnstudio.engine.parallel import HelperLost
 
         x = np.asarray(x)
         n = x.shape[0]
-        self._prepare(x[:1])  # checks the shape and dtype here, before any helper sees x
+        # The checks one process would make, here, before any helper sees the batch.
+        self._prepare(x[:1])
+        y = np.asarray(y)
+        n_classes = 2 if self.num_classes == 1 else self.num_classes
+        losses.check_labels(y, n, n_classes, losses.FUSED_LOSSES[loss_fn.__name__][1])
         bounds = self._split(n, self.processes)
         try:
             self._procs.start_step(
@@ -912,8 +916,7 @@ class Network:
         if self._flat is not None:
             flat_p, flat_g, views = self._flat
             if all(
-                layer.params.get(k) is pv and layer.grads.get(k) is gv
-                for layer, k, pv, gv in views
+                layer.params.get(k) is pv and layer.grads.get(k) is gv for layer, k, pv, gv in views
             ):
                 return [("*", flat_p, flat_g)]
             self._flat = None

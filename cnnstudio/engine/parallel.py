@@ -162,9 +162,7 @@ def _helper_main(conn: Any, arch: dict[str, Any], dtype_name: str, names: dict[s
         g_flat = _flat_view(g_shm.buf, dtype, total)
         io_shm: shared_memory.SharedMemory | None = None
         x_buf = z_buf = dz_buf = y_buf = np.empty(0)
-        conn.send_bytes(
-            json.dumps({"ok": True, "total": total}).encode()
-        )
+        conn.send_bytes(json.dumps({"ok": True, "total": total}).encode())
     except Exception as exc:  # reported to the main process, which raises it
         conn.send_bytes(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}).encode())
         return
@@ -358,7 +356,7 @@ class ProcessShards:
         self._ensure_ready()
         _pack(params, self.p_flat)
 
-    # -- the same in two halves, for losses the helpers do not know -------------------------------------------------------------------
+    # -- the same in two halves, for losses the helpers do not know --------------------
     def start_forward(
         self, params: list[np.ndarray], x: np.ndarray, bounds: list[tuple[int, int]]
     ) -> None:

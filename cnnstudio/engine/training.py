@@ -517,9 +517,7 @@ def _run(
         network.set_processes(config.processes)
     try:
         with limiter:
-            yield from _loop(
-                network, x, y, val, config, control, transform, val_transform, probe_x
-            )
+            yield from _loop(network, x, y, val, config, control, transform, val_transform, probe_x)
     finally:
         if config.processes != previous and hasattr(network, "set_processes"):
             network.set_processes(previous)  # stops the helpers this run started

@@ -42,6 +42,9 @@ class TrainSettings:
     val_split: float = 0.1
     augmentation: dict[str, Any] = field(default_factory=dict)
     normalize: bool = False
+    # Processes sharing each batch (engine Network.set_processes); 1 keeps the second
+    # core free for the window, as DESIGN.md advises while the GUI runs.
+    processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ class TrainSettings:
             "val_split": self.val_split,
             "augmentation": dict(self.augmentation),
             "normalize": self.normalize,
+            "processes": self.processes,
         }
 
     @classmethod
@@ -93,6 +97,7 @@ class TrainSettings:
             seed=int(self.seed),
             snapshot_interval=snapshot_interval,
             threads=threads,
+            processes=max(1, min(int(self.processes), 64)),
         )
 
     def augmentation_object(self) -> Augmentation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -412,6 +413,15 @@ class QtTrainView(QWidget):
         form.addRow("Seed", self.seed_spin)
         self.normalize_check = QCheckBox("Standardise inputs (mean/std)")
         form.addRow("", self.normalize_check)
+        self.processes_check = QCheckBox("Use 2 processor cores")
+        self.processes_check.setToolTip(
+            "Split every batch between this program and a helper process, one core each:\n"
+            "up to ~1.7x faster on an otherwise idle computer, slower when another program\n"
+            "keeps a core busy. The helper starts with each run (about half a second).\n"
+            "Networks with BatchNorm or Dropout, and batches under 16, train on one core."
+        )
+        self.processes_check.setEnabled((os.cpu_count() or 1) >= 2)
+        form.addRow("", self.processes_check)
         return box
 
     def _build_augmentation_box(self) -> QGroupBox:
@@ -482,6 +492,7 @@ class QtTrainView(QWidget):
         self.optimizer_combo.currentIndexChanged.connect(self._update_enabled)
         self.schedule_combo.currentIndexChanged.connect(self._update_enabled)
         self.normalize_check.toggled.connect(self._store_settings)
+        self.processes_check.toggled.connect(self._store_settings)
         self.runs_list.itemChanged.connect(self._on_run_toggled)
         self.session.state_changed.connect(self._on_state_changed)
         self.session.progress.connect(self._on_progress)
@@ -511,6 +522,7 @@ class QtTrainView(QWidget):
             val_split=float(self.val_split.value()) / 100.0,
             augmentation={k: v for k, v in aug.items() if v},
             normalize=self.normalize_check.isChecked(),
+            processes=2 if self.processes_check.isChecked() else 1,
         )
 
     def set_settings(self, s: TrainSettings) -> None:
@@ -534,6 +546,7 @@ class QtTrainView(QWidget):
             self.aug_noise.setValue(float(aug.get("noise", 0.0)))
             self.aug_thickness.setValue(int(aug.get("thickness", 0)))
             self.normalize_check.setChecked(bool(s.normalize))
+            self.processes_check.setChecked(s.processes > 1)
         finally:
             self._loading = False
         self._store_settings()
@@ -888,6 +901,7 @@ class QtTrainView(QWidget):
             self.aug_thickness,
         ):
             w.setEnabled(idle)
+        self.processes_check.setEnabled(idle and (os.cpu_count() or 1) >= 2)
         self.momentum_spin.setEnabled(idle and self.optimizer_combo.currentData() == "sgd")
         self.step_options.setEnabled(idle and self.schedule_combo.currentData() == "step")
 

@@ -293,3 +293,29 @@ def test_step_decay_schedule_lowers_the_rate_each_epoch(qtbot):
     # five steps per epoch: 0.004, then 0.002, then 0.001
     assert rates[0] == pytest.approx(0.004) and rates[5] == pytest.approx(0.002)
     assert rates[-1] == pytest.approx(0.001)
+
+
+def test_two_cores_option_trains_the_same_run_and_stops_its_helper(qtbot):
+    import multiprocessing
+
+    losses = []
+    for cores in (False, True):
+        v = QtTrainView(tiny_context())
+        qtbot.addWidget(v)
+        v.processes_check.setChecked(cores)
+        assert v.project.train_settings["processes"] == (2 if cores else 1)  # saved with it
+        result = _finish_run(qtbot, v)
+        assert result.outcome == "finished"
+        losses.append(list(v.project.history[0].loss))
+        assert v.processes_check.isEnabled()  # editable again once the run is over
+    one, two = losses
+    # Batches of 32 split 16 / 16 over two processes: the same run up to float rounding.
+    np.testing.assert_allclose(two, one, rtol=1e-3)
+    assert not multiprocessing.active_children()  # the helper ended with the run
+
+
+def _finish_run(qtbot, view):
+    with qtbot.waitSignal(view.session.run_finished, timeout=30000) as blocker:
+        assert view.start()
+        assert not view.processes_check.isEnabled()  # fixed while a run is going
+    return blocker.args[0]

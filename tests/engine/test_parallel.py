@@ -1,0 +1,268 @@
+"""Training on helper processes (``Network.set_processes``): the same numbers as one
+process, helpers that stop when asked, and a step that survives a helper dying."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+
+from cnnstudio.engine import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    Network,
+    ReLU,
+    Sigmoid,
+    Softmax,
+)
+from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.losses import softmax_cross_entropy
+from cnnstudio.engine.parallel import ProcessShards
+from cnnstudio.engine.training import TrainConfig, train
+
+
+def lenet(seed: int = 3, **kwargs) -> Network:
+    return Network(
+        [
+            Conv2D(6, 5, padding=2), ReLU(), MaxPool2D(2),
+            Conv2D(16, 5), ReLU(), MaxPool2D(2), Flatten(),
+            Dense(120), ReLU(), Dense(84), ReLU(), Dense(10), Softmax(),
+        ],
+        input_shape=(1, 28, 28),
+        seed=seed,
+        **kwargs,
+    )  # fmt: skip
+
+
+def residual(seed: int = 5) -> Network:
+    """A small graph with a skip connection (Add) and a channel Concatenate."""
+    node = lambda nid, t, inputs, **cfg: {"id": nid, "type": t, "inputs": inputs, "config": cfg}  # noqa: E731
+    arch = {
+        "nodes": [
+            node("in", "Input", [], shape=[2, 9, 9]),
+            node("c1", "Conv2D", ["in"], filters=4, kernel_size=3, padding=1),
+            node("r1", "ReLU", ["c1"]),
+            node("c2", "Conv2D", ["r1"], filters=4, kernel_size=3, padding=1),
+            node("add", "Add", ["c2", "r1"]),
+            node("cat", "Concatenate", ["add", "in"]),
+            node("pool", "MaxPool2D", ["cat"], pool_size=3),
+            node("flat", "Flatten", ["pool"]),
+            node("fc", "Dense", ["flat"], units=5),
+            node("sm", "Softmax", ["fc"]),
+        ]
+    }
+    return Network.from_architecture(arch, seed=seed)
+
+
+def batch(n: int, shape=(1, 28, 28), k: int = 10, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, *shape), dtype=np.float32), rng.integers(0, k, n)
+
+
+def grads(net: Network) -> dict[str, np.ndarray]:
+    return {key: g.copy() for key, _, g in net.parameters()}
+
+
+def assert_same_step(one: Network, two: Network, x, y) -> None:
+    loss1, z1 = one.train_step(x, y)
+    g1 = grads(one)
+    loss2, z2 = two.train_step(x, y)
+    np.testing.assert_allclose(z2, z1, rtol=1e-5, atol=1e-6)
+    assert loss2 == pytest.approx(loss1, rel=1e-5)
+    for key, g in grads(two).items():
+        np.testing.assert_allclose(g, g1[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+@pytest.fixture(autouse=True)
+def _no_helper_outlives_a_test():
+    yield
+    alive = [p.name for p in multiprocessing.active_children()]
+    assert not alive, f"helper processes still running: {alive}"
+
+
+def test_two_processes_give_the_same_step_as_one():
+    x, y = batch(32)
+    one, two = lenet(), lenet(processes=2)
+    try:
+        assert two._procs is not None and len(two._procs.helpers) == 1
+        assert_same_step(one, two, x, y)
+        # An odd batch splits 17 / 16; a later, larger batch grows the shared buffers.
+        x, y = batch(33, seed=1)
+        assert_same_step(one, two, x, y)
+        x, y = batch(100, seed=2)
+        assert_same_step(one, two, x, y)
+        # The helper sees weights changed between steps (an optimizer step in place).
+        for (_, p1, g1), (_, p2, _) in zip(one.parameters(), two.parameters(), strict=True):
+            p1 -= 0.1 * g1
+            np.copyto(p2, p1)
+        assert_same_step(one, two, x, y)
+    finally:
+        two.close()
+    assert two._procs is None and two.processes == 1
+
+
+def test_forward_then_backward_with_another_loss_also_shards():
+    x, _ = batch(40)
+    dl = np.random.default_rng(4).normal(size=(40, 10)).astype(np.float32)
+    one, two = lenet(), lenet(processes=2)
+    try:
+        z1, z2 = one.forward(x, training=True), two.forward(x, training=True)
+        assert two._proc_bounds == [(0, 20), (20, 40)]
+        np.testing.assert_allclose(z2, z1, rtol=1e-5, atol=1e-6)
+        one.backward(dl)
+        two.backward(dl)
+        g1 = grads(one)
+        for key, g in grads(two).items():
+            np.testing.assert_allclose(g, g1[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    finally:
+        two.close()
+
+
+def test_graphs_with_branches_and_sigmoid_outputs_shard_too():
+    x, y = batch(24, shape=(2, 9, 9), k=5)
+    one, two = residual(), residual()
+    two.set_processes(2)
+    try:
+        assert_same_step(one, two, x, y)
+    finally:
+        two.close()
+    binary = lambda **kw: Network(  # noqa: E731
+        [Flatten(), Dense(6), ReLU(), Dense(1), Sigmoid()], input_shape=(1, 4, 4), seed=2, **kw
+    )
+    x, y = batch(20, shape=(1, 4, 4), k=2)
+    one, two = binary(), binary(processes=3)
+    try:
+        assert len(two._procs.helpers) == 2
+        assert_same_step(one, two, x, y)
+    finally:
+        two.close()
+
+
+def test_small_batches_and_batchnorm_stay_in_this_process():
+    two = lenet(processes=2)
+    try:
+        x, y = batch(15)  # under 8 samples per process
+        two.train_step(x, y)
+        assert two._proc_bounds is None
+    finally:
+        two.close()
+    bn = Network(
+        [Conv2D(4, 3), BatchNorm(), ReLU(), Flatten(), Dense(10), Softmax()],
+        input_shape=(1, 8, 8),
+        processes=2,
+    )
+    assert bn._procs is None  # batch statistics would differ per shard: no helpers at all
+    loss, _ = bn.train_step(*batch(32, shape=(1, 8, 8)))
+    assert np.isfinite(loss)
+
+
+def test_bad_process_counts_and_labels_are_refused_clearly():
+    net = lenet()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(EngineError, match="processes must be a positive integer"):
+            net.set_processes(bad)
+    with pytest.raises(EngineError, match="processes"):
+        TrainConfig(processes=0)
+    two = lenet(processes=2)
+    try:
+        x, y = batch(32)
+        y[20] = 12  # a label the helper's shard would see
+        with pytest.raises(EngineError, match=r"labels must be in 0\.\.9"):
+            two.train_step(x, y)
+        with pytest.raises(EngineError, match="expected shape"):
+            two.train_step(x[:, :, :20], y)
+        y[20] = 1
+        assert_same_step(lenet(), two, x, y)  # the helper is still fine afterwards
+    finally:
+        two.close()
+
+
+def test_a_helper_that_dies_is_reported_and_the_step_still_counts(monkeypatch):
+    x, y = batch(32)
+    one, two = lenet(), lenet(processes=2)
+    two.train_step(x, y)  # helpers up
+    helper = two._procs.helpers[0]
+    helper.proc.kill()
+    helper.proc.join()
+    with pytest.warns(RuntimeWarning, match="stopped unexpectedly.*this process only"):
+        assert_same_step(one, two, x, y)
+    assert two.processes == 1 and two._procs is None
+
+    # Dying in the middle of a step (after the shards went out): the step is redone here.
+    two.set_processes(2)
+    real_finish = ProcessShards.finish_step
+
+    def die_then_finish(self, *args, **kwargs):
+        self.helpers[0].proc.kill()
+        self.helpers[0].proc.join()
+        return real_finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessShards, "finish_step", die_then_finish)
+    with pytest.warns(RuntimeWarning, match="stopped unexpectedly"):
+        assert_same_step(one, two, x, y)
+    assert two._procs is None
+    two.close()
+
+
+def test_close_frees_the_shared_memory():
+    two = lenet(processes=2)
+    two.train_step(*batch(32))
+    procs = two._procs
+    names = [procs.params_shm.name] + [
+        b.name for h in procs.helpers for b in (h.grads_shm, h.io_shm) if b is not None
+    ]
+    assert len(names) == 3
+    two.close()
+    if os.path.isdir("/dev/shm"):
+        assert not [n for n in names if os.path.exists(f"/dev/shm/{n.lstrip('/')}")]
+    # The network still trains, in this process.
+    loss, _ = two.train_step(*batch(32))
+    assert np.isfinite(loss)
+
+
+def test_training_on_two_processes_learns_the_same_weights_and_stops_its_helpers():
+    x, y = batch(192, seed=7)
+    results = []
+    for processes in (1, 2):
+        net = lenet(seed=1)
+        config = TrainConfig(epochs=2, batch_size=32, lr=1e-3, processes=processes, seed=3)
+        snaps = list(train(net, (x, y), None, config))
+        assert net.processes == 1 and net._procs is None  # the run's helpers are gone
+        results.append((snaps[-1].loss, net.get_weights()))
+    (loss1, w1), (loss2, w2) = results
+    assert loss2 == pytest.approx(loss1, rel=1e-4)
+    for key in w1:
+        np.testing.assert_allclose(w2[key], w1[key], rtol=1e-3, atol=1e-5, err_msg=key)
+
+
+def test_train_step_matches_forward_loss_backward():
+    x, y = batch(16)
+    a, b = lenet(), lenet()
+    loss, z = a.train_step(x, y)
+    zb = b.forward(x, training=True)
+    lb, d = softmax_cross_entropy(zb, y)
+    b.backward(d)
+    assert loss == lb
+    np.testing.assert_array_equal(z, zb)
+    gb = grads(b)
+    for key, g in grads(a).items():
+        np.testing.assert_array_equal(g, gb[key], err_msg=key)
+
+
+def test_parameters_live_in_one_flat_buffer():
+    net = lenet()
+    [(key, flat_p, flat_g)] = net.flat_parameters()
+    assert key == "*" and flat_p.size == net.parameter_count() == flat_g.size
+    for _, p, g in net.parameters():
+        assert np.shares_memory(p, flat_p) and np.shares_memory(g, flat_g)
+    flat_p[:] = 0.5  # an update of the flat array is an update of every layer
+    assert all(np.all(p == 0.5) for _, p, _ in net.parameters())
+    # A layer whose array was replaced (as the float64 gradient checks do) falls back.
+    layer = net.layers[1]
+    layer.params["w"] = layer.params["w"].astype(np.float64)
+    assert len(net.flat_parameters()) == len(net.parameters())
