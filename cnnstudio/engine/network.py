@@ -521,7 +521,7 @@ class Network:
         x = np.asarray(x)
         n = x.shape[0]
         self._prepare(x[:1])  # checks the shape and dtype here, before any helper sees x
-        bounds = self._split(n, self.processes)
+        bounds = self._procs.split(n)
         params = [p for _, p, _ in self.flat_parameters()]
         try:
             self._procs.start_forward(params, x, bounds)
@@ -542,10 +542,6 @@ class Network:
         self._proc_x = x
         return np.concatenate([z0[self.logits_id].T, *parts], axis=0)
 
-    def _split(self, n: int, parts: int) -> list[tuple[int, int]]:
-        cuts = np.linspace(0, n, parts + 1).astype(int)
-        return [(int(a), int(b)) for a, b in itertools.pairwise(cuts)]
-
     def _train_step_processes(
         self, x: Any, y: np.ndarray, loss_fn: Any
     ) -> tuple[float, np.ndarray]:
@@ -559,7 +555,7 @@ class Network:
         y = np.asarray(y)
         n_classes = 2 if self.num_classes == 1 else self.num_classes
         losses.check_labels(y, n, n_classes, losses.FUSED_LOSSES[loss_fn.__name__][1])
-        bounds = self._split(n, self.processes)
+        bounds = self._procs.split(n)
         try:
             self._procs.start_step(
                 [p for _, p, _ in self.flat_parameters()], x, y, bounds, loss_fn.__name__

@@ -14,12 +14,15 @@ Messages are small JSON objects on a pipe; the arrays travel through shared memo
   summed into the main network's by the main process;
 - per helper, ``io``: the input rows, labels, logits and logit gradients of its shard.
 
-main -> helper: ``{"op": "step", "m": rows, "n": batch, "loss": name}`` (forward, the
-loss and backward in one message), or for other losses ``{"op": "fwd", "m": rows}``
-then ``{"op": "bwd", "m": rows}``;
-``{"op": "io", "name": block, "cap": rows}`` (a larger io block), ``{"op": "stop"}``.
-helper -> main: ``{"ok": true}`` (with ``"loss"`` after a step) or
-``{"ok": false, "error": message}``.
+Per step, the main process writes the command (step, or forward then backward for
+other losses; the shard's rows) into a small control block and rings a "doorbell", a
+sequence number in the same block; the helper answers by setting its own sequence
+number. Both sides poll the block for a few milliseconds before they sleep: a pipe
+message cost ~55 us to send and ~100 us to arrive here, several times a step, where
+the doorbell takes ~1-4 us. This relies on x86's ordered stores (the data is written
+before the sequence number and seen in that order); elsewhere every command also goes
+through the pipe, whose system calls order memory. The pipe also carries the rare
+messages (start-up, a larger io block, errors, stop), and closes when either side dies.
 
 Nothing here unpickles data from a file: the helper receives only its start-up
 arguments (the architecture dict and the block names) from its parent process.
@@ -27,9 +30,11 @@ arguments (the architecture dict and the block names) from its parent process.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import multiprocessing as mp
+import platform
 import time
 from multiprocessing import shared_memory
 from typing import Any
@@ -37,13 +42,27 @@ from typing import Any
 import numpy as np
 
 from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.losses import FUSED_LOSSES
 
 #: Seconds to wait for a helper to start (import NumPy and the engine, build the net).
 START_TIMEOUT = 60.0
-#: Seconds to poll a pipe before blocking on it. Waking a process that sleeps in a
-#: blocking read took 0.1-0.4 ms on the 2-core VMs we measured, several times a step;
-#: a short busy poll first avoids it when the answer comes soon, as it does mid-step.
-SPIN_SECONDS = 0.002
+#: Seconds to poll before sleeping while waiting for the other side. Waking a sleeping
+#: process took 0.1-0.4 ms on the 2-core VMs we measured, several times a step; a short
+#: busy poll avoids it when the answer comes soon, as it does mid-step.
+SPIN_SECONDS = 0.005
+#: Doorbell polling needs stores seen in program order (x86's memory model).
+DOORBELL = platform.machine().lower() in {
+    "x86_64",
+    "amd64",
+    "i386",
+    "i686",
+    "x86",
+} and not __import__("os").environ.get("NODOOR")
+
+# The control block: int64 slots, then the helper's loss (float64) at byte 64.
+CMD_SEQ, OP, ROWS, BATCH, LOSS, DONE_SEQ, STATUS = range(7)
+CTRL_BYTES = 128
+OP_STEP, OP_FWD, OP_BWD = 1, 2, 3
 
 
 def _recv(conn: Any, spin: float = SPIN_SECONDS) -> bytes:
@@ -131,19 +150,49 @@ def _close_quietly(block: shared_memory.SharedMemory | None, unlink: bool = Fals
             pass
 
 
-def _helper_main(conn: Any, arch: dict[str, Any], dtype_name: str, names: dict[str, Any]) -> None:
-    """The helper process: build the network, then serve fwd/bwd until told to stop."""
+def _ctrl_views(buf: Any) -> tuple[np.ndarray, np.ndarray]:
+    return np.ndarray((8,), np.int64, buf), np.ndarray((1,), np.float64, buf, 64)
+
+
+def _wait_command(conn: Any, ctrl: np.ndarray, seen: int) -> dict[str, Any] | None:
+    """Wait for the doorbell (returns ``None``) or a pipe message (returns it).
+
+    Polls the block, and the pipe every millisecond, for ``SPIN_SECONDS``; then sleeps
+    in the pipe's poll for growing spells (up to 20 ms), checking the doorbell between
+    them, so an idle helper (a paused run) costs next to nothing.
+    """
+    clock = time.perf_counter
+    start = clock()
+    next_pipe = start + 0.001
+    nap = 0.0
+    while True:
+        if ctrl[CMD_SEQ] != seen:
+            return None
+        now = clock()
+        if now >= next_pipe:
+            if conn.poll(nap):
+                msg: dict[str, Any] = json.loads(conn.recv_bytes())
+                return msg
+            next_pipe = clock() + 0.001
+            if now - start > SPIN_SECONDS:
+                nap = min(max(2 * nap, 1e-4), 0.02)
+
+
+def _helper_main(
+    conn: Any, arch: dict[str, Any], dtype_name: str, names: dict[str, Any], doorbell: bool
+) -> None:
+    """The helper process: build the network, then run commands until told to stop."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
     from threadpoolctl import threadpool_limits
 
-    from cnnstudio.engine.losses import FUSED_LOSSES
     from cnnstudio.engine.network import Network
 
     threadpool_limits(limits=1, user_api="blas")
     dtype = np.dtype(dtype_name)
     blocks: list[shared_memory.SharedMemory] = []
+    io_shm: shared_memory.SharedMemory | None = None
     try:
         net = Network.from_architecture(arch)
         if dtype != np.float32:
@@ -152,54 +201,73 @@ def _helper_main(conn: Any, arch: dict[str, Any], dtype_name: str, names: dict[s
                 for store in (layer.params, layer.grads, layer.state):
                     for key in store:
                         store[key] = store[key].astype(dtype)
-        params = [p for _, p, _ in net.flat_parameters()]
-        grads = [g for _, _, g in net.flat_parameters()]
-        total = sum(p.size for p in params)
-        p_shm = shared_memory.SharedMemory(name=names["params"])
-        g_shm = shared_memory.SharedMemory(name=names["grads"])
-        blocks += [p_shm, g_shm]
-        p_flat = _flat_view(p_shm.buf, dtype, total)
-        g_flat = _flat_view(g_shm.buf, dtype, total)
-        io_shm: shared_memory.SharedMemory | None = None
+        total = sum(p.size for _, p, _ in net.parameters())
+        blocks = [
+            shared_memory.SharedMemory(name=names[key]) for key in ("params", "grads", "ctrl")
+        ]
+        p_flat = _flat_view(blocks[0].buf, dtype, total)
+        g_flat = _flat_view(blocks[1].buf, dtype, total)
+        # The helper's own parameters and gradients live in the shared blocks: the weights
+        # the main process writes are used as they are, the gradients read where written.
+        at = 0
+        for layer in net.layers:
+            for key, p in layer.params.items():
+                layer.params[key] = p_flat[at : at + p.size].reshape(p.shape)
+                layer.grads[key] = g_flat[at : at + p.size].reshape(p.shape)
+                at += p.size
+        ctrl, result = _ctrl_views(blocks[2].buf)
         x_buf = z_buf = dz_buf = y_buf = np.empty(0)
+        loss_fns = [fn for fn, _ in FUSED_LOSSES.values()]
         conn.send_bytes(json.dumps({"ok": True, "total": total}).encode())
     except Exception as exc:  # reported to the main process, which raises it
         conn.send_bytes(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}).encode())
+        for block in blocks:
+            _close_quietly(block)
         return
     in_shape = tuple(net.input_shape)
     k = net.num_classes
+    seen = int(ctrl[CMD_SEQ])
+
+    def run_command() -> None:
+        op, m, n = int(ctrl[OP]), int(ctrl[ROWS]), int(ctrl[BATCH])
+        with np.errstate(over="ignore", invalid="ignore"):
+            if op == OP_STEP:  # forward, this shard's loss, backward
+                z = net.forward(x_buf[:m], training=True)
+                loss, d = loss_fns[int(ctrl[LOSS])](z, y_buf[:m])
+                d *= m / n  # the gradient of the whole batch's mean loss
+                net.backward(d)
+                z_buf[:m] = z
+                result[0] = loss
+            elif op == OP_FWD:
+                z_buf[:m] = net.forward(x_buf[:m], training=True)
+            elif op == OP_BWD:
+                net.backward(dz_buf[:m])
+            else:
+                raise EngineError(f"unknown command {op}")
+
     try:
         while True:
             try:
-                msg = json.loads(_recv(conn))
+                msg = _wait_command(conn, ctrl, seen) if doorbell else json.loads(_recv(conn))
             except (EOFError, OSError):
                 return  # the main process went away
+            if msg is None or msg.get("op") == "cmd":
+                seen = int(ctrl[CMD_SEQ])
+                try:
+                    run_command()
+                    ctrl[STATUS] = 0
+                    reply = b'{"ok": true}'
+                except Exception as exc:
+                    ctrl[STATUS] = 1
+                    error = f"{type(exc).__name__}: {exc}"
+                    reply = json.dumps({"ok": False, "error": error}).encode()
+                if not doorbell or ctrl[STATUS]:
+                    conn.send_bytes(reply)  # with the doorbell, only errors use the pipe
+                ctrl[DONE_SEQ] = seen
+                continue
             op = msg.get("op")
             try:
-                if op == "step":  # forward, the loss of this shard, backward
-                    m, n = int(msg["m"]), int(msg["n"])
-                    loss_fn = FUSED_LOSSES[msg["loss"]][0]
-                    _unpack(p_flat, params)
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        z = net.forward(x_buf[:m], training=True)
-                        loss, d = loss_fn(z, y_buf[:m])
-                        d *= m / n  # the gradient of the whole batch's mean loss
-                        net.backward(d)
-                    _pack(grads, g_flat)
-                    z_buf[:m] = z
-                    conn.send_bytes(json.dumps({"ok": True, "loss": loss}).encode())
-                    continue
-                if op == "fwd":
-                    m = int(msg["m"])
-                    _unpack(p_flat, params)
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        z_buf[:m] = net.forward(x_buf[:m], training=True)
-                elif op == "bwd":
-                    m = int(msg["m"])
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        net.backward(dz_buf[:m])
-                    _pack(grads, g_flat)
-                elif op == "io":
+                if op == "io":
                     x_buf = z_buf = dz_buf = y_buf = np.empty(0)
                     _close_quietly(io_shm)
                     io_shm = shared_memory.SharedMemory(name=msg["name"])
@@ -216,16 +284,25 @@ def _helper_main(conn: Any, arch: dict[str, Any], dtype_name: str, names: dict[s
                 conn.send_bytes(json.dumps({"ok": False, "error": error}).encode())
     finally:
         x_buf = z_buf = dz_buf = y_buf = np.empty(0)
-        p_flat = g_flat = np.empty(0)
-        for block in [io_shm, *blocks]:
+        p_flat = g_flat = ctrl = result = np.empty(0)
+        _close_quietly(io_shm)
+        for block in blocks:
             _close_quietly(block)
 
 
 class _Helper:
     """The main process's end of one helper: its process, pipe and shared blocks."""
 
-    def __init__(self, proc: Any, conn: Any, grads: shared_memory.SharedMemory) -> None:
-        self.proc, self.conn, self.grads_shm = proc, conn, grads
+    def __init__(
+        self,
+        proc: Any,
+        conn: Any,
+        grads: shared_memory.SharedMemory,
+        ctrl: shared_memory.SharedMemory,
+    ) -> None:
+        self.proc, self.conn, self.grads_shm, self.ctrl_shm = proc, conn, grads, ctrl
+        self.ctrl, self.result = _ctrl_views(ctrl.buf)
+        self.seq = 0
         self.io_shm: shared_memory.SharedMemory | None = None
         self.cap = 0
         self.x = self.z = self.dz = self.y = np.empty(0)
@@ -253,20 +330,24 @@ class ProcessShards:
         self.p_flat = _flat_view(self.params_shm.buf, self.dtype, self.total)
         self.helpers: list[_Helper] = []
         self.closed = False
+        self.doorbell = DOORBELL
+        self._bounds: dict[int, list[tuple[int, int]]] = {}
+        self._loss_ids = {name: i for i, name in enumerate(FUSED_LOSSES)}
         ctx = mp.get_context("spawn")  # fork is unsafe in a process with threads (Qt)
         arch = network.to_architecture()
         try:
             for _ in range(self.n_helpers):
                 g_shm = shared_memory.SharedMemory(create=True, size=nbytes)
+                c_shm = shared_memory.SharedMemory(create=True, size=CTRL_BYTES)
                 ours, theirs = ctx.Pipe(duplex=True)
-                names = {"params": self.params_shm.name, "grads": g_shm.name}
+                names = {"params": self.params_shm.name, "grads": g_shm.name, "ctrl": c_shm.name}
                 proc = ctx.Process(
                     target=_helper_main,
-                    args=(theirs, arch, self.dtype.name, names),
+                    args=(theirs, arch, self.dtype.name, names, self.doorbell),
                     name="cnnstudio-engine-helper",
                     daemon=True,
                 )
-                helper = _Helper(proc, ours, g_shm)
+                helper = _Helper(proc, ours, g_shm, c_shm)
                 self.helpers.append(helper)
                 proc.start()
                 theirs.close()  # so a dead helper shows as EOF on our end
@@ -290,6 +371,38 @@ class ProcessShards:
         if not msg.get("ok"):
             raise HelperLost(f"an engine helper process failed: {msg.get('error')}")
         return msg
+
+    def _command(self, helper: _Helper, op: int, rows: int, batch: int, loss: int = 0) -> None:
+        """Ring ``helper``'s doorbell with a command (through the pipe without one)."""
+        ctrl = helper.ctrl
+        ctrl[OP], ctrl[ROWS], ctrl[BATCH], ctrl[LOSS] = op, rows, batch, loss
+        helper.seq += 1
+        ctrl[CMD_SEQ] = helper.seq  # last: the helper reads the rest once it sees this
+        if not self.doorbell:
+            self._send(helper, {"op": "cmd"})
+
+    def _done(self, helper: _Helper) -> None:
+        """Wait until ``helper`` finished its command; ``HelperLost`` if it failed or died."""
+        if not self.doorbell:
+            self._reply(helper)
+            return
+        ctrl, seq = helper.ctrl, helper.seq
+        clock = time.perf_counter
+        start = clock()
+        check = start + 0.01
+        while ctrl[DONE_SEQ] != seq:
+            now = clock()
+            if now >= check:
+                if not helper.proc.is_alive():
+                    code = helper.proc.exitcode
+                    raise HelperLost(
+                        f"an engine helper process stopped unexpectedly (exit code {code})"
+                    )
+                check = now + 0.01
+            if now - start > SPIN_SECONDS:
+                time.sleep(0.0002)
+        if ctrl[STATUS]:
+            self._reply(helper)  # the error message comes through the pipe; raises
 
     def _send(self, helper: _Helper, msg: dict[str, Any]) -> None:
         try:
@@ -322,6 +435,16 @@ class ProcessShards:
         helper.x, helper.z, helper.dz, helper.y = views
         _close_quietly(old, unlink=True)
 
+    def split(self, n: int) -> list[tuple[int, int]]:
+        """Near-equal row ranges of a batch of ``n``: this process's first (the smaller
+        one when ``n`` does not divide: it also does the step's serial work)."""
+        bounds = self._bounds.get(n)
+        if bounds is None:
+            parts = len(self.helpers) + 1
+            cuts = [n * i // parts for i in range(parts + 1)]
+            bounds = self._bounds[n] = list(itertools.pairwise(cuts))
+        return bounds
+
     # -- a training step ----------------------------------------------------------------
     def start_step(
         self,
@@ -339,17 +462,18 @@ class ProcessShards:
             self._ensure_io(helper, b - a)
             np.copyto(helper.x[: b - a], x[a:b], casting="unsafe")
             helper.y[: b - a] = y[a:b]
-            self._send(helper, {"op": "step", "m": b - a, "n": n, "loss": loss_name})
+            self._command(helper, OP_STEP, b - a, n, self._loss_ids[loss_name])
 
     def finish_step(
         self, grads: list[np.ndarray], bounds: list[tuple[int, int]]
     ) -> list[tuple[float, np.ndarray]]:
         """Add the helpers' gradients into ``grads``; their ``(loss, logits)`` per shard."""
-        replies = [self._reply(helper) for helper in self.helpers]
+        for helper in self.helpers:
+            self._done(helper)
         out = []
-        for helper, msg, (a, b) in zip(self.helpers, replies, bounds[1:], strict=True):
+        for helper, (a, b) in zip(self.helpers, bounds[1:], strict=True):
             _unpack(helper.g_flat, grads, add=True)
-            out.append((float(msg["loss"]), helper.z[: b - a]))
+            out.append((float(helper.result[0]), helper.z[: b - a]))
         return out
 
     def _send_weights(self, params: list[np.ndarray]) -> None:
@@ -365,25 +489,25 @@ class ProcessShards:
         for helper, (a, b) in zip(self.helpers, bounds[1:], strict=True):
             self._ensure_io(helper, b - a)
             np.copyto(helper.x[: b - a], x[a:b], casting="unsafe")
-            self._send(helper, {"op": "fwd", "m": b - a})
+            self._command(helper, OP_FWD, b - a, bounds[-1][1])
 
     def finish_forward(self, bounds: list[tuple[int, int]]) -> list[np.ndarray]:
         """The helpers' logits ``(rows, K)`` for shards ``bounds[1:]``."""
         out = []
         for helper, (a, b) in zip(self.helpers, bounds[1:], strict=True):
-            self._reply(helper)
+            self._done(helper)
             out.append(helper.z[: b - a])
         return out
 
     def start_backward(self, dlogits: np.ndarray, bounds: list[tuple[int, int]]) -> None:
         for helper, (a, b) in zip(self.helpers, bounds[1:], strict=True):
             np.copyto(helper.dz[: b - a], dlogits[a:b], casting="unsafe")
-            self._send(helper, {"op": "bwd", "m": b - a})
+            self._command(helper, OP_BWD, b - a, len(dlogits))
 
     def finish_backward(self, grads: list[np.ndarray]) -> None:
         """Add every helper's parameter gradients into ``grads``."""
         for helper in self.helpers:
-            self._reply(helper)
+            self._done(helper)
         for helper in self.helpers:
             _unpack(helper.g_flat, grads, add=True)
 
@@ -406,9 +530,10 @@ class ProcessShards:
                 helper.proc.join(timeout=2.0)
             helper.conn.close()
             helper.x = helper.z = helper.dz = helper.y = np.empty(0)
-            helper.g_flat = np.empty(0)
+            helper.g_flat = helper.ctrl = helper.result = np.empty(0)
             _close_quietly(helper.io_shm, unlink=True)
             _close_quietly(helper.grads_shm, unlink=True)
+            _close_quietly(helper.ctrl_shm, unlink=True)
         self.p_flat = np.empty(0)
         _close_quietly(self.params_shm, unlink=True)
 

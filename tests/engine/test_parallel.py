@@ -91,7 +91,7 @@ def test_two_processes_give_the_same_step_as_one():
     try:
         assert two._procs is not None and len(two._procs.helpers) == 1
         assert_same_step(one, two, x, y)
-        # An odd batch splits 17 / 16; a later, larger batch grows the shared buffers.
+        # An odd batch splits 16 / 17; a later, larger batch grows the shared buffers.
         x, y = batch(33, seed=1)
         assert_same_step(one, two, x, y)
         x, y = batch(100, seed=2)
@@ -266,3 +266,31 @@ def test_parameters_live_in_one_flat_buffer():
     layer = net.layers[1]
     layer.params["w"] = layer.params["w"].astype(np.float64)
     assert len(net.flat_parameters()) == len(net.parameters())
+
+
+def test_without_the_doorbell_every_command_goes_through_the_pipe(monkeypatch):
+    # Off x86 (no ordered stores) the helpers are told each command on the pipe.
+    from cnnstudio.engine import parallel
+
+    monkeypatch.setattr(parallel, "DOORBELL", False)
+    one, two = lenet(), lenet(processes=2)
+    try:
+        assert two._procs.doorbell is False
+        x, y = batch(32)
+        assert_same_step(one, two, x, y)
+        x, _ = batch(40, seed=3)
+        dl = np.random.default_rng(4).normal(size=(40, 10)).astype(np.float32)
+        one.forward(x, training=True)
+        two.forward(x, training=True)
+        one.backward(dl)
+        two.backward(dl)
+        g1 = grads(one)
+        for key, g in grads(two).items():
+            np.testing.assert_allclose(g, g1[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        # A helper dying is still noticed (as the pipe closing).
+        two._procs.helpers[0].proc.kill()
+        two._procs.helpers[0].proc.join()
+        with pytest.warns(RuntimeWarning, match="stopped unexpectedly"):
+            assert_same_step(one, two, *batch(32))
+    finally:
+        two.close()
