@@ -193,16 +193,17 @@ def test_a_helper_that_dies_is_reported_and_the_step_still_counts(monkeypatch):
         assert_same_step(one, two, x, y)
     assert two.processes == 1 and two._procs is None
 
-    # Dying in the middle of a step (after the shards went out): the step is redone here.
+    # Dying in the middle of a step (just after its shard went out, long before it could
+    # be done): the step is finished here.
     two.set_processes(2)
-    real_finish = ProcessShards.finish_step
+    real_start = ProcessShards.start_step
 
-    def die_then_finish(self, *args, **kwargs):
+    def start_then_die(self, *args, **kwargs):
+        real_start(self, *args, **kwargs)
         self.helpers[0].proc.kill()
         self.helpers[0].proc.join()
-        return real_finish(self, *args, **kwargs)
 
-    monkeypatch.setattr(ProcessShards, "finish_step", die_then_finish)
+    monkeypatch.setattr(ProcessShards, "start_step", start_then_die)
     with pytest.warns(RuntimeWarning, match="stopped unexpectedly"):
         assert_same_step(one, two, x, y)
     assert two._procs is None
