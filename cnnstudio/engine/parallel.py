@@ -536,7 +536,3 @@ class ProcessShards:
             _close_quietly(helper.ctrl_shm, unlink=True)
         self.p_flat = np.empty(0)
         _close_quietly(self.params_shm, unlink=True)
-
-    @property
-    def alive(self) -> bool:
-        return not self.closed and all(h.proc.is_alive() for h in self.helpers)
