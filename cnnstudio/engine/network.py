@@ -152,7 +152,7 @@ class Network:
         so on an idle machine two of them train up to ~1.8x as fast as one.
 
         Used only for batches of at least ``min_process_shard * processes`` samples and
-        networks without BatchNorm or Dropout. Results equal one process's up to float
+        float32 networks without BatchNorm or Dropout. Results equal one process's up to float
         rounding. A helper that dies is reported with a ``RuntimeWarning`` and training
         goes on in this process. ``close()`` (or ``set_processes(1)``) stops the helpers.
         """
@@ -162,7 +162,8 @@ class Network:
             return
         self._close_processes()
         self.processes = processes
-        if processes > 1 and self._shard_safe:
+        # Helpers serve float32 networks (float64 ones are the gradient checks' business).
+        if processes > 1 and self._shard_safe and self._dtype is np.float32:
             import weakref
 
             from cnnstudio.engine.parallel import ProcessShards
@@ -877,12 +878,14 @@ class Network:
             for k in layer.params
         ]
 
-    def _make_flat(self) -> None:
+    def _make_flat(self, buffers: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Place every parameter, and every gradient, in one contiguous buffer.
 
         Each layer's arrays become views of the two buffers, so an optimizer step can
         be a dozen array operations for the whole network instead of a dozen per
         parameter, and helper processes exchange weights and gradients in one copy.
+        ``buffers``: the two flat arrays to use (a helper process passes its shared
+        blocks); new ones otherwise.
         """
         entries = [(layer, k) for layer in self.nodes.values() for k in layer.params]
         dtypes = {layer.params[k].dtype for layer, k in entries}
@@ -891,8 +894,11 @@ class Network:
         if len(dtypes) != 1:
             return
         dtype = dtypes.pop()
-        flat_p = np.empty(total, dtype=dtype)
-        flat_g = np.zeros(total, dtype=dtype)
+        if buffers is None:
+            flat_p = np.empty(total, dtype=dtype)
+            flat_g = np.zeros(total, dtype=dtype)
+        else:
+            flat_p, flat_g = buffers
         views = []
         at = 0
         for layer, k in entries:

@@ -92,15 +92,11 @@ def _pack(arrays: list[np.ndarray], flat: np.ndarray) -> None:
         at += a.size
 
 
-def _unpack(flat: np.ndarray, arrays: list[np.ndarray], add: bool = False) -> None:
-    """Copy (or with ``add``, add) consecutive pieces of ``flat`` into ``arrays``."""
+def _add_into(flat: np.ndarray, arrays: list[np.ndarray]) -> None:
+    """Add consecutive pieces of ``flat`` into ``arrays`` (the inverse of ``_pack``)."""
     at = 0
     for a in arrays:
-        piece = flat[at : at + a.size].reshape(a.shape)
-        if add:
-            a += piece
-        else:
-            np.copyto(a, piece)
+        a += flat[at : at + a.size].reshape(a.shape)
         at += a.size
 
 
@@ -178,9 +174,7 @@ def _wait_command(conn: Any, ctrl: np.ndarray, seen: int) -> dict[str, Any] | No
                 nap = min(max(2 * nap, 1e-4), 0.02)
 
 
-def _helper_main(
-    conn: Any, arch: dict[str, Any], dtype_name: str, names: dict[str, Any], doorbell: bool
-) -> None:
+def _helper_main(conn: Any, arch: dict[str, Any], names: dict[str, Any], doorbell: bool) -> None:
     """The helper process: build the network, then run commands until told to stop."""
     import signal
 
@@ -190,17 +184,11 @@ def _helper_main(
     from cnnstudio.engine.network import Network
 
     threadpool_limits(limits=1, user_api="blas")
-    dtype = np.dtype(dtype_name)
+    dtype = np.dtype(np.float32)
     blocks: list[shared_memory.SharedMemory] = []
     io_shm: shared_memory.SharedMemory | None = None
     try:
         net = Network.from_architecture(arch)
-        if dtype != np.float32:
-            net._dtype = dtype.type
-            for layer in net.layers:
-                for store in (layer.params, layer.grads, layer.state):
-                    for key in store:
-                        store[key] = store[key].astype(dtype)
         total = sum(p.size for _, p, _ in net.parameters())
         blocks = [
             shared_memory.SharedMemory(name=names[key]) for key in ("params", "grads", "ctrl")
@@ -208,13 +196,9 @@ def _helper_main(
         p_flat = _flat_view(blocks[0].buf, dtype, total)
         g_flat = _flat_view(blocks[1].buf, dtype, total)
         # The helper's own parameters and gradients live in the shared blocks: the weights
-        # the main process writes are used as they are, the gradients read where written.
-        at = 0
-        for layer in net.layers:
-            for key, p in layer.params.items():
-                layer.params[key] = p_flat[at : at + p.size].reshape(p.shape)
-                layer.grads[key] = g_flat[at : at + p.size].reshape(p.shape)
-                at += p.size
+        # the main process writes before each command are used as they are, and the
+        # gradients are read where they were written.
+        net._make_flat((p_flat, g_flat))
         ctrl, result = _ctrl_views(blocks[2].buf)
         x_buf = z_buf = dz_buf = y_buf = np.empty(0)
         loss_fns = [fn for fn, _ in FUSED_LOSSES.values()]
@@ -321,7 +305,7 @@ class ProcessShards:
 
     def __init__(self, network: Any, processes: int) -> None:
         self.n_helpers = processes - 1
-        self.dtype = np.dtype(network._dtype)
+        self.dtype = np.dtype(np.float32)
         self.total = sum(p.size for _, p, _ in network.parameters())
         self.in_shape = tuple(network.input_shape)
         self.k = int(network.num_classes)
@@ -343,7 +327,7 @@ class ProcessShards:
                 names = {"params": self.params_shm.name, "grads": g_shm.name, "ctrl": c_shm.name}
                 proc = ctx.Process(
                     target=_helper_main,
-                    args=(theirs, arch, self.dtype.name, names, self.doorbell),
+                    args=(theirs, arch, names, self.doorbell),
                     name="cnnstudio-engine-helper",
                     daemon=True,
                 )
@@ -472,7 +456,7 @@ class ProcessShards:
             self._done(helper)
         out = []
         for helper, (a, b) in zip(self.helpers, bounds[1:], strict=True):
-            _unpack(helper.g_flat, grads, add=True)
+            _add_into(helper.g_flat, grads)
             out.append((float(helper.result[0]), helper.z[: b - a]))
         return out
 
@@ -509,7 +493,7 @@ class ProcessShards:
         for helper in self.helpers:
             self._done(helper)
         for helper in self.helpers:
-            _unpack(helper.g_flat, grads, add=True)
+            _add_into(helper.g_flat, grads)
 
     # -- shutting down ---------------------------------------------------------------------
     def close(self) -> None:
