@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from cnnstudio.engine import kernels
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.layers import (
     BatchNorm,
@@ -354,6 +355,17 @@ class Network:
         for k, (_, srcs, _, _) in enumerate(self._plan):
             for src in srcs:
                 self._last_use[src] = k
+        #: ``(step, ctx id)`` after the input when each step takes the one before it (a
+        #: chain, as every preset but the residual ones): ``_run`` then needs no
+        #: bookkeeping of outputs, a few microseconds of a single image's latency.
+        self._chain: list[tuple[Any, str]] | None = [
+            (step, cid) for _, _, step, cid in self._plan[1:]
+        ]
+        if self._plan[0][1]:
+            self._chain = None
+        for (_, srcs, step, _), (prev, _, _, _) in zip(self._plan[1:], self._plan, strict=False):
+            if srcs != [prev] or step.n_inputs == -1:
+                self._chain = None
         self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._batch: int | None = None
@@ -444,6 +456,11 @@ class Network:
                 else:
                     outs[nid] = layer.fwd(outs[srcs[0]], training, ctxs[nid])
             return outs
+        if self._chain is not None:
+            y = xb
+            for step, cid in self._chain:
+                y = step.fwd(y, training, ctxs[cid])
+            return {self.logits_id: y}
         for k, (nid, srcs, step, cid) in enumerate(self._plan):
             if not srcs:
                 y = xb
@@ -1053,15 +1070,31 @@ class _ConvReluMaxPool:
         self.conv, self.pool = conv, pool
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
-        pctx = ctx.setdefault("fused_pool", {})
-        z = self.conv.fwd(x, training, ctx, add_bias=False)
-        y = self.pool.fwd(z, training, pctx)
+        if self.conv._rows_apply(training, x.shape[-1]) and not any(self.pool._pads):
+            y = self._fwd_rows(x, ctx)
+        else:
+            z = self.conv.fwd(x, training, ctx, add_bias=False, contiguous=False)
+            y = self.pool.fwd(z, training, ctx.setdefault("fused_pool", {}))
         if self.conv.use_bias:
             y += self.conv.params["b"].reshape(-1, 1, 1, 1)
         np.maximum(y, 0, out=y)
         if training:
             ctx["fused_y"] = y
         return y
+
+    def _fwd_rows(self, x: np.ndarray, ctx: dict[str, Any]) -> np.ndarray:
+        """Inference on one or two images: the convolution's and the pooling's arrays and
+        views are all made once (``kernels.RowConv``, ``kernels.MaxPoolPlan``)."""
+        rc = self.conv._row_conv(x, ctx)
+        kept = ctx.get("pool_plan")
+        if kept is None or kept[0] is not rc:
+            kh, kw = self.pool.pool_size
+            sh, sw = self.pool.stride
+            oh, ow = self.pool._out_hw
+            kept = (rc, kernels.MaxPoolPlan(rc.y4[:, :, : rc.ow], kh, kw, sh, sw, oh, ow))
+            ctx["pool_plan"] = kept
+        rc(x, self.conv._weight_matrix())
+        return kept[1]()
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
         dpre = dout * (ctx["fused_y"] > 0)

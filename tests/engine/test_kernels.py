@@ -41,6 +41,60 @@ def test_conv_matches_naive_loops(shape, filters, kernel, stride, padding):
     np.testing.assert_allclose(layer.grads["b"], ndb, atol=1e-12)
 
 
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("n", [1, 2, 5])
+@pytest.mark.parametrize(("shape", "filters", "kernel", "stride", "padding"), CONV_CASES)
+def test_conv_inference_matches_naive_loops(shape, filters, kernel, stride, padding, n, flip):
+    # One or two images at stride 1 take the whole-row unfolding (kernels.RowConv);
+    # the rest the blocked one. Calling twice reuses the layer's buffers.
+    rng = np.random.default_rng(n)
+    layer = Conv2D(filters, kernel, stride=stride, padding=padding, flip_kernel=flip, name="c")
+    layer.build(shape, rng)
+    to_float64(layer)
+    layer.params["b"][:] = rng.normal(size=filters)
+    w = layer.params["w"][:, :, ::-1, ::-1] if flip else layer.params["w"]
+    for _ in range(2):
+        x = rng.normal(size=(n, *shape))
+        y = layer.forward(x)
+        assert y.flags.c_contiguous
+        np.testing.assert_allclose(
+            y, naive.conv_forward(x, w, layer.params["b"], stride, layer.pads()), atol=1e-12
+        )
+
+
+def test_row_unfolding_reads_its_tail_only_into_dropped_columns():
+    # Whatever follows the padded input (NaN here) must not reach a kept column.
+    rng = np.random.default_rng(6)
+    c, h, w, n, kh, kw, pads = 3, 6, 5, 2, 3, 4, (0, 1, 1, 0)
+    rc = kernels.RowConv((c, h, w, n), pads, kh, kw, 5, np.float64)
+    size = rc.flat.size - (kw - 1) * n
+    rc.flat[size:] = np.nan
+    wmat = rng.normal(size=(5, c * kh * kw))
+    for _ in range(2):  # the second call reuses every array
+        x = rng.normal(size=(c, h, w, n))
+        y = rc(x, wmat)
+        assert y.shape == (5, rc.oh, w + 1, n) and (rc.oh, rc.ow) == (
+            h + 1 - kh + 1,
+            w + 1 - kw + 1,
+        )
+        xp = kernels.pad(x, pads)
+        ref, _ = kernels.conv_forward(xp, wmat, kh, kw, 1, 1, rc.oh, rc.ow)
+        np.testing.assert_allclose(y[:, :, : rc.ow], ref.reshape(5, rc.oh, rc.ow, n), rtol=1e-12)
+
+
+def test_max_pool_plan_equals_maxpool_forward():
+    rng = np.random.default_rng(7)
+    src = rng.integers(0, 4, size=(3, 9, 8, 1)).astype(np.float32)
+    for kh, kw, sh, sw in [(2, 2, 2, 2), (3, 3, 2, 2), (1, 2, 1, 2), (2, 1, 1, 1)]:
+        oh, ow = (9 - kh) // sh + 1, (8 - kw) // sw + 1
+        plan = kernels.MaxPoolPlan(src, kh, kw, sh, sw, oh, ow)
+        first = plan()
+        np.testing.assert_array_equal(first, kernels.maxpool_forward(src, kh, kw, sh, sw, oh, ow))
+        src[...] = rng.integers(0, 4, size=src.shape)  # the plan reads the array in place
+        np.testing.assert_array_equal(plan(), kernels.maxpool_forward(src, kh, kw, sh, sw, oh, ow))
+        assert not np.shares_memory(first, plan())  # each result is a new array
+
+
 def test_same_padding_even_kernel_puts_the_extra_row_at_the_bottom_right():
     layer = Conv2D(1, 4, padding="same", name="c")
     assert layer.pads((1, 6, 6)) == (1, 2, 1, 2)
@@ -55,11 +109,18 @@ POOL_CASES = [
     ((2, 7, 5), (3, 3), (1, 1), 0),  # overlapping
     ((1, 7, 6), (3, 2), (2, 1), (1, 1)),
     ((3, 5, 7), (2, 2), None, "same"),
+    ((2, 6, 7), (1, 3), (1, 2), 0),  # one-row windows
+    ((2, 7, 6), (3, 1), (2, 1), (1, 0)),  # one-column windows
 ]
 
 
+@pytest.mark.parametrize("separable", [True, False])
 @pytest.mark.parametrize(("shape", "pool", "stride", "padding"), POOL_CASES)
-def test_maxpool_matches_naive_loops_with_ties(shape, pool, stride, padding):
+def test_maxpool_matches_naive_loops_with_ties(
+    monkeypatch, shape, pool, stride, padding, separable
+):
+    # Both forward algorithms: one axis at a time (small batches) and window by window.
+    monkeypatch.setattr(kernels, "SEPARABLE_POOL_BATCH", 16 if separable else 0)
     rng = np.random.default_rng(1)
     layer = MaxPool2D(pool, stride=stride, padding=padding, name="p")
     layer.build(shape)

@@ -301,6 +301,12 @@ def test_fused_conv_relu_maxpool_matches_the_layers_and_gradchecks():
     np.testing.assert_allclose(
         net.forward(x), net.activations(x)[net.logits_id], rtol=1e-12, atol=1e-12
     )
+    # One or two images take the whole-row convolution, read in place by the pooling.
+    for n in (1, 2):
+        np.testing.assert_allclose(
+            net.forward(x[:n]), net.activations(x[:n])[net.logits_id], rtol=1e-12, atol=1e-12
+        )
+        np.testing.assert_allclose(net.forward(x[:n]), net.forward(x)[:n], rtol=1e-12)
     r = np.random.default_rng(2).normal(size=(3, 3))
 
     def loss():

@@ -123,14 +123,40 @@ class Conv2D(Layer):
     def _is_pointwise(self) -> bool:
         return self.kernel_size == (1, 1) and self.stride == (1, 1) and not any(self._pads)
 
+    def _rows_apply(self, training: bool, n: int) -> bool:
+        """Use ``kernels.RowConv``: inference on 1 or 2 images at stride 1."""
+        return not training and n <= 2 and self.stride == (1, 1) and not self._is_pointwise()
+
+    def _row_conv(self, x: np.ndarray, ctx: dict[str, Any]) -> kernels.RowConv:
+        """The ``kernels.RowConv`` kept in ``ctx`` for inputs of ``x``'s shape and dtype."""
+        rc = ctx.get("rows")
+        if rc is None or rc.key != (x.shape, x.dtype):
+            kh, kw = self.kernel_size
+            rc = kernels.RowConv(x.shape, self._pads, kh, kw, self.filters, x.dtype)
+            ctx["rows"] = rc
+        return rc
+
     def fwd(
-        self, x: np.ndarray, training: bool, ctx: dict[str, Any], add_bias: bool = True
+        self,
+        x: np.ndarray,
+        training: bool,
+        ctx: dict[str, Any],
+        add_bias: bool = True,
+        contiguous: bool = True,
     ) -> np.ndarray:
+        """``contiguous=False`` allows a strided view as the output (the fused step's
+        max pooling reads it in place)."""
         c, h, w, n = x.shape
         kh, kw = self.kernel_size
         sh, sw = self.stride
         oh, ow = self._out_hw
         t, b, lft, rgt = self._pads
+        if self._rows_apply(training, n):
+            y4 = self._row_conv(x, ctx)(x, self._weight_matrix())
+            if self.use_bias and add_bias:
+                y4 += self.params["b"][:, None, None, None]
+            y = y4[:, :, :ow]
+            return np.ascontiguousarray(y) if contiguous else y
         if self._is_pointwise():
             cols = x.reshape(c, h * w * n)
             y = kernels.matmul_wide(self._weight_matrix(), cols)

@@ -106,7 +106,11 @@ class MaxPool2D(_Pool2D):
         sh, sw = self.stride
         oh, ow = self._out_hw
         xp = self._padded(x, ctx)
-        out = kernels.maxpool_forward(xp, kh, kw, sh, sw, oh, ow)
+        c, _, wp, n = xp.shape
+        work = None
+        if n <= kernels.SEPARABLE_POOL_BATCH:
+            work = buffer(ctx, "work", (c, oh, wp, n), xp.dtype)
+        out = kernels.maxpool_forward(xp, kh, kw, sh, sw, oh, ow, work)
         if training:
             ctx["xp"] = xp
             ctx["pooled"] = out
