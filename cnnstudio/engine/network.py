@@ -154,8 +154,8 @@ class Network:
 
         Used only for batches of at least ``min_process_shard * processes`` samples and
         float32 networks without BatchNorm or Dropout. Results equal one process's up to float
-        rounding. A helper that dies is reported with a ``RuntimeWarning`` and training
-        goes on in this process. ``close()`` (or ``set_processes(1)``) stops the helpers.
+        rounding. A helper that cannot start or dies is reported with a ``RuntimeWarning``
+        and training goes on in this process. ``close()`` (or ``set_processes(1)``) stops the helpers.
         """
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
             raise EngineError(f"processes must be a positive integer, got {processes!r}")
@@ -169,7 +169,14 @@ class Network:
 
             from cnnstudio.engine.parallel import ProcessShards
 
-            self._procs = ProcessShards(self, processes)
+            try:
+                self._procs = ProcessShards(self, processes)
+            except (OSError, RuntimeError) as exc:
+                # No shared memory or no new process here: one process still trains.
+                self._lose_processes(
+                    RuntimeError(f"could not start engine helper processes ({exc})")
+                )
+                return
             self._procs_finalizer = weakref.finalize(self, self._procs.close)
 
     def _close_processes(self) -> None:

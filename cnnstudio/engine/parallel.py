@@ -508,7 +508,8 @@ class ProcessShards:
             except (OSError, ValueError):
                 pass
         for helper in self.helpers:
-            helper.proc.join(timeout=2.0)
+            if helper.proc.pid is not None:  # started
+                helper.proc.join(timeout=2.0)
             if helper.proc.is_alive():
                 helper.proc.terminate()
                 helper.proc.join(timeout=2.0)

@@ -226,6 +226,26 @@ def test_close_frees_the_shared_memory():
     assert np.isfinite(loss)
 
 
+def test_helpers_that_cannot_start_leave_one_process_training(monkeypatch):
+    # No new process (a process limit, a sandbox): a warning, and training goes on here.
+    from multiprocessing.context import SpawnProcess
+
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+    def refuse(self):
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(SpawnProcess, "start", refuse)
+    with pytest.warns(RuntimeWarning, match="could not start engine helper processes"):
+        net = lenet(processes=2)
+    assert net.processes == 1 and net._procs is None
+    x, y = batch(32)
+    loss, _ = net.train_step(x, y)
+    assert loss == pytest.approx(lenet().train_step(x, y)[0], rel=1e-6)
+    if before:  # the shared blocks made before the failure are gone
+        assert set(os.listdir("/dev/shm")) <= before
+
+
 def test_training_on_two_processes_learns_the_same_weights_and_stops_its_helpers():
     x, y = batch(192, seed=7)
     results = []
