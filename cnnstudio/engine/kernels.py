@@ -45,7 +45,7 @@ GEMM_CHUNK = 4096
 #: Columns (output positions x batch) per block of the blocked convolution forward.
 CONV_BLOCK = 2048
 #: Largest batch that max pooling takes one axis at a time (see ``maxpool_forward``).
-SEPARABLE_POOL_BATCH = 16
+SEPARABLE_POOL_BATCH = 2
 #: Output size above which NumPy's ``matmul`` releases the GIL (it keeps it below ~500).
 GIL_MIN_OUTPUT = 512
 
@@ -347,14 +347,15 @@ def maxpool_forward(
 ) -> np.ndarray:
     """Max pooling of a padded ``(C, Hp, Wp, N)`` input by elementwise maxima of strided views.
 
-    Up to ``SEPARABLE_POOL_BATCH`` images, one axis at a time: a window's maximum is
-    the maximum over its rows of each row's maximum, so a height pass takes ``kh - 1``
-    maxima of whole (contiguous) rows into a ``(C, OH, Wp, N)`` array (``work``, if
-    given) and a width pass ``kw - 1`` more over half of that. For a 2x2 window that is
-    2 calls instead of a copy and 3 calls over strided views whose innermost run is
-    only ``N`` long: 1.3-1.4x faster for one to 16 images, 1.5-3x for 3x3 windows. For
-    larger batches the window-by-window maxima below were faster (0.9x separable at
-    N=64, measured in ``benchmarks/README.md``).
+    For one or two images (up to ``SEPARABLE_POOL_BATCH``), one axis at a time: a
+    window's maximum is the maximum over its rows of each row's maximum, so a height
+    pass takes ``kh - 1`` maxima of whole (contiguous) rows into a ``(C, OH, Wp, N)``
+    array (``work``, if given) and a width pass ``kw - 1`` more over half of that. For a
+    2x2 window that is 2 calls instead of 3 over strided views whose innermost run is
+    only ``N`` long: LeNet's pools on one image took 1.3-1.45x less time. For training
+    batches of 16 and 32 the two passes were as fast alone but no faster within a
+    whole training step (0.99x, alternating steps in one process), so batches keep the
+    window-by-window maxima.
 
     (``reshape(...).max(axis=...)`` was 3-20x slower; so was tracking the argmax here:
     the backward pass recovers it from ``xp`` and the output.)

@@ -155,7 +155,8 @@ class Network:
         Used only for batches of at least ``min_process_shard * processes`` samples and
         float32 networks without BatchNorm or Dropout. Results equal one process's up to float
         rounding. A helper that cannot start or dies is reported with a ``RuntimeWarning``
-        and training goes on in this process. ``close()`` (or ``set_processes(1)``) stops the helpers.
+        and training goes on in this process. ``close()`` (or ``set_processes(1)``) stops
+        the helpers.
         """
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
             raise EngineError(f"processes must be a positive integer, got {processes!r}")
