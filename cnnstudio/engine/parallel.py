@@ -59,8 +59,9 @@ DOORBELL = platform.machine().lower() in {
     "x86",
 } and not __import__("os").environ.get("NODOOR")
 
-# The control block: int64 slots, then the helper's loss (float64) at byte 64.
-CMD_SEQ, OP, ROWS, BATCH, LOSS, DONE_SEQ, STATUS = range(7)
+# The control block: int64 slots, then the helper's loss (float64) at byte 64. NAPPING is
+# 1 while the helper sleeps in the pipe's poll instead of polling the block.
+CMD_SEQ, OP, ROWS, BATCH, LOSS, DONE_SEQ, STATUS, NAPPING = range(8)
 CTRL_BYTES = 128
 OP_STEP, OP_FWD, OP_BWD = 1, 2, 3
 
@@ -155,7 +156,10 @@ def _wait_command(conn: Any, ctrl: np.ndarray, seen: int) -> dict[str, Any] | No
 
     Polls the block, and the pipe every millisecond, for ``SPIN_SECONDS``; then sleeps
     in the pipe's poll for growing spells (up to 20 ms), checking the doorbell between
-    them, so an idle helper (a paused run) costs next to nothing.
+    them, so an idle helper (a paused run) costs next to nothing. While it sleeps it
+    sets ``NAPPING``, and the main process sends a "wake" message with its command:
+    otherwise a step that comes after a long gap (the main process delayed by another
+    program, or a slow step) would wait out the rest of the nap.
     """
     clock = time.perf_counter
     start = clock()
@@ -163,11 +167,18 @@ def _wait_command(conn: Any, ctrl: np.ndarray, seen: int) -> dict[str, Any] | No
     nap = 0.0
     while True:
         if ctrl[CMD_SEQ] != seen:
+            ctrl[NAPPING] = 0
             return None
         now = clock()
         if now >= next_pipe:
+            if nap and not ctrl[NAPPING]:
+                ctrl[NAPPING] = 1  # then look at the doorbell once more before sleeping
+                continue
             if conn.poll(nap):
                 msg: dict[str, Any] = json.loads(conn.recv_bytes())
+                if msg.get("op") == "wake":
+                    continue  # the doorbell has rung (or a stale wake: harmless)
+                ctrl[NAPPING] = 0
                 return msg
             next_pipe = clock() + 0.001
             if now - start > SPIN_SECONDS:
@@ -364,6 +375,11 @@ class ProcessShards:
         ctrl[CMD_SEQ] = helper.seq  # last: the helper reads the rest once it sees this
         if not self.doorbell:
             self._send(helper, {"op": "cmd"})
+        elif ctrl[NAPPING]:
+            # Asleep in the pipe's poll: wake it rather than wait out its nap. (If the
+            # flag and the doorbell cross unseen, the helper still sees the doorbell
+            # when its nap ends, at most 20 ms later.)
+            self._send(helper, {"op": "wake"})
 
     def _done(self, helper: _Helper) -> None:
         """Wait until ``helper`` finished its command; ``HelperLost`` if it failed or died."""

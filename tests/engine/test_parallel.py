@@ -226,6 +226,31 @@ def test_close_frees_the_shared_memory():
     assert np.isfinite(loss)
 
 
+def test_a_napping_helper_is_woken_through_the_pipe(monkeypatch):
+    # After a pause (a paused run, a slow step) the helper sleeps in the pipe's poll; the
+    # next command also goes through the pipe as "wake" instead of waiting out the nap.
+    import time
+
+    from cnnstudio.engine.parallel import NAPPING
+
+    one, two = lenet(), lenet(processes=2)
+    try:
+        x, y = batch(32)
+        assert_same_step(one, two, x, y)
+        helper = two._procs.helpers[0]
+        deadline = time.monotonic() + 10
+        while not helper.ctrl[NAPPING] and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert helper.ctrl[NAPPING] == 1, "an idle helper should be asleep in the pipe's poll"
+        sent = []
+        send = two._procs._send
+        monkeypatch.setattr(two._procs, "_send", lambda h, m: (sent.append(m), send(h, m)))
+        assert_same_step(one, two, x, y)
+        assert sent == [{"op": "wake"}]  # and the step is the same as one process's
+    finally:
+        two.close()
+
+
 def test_helpers_that_cannot_start_leave_one_process_training(monkeypatch):
     # No new process (a process limit, a sandbox): a warning, and training goes on here.
     from multiprocessing.context import SpawnProcess
