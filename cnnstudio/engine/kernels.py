@@ -107,9 +107,14 @@ def _windows(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, oh: int, ow: in
     return as_strided(xp, shape, strides, writeable=False)
 
 
+def _steps(start: int, step: int, count: int) -> slice:
+    """``count`` indices ``start, start + step, ...`` as a slice."""
+    return slice(start, start + step * (count - 1) + 1, step)
+
+
 def _window(xp: np.ndarray, i: int, j: int, sh: int, sw: int, oh: int, ow: int) -> np.ndarray:
     """The ``(C, OH, OW, N)`` view of ``xp`` under kernel offset ``(i, j)``."""
-    return xp[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
+    return xp[:, _steps(i, sh, oh), _steps(j, sw, ow), :]
 
 
 def im2col(
@@ -277,7 +282,7 @@ def col2im(
         for j in range(kw):
             # np.add with out= rather than ``view[...] += src``: the latter also runs a
             # __setitem__ of the view onto itself, Python-level work under the GIL.
-            dst = out[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
+            dst = _window(out, i, j, sh, sw, oh, ow)
             add(dst, d6[:, i, j], out=dst)
     return out
 
@@ -328,11 +333,6 @@ def weight_grad(dout2: np.ndarray, cols: np.ndarray, out: np.ndarray | None = No
         return np.ascontiguousarray(acc.T)
     np.copyto(out, acc.T)
     return out
-
-
-def _steps(start: int, step: int, count: int) -> slice:
-    """``count`` indices ``start, start + step, ...`` as a slice."""
-    return slice(start, start + step * (count - 1) + 1, step)
 
 
 def maxpool_forward(

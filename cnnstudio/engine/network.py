@@ -366,14 +366,13 @@ class Network:
         #: ``(step, ctx id)`` after the input when each step takes the one before it (a
         #: chain, as every preset but the residual ones): ``_run`` then needs no
         #: bookkeeping of outputs, a few microseconds of a single image's latency.
-        self._chain: list[tuple[Any, str]] | None = [
-            (step, cid) for _, _, step, cid in self._plan[1:]
-        ]
-        if self._plan[0][1]:
-            self._chain = None
-        for (_, srcs, step, _), (prev, _, _, _) in zip(self._plan[1:], self._plan, strict=False):
-            if srcs != [prev] or step.n_inputs == -1:
-                self._chain = None
+        is_chain = not self._plan[0][1] and all(
+            srcs == [prev[0]] and step.n_inputs != -1
+            for (_, srcs, step, _), prev in zip(self._plan[1:], self._plan, strict=False)
+        )
+        self._chain: list[tuple[Any, str]] | None = (
+            [(step, cid) for _, _, step, cid in self._plan[1:]] if is_chain else None
+        )
         self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._batch: int | None = None
