@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,15 @@ from cnnstudio.ui.worker import (
     training_session,
 )
 
-__all__ = ["QtPage", "QtTrainView", "ask_keep_weights", "load_choice"]
+__all__ = ["LoadCancelled", "QtPage", "QtTrainView", "ask_keep_weights", "load_choice"]
+
+#: Milliseconds a dataset takes to load before its progress dialog shows.
+LOAD_DIALOG_DELAY_MS = 500
+
+
+class LoadCancelled(Exception):
+    """The user cancelled loading a dataset."""
+
 
 #: Dataset sources in the picker: (kind, label).
 SOURCES = (
@@ -117,8 +126,11 @@ def ask_keep_weights(parent: QWidget) -> str:
     return "cancel"
 
 
-def load_choice(choice: Any, samples: Any = None) -> DatasetSplit:
-    """Load the dataset a ``DatasetChoice`` names (raises ``DatasetError``)."""
+def load_choice(choice: Any, samples: Any = None, progress: Any = None) -> DatasetSplit:
+    """Load the dataset a ``DatasetChoice`` names (raises ``DatasetError``).
+
+    ``progress(done, total)`` is called while the images of a folder are converted.
+    """
     from cnnstudio.data import load_csv, load_idx_dir, load_image_folder
 
     options = dict(choice.options or {})
@@ -143,7 +155,9 @@ def load_choice(choice: Any, samples: Any = None) -> DatasetSplit:
         size = options.get("size", [28, 28])
         color = options.get("color") or None
         return DatasetSplit(
-            train=load_image_folder(path, input_size=(int(size[0]), int(size[1])), color=color)
+            train=load_image_folder(
+                path, input_size=(int(size[0]), int(size[1])), color=color, progress=progress
+            )
         )
     return DatasetSplit(train=load_csv(path))
 
@@ -680,7 +694,18 @@ class QtTrainView(QWidget):
             opts.setdefault("add_samples", True)
         try:
             choice = DatasetChoice(kind=kind, path=path, options=opts)
-            split = load_choice(choice, project.samples)
+            if kind in ("idx", "folder", "csv"):
+                self.data_error_label.hide()  # an earlier failure is not this load's news
+                split = self._load_in_background(choice)
+            else:  # built in or drawn: quick, and the drawn samples belong to this thread
+                split = load_choice(choice, project.samples)
+        except LoadCancelled:
+            self.data_error_label.setText(
+                "Loading cancelled: the previous dataset is still in use."
+            )
+            self.data_error_label.show()
+            self._show_current_source()
+            return False
         except (DatasetError, ValueError, OSError, MemoryError) as exc:
             self.show_data_error(str(exc))
             self._show_current_source()
@@ -688,6 +713,63 @@ class QtTrainView(QWidget):
         self.data_error_label.hide()
         project.set_dataset(choice, split)
         return True
+
+    def _load_in_background(self, choice: Any) -> DatasetSplit:
+        """``load_choice`` on a worker thread, so the window keeps painting: a folder of
+        thousands of images takes seconds. After half a second a progress dialog shows
+        how far it got and offers Cancel (``LoadCancelled``). Returns when it is done."""
+        from PySide6.QtCore import QEventLoop
+        from PySide6.QtWidgets import QProgressDialog
+        from superqt.utils import create_worker
+
+        cancelled = threading.Event()
+        counts = [0, 0]  # images done, total: written by the worker, read by the timer
+
+        def progress(done: int, total: int) -> None:
+            counts[0], counts[1] = done, total
+            if cancelled.is_set():
+                raise LoadCancelled
+
+        outcome: dict[str, Any] = {}
+        worker = create_worker(
+            load_choice, choice, None, progress, _start_thread=False, _ignore_errors=True
+        )
+        worker.returned.connect(lambda split: outcome.setdefault("split", split))
+        worker.errored.connect(lambda exc: outcome.setdefault("error", exc))
+        loop = QEventLoop()
+
+        def finished(*_: Any) -> None:
+            loop.quit()
+
+        worker.finished.connect(finished)
+        dialog = QProgressDialog(f"Loading {choice.label}…", "Cancel", 0, 0, self)
+        dialog.setWindowTitle("Loading dataset")
+        dialog.setMinimumWidth(460)  # so the growing counts do not resize it
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(LOAD_DIALOG_DELAY_MS)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.canceled.connect(cancelled.set)
+
+        def show_progress() -> None:
+            done, total = counts
+            if total:
+                dialog.setMaximum(total)
+                dialog.setValue(done)
+                dialog.setLabelText(f"Loading {choice.label}: {done:,} of {total:,} images")
+
+        timer = QTimer(dialog, interval=100)
+        timer.timeout.connect(lambda: show_progress())
+        timer.start()
+        worker.start()
+        loop.exec()  # the worker's signals arrive (queued) in here, "finished" last
+        timer.stop()
+        dialog.close()
+        dialog.deleteLater()
+        error = outcome.get("error")
+        if error is not None:
+            raise error
+        return outcome["split"]
 
     def show_data_error(self, text: str) -> None:
         self.data_error_label.setText(f"Could not load the dataset: {text}")

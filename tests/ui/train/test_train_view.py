@@ -177,6 +177,89 @@ def test_image_folder_reports_skipped_files(view, tmp_path):
     assert "broken.png" in view.dataset_label.toolTip()
 
 
+def _slow_loader(seen, total=400, pause=0.005):
+    """A stand-in for ``load_choice`` that converts ``total`` "images" slowly, reporting
+    progress as the real folder loader does, and notes the thread it ran on."""
+    import threading
+    import time
+
+    from cnnstudio.data import load_builtin
+
+    split = load_builtin()
+
+    def load(choice, samples=None, progress=None):
+        seen["thread"] = threading.current_thread()
+        for done in range(total):
+            progress(done, total)  # raises LoadCancelled once Cancel was pressed
+            time.sleep(pause)
+        return split
+
+    return load, split
+
+
+def test_a_slow_folder_loads_in_the_background_with_progress(view, qtbot, monkeypatch):
+    # ~2 s of loading: the window keeps handling events, a dialog says how far it got.
+    import threading
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QProgressDialog
+
+    seen: dict = {}
+    loader, split = _slow_loader(seen)
+    monkeypatch.setattr(train_module, "load_choice", loader)
+    ticks, labels = [], []
+
+    def look():
+        ticks.append(1)
+        dialog = view.findChild(QProgressDialog)
+        if dialog is not None and dialog.isVisible():
+            labels.append(dialog.labelText())
+
+    timer = QTimer(interval=50)
+    timer.timeout.connect(look)
+    timer.start()
+    try:
+        assert view.load_source("folder", "/some/folder")
+    finally:
+        timer.stop()
+    assert seen["thread"] is not threading.main_thread()
+    assert len(ticks) >= 10  # the event loop ran all along
+    assert any(" of 400 images" in text for text in labels), labels
+    assert view.project.dataset is split
+    assert (
+        view.findChild(QProgressDialog) is None or not view.findChild(QProgressDialog).isVisible()
+    )
+
+
+def test_cancelling_a_slow_load_keeps_the_previous_dataset(view, qtbot, monkeypatch):
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QProgressDialog, QPushButton
+
+    before = view.project.dataset
+    seen: dict = {}
+    loader, _ = _slow_loader(seen, total=100_000)  # would take minutes
+    monkeypatch.setattr(train_module, "load_choice", loader)
+    clicked = []
+
+    def press_cancel():
+        dialog = view.findChild(QProgressDialog)
+        if dialog is None or not dialog.isVisible():
+            return
+        qtbot.mouseClick(dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)
+        clicked.append(1)
+        timer.stop()
+
+    timer = QTimer(interval=50)
+    timer.timeout.connect(press_cancel)
+    timer.start()
+    assert not view.load_source("folder", "/some/folder")
+    assert clicked == [1]
+    assert view.project.dataset is before
+    assert "Loading cancelled" in view.data_error_label.text()
+    assert view.data_error_label.isVisibleTo(view)
+    assert view.source_combo.currentData() == "builtin"
+
+
 def test_closing_the_window_mid_training_stops_the_worker(qtbot, monkeypatch):
     from cnnstudio.ui.main_window import MainWindow
 
