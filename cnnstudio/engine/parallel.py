@@ -57,7 +57,7 @@ DOORBELL = platform.machine().lower() in {
     "i386",
     "i686",
     "x86",
-} and not __import__("os").environ.get("NODOOR")
+}
 
 # The control block: int64 slots, then the helper's loss (float64) at byte 64. NAPPING is
 # 1 while the helper sleeps in the pipe's poll instead of polling the block.
