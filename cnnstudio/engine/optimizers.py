@@ -26,6 +26,19 @@ __all__ = ["OPTIMIZERS", "SGD", "Adam", "Optimizer", "RMSprop", "make_optimizer"
 
 ParamList = Iterable[tuple[str, np.ndarray, np.ndarray]]
 
+#: State values smaller than this in magnitude are set to zero every ``FLUSH_EVERY``
+#: steps. A parameter whose gradient stays zero (the weights of a ReLU unit that never
+#: fires) has its momentum or moments decay geometrically, and below ~1.2e-38 float32
+#: numbers are subnormal: arithmetic on them is ~50x slower on x86. Measured on LeNet-5:
+#: 6% of the momentum buffer subnormal after 3,000 steps made SGD's update 1.75x slower,
+#: and in a network whose ReLUs had all died, 95% and 10x slower. A value under 1e-30
+#: moves no weight above ~1e-23 (float32 keeps 24 bits), so flushing it changes nothing
+#: a user can see.
+FLUSH_BELOW = 1e-30
+#: Steps between flushes: a state decaying by 0.5 a step takes 26 steps to fall from
+#: ``FLUSH_BELOW`` to the subnormal range (0.9, the usual momentum: 173 steps).
+FLUSH_EVERY = 16
+
 
 def _check_number(
     name: str,
@@ -99,6 +112,15 @@ class Optimizer:
                     f"{self.name}: gradient of {key} has shape {g.shape}, parameter {p.shape}"
                 )
             self._update(key, p, self._grad(key, p, g))
+        if self.iterations % FLUSH_EVERY == 0:
+            self._flush_state()
+
+    def _flush_state(self) -> None:
+        """Set state values below ``FLUSH_BELOW`` in magnitude to zero (in place), before
+        they decay into slow subnormal numbers."""
+        for slots in self.state.values():
+            for arr in slots.values():
+                np.copyto(arr, 0.0, where=np.abs(arr) < FLUSH_BELOW)
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError

@@ -166,3 +166,38 @@ def test_several_steps_match_pytorch(name, ours, theirs):
         topt.step()
     for k in params:
         np.testing.assert_allclose(params[k], tparams[k].detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "opt",
+    [SGD(lr=0.01, momentum=0.9), Adam(lr=0.01), RMSprop(lr=0.01, momentum=0.9)],
+    ids=["sgd", "adam", "rmsprop"],
+)
+def test_state_of_a_weight_whose_gradient_stopped_never_turns_subnormal(opt, monkeypatch):
+    # A ReLU unit that stops firing leaves its weights with zero gradients; their momentum
+    # decays by a constant factor each step and, unflushed, passes into the subnormal
+    # range (below ~1.2e-38), where every update of the whole array ran 2-10x slower.
+    import cnnstudio.engine.optimizers as optimizers
+
+    def train(flush_every):
+        monkeypatch.setattr(optimizers, "FLUSH_EVERY", flush_every)
+        o = make_optimizer(opt.name, **opt.hyperparameters())
+        p = np.array([0.5, -0.25, 0.75], np.float32)
+        rng = np.random.default_rng(0)
+        for step in range(1500):
+            # weight 0: gradient 1 once, then never again; weight 1: always some gradient.
+            g = np.array([1.0 if step == 0 else 0.0, rng.normal(), 0.0], np.float32)
+            o.step([("unit.w", p, g)])
+        return o, p
+
+    flushed, p = train(optimizers.FLUSH_EVERY)
+    unflushed, p_ref = train(10**9)
+    tiny = np.finfo(np.float32).tiny
+    for slot, arr in flushed.state["unit.w"].items():
+        assert not np.any((arr != 0) & (np.abs(arr) < tiny)), slot
+        # The live weight's state is untouched by the flushing.
+        assert arr[1] == unflushed.state["unit.w"][slot][1]
+    if opt.name == "sgd":  # (Adam's second moment decays too slowly to get there)
+        ref = unflushed.state["unit.w"]["velocity"][0]
+        assert 0 < abs(ref) < tiny  # what happens without the flush
+    np.testing.assert_array_equal(p, p_ref)  # and no weight moves differently
