@@ -56,6 +56,9 @@ __all__ = ["LoadCancelled", "QtPage", "QtTrainView", "ask_keep_weights", "load_c
 
 #: Milliseconds a dataset takes to load before its progress dialog shows.
 LOAD_DIALOG_DELAY_MS = 500
+#: Dataset kinds read from the user's files: loaded on a worker thread (seconds for a
+#: folder of thousands of images). The built-in sample and the drawn samples are quick.
+FILE_KINDS = ("idx", "folder", "csv")
 
 
 class LoadCancelled(Exception):
@@ -193,6 +196,8 @@ class QtTrainView(QWidget):
         self._context = context
         self.session = training_session(context)
         self._loading = False
+        #: (project, dataset choice) whose saved dataset is being loaded again.
+        self._reloading: tuple[Any, Any] | None = None
         self._plots_dirty = False
         self._past_visible: list[bool] = []
         self._curve_cache: dict[int, tuple[Any, RunCurves]] = {}
@@ -606,19 +611,7 @@ class QtTrainView(QWidget):
 
     def _ensure_dataset(self) -> None:
         self._watch_project()
-        project = self.project
-        if project is None:
-            return
-        if project.dataset is None:
-            try:
-                split = load_choice(project.dataset_choice, project.samples)
-            except DatasetError:
-                from cnnstudio.model.project import DatasetChoice
-
-                project.set_dataset(DatasetChoice(), load_builtin())
-            else:
-                project.set_dataset(project.dataset_choice, split)
-        else:
+        if self.project is not None:
             self._on_dataset_changed()
 
     def _on_dataset_changed(self) -> None:
@@ -628,15 +621,15 @@ class QtTrainView(QWidget):
             return
         if project.dataset is None:
             # An opened project stores only the choice: load the data again.
-            try:
-                split = load_choice(project.dataset_choice, project.samples)
-            except (DatasetError, ValueError, OSError) as exc:
-                from cnnstudio.model.project import DatasetChoice
-
-                self.show_data_error(f"{exc} — using the built-in MNIST sample instead.")
-                project.set_dataset(DatasetChoice(), load_builtin())
-            else:
-                project.set_dataset(project.dataset_choice, split)
+            choice = project.dataset_choice
+            if choice.kind not in FILE_KINDS:
+                self._reload_saved(project, choice)
+            elif not self._is_reloading(project, choice):
+                # From the event loop, once whoever replaced the project has finished
+                # (File > Open is still on the stack here), and off the GUI thread.
+                self._reloading = (project, choice)
+                self.dataset_label.setText(f"<b>{choice.label}</b><br>Loading…")
+                QTimer.singleShot(0, self, lambda: self._reload_saved(project, choice))
             return
         choice = project.dataset_choice
         index = self.source_combo.findData(choice.kind)
@@ -663,6 +656,53 @@ class QtTrainView(QWidget):
         self._refresh_preview()
         self._update_enabled()
         self.dataset_loaded.emit(train.summary())
+
+    def _is_reloading(self, project: Any, choice: Any) -> bool:
+        r = self._reloading
+        return r is not None and r[0] is project and r[1] is choice
+
+    def _reload_saved(self, project: Any, choice: Any) -> None:
+        """Load the dataset an opened project names, as ``load_source`` would (files and
+        folders in the background, with the progress dialog). If it cannot be loaded,
+        or the user cancels, the built-in sample takes its place and a note says why.
+        Nothing happens if the project moved on meanwhile (another file was opened or
+        another dataset picked)."""
+        from cnnstudio.model.project import DatasetChoice
+
+        def current() -> bool:
+            return (
+                project is self.project
+                and project.dataset is None
+                and project.dataset_choice is choice
+            )
+
+        if not current():
+            return
+        note = ""
+        try:
+            if choice.kind in FILE_KINDS:
+                split = self._load_in_background(choice)
+            else:
+                split = load_choice(choice, project.samples)
+        except LoadCancelled:
+            note = (
+                "Loading cancelled: using the built-in MNIST sample instead. "
+                f"To use {choice.label}, choose it again under Source."
+            )
+        except (DatasetError, ValueError, OSError, MemoryError) as exc:
+            note = f"Could not load the dataset: {exc} — using the built-in MNIST sample instead."
+        finally:
+            if self._is_reloading(project, choice):
+                self._reloading = None
+        if not current():
+            return
+        if note:
+            self.data_error_label.setText(note)
+            self.data_error_label.show()
+            project.set_dataset(DatasetChoice(), load_builtin())
+        else:
+            self.data_error_label.hide()
+            project.set_dataset(choice, split)
 
     def _on_source_activated(self, index: int) -> None:
         kind = self.source_combo.itemData(index)
@@ -769,6 +809,9 @@ class QtTrainView(QWidget):
         error = outcome.get("error")
         if error is not None:
             raise error
+        if "split" not in outcome:  # the application is quitting (it ends every loop)
+            cancelled.set()
+            raise LoadCancelled
         return outcome["split"]
 
     def show_data_error(self, text: str) -> None:

@@ -186,8 +186,11 @@ def _slow_loader(seen, total=400, pause=0.005):
     from cnnstudio.data import load_builtin
 
     split = load_builtin()
+    real = train_module.load_choice
 
     def load(choice, samples=None, progress=None):
+        if choice.kind not in train_module.FILE_KINDS:
+            return real(choice, samples, progress)  # the built-in sample, drawn samples
         seen["thread"] = threading.current_thread()
         for done in range(total):
             progress(done, total)  # raises LoadCancelled once Cancel was pressed
@@ -291,6 +294,89 @@ def test_closing_the_window_mid_training_stops_the_worker(qtbot, monkeypatch):
     assert not window.isVisible()
     project = window.context.project
     assert project.trained is not None and len(project.history) == 1
+
+
+def _reopen_with_folder(project):
+    """File > Open of a saved project whose dataset is an image folder."""
+    from cnnstudio.model.project import DatasetChoice
+
+    data = project.to_data()
+    data.dataset = DatasetChoice("folder", "/my/photos", {"size": [28, 28]}).to_dict()
+    project.load_data(data, None)
+
+
+def test_an_opened_project_loads_its_folder_in_the_background(view, qtbot, monkeypatch):
+    import threading
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QProgressDialog
+
+    seen: dict = {}
+    loader, split = _slow_loader(seen)  # ~2 s
+    monkeypatch.setattr(train_module, "load_choice", loader)
+    ticks, labels = [], []
+
+    def look():
+        ticks.append(1)
+        dialog = view.findChild(QProgressDialog)
+        if dialog is not None and dialog.isVisible():
+            labels.append(dialog.labelText())
+
+    timer = QTimer(interval=50)
+    timer.timeout.connect(look)
+    timer.start()
+    _reopen_with_folder(view.project)  # returns at once: File > Open is not held up
+    assert view.project.dataset is None
+    assert "Loading" in view.dataset_label.text()
+    qtbot.waitUntil(lambda: view.project.dataset is not None, timeout=20000)
+    timer.stop()
+    assert view.project.dataset is split
+    assert view.project.dataset_choice.kind == "folder"  # the project keeps its own data
+    assert seen["thread"] is not threading.main_thread()
+    assert len(ticks) >= 10  # the window kept handling events
+    assert any(" of 400 images" in text for text in labels), labels
+    assert "training images" in view.dataset_label.text()
+
+
+def test_cancelling_an_opened_projects_folder_falls_back_to_the_sample(view, qtbot, monkeypatch):
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QProgressDialog, QPushButton
+
+    loader, _ = _slow_loader({}, total=100_000)  # would take minutes
+    monkeypatch.setattr(train_module, "load_choice", loader)
+
+    def press_cancel():
+        dialog = view.findChild(QProgressDialog)
+        if dialog is not None and dialog.isVisible():
+            timer.stop()
+            qtbot.mouseClick(dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)
+
+    timer = QTimer(interval=50)
+    timer.timeout.connect(press_cancel)
+    timer.start()
+    _reopen_with_folder(view.project)
+    qtbot.waitUntil(lambda: view.project.dataset is not None, timeout=20000)
+    assert view.project.dataset_choice.kind == "builtin"
+    assert len(view.project.dataset.train) > 1000  # the MNIST sample, usable at once
+    note = view.data_error_label.text()
+    assert "Loading cancelled" in note and "choose it again under Source" in note
+    assert view.data_error_label.isVisibleTo(view)
+
+
+def test_a_folder_still_loading_is_dropped_when_another_project_is_opened(view, qtbot, monkeypatch):
+    from PySide6.QtCore import QTimer
+
+    loader, slow_split = _slow_loader({}, total=200)  # ~1 s
+    monkeypatch.setattr(train_module, "load_choice", loader)
+    project = view.project
+    builtin_data = project.to_data()
+    _reopen_with_folder(project)
+    # While the folder loads, the user opens a project that uses the built-in sample.
+    QTimer.singleShot(300, lambda: project.load_data(builtin_data, None))
+    qtbot.waitUntil(lambda: project.dataset is not None, timeout=20000)
+    qtbot.wait(1500)  # the folder's load has ended by now
+    assert project.dataset_choice.kind == "builtin"
+    assert project.dataset is not slow_split
 
 
 def test_cancel_keeps_training_and_the_window_open(qtbot, monkeypatch):
