@@ -628,6 +628,7 @@ class QtTrainView(QWidget):
                 # From the event loop, once whoever replaced the project has finished
                 # (File > Open is still on the stack here), and off the GUI thread.
                 self._reloading = (project, choice)
+                self.source_combo.setCurrentIndex(max(self.source_combo.findData(choice.kind), 0))
                 self.dataset_label.setText(f"<b>{choice.label}</b><br>Loading…")
                 QTimer.singleShot(0, self, lambda: self._reload_saved(project, choice))
             return

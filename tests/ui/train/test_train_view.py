@@ -328,6 +328,7 @@ def test_an_opened_project_loads_its_folder_in_the_background(view, qtbot, monke
     _reopen_with_folder(view.project)  # returns at once: File > Open is not held up
     assert view.project.dataset is None
     assert "Loading" in view.dataset_label.text()
+    assert view.source_combo.currentData() == "folder"
     qtbot.waitUntil(lambda: view.project.dataset is not None, timeout=20000)
     timer.stop()
     assert view.project.dataset is split
@@ -357,6 +358,7 @@ def test_cancelling_an_opened_projects_folder_falls_back_to_the_sample(view, qtb
     _reopen_with_folder(view.project)
     qtbot.waitUntil(lambda: view.project.dataset is not None, timeout=20000)
     assert view.project.dataset_choice.kind == "builtin"
+    assert view.source_combo.currentData() == "builtin"
     assert len(view.project.dataset.train) > 1000  # the MNIST sample, usable at once
     note = view.data_error_label.text()
     assert "Loading cancelled" in note and "choose it again under Source" in note
