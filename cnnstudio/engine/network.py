@@ -1082,11 +1082,22 @@ class _ConvReluMaxPool:
         else:
             z = self.conv.fwd(x, training, ctx, add_bias=False, contiguous=False)
             y = self.pool.fwd(z, training, ctx.setdefault("fused_pool", {}))
-        if self.conv.use_bias:
-            y += self.conv.params["b"].reshape(-1, 1, 1, 1)
-        np.maximum(y, 0, out=y)
+        b = self.conv.params["b"].reshape(-1, 1, 1, 1) if self.conv.use_bias else None
         if training:
+            # Into a new array: the pooling's backward finds each window's maximum by
+            # comparing the window with the maxima it kept (``y`` itself), so they must
+            # stay as they were. (Adding the bias in place once sent every gradient of a
+            # window whose maximum plus bias was positive to its last element.)
+            if b is None:
+                y = np.maximum(y, 0)
+            else:
+                y = y + b
+                np.maximum(y, 0, out=y)
             ctx["fused_y"] = y
+            return y
+        if b is not None:
+            y += b
+        np.maximum(y, 0, out=y)
         return y
 
     def _fwd_rows(self, x: np.ndarray, ctx: dict[str, Any]) -> np.ndarray:

@@ -253,13 +253,24 @@ def test_a_napping_helper_is_woken_through_the_pipe(monkeypatch):
 
 def test_helpers_that_cannot_start_leave_one_process_training(monkeypatch):
     # No new process (a process limit, a sandbox): a warning, and training goes on here.
+    from multiprocessing import shared_memory
     from multiprocessing.context import SpawnProcess
 
-    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    from cnnstudio.engine import parallel
+
+    created: list[str] = []
+
+    class Recorded(shared_memory.SharedMemory):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if kwargs.get("create"):
+                created.append(self.name)
 
     def refuse(self):
         raise OSError("Resource temporarily unavailable")
 
+    # (Only this test's blocks are checked: other tests may run in parallel.)
+    monkeypatch.setattr(parallel.shared_memory, "SharedMemory", Recorded)
     monkeypatch.setattr(SpawnProcess, "start", refuse)
     with pytest.warns(RuntimeWarning, match="could not start engine helper processes"):
         net = lenet(processes=2)
@@ -267,8 +278,9 @@ def test_helpers_that_cannot_start_leave_one_process_training(monkeypatch):
     x, y = batch(32)
     loss, _ = net.train_step(x, y)
     assert loss == pytest.approx(lenet().train_step(x, y)[0], rel=1e-6)
-    if before:  # the shared blocks made before the failure are gone
-        assert set(os.listdir("/dev/shm")) <= before
+    assert created  # blocks were made before the failure...
+    if os.path.isdir("/dev/shm"):  # ...and are gone
+        assert not set(created) & {name.lstrip("/") for name in os.listdir("/dev/shm")}
 
 
 def test_training_on_two_processes_learns_the_same_weights_and_stops_its_helpers():

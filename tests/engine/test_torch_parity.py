@@ -137,6 +137,57 @@ def test_prelu_matches_torch(shape):
     _run_both(layer, rng.normal(size=(4, *shape)), lambda xt: F.prelu(xt, a), {"alpha": a})
 
 
+def test_lenet_gradients_match_torch_after_some_training():
+    # After a few steps the biases are no longer zero: the fused Conv -> ReLU -> MaxPool
+    # backward must still route each window's gradient to the element PyTorch picks.
+    from cnnstudio.engine import Dense, Flatten, MaxPool2D, ReLU, Softmax
+    from cnnstudio.engine.optimizers import SGD
+
+    net = Network(
+        [
+            Conv2D(6, 5, padding=2), ReLU(), MaxPool2D(2),
+            Conv2D(16, 5), ReLU(), MaxPool2D(2), Flatten(),
+            Dense(32), ReLU(), Dense(10), Softmax(),
+        ],
+        input_shape=(1, 28, 28),
+        seed=3,
+    )  # fmt: skip
+    assert any(type(step).__name__ == "_ConvReluMaxPool" for _, _, step, _ in net._plan)
+    rng = np.random.default_rng(4)
+    x = (rng.random((16, 1, 28, 28)) > 0.7).astype(np.float32)  # ties on blank pixels
+    y = rng.integers(0, 10, 16)
+    opt = SGD(lr=0.05, momentum=0.9)
+    for _ in range(5):
+        net.train_step(x, y)
+        opt.step(net.parameters())
+    assert all(np.any(layer.params["b"] != 0) for layer in net.layers if "b" in layer.params)
+    loss, _ = net.train_step(x, y)
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(6, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(400, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10),
+    )  # fmt: skip
+    ours = [layer for layer in net.layers if layer.params]
+    theirs = [m for m in model if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    with torch.no_grad():
+        for layer, m in zip(ours, theirs, strict=True):
+            m.weight.copy_(torch.from_numpy(layer.params["w"]))
+            m.bias.copy_(torch.from_numpy(layer.params["b"]))
+    t_loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
+    t_loss.backward()
+    assert loss == pytest.approx(t_loss.item(), rel=1e-5)
+    for layer, m in zip(ours, theirs, strict=True):
+        for key, t in (("w", m.weight), ("b", m.bias)):
+            np.testing.assert_allclose(
+                layer.grads[key],
+                t.grad.numpy(),
+                rtol=1e-4,
+                atol=1e-5,
+                err_msg=f"{layer.name}.{key}",
+            )
+
+
 def test_lenet_logits_match_torch():
     net = Network.from_architecture(
         {
