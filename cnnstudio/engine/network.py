@@ -1080,8 +1080,13 @@ class _ConvReluMaxPool:
         if self.conv._rows_apply(training, x.shape[-1]) and not any(self.pool._pads):
             y = self._fwd_rows(x, ctx)
         else:
-            z = self.conv.fwd(x, training, ctx, add_bias=False, contiguous=False)
-            y = self.pool.fwd(z, training, ctx.setdefault("fused_pool", {}))
+            # The convolution's and the pooling's outputs stay inside this step, so a
+            # training batch's go into arrays kept from step to step (and so do the
+            # views the backward pass makes of them).
+            z = self.conv.fwd(
+                x, training, ctx, add_bias=False, contiguous=False, reuse_output=training
+            )
+            y = self.pool.fwd(z, training, ctx.setdefault("fused_pool", {}), reuse_output=True)
         b = self.conv.params["b"].reshape(-1, 1, 1, 1) if self.conv.use_bias else None
         if training:
             # Into a new array: the pooling's backward finds each window's maximum by

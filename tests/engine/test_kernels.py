@@ -138,6 +138,41 @@ def test_maxpool_matches_naive_loops_with_ties(
 
 
 @pytest.mark.parametrize(("shape", "pool", "stride", "padding"), POOL_CASES)
+def test_maxpool_backward_stays_right_from_step_to_step(shape, pool, stride, padding):
+    # The layer keeps its backward pass's views of its arrays between steps: each new
+    # batch (new inputs, new gradients) must be routed afresh, never by stale views.
+    rng = np.random.default_rng(5)
+    layer = MaxPool2D(pool, stride=stride, padding=padding, name="p")
+    layer.build(shape)
+    pads, st = layer.pads(), layer.stride
+    for _ in range(3):
+        x = rng.integers(0, 3, size=(2, *shape)).astype(np.float64)
+        y = layer.forward(x, training=True)
+        dout = rng.normal(size=y.shape)
+        expected = naive.maxpool_backward(dout, x, pool, st, pads)
+        np.testing.assert_allclose(layer.backward(dout), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "stride"), [((2, 7, 6, 3), (3, 2), (2, 1)), ((3, 9, 9, 4), (5, 5), (1, 1))]
+)
+def test_col2im_plan_equals_col2im_on_every_call(shape, kernel, stride):
+    rng = np.random.default_rng(6)
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = (shape[1] - kh) // sh + 1, (shape[2] - kw) // sw + 1
+    dcols = np.empty((shape[0] * kh * kw, oh * ow * shape[3]))
+    out = np.empty(shape)
+    fold = kernels.Col2Im(dcols, out, kh, kw, sh, sw, oh, ow)
+    for _ in range(3):  # the same arrays, new contents each time
+        dcols[...] = rng.normal(size=dcols.shape)
+        expected = kernels.col2im(dcols, shape, kh, kw, sh, sw, oh, ow)
+        assert fold() is out
+        np.testing.assert_allclose(out, expected, atol=1e-12)
+    assert fold.matches(dcols, out)
+    assert not fold.matches(dcols.copy(), out)
+
+
+@pytest.mark.parametrize(("shape", "pool", "stride", "padding"), POOL_CASES)
 def test_avgpool_matches_naive_loops(shape, pool, stride, padding):
     rng = np.random.default_rng(2)
     layer = AvgPool2D(pool, stride=stride, padding=padding, name="p")

@@ -19,6 +19,7 @@ from cnnstudio.engine import (
     ReLU,
     ShapeError,
     Softmax,
+    Tanh,
 )
 from tests.engine.naive import numeric_grad, rel_error, to_float64
 
@@ -284,6 +285,37 @@ def test_two_thread_shards_give_the_same_step():
         one.set_threads(0)
     two.close()  # no helper thread outlives the test
     assert two._executor is None
+
+
+def test_fused_steps_give_each_batch_its_own_gradients():
+    # The fused Conv -> ReLU -> MaxPool step keeps its arrays (and views of them) from one
+    # training step to the next: a second batch must get exactly the gradients a fresh
+    # network with the same weights computes for it.
+    def make():
+        return Network(
+            # Tanh: a pooling that is not fused, whose input is a new array every step.
+            [Conv2D(4, 3, padding=1), Tanh(), MaxPool2D(2), Conv2D(5, 3), ReLU(),
+             MaxPool2D(2), Flatten(), Dense(3)],
+            input_shape=(2, 12, 12),
+            seed=6,
+        )  # fmt: skip
+
+    rng = np.random.default_rng(7)
+    used, fresh = make(), make()
+    fused = [type(step).__name__ for _, _, step, _ in used._plan]
+    assert fused.count("_ConvReluMaxPool") == 1 and "MaxPool2D" in fused
+    for layer in used.layers:
+        if "b" in layer.params:
+            layer.params["b"][...] = rng.normal(size=layer.params["b"].shape)
+    fresh.set_weights(used.get_weights())
+    y = rng.integers(0, 3, 8)
+    used.train_step(rng.normal(size=(8, 2, 12, 12)).astype(np.float32), y)
+    x2 = rng.normal(size=(8, 2, 12, 12)).astype(np.float32)
+    loss_used, _ = used.train_step(x2, y)
+    loss_fresh, _ = fresh.train_step(x2, y)
+    assert loss_used == loss_fresh
+    for (key, _, g1), (_, _, g2) in zip(used.parameters(), fresh.parameters(), strict=True):
+        np.testing.assert_array_equal(g1, g2, err_msg=key)
 
 
 def test_fused_conv_relu_maxpool_matches_the_layers_and_gradchecks():

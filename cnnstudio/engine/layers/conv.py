@@ -143,9 +143,12 @@ class Conv2D(Layer):
         ctx: dict[str, Any],
         add_bias: bool = True,
         contiguous: bool = True,
+        reuse_output: bool = False,
     ) -> np.ndarray:
         """``contiguous=False`` allows a strided view as the output (the fused step's
-        max pooling reads it in place)."""
+        max pooling reads it in place). ``reuse_output=True`` writes a training batch's
+        output into an array kept in ``ctx`` and overwritten by the next call (the fused
+        step, whose pooling is the only reader)."""
         c, h, w, n = x.shape
         kh, kw = self.kernel_size
         sh, sw = self.stride
@@ -157,6 +160,7 @@ class Conv2D(Layer):
                 y4 += self.params["b"][:, None, None, None]
             y = y4[:, :, :ow]
             return np.ascontiguousarray(y) if contiguous else y
+        ybuf = None
         if self._is_pointwise():
             cols = x.reshape(c, h * w * n)
             y = kernels.matmul_wide(self._weight_matrix(), cols)
@@ -166,12 +170,20 @@ class Conv2D(Layer):
                 xpad = buffer(ctx, "xp", (c, h + t + b, w + lft + rgt, n), x.dtype, fill=0.0)
                 xp = kernels.pad(x, self._pads, out=xpad)
             cbuf = buffer(ctx, "cols", (c * kh * kw, oh * ow * n), x.dtype)
-            y, cols = kernels.conv_forward(xp, self._weight_matrix(), kh, kw, sh, sw, oh, ow, cbuf)
+            if reuse_output and training:
+                ybuf = buffer(ctx, "y", (self.filters, oh * ow * n), x.dtype)
+            wmat = self._weight_matrix()
+            y, cols = kernels.conv_forward(xp, wmat, kh, kw, sh, sw, oh, ow, cbuf, ybuf)
         if self.use_bias and add_bias:
             y += self.params["b"][:, None]
         if training:
             ctx["x_cols"] = cols
             ctx["x_shape"] = x.shape
+        if ybuf is not None:  # the same view every step, so plans made of it stay valid
+            kept = ctx.get("y4")
+            if kept is None or kept[0] is not ybuf:
+                kept = ctx["y4"] = (ybuf, ybuf.reshape(self.filters, oh, ow, n))
+            return kept[1]
         return y.reshape(self.filters, oh, ow, n)
 
     def bwd(
@@ -202,11 +214,13 @@ class Conv2D(Layer):
         t, b, lft, rgt = self._pads
         xp_shape = (c, h + t + b, w + lft + rgt, n)
         # (Folding back in blocks of rows, like the forward pass, measured slower here.)
-        dcols = kernels.matmul_wide(self._weight_matrix().T, d2)
-        dxp = kernels.col2im(
-            dcols, xp_shape, kh, kw, sh, sw, oh, ow, out=buffer(ctx, "dxp", xp_shape, d2.dtype)
-        )
-        return kernels.unpad(dxp, self._pads)
+        dcols = buffer(ctx, "dcols", (c * kh * kw, d2.shape[1]), d2.dtype)
+        kernels.matmul_wide(self._weight_matrix().T, d2, out=dcols)
+        dxp = buffer(ctx, "dxp", xp_shape, d2.dtype)
+        fold = ctx.get("col2im")
+        if fold is None or not fold.matches(dcols, dxp):
+            fold = ctx["col2im"] = kernels.Col2Im(dcols, dxp, kh, kw, sh, sw, oh, ow)
+        return kernels.unpad(fold(), self._pads)
 
     def config(self) -> dict[str, Any]:
         return {

@@ -101,7 +101,11 @@ class MaxPool2D(_Pool2D):
     type_name = "MaxPool2D"
     _pad_value = -np.inf
 
-    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+    def fwd(
+        self, x: np.ndarray, training: bool, ctx: dict[str, Any], reuse_output: bool = False
+    ) -> np.ndarray:
+        """``reuse_output=True``: a training batch's output goes into an array kept in
+        ``ctx``, overwritten by the next call (the fused step, which only reads it)."""
         kh, kw = self.pool_size
         sh, sw = self.stride
         oh, ow = self._out_hw
@@ -110,7 +114,8 @@ class MaxPool2D(_Pool2D):
         work = None
         if n <= kernels.SEPARABLE_POOL_BATCH:
             work = buffer(ctx, "work", (c, oh, wp, n), xp.dtype)
-        out = kernels.maxpool_forward(xp, kh, kw, sh, sw, oh, ow, work)
+        keep = buffer(ctx, "out", (c, oh, ow, n), xp.dtype) if reuse_output and training else None
+        out = kernels.maxpool_forward(xp, kh, kw, sh, sw, oh, ow, work, keep)
         if training:
             ctx["xp"] = xp
             ctx["pooled"] = out
@@ -127,17 +132,15 @@ class MaxPool2D(_Pool2D):
             return None
         kh, kw = self.pool_size
         sh, sw = self.stride
-        xp = ctx["xp"]
-        dxp = kernels.maxpool_backward(
-            dout,
-            xp,
-            ctx["pooled"],
-            kh,
-            kw,
-            sh,
-            sw,
-            out=buffer(ctx, "dxp", xp.shape, dout.dtype),
-        )
+        xp, pooled = ctx["xp"], ctx["pooled"]
+        out = buffer(ctx, "dxp", xp.shape, dout.dtype)
+        if sh >= kh and sw >= kw:  # windows that do not overlap: views made once
+            plan = ctx.get("bwd_plan")
+            if plan is None or not plan.matches(xp, pooled, out):
+                plan = ctx["bwd_plan"] = kernels.MaxPoolBackward(xp, pooled, out, kh, kw, sh, sw)
+            dxp = plan(dout)
+        else:
+            dxp = kernels.maxpool_backward(dout, xp, pooled, kh, kw, sh, sw, out=out)
         return kernels.unpad(dxp, self._pads)
 
 
