@@ -200,17 +200,14 @@ def _slow_loader(seen, total=400, pause=0.005):
     return load, split
 
 
-def test_a_slow_folder_loads_in_the_background_with_progress(view, qtbot, monkeypatch):
-    # ~2 s of loading: the window keeps handling events, a dialog says how far it got.
-    import threading
-
+def _watch_progress(view):
+    """A timer that counts event-loop ticks and notes the progress dialog's labels while
+    it is shown: ``(timer, ticks, labels)``, started."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QProgressDialog
 
-    seen: dict = {}
-    loader, split = _slow_loader(seen)
-    monkeypatch.setattr(train_module, "load_choice", loader)
-    ticks, labels = [], []
+    ticks: list[int] = []
+    labels: list[str] = []
 
     def look():
         ticks.append(1)
@@ -221,6 +218,19 @@ def test_a_slow_folder_loads_in_the_background_with_progress(view, qtbot, monkey
     timer = QTimer(interval=50)
     timer.timeout.connect(look)
     timer.start()
+    return timer, ticks, labels
+
+
+def test_a_slow_folder_loads_in_the_background_with_progress(view, qtbot, monkeypatch):
+    # ~2 s of loading: the window keeps handling events, a dialog says how far it got.
+    import threading
+
+    from PySide6.QtWidgets import QProgressDialog
+
+    seen: dict = {}
+    loader, split = _slow_loader(seen)
+    monkeypatch.setattr(train_module, "load_choice", loader)
+    timer, ticks, labels = _watch_progress(view)
     try:
         assert view.load_source("folder", "/some/folder")
     finally:
@@ -308,23 +318,10 @@ def _reopen_with_folder(project):
 def test_an_opened_project_loads_its_folder_in_the_background(view, qtbot, monkeypatch):
     import threading
 
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QProgressDialog
-
     seen: dict = {}
     loader, split = _slow_loader(seen)  # ~2 s
     monkeypatch.setattr(train_module, "load_choice", loader)
-    ticks, labels = [], []
-
-    def look():
-        ticks.append(1)
-        dialog = view.findChild(QProgressDialog)
-        if dialog is not None and dialog.isVisible():
-            labels.append(dialog.labelText())
-
-    timer = QTimer(interval=50)
-    timer.timeout.connect(look)
-    timer.start()
+    timer, ticks, labels = _watch_progress(view)
     _reopen_with_folder(view.project)  # returns at once: File > Open is not held up
     assert view.project.dataset is None
     assert "Loading" in view.dataset_label.text()
