@@ -272,22 +272,11 @@ def col2im(
     """Fold ``(C*kh*kw, OH*OW*N)`` gradients back onto the padded input (adjoint of im2col).
 
     One slice-add per kernel offset; overlapping windows add up. (``np.add.at`` did
-    the same 10x slower.)
+    the same 10x slower.) A training step keeps a ``Col2Im`` instead, for its views.
     """
-    c, _, _, n = xp_shape
     if out is None:
-        out = np.zeros(xp_shape, dtype=dcols.dtype)
-    else:
-        out.fill(0)
-    d6 = dcols.reshape(c, kh, kw, oh, ow, n)
-    add = np.add
-    for i in range(kh):
-        for j in range(kw):
-            # np.add with out= rather than ``view[...] += src``: the latter also runs a
-            # __setitem__ of the view onto itself, Python-level work under the GIL.
-            dst = _window(out, i, j, sh, sw, oh, ow)
-            add(dst, d6[:, i, j], out=dst)
-    return out
+        out = np.empty(xp_shape, dtype=dcols.dtype)
+    return Col2Im(dcols, out, kh, kw, sh, sw, oh, ow)()
 
 
 class Col2Im:
@@ -327,6 +316,8 @@ class Col2Im:
         out.fill(0)
         add = np.add
         for dst, src in self.pairs:
+            # np.add with out= rather than ``view[...] += src``: the latter also runs a
+            # __setitem__ of the view onto itself, Python-level work under the GIL.
             add(dst, src, out=dst)
         return out
 
@@ -445,13 +436,13 @@ def maxpool_backward(
     no earlier element did. Ties are common (blank backgrounds: 12% of MNIST windows),
     and an ``x == max`` mask would hand the gradient to every tied element.
     """
-    _, oh, ow, _ = dout.shape
-    disjoint = sh >= kh and sw >= kw
     if out is None:
-        out = np.zeros(xp.shape, dtype=dout.dtype)
-    elif not (disjoint and sh * oh == xp.shape[1] and sw * ow == xp.shape[2]):
-        # Disjoint windows tiling the whole input overwrite every element below.
-        out.fill(0)
+        out = np.empty(xp.shape, dtype=dout.dtype)
+    if sh >= kh and sw >= kw:  # windows that do not overlap (a training step keeps one)
+        return MaxPoolBackward(xp, pooled, out, kh, kw, sh, sw)(dout)
+    # Overlapping windows: an element may collect gradients from several of them.
+    _, oh, ow, _ = dout.shape
+    out.fill(0)
     taken = np.zeros(dout.shape, dtype=bool)
     last = kh * kw - 1
     for i in range(kh):
@@ -468,10 +459,7 @@ def maxpool_backward(
                 else:
                     taken[...] = sel
             dst = _window(out, i, j, sh, sw, oh, ow)
-            if disjoint:
-                np.multiply(dout, sel, out=dst)
-            else:
-                dst += dout * sel
+            dst += dout * sel
     return out
 
 
