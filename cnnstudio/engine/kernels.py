@@ -38,8 +38,6 @@ __all__ = [
     "weight_grad",
 ]
 
-Pads = tuple[int, int, int, int]
-
 #: Inner length above which a skinny weight-gradient GEMM is split into chunks.
 #: OpenBLAS handles (C_out x M) @ (M x K) with M ~ 50k and tiny C_out, K badly;
 #: chunks of a few thousand were 2-3x faster for those calls.
@@ -50,6 +48,34 @@ CONV_BLOCK = 2048
 SEPARABLE_POOL_BATCH = 2
 #: Output size above which NumPy's ``matmul`` releases the GIL (it keeps it below ~500).
 GIL_MIN_OUTPUT = 512
+#: NumPy's ufunc buffer size (``np.setbufsize``, in elements) for the slice-adds of
+#: ``Col2Im``, and for the elementwise operations of pooling. A ufunc whose operands are
+#: strided views (runs of ``OW * N`` or only ``N`` contiguous numbers) copies them
+#: through buffers of this many elements; NumPy's default, 8,192, made a col2im
+#: slice-add 3-6x slower than the same add on contiguous arrays. Measured here
+#: (``benchmarks/README.md``, "NumPy's ufunc buffers"): LeNet's col2im at 16-128 images
+#: took 2-2.6x less time with 256, its pooling 5-20% less with 2,048 (three buffers of
+#: 8 KB fit the 48 KB L1 cache; three of 32 KB do not).
+SLICE_ADD_BUFSIZE = 256
+POOL_BUFSIZE = 2048
+
+Pads = tuple[int, int, int, int]
+
+
+class _UfuncBuffer:
+    """``with _UfuncBuffer(n):`` runs NumPy's ufuncs with buffers of ``n`` elements, and
+    restores the previous size after (it is per thread, like ``np.errstate``)."""
+
+    __slots__ = ("old", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size, self.old = size, 0
+
+    def __enter__(self) -> None:
+        self.old = np.setbufsize(self.size)
+
+    def __exit__(self, *exc: object) -> None:
+        np.setbufsize(self.old)
 
 
 def to_batch_last(x: np.ndarray) -> np.ndarray:
@@ -315,10 +341,11 @@ class Col2Im:
         out = self.out
         out.fill(0)
         add = np.add
-        for dst, src in self.pairs:
-            # np.add with out= rather than ``view[...] += src``: the latter also runs a
-            # __setitem__ of the view onto itself, Python-level work under the GIL.
-            add(dst, src, out=dst)
+        with _UfuncBuffer(SLICE_ADD_BUFSIZE):
+            for dst, src in self.pairs:
+                # np.add with out= rather than ``view[...] += src``: the latter also runs a
+                # __setitem__ of the view onto itself, Python-level work under the GIL.
+                add(dst, src, out=dst)
         return out
 
 
@@ -401,7 +428,8 @@ def maxpool_forward(
     n = xp.shape[-1]
     if n > SEPARABLE_POOL_BATCH:
         views = [_window(xp, i, j, sh, sw, oh, ow) for i in range(kh) for j in range(kw)]
-        return _max_of(views, out)
+        with _UfuncBuffer(POOL_BUFSIZE):
+            return _max_of(views, out)
     u = _max_of([xp[:, _steps(i, sh, oh)] for i in range(kh)], work)
     return _max_of([u[:, :, _steps(j, sw, ow)] for j in range(kw)], out)
 
@@ -440,7 +468,22 @@ def maxpool_backward(
         out = np.empty(xp.shape, dtype=dout.dtype)
     if sh >= kh and sw >= kw:  # windows that do not overlap (a training step keeps one)
         return MaxPoolBackward(xp, pooled, out, kh, kw, sh, sw)(dout)
-    # Overlapping windows: an element may collect gradients from several of them.
+    with _UfuncBuffer(POOL_BUFSIZE):
+        return _maxpool_backward_overlapping(dout, xp, pooled, kh, kw, sh, sw, out)
+
+
+def _maxpool_backward_overlapping(
+    dout: np.ndarray,
+    xp: np.ndarray,
+    pooled: np.ndarray,
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    out: np.ndarray,
+) -> np.ndarray:
+    """``maxpool_backward`` for windows that overlap: an element may collect gradients
+    from several windows."""
     _, oh, ow, _ = dout.shape
     out.fill(0)
     taken = np.zeros(dout.shape, dtype=bool)
@@ -500,18 +543,19 @@ class MaxPoolBackward:
         if not self.tiles:
             out.fill(0)
         last = len(self.x_windows) - 1
-        for k, (xw, dst) in enumerate(zip(self.x_windows, self.out_windows, strict=True)):
-            if k == last:
-                np.logical_not(taken, out=sel)  # what is not taken yet is the maximum here
-            elif k == 0:
-                np.equal(xw, pooled, out=taken)
-                np.multiply(dout, taken, out=dst)
-                continue
-            else:
-                np.equal(xw, pooled, out=sel)
-                np.greater(sel, taken, out=sel)  # sel and not taken
-                np.logical_or(taken, sel, out=taken)
-            np.multiply(dout, sel, out=dst)
+        with _UfuncBuffer(POOL_BUFSIZE):
+            for k, (xw, dst) in enumerate(zip(self.x_windows, self.out_windows, strict=True)):
+                if k == last:
+                    np.logical_not(taken, out=sel)  # what is not taken yet is the maximum
+                elif k == 0:
+                    np.equal(xw, pooled, out=taken)
+                    np.multiply(dout, taken, out=dst)
+                    continue
+                else:
+                    np.equal(xw, pooled, out=sel)
+                    np.greater(sel, taken, out=sel)  # sel and not taken
+                    np.logical_or(taken, sel, out=taken)
+                np.multiply(dout, sel, out=dst)
         return out
 
 
@@ -522,13 +566,14 @@ def avgpool_forward(
 
     Summed one axis at a time, as ``maxpool_forward`` takes its maxima.
     """
-    u = xp[:, _steps(0, sh, oh)].copy()
-    for i in range(1, kh):
-        u += xp[:, _steps(i, sh, oh)]
-    out = u[:, :, _steps(0, sw, ow)].copy()
-    for j in range(1, kw):
-        out += u[:, :, _steps(j, sw, ow)]
-    out *= out.dtype.type(1.0 / (kh * kw))
+    with _UfuncBuffer(POOL_BUFSIZE):
+        u = xp[:, _steps(0, sh, oh)].copy()
+        for i in range(1, kh):
+            u += xp[:, _steps(i, sh, oh)]
+        out = u[:, :, _steps(0, sw, ow)].copy()
+        for j in range(1, kw):
+            out += u[:, :, _steps(j, sw, ow)]
+        out *= out.dtype.type(1.0 / (kh * kw))
     return out
 
 
@@ -548,7 +593,8 @@ def avgpool_backward(
     else:
         out.fill(0)
     share = dout * dout.dtype.type(1.0 / (kh * kw))
-    for i in range(kh):
-        for j in range(kw):
-            _window(out, i, j, sh, sw, oh, ow)[...] += share
+    with _UfuncBuffer(POOL_BUFSIZE):
+        for i in range(kh):
+            for j in range(kw):
+                _window(out, i, j, sh, sw, oh, ow)[...] += share
     return out

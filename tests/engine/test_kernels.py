@@ -252,3 +252,42 @@ def test_blocked_conv_forward_equals_one_unfold_and_matmul(monkeypatch, chunk):
     ref_cols = kernels.im2col(xp, kh, kw, sh, sw, oh, ow)
     np.testing.assert_array_equal(cols, ref_cols)
     np.testing.assert_allclose(y, w @ ref_cols, rtol=1e-12)
+
+
+def test_kernels_past_their_ufunc_buffers_match_naive_loops_and_restore_numpy():
+    # The pooling and col2im kernels run NumPy's ufuncs with their own buffer sizes
+    # (kernels.POOL_BUFSIZE, SLICE_ADD_BUFSIZE). Arrays many buffers long, with
+    # contiguous runs longer than a buffer, must give the naive loops' numbers, and
+    # the caller's buffer size must be back afterwards.
+    rng = np.random.default_rng(8)
+    old = np.setbufsize(4096)
+    try:
+        x = rng.integers(0, 4, size=(40, 3, 12, 12)).astype(np.float64)  # ties
+        for layer_type, fwd, bwd in (
+            (MaxPool2D, naive.maxpool_forward, naive.maxpool_backward),
+            (AvgPool2D, naive.avgpool_forward, naive.avgpool_backward),
+        ):
+            for pool, stride in ((2, 2), (3, 2)):  # tiling and overlapping windows
+                layer = layer_type(pool, stride=stride, name="p")
+                layer.build(x.shape[1:])
+                y = layer.forward(x, training=True)
+                expected = fwd(x, (pool, pool), (stride, stride), (0, 0, 0, 0))
+                expected = expected[0] if isinstance(expected, tuple) else expected
+                np.testing.assert_allclose(y, expected, atol=1e-12)
+                dout = rng.normal(size=y.shape)
+                np.testing.assert_allclose(
+                    layer.backward(dout),
+                    bwd(dout, x, (pool, pool), (stride, stride), (0, 0, 0, 0)),
+                    atol=1e-12,
+                )
+                assert np.getbufsize() == 4096
+        # col2im: runs of 8 * 40 = 320 numbers, longer than SLICE_ADD_BUFSIZE.
+        cols_x = rng.normal(size=(3, 12, 12, 40))
+        cols = kernels.im2col(cols_x, 5, 5, 1, 1, 8, 8)
+        d = rng.normal(size=cols.shape)
+        folded = kernels.col2im(d, cols_x.shape, 5, 5, 1, 1, 8, 8)
+        assert np.getbufsize() == 4096
+        # Adjoint identity <im2col(x), d> == <x, col2im(d)> holds only for the right fold.
+        assert np.isclose(np.vdot(cols, d), np.vdot(cols_x, folded), rtol=1e-12)
+    finally:
+        np.setbufsize(old)
