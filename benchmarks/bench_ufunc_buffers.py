@@ -1,0 +1,154 @@
+"""How NumPy's ufunc buffer size changes the engine's strided kernels and a LeNet step.
+
+Usage::
+
+    python benchmarks/bench_ufunc_buffers.py          # kernels and whole steps, ~3 min
+    python benchmarks/bench_ufunc_buffers.py --quick  # fewer rounds, ~1 min
+
+NumPy copies a ufunc's strided operands through buffers of ``np.getbufsize()``
+elements. The engine runs col2im's slice-adds with ``kernels.SLICE_ADD_BUFSIZE`` and its
+pooling with ``kernels.POOL_BUFSIZE`` (see ``benchmarks/README.md``, "NumPy's ufunc
+buffers"). This script times each kernel at several buffer sizes, then whole training
+steps with the engine's sizes against NumPy's default, in alternating rounds in one
+process (the only comparison that holds still on a busy host). One BLAS thread.
+The table is printed and saved to ``benchmarks/results/ufunc-buffers-<date>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+SIZES = (8192, 2048, 256)
+BATCHES = (16, 32, 64, 128)
+
+
+def _per_call_us(fn, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
+def kernel_cases(n: int):
+    """LeNet's strided kernels at ``n`` images: (name, function) pairs."""
+    import numpy as np
+
+    from cnnstudio.engine import kernels
+
+    rng = np.random.default_rng(0)
+    dcols = rng.standard_normal((150, 100 * n)).astype(np.float32)
+    fold = kernels.Col2Im(dcols, np.empty((6, 14, 14, n), np.float32), 5, 5, 1, 1, 10, 10)
+    xp = np.maximum(rng.standard_normal((6, 28, 28, n)).astype(np.float32), 0)
+    pooled = kernels.maxpool_forward(xp, 2, 2, 2, 2, 14, 14)
+    back = kernels.MaxPoolBackward(xp, pooled, np.empty_like(xp), 2, 2, 2, 2)
+    dout = rng.standard_normal(pooled.shape).astype(np.float32)
+    out = np.empty_like(pooled)
+
+    def pool() -> None:
+        kernels.maxpool_forward(xp, 2, 2, 2, 2, 14, 14, out=out)
+
+    return [
+        ("col2im, conv2", fold),
+        ("max-pool forward, pool1", pool),
+        ("max-pool backward, pool1", lambda: back(dout)),
+    ]
+
+
+def time_kernels(rounds: int) -> list[str]:
+    """Each kernel at each buffer size (set through the kernels' own constants)."""
+    from cnnstudio.engine import kernels
+
+    tuned = (kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE)
+    lines = ["| kernel | images | " + " | ".join(f"{s:,}" for s in SIZES) + " |"]
+    lines.append("|---|---|" + "---|" * len(SIZES))
+    for n in BATCHES:
+        for name, fn in kernel_cases(n):
+            times: dict[int, list[float]] = {s: [] for s in SIZES}
+            calls = max(5, 2000 // n)
+            for _ in range(rounds):
+                for size in SIZES:
+                    # The kernels set their own size; make it this one for the timing.
+                    kernels.SLICE_ADD_BUFSIZE = kernels.POOL_BUFSIZE = size
+                    times[size].append(_per_call_us(fn, calls))
+            kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE = tuned
+            cells = " | ".join(f"{statistics.median(times[s]):,.0f} us" for s in SIZES)
+            lines.append(f"| {name} | {n} | {cells} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+def time_steps(rounds: int) -> list[str]:
+    """Whole LeNet training steps: the engine's buffer sizes against NumPy's default."""
+    import bench_engine as be
+
+    from cnnstudio.engine import kernels
+
+    tuned = (kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE)
+    x, y = be.load_images()
+    lines = ["| batch | default 8,192 | engine's sizes | speed-up |", "|---|---|---|---|"]
+    for b in BATCHES:
+        net = be.numpy_lenet()
+        step = be.numpy_train_step_factory(net)
+        n_batches = len(x) // b
+        steps = max(10, 1280 // b)
+        i = 20
+        for i in range(20):
+            a = (i % n_batches) * b
+            step(x[a : a + b], y[a : a + b])
+        times: dict[str, list[float]] = {"default": [], "engine": []}
+        for _ in range(rounds):
+            for mode, sizes in (("default", (8192, 8192)), ("engine", tuned)):
+                kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE = sizes
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    a = (i % n_batches) * b
+                    step(x[a : a + b], y[a : a + b])
+                    i += 1
+                times[mode].append((time.perf_counter() - t0) / steps * 1e6)
+        kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE = tuned
+        d, e = statistics.median(times["default"]), statistics.median(times["engine"])
+        lines.append(f"| {b} | {d:,.0f} us | {e:,.0f} us | {d / e:.3f}x |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7 and 10")
+    args = parser.parse_args()
+    import numpy  # noqa: F401  (threadpoolctl limits only the libraries already loaded)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        text = [
+            f"# NumPy ufunc buffer sizes, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
+            "",
+            "## Kernels (median per call)",
+            "",
+            *time_kernels(3 if args.quick else 7),
+            "",
+            "## Whole LeNet training steps (median per step)",
+            "",
+            *time_steps(3 if args.quick else 10),
+            "",
+        ]
+    out = "\n".join(text)
+    print()
+    print(out)
+    path = ROOT / "benchmarks" / "results" / f"ufunc-buffers-{_dt.date.today():%Y-%m-%d}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out, encoding="utf-8")
+    print(f"saved {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
