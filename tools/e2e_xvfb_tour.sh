@@ -2,7 +2,9 @@
 # Usage: OUT=/tmp/shots xvfb-run -a -s "-screen 0 1280x1024x24" tools/e2e_xvfb_tour.sh
 # A user tour driven by xdotool: train LeNet-5, look at Inspect, draw a 7, screenshot each step.
 # Runs inside xvfb-run: start the app, drive it with xdotool, take screenshots.
-export QT_QPA_PLATFORM=xcb CNNSTUDIO_CONFIG_DIR=${TMPDIR:-/tmp}/cnnstudio-e2e-config
+# A fresh settings folder each time: the tour ends by killing the app, which leaves an
+# autosave that would otherwise greet the next tour with a "restore?" dialog.
+export QT_QPA_PLATFORM=xcb CNNSTUDIO_CONFIG_DIR=$(mktemp -d)
 cd "$(dirname "$0")/.."
 .venv/bin/cnnstudio gui --size 1280x800 > ${TMPDIR:-/tmp}/cnnstudio-e2e-app.log 2>&1 &
 APP=$!
@@ -29,3 +31,5 @@ sleep 1.5
 shot predict-seven
 sleep 0.5
 kill $APP
+wait $APP 2>/dev/null
+rm -rf "$CNNSTUDIO_CONFIG_DIR"
