@@ -38,6 +38,8 @@ __all__ = [
     "weight_grad",
 ]
 
+Pads = tuple[int, int, int, int]
+
 #: Inner length above which a skinny weight-gradient GEMM is split into chunks.
 #: OpenBLAS handles (C_out x M) @ (M x K) with M ~ 50k and tiny C_out, K badly;
 #: chunks of a few thousand were 2-3x faster for those calls.
@@ -58,8 +60,6 @@ GIL_MIN_OUTPUT = 512
 #: 8 KB fit the 48 KB L1 cache; three of 32 KB do not).
 SLICE_ADD_BUFSIZE = 256
 POOL_BUFSIZE = 2048
-
-Pads = tuple[int, int, int, int]
 
 
 class _UfuncBuffer:
@@ -468,41 +468,27 @@ def maxpool_backward(
         out = np.empty(xp.shape, dtype=dout.dtype)
     if sh >= kh and sw >= kw:  # windows that do not overlap (a training step keeps one)
         return MaxPoolBackward(xp, pooled, out, kh, kw, sh, sw)(dout)
+    # Overlapping windows: an element may collect gradients from several of them.
     with _UfuncBuffer(POOL_BUFSIZE):
-        return _maxpool_backward_overlapping(dout, xp, pooled, kh, kw, sh, sw, out)
-
-
-def _maxpool_backward_overlapping(
-    dout: np.ndarray,
-    xp: np.ndarray,
-    pooled: np.ndarray,
-    kh: int,
-    kw: int,
-    sh: int,
-    sw: int,
-    out: np.ndarray,
-) -> np.ndarray:
-    """``maxpool_backward`` for windows that overlap: an element may collect gradients
-    from several windows."""
-    _, oh, ow, _ = dout.shape
-    out.fill(0)
-    taken = np.zeros(dout.shape, dtype=bool)
-    last = kh * kw - 1
-    for i in range(kh):
-        for j in range(kw):
-            k = i * kw + j
-            if k == last:
-                # Whatever is not taken yet must be the maximum here.
-                sel = np.logical_not(taken, out=taken)
-            else:
-                sel = _window(xp, i, j, sh, sw, oh, ow) == pooled
-                if k:
-                    sel &= ~taken
-                    taken |= sel
+        _, oh, ow, _ = dout.shape
+        out.fill(0)
+        taken = np.zeros(dout.shape, dtype=bool)
+        last = kh * kw - 1
+        for i in range(kh):
+            for j in range(kw):
+                k = i * kw + j
+                if k == last:
+                    # Whatever is not taken yet must be the maximum here.
+                    sel = np.logical_not(taken, out=taken)
                 else:
-                    taken[...] = sel
-            dst = _window(out, i, j, sh, sw, oh, ow)
-            dst += dout * sel
+                    sel = _window(xp, i, j, sh, sw, oh, ow) == pooled
+                    if k:
+                        sel &= ~taken
+                        taken |= sel
+                    else:
+                        taken[...] = sel
+                dst = _window(out, i, j, sh, sw, oh, ow)
+                dst += dout * sel
     return out
 
 
