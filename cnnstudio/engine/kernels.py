@@ -466,7 +466,7 @@ def maxpool_backward(
     """
     if out is None:
         out = np.empty(xp.shape, dtype=dout.dtype)
-    if sh >= kh and sw >= kw:  # windows that do not overlap (a training step keeps one)
+    if MaxPoolBackward.fits(kh, kw, sh, sw):  # (a training step keeps one)
         return MaxPoolBackward(xp, pooled, out, kh, kw, sh, sw)(dout)
     # Overlapping windows: an element may collect gradients from several of them.
     with _UfuncBuffer(POOL_BUFSIZE):
@@ -518,6 +518,11 @@ class MaxPoolBackward:
         self.tiles = sh * oh == xp.shape[1] and sw * ow == xp.shape[2]
         self.taken = np.zeros(pooled.shape, dtype=bool)  # (stays so for a 1x1 window)
         self.sel = np.empty(pooled.shape, dtype=bool)
+
+    @staticmethod
+    def fits(kh: int, kw: int, sh: int, sw: int) -> bool:
+        """Whether windows of this size and stride do not overlap (what this plan needs)."""
+        return sh >= kh and sw >= kw
 
     def matches(self, xp: np.ndarray, pooled: np.ndarray, out: np.ndarray) -> bool:
         """Whether this plan was made for these very arrays."""

@@ -134,7 +134,7 @@ class MaxPool2D(_Pool2D):
         sh, sw = self.stride
         xp, pooled = ctx["xp"], ctx["pooled"]
         out = buffer(ctx, "dxp", xp.shape, dout.dtype)
-        if sh >= kh and sw >= kw:  # windows that do not overlap: views made once
+        if kernels.MaxPoolBackward.fits(kh, kw, sh, sw):  # views made once
             plan = ctx.get("bwd_plan")
             if plan is None or not plan.matches(xp, pooled, out):
                 plan = ctx["bwd_plan"] = kernels.MaxPoolBackward(xp, pooled, out, kh, kw, sh, sw)

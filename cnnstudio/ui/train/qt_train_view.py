@@ -698,8 +698,7 @@ class QtTrainView(QWidget):
         if not current():
             return
         if note:
-            self.data_error_label.setText(note)
-            self.data_error_label.show()
+            self._show_data_note(note)
             project.set_dataset(DatasetChoice(), load_builtin())
         else:
             self.data_error_label.hide()
@@ -714,7 +713,7 @@ class QtTrainView(QWidget):
             path, _ = QFileDialog.getOpenFileName(
                 self, "Choose a CSV file", "", "CSV files (*.csv *.csv.gz);;All files (*)"
             )
-        if kind in ("idx", "folder", "csv") and not path:
+        if kind in FILE_KINDS and not path:
             self._show_current_source()
             return
         self.load_source(kind, path)
@@ -735,16 +734,13 @@ class QtTrainView(QWidget):
             opts.setdefault("add_samples", True)
         try:
             choice = DatasetChoice(kind=kind, path=path, options=opts)
-            if kind in ("idx", "folder", "csv"):
+            if kind in FILE_KINDS:
                 self.data_error_label.hide()  # an earlier failure is not this load's news
                 split = self._load_in_background(choice)
             else:  # built in or drawn: quick, and the drawn samples belong to this thread
                 split = load_choice(choice, project.samples)
         except LoadCancelled:
-            self.data_error_label.setText(
-                "Loading cancelled: the previous dataset is still in use."
-            )
-            self.data_error_label.show()
+            self._show_data_note("Loading cancelled: the previous dataset is still in use.")
             self._show_current_source()
             return False
         except (DatasetError, ValueError, OSError, MemoryError) as exc:
@@ -816,7 +812,10 @@ class QtTrainView(QWidget):
         return outcome["split"]
 
     def show_data_error(self, text: str) -> None:
-        self.data_error_label.setText(f"Could not load the dataset: {text}")
+        self._show_data_note(f"Could not load the dataset: {text}")
+
+    def _show_data_note(self, text: str) -> None:
+        self.data_error_label.setText(text)
         self.data_error_label.show()
 
     def _show_current_source(self) -> None:
