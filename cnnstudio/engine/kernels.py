@@ -15,6 +15,8 @@ Padding is given as explicit ``(top, bottom, left, right)`` tuples so asymmetric
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -23,19 +25,23 @@ __all__ = [
     "MaxPoolBackward",
     "MaxPoolPlan",
     "RowConv",
+    "SharedGil",
     "avgpool_backward",
     "avgpool_forward",
     "col2im",
+    "conv_block_rows",
     "conv_forward",
     "im2col",
     "matmul_wide",
     "maxpool_backward",
     "maxpool_forward",
     "pad",
+    "shared_gil",
     "to_batch_first",
     "to_batch_last",
     "unpad",
     "weight_grad",
+    "weight_grad_unfolding",
 ]
 
 Pads = tuple[int, int, int, int]
@@ -60,6 +66,32 @@ GIL_MIN_OUTPUT = 512
 #: 8 KB fit the 48 KB L1 cache; three of 32 KB do not).
 SLICE_ADD_BUFSIZE = 256
 POOL_BUFSIZE = 2048
+
+
+_THREAD = threading.local()
+
+
+class SharedGil:
+    """``with SharedGil():`` marks the calling thread as one of several running a network's
+    kernels at once (``Network(threads=N)``'s batch shards), until the block ends.
+
+    NumPy's ``matmul`` keeps the GIL for small outputs, so under this mark the kernels
+    avoid plans made of many small products (see ``Conv2D``'s training forward).
+    """
+
+    __slots__ = ("old",)
+
+    def __enter__(self) -> None:
+        self.old = getattr(_THREAD, "shared_gil", False)
+        _THREAD.shared_gil = True
+
+    def __exit__(self, *exc: object) -> None:
+        _THREAD.shared_gil = self.old
+
+
+def shared_gil() -> bool:
+    """Whether the calling thread runs inside ``SharedGil`` (several threads share the GIL)."""
+    return bool(getattr(_THREAD, "shared_gil", False))
 
 
 class _UfuncBuffer:
@@ -171,6 +203,11 @@ def im2col(
     return cols.reshape(c * kh * kw, oh * ow * n)
 
 
+def conv_block_rows(oh: int, ow: int, n: int) -> int:
+    """Output rows per block of ``conv_forward``: about ``CONV_BLOCK`` columns, at least 1."""
+    return min(oh, max(1, CONV_BLOCK // (ow * n)))
+
+
 def conv_forward(
     xp: np.ndarray,
     wmat: np.ndarray,
@@ -182,28 +219,80 @@ def conv_forward(
     ow: int,
     cols: np.ndarray | None = None,
     out: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Cross-correlation of a padded ``(C, Hp, Wp, N)`` input with ``wmat`` (C_out, C*kh*kw).
 
     Returns ``(y, cols)``: ``y`` (C_out, OH*OW*N; in ``out`` if given) and the unfolded
     input (kept for the weight gradient). The unfolding and the product run in blocks
-    of output rows of about ``CONV_BLOCK`` columns, so each block is multiplied while it
-    is still in cache: at batch 128 that halved the time of LeNet's second convolution.
+    of ``conv_block_rows`` output rows (about ``CONV_BLOCK`` columns), so each block is
+    multiplied while it is still in cache: at batch 128 that halved the time of LeNet's
+    second convolution.
+
+    ``cols`` may be narrower than the whole unfolding, ``(C*kh*kw, rows * OW * N)`` for
+    ``rows = conv_block_rows(...)``: then each block is unfolded into the same small array
+    and the returned ``cols`` is ``None`` (``weight_grad_unfolding`` unfolds it again).
     """
     c, _, _, n = xp.shape
-    m = oh * ow * n
+    per_row = ow * n
+    m = oh * per_row
     if cols is None:
         cols = np.empty((c * kh * kw, m), dtype=xp.dtype)
-    c6 = cols.reshape(c, kh, kw, oh, ow, n)
+    whole = cols.shape[1] == m
     windows = _windows(xp, kh, kw, sh, sw, oh, ow)
     y = np.empty((wmat.shape[0], m), dtype=np.result_type(wmat, xp)) if out is None else out
-    per_row = ow * n
-    rows = max(1, CONV_BLOCK // per_row)
+    rows = conv_block_rows(oh, ow, n)
     for r0 in range(0, oh, rows):
         r1 = min(oh, r0 + rows)
-        np.copyto(c6[:, :, :, r0:r1], windows[:, :, :, r0:r1])
-        np.matmul(wmat, cols[:, r0 * per_row : r1 * per_row], out=y[:, r0 * per_row : r1 * per_row])
-    return y, cols
+        block = cols[:, r0 * per_row : r1 * per_row] if whole else cols[:, : (r1 - r0) * per_row]
+        np.copyto(block.reshape(c, kh, kw, r1 - r0, ow, n), windows[:, :, :, r0:r1])
+        np.matmul(wmat, block, out=y[:, r0 * per_row : r1 * per_row])
+    return y, (cols if whole else None)
+
+
+def weight_grad_unfolding(
+    dout2: np.ndarray,
+    xp: np.ndarray,
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    oh: int,
+    ow: int,
+    block: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """``weight_grad(dout2, im2col(xp, ...))`` without the whole unfolded matrix: each block
+    of ``conv_block_rows`` output rows is unfolded again into ``block`` (the narrow array
+    ``conv_forward`` used) and multiplied while it is in cache.
+
+    A training step that keeps the whole unfolding carries it through the rest of the
+    forward and backward passes: LeNet's first convolution's is 1.25 MB at 16 images,
+    more than half this machine's L2 cache, and was written and read back from further
+    away. Unfolding it twice made whole LeNet training steps 5-9% faster at 16-64 images
+    (``benchmarks/README.md``, "Unfolding twice").
+    """
+    c, _, _, n = xp.shape
+    c_out = dout2.shape[0]
+    per_row = ow * n
+    rows = conv_block_rows(oh, ow, n)
+    windows = _windows(xp, kh, kw, sh, sw, oh, ow)
+    k = c * kh * kw
+    dtype = np.result_type(dout2, xp)
+    acc = np.empty((k, c_out), dtype=dtype)
+    part = np.empty((k, c_out), dtype=dtype)
+    for r0 in range(0, oh, rows):
+        r1 = min(oh, r0 + rows)
+        cb = block[:, : (r1 - r0) * per_row]
+        np.copyto(cb.reshape(c, kh, kw, r1 - r0, ow, n), windows[:, :, :, r0:r1])
+        d = dout2[:, r0 * per_row : r1 * per_row]
+        if r0 == 0:
+            np.matmul(cb, d.T, out=acc)
+        else:
+            acc += np.matmul(cb, d.T, out=part)
+    if out is None:
+        return np.ascontiguousarray(acc.T)
+    np.copyto(out, acc.T)
+    return out
 
 
 class RowConv:

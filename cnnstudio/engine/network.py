@@ -702,9 +702,14 @@ class Network:
 
     def _in_shards(self, fn: Any, n_shards: int) -> list[Any]:
         """Run ``fn(s)`` for every shard, shard 0 on the calling thread, BLAS at 1 thread."""
+
+        def marked(s: int) -> Any:
+            with kernels.SharedGil():
+                return fn(s)
+
         with _blas_limit(1):
-            futures = [self._pool().submit(fn, s) for s in range(1, n_shards)]
-            first = fn(0)
+            futures = [self._pool().submit(marked, s) for s in range(1, n_shards)]
+            first = marked(0)
             return [first] + [f.result() for f in futures]
 
     def _forward_shards(self, x: Any) -> np.ndarray:

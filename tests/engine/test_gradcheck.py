@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnnstudio.engine import kernels
 from cnnstudio.engine.layers import (
     Add,
     AvgPool2D,
@@ -46,7 +47,12 @@ def _build(layer, shape, seed=0):
         ({"filters": 2, "kernel_size": (3, 2), "use_bias": False, "flip_kernel": True}, (2, 5, 5)),
     ],
 )
-def test_conv2d_gradients(kwargs, shape):
+@pytest.mark.parametrize("block", ["default", "one row"])
+def test_conv2d_gradients(kwargs, shape, block, monkeypatch):
+    # "one row": every output row is a block of its own, so training unfolds the input
+    # again in the backward pass (kernels.weight_grad_unfolding) instead of keeping it.
+    if block == "one row":
+        monkeypatch.setattr(kernels, "CONV_BLOCK", 1)
     layer = _build(Conv2D(**kwargs, name="conv"), shape)
     check_layer(layer, _x((3, *shape)))
 

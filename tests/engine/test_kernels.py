@@ -20,8 +20,14 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("block", [None, 1, 7])
 @pytest.mark.parametrize(("shape", "filters", "kernel", "stride", "padding"), CONV_CASES)
-def test_conv_matches_naive_loops(shape, filters, kernel, stride, padding):
+def test_conv_matches_naive_loops(shape, filters, kernel, stride, padding, block, monkeypatch):
+    # block: columns per block of the product (kernels.CONV_BLOCK). Small ones split the
+    # batch's output rows into blocks (7: ragged ones), and training then unfolds the
+    # input again for the weight gradient instead of keeping it whole.
+    if block is not None:
+        monkeypatch.setattr(kernels, "CONV_BLOCK", block)
     rng = np.random.default_rng(0)
     layer = Conv2D(filters, kernel, stride=stride, padding=padding, name="c")
     layer.build(shape, rng)
@@ -291,3 +297,49 @@ def test_kernels_past_their_ufunc_buffers_match_naive_loops_and_restore_numpy():
         assert np.isclose(np.vdot(cols, d), np.vdot(cols_x, folded), rtol=1e-12)
     finally:
         np.setbufsize(old)
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 10_000])
+@pytest.mark.parametrize("stride", [(1, 1), (2, 1)])
+def test_unfolding_again_by_blocks_equals_the_kept_unfolding(monkeypatch, chunk, stride):
+    # conv_forward with a block-wide cols array keeps no unfolding (returns None); the
+    # weight gradient unfolded again block by block equals the one from the whole matrix.
+    monkeypatch.setattr(kernels, "CONV_BLOCK", chunk)
+    rng = np.random.default_rng(6)
+    xp = rng.normal(size=(2, 9, 8, 3))
+    w = rng.normal(size=(4, 2 * 3 * 2))
+    kh, kw = 3, 2
+    sh, sw = stride
+    oh, ow = (9 - kh) // sh + 1, (8 - kw) // sw + 1
+    rows = kernels.conv_block_rows(oh, ow, 3)
+    block = np.empty((2 * kh * kw, rows * ow * 3))
+    y, kept = kernels.conv_forward(xp, w, kh, kw, sh, sw, oh, ow, block)
+    ref_cols = kernels.im2col(xp, kh, kw, sh, sw, oh, ow)
+    np.testing.assert_allclose(y, w @ ref_cols, rtol=1e-12)
+    assert kept is None if rows < oh else kept is block
+    d = rng.normal(size=(4, oh * ow * 3))
+    gw = kernels.weight_grad_unfolding(d, xp, kh, kw, sh, sw, oh, ow, block)
+    np.testing.assert_allclose(gw, d @ ref_cols.T, rtol=1e-12)
+    out = np.full((4, 2 * kh * kw), np.nan)
+    assert kernels.weight_grad_unfolding(d, xp, kh, kw, sh, sw, oh, ow, block, out=out) is out
+    np.testing.assert_allclose(out, gw, rtol=1e-12)
+
+
+def test_a_training_batch_bigger_than_a_block_keeps_no_unfolding_and_inference_none():
+    # LeNet's first convolution on 64 images: 25 x 50,176 numbers (5 MB) unfolded. Training
+    # keeps only a block of it (the backward pass unfolds again); so does inference.
+    layer = Conv2D(6, 5, padding=2, name="c")
+    layer.build((1, 28, 28), np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(64, 1, 28, 28)).astype(np.float32)
+    block_cols = kernels.conv_block_rows(28, 28, 64) * 28 * 64
+    for training in (True, False):
+        ctx: dict = {}
+        layer.fwd(kernels.to_batch_last(x), training, ctx)
+        assert ctx["cols"].shape == (25, block_cols) and block_cols < 28 * 28 * 64
+    # Under kernels.SharedGil (threads sharing the GIL), training keeps the whole unfolding.
+    ctx = {}
+    with kernels.SharedGil():
+        assert kernels.shared_gil()
+        layer.fwd(kernels.to_batch_last(x), True, ctx)
+    assert not kernels.shared_gil()
+    assert ctx["cols"].shape == (25, 28 * 28 * 64) and ctx["x_cols"] is ctx["cols"]

@@ -161,6 +161,7 @@ class Conv2D(Layer):
             y = y4[:, :, :ow]
             return np.ascontiguousarray(y) if contiguous else y
         ybuf = None
+        cols: np.ndarray | None
         if self._is_pointwise():
             cols = x.reshape(c, h * w * n)
             y = kernels.matmul_wide(self._weight_matrix(), cols)
@@ -169,11 +170,20 @@ class Conv2D(Layer):
             if t or b or lft or rgt:
                 xpad = buffer(ctx, "xp", (c, h + t + b, w + lft + rgt, n), x.dtype, fill=0.0)
                 xp = kernels.pad(x, self._pads, out=xpad)
-            cbuf = buffer(ctx, "cols", (c * kh * kw, oh * ow * n), x.dtype)
+            # Training keeps the whole unfolded input for the weight gradient when it fits
+            # in one block of the product; when it does not, the backward pass unfolds it
+            # again block by block (kernels.weight_grad_unfolding), unless several threads
+            # share the GIL (its small products keep it). Inference never keeps it.
+            rows = kernels.conv_block_rows(oh, ow, n)
+            keep = rows == oh or kernels.shared_gil()
+            width = (oh if training and keep else rows) * ow * n
+            cbuf = buffer(ctx, "cols", (c * kh * kw, width), x.dtype)
             if reuse_output and training:
                 ybuf = buffer(ctx, "y", (self.filters, oh * ow * n), x.dtype)
             wmat = self._weight_matrix()
             y, cols = kernels.conv_forward(xp, wmat, kh, kw, sh, sw, oh, ow, cbuf, ybuf)
+            if training and cols is None:
+                ctx["x_padded"], ctx["cols_block"] = xp, cbuf
         if self.use_bias and add_bias:
             y += self.params["b"][:, None]
         if training:
@@ -198,19 +208,23 @@ class Conv2D(Layer):
         d2 = dout.reshape(self.filters, -1)
         if self.use_bias and bias_grad:
             np.sum(d2, axis=1, out=grads["b"])
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        oh, ow = self._out_hw
         gw = grads["w"]
-        if self.flip_kernel:
-            gw[...] = kernels.weight_grad(d2, cols).reshape(gw.shape)[:, :, ::-1, ::-1]
+        gw2 = None if self.flip_kernel else gw.reshape(self.filters, -1)
+        if cols is None:  # unfolded again, block by block (see fwd)
+            xp, block = ctx["x_padded"], ctx["cols_block"]
+            gw2 = kernels.weight_grad_unfolding(d2, xp, kh, kw, sh, sw, oh, ow, block, out=gw2)
         else:
-            kernels.weight_grad(d2, cols, out=gw.reshape(self.filters, -1))
+            gw2 = kernels.weight_grad(d2, cols, out=gw2)
+        if self.flip_kernel:
+            gw[...] = gw2.reshape(gw.shape)[:, :, ::-1, ::-1]
         if not need_dx:
             return None
         c, h, w, n = ctx["x_shape"]
         if self._is_pointwise():
             return kernels.matmul_wide(self._weight_matrix().T, d2).reshape(c, h, w, n)
-        kh, kw = self.kernel_size
-        sh, sw = self.stride
-        oh, ow = self._out_hw
         t, b, lft, rgt = self._pads
         xp_shape = (c, h + t + b, w + lft + rgt, n)
         # (Folding back in blocks of rows, like the forward pass, measured slower here.)
