@@ -22,6 +22,7 @@ from numpy.lib.stride_tricks import as_strided
 
 __all__ = [
     "Col2Im",
+    "FoldByBlocks",
     "MaxPoolBackward",
     "MaxPoolPlan",
     "RowConv",
@@ -267,8 +268,9 @@ def weight_grad_unfolding(
 
     A training step that keeps the whole unfolding carries it through the rest of the
     forward and backward passes: LeNet's first convolution's is 1.25 MB at 16 images,
-    more than half this machine's L2 cache, and was written and read back from further
-    away. Unfolding it twice made whole LeNet training steps 5-9% faster at 16-64 images
+    more than half a core's L2 cache here, and was written and read back from further
+    away. Unfolding it twice made whole LeNet training steps 4-9% faster at 16-64 images,
+    and with ``FoldByBlocks`` 1.02-1.05x at 16, 1.09-1.12x at 32 and 1.16-1.20x at 64-128
     (``benchmarks/README.md``, "Unfolding twice").
     """
     c, _, _, n = xp.shape
@@ -425,10 +427,12 @@ class Col2Im:
         """Whether this plan was made for these very arrays."""
         return self.dcols is dcols and self.out is out
 
-    def __call__(self) -> np.ndarray:
-        """``col2im`` of the current contents of ``dcols``, in ``out``."""
+    def __call__(self, accumulate: bool = False) -> np.ndarray:
+        """``col2im`` of the current contents of ``dcols``, in ``out`` (added to what
+        ``out`` holds with ``accumulate=True``)."""
         out = self.out
-        out.fill(0)
+        if not accumulate:
+            out.fill(0)
         add = np.add
         with _UfuncBuffer(SLICE_ADD_BUFSIZE):
             for dst, src in self.pairs:
@@ -436,6 +440,54 @@ class Col2Im:
                 # __setitem__ of the view onto itself, Python-level work under the GIL.
                 add(dst, src, out=dst)
         return out
+
+
+class FoldByBlocks:
+    """The input gradient of a convolution whose forward product ran in blocks of
+    ``conv_block_rows`` output rows (``conv_forward`` with a narrow ``cols``): block by
+    block, ``wmat.T @ dout2`` into the narrow array ``block``, then folded (``col2im``)
+    onto ``out``, the padded input's gradient, where the blocks' windows overlap and add
+    up. The whole ``(C*kh*kw, OH*OW*N)`` matrix of column gradients never exists, and each
+    block is folded while it is in cache: LeNet's training steps at 32-128 images were
+    1.01-1.07x as fast as with one whole matrix (``benchmarks/README.md``, "Unfolding
+    twice"). Each block's ``Col2Im`` views are made once.
+    """
+
+    def __init__(
+        self,
+        block: np.ndarray,
+        out: np.ndarray,
+        kh: int,
+        kw: int,
+        sh: int,
+        sw: int,
+        oh: int,
+        ow: int,
+    ) -> None:
+        n = out.shape[-1]
+        per_row = ow * n
+        rows = conv_block_rows(oh, ow, n)
+        self.block, self.out = block, out
+        self.parts: list[tuple[int, int, np.ndarray, Col2Im]] = []
+        for r0 in range(0, oh, rows):
+            r1 = min(oh, r0 + rows)
+            dcols = block[:, : (r1 - r0) * per_row]
+            # The input rows this block's windows cover: a view, so the folds add up.
+            below = out[:, r0 * sh : (r1 - 1) * sh + kh]
+            fold = Col2Im(dcols, below, kh, kw, sh, sw, r1 - r0, ow)
+            self.parts.append((r0 * per_row, r1 * per_row, dcols, fold))
+
+    def matches(self, block: np.ndarray, out: np.ndarray) -> bool:
+        """Whether this plan was made for these very arrays."""
+        return self.block is block and self.out is out
+
+    def __call__(self, wmat_t: np.ndarray, dout2: np.ndarray) -> np.ndarray:
+        """``col2im(wmat_t @ dout2)`` into ``out``, for ``dout2`` (C_out, OH*OW*N)."""
+        self.out.fill(0)
+        for a, b, dcols, fold in self.parts:
+            np.matmul(wmat_t, dout2[:, a:b], out=dcols)
+            fold(accumulate=True)
+        return self.out
 
 
 def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -343,3 +343,29 @@ def test_a_training_batch_bigger_than_a_block_keeps_no_unfolding_and_inference_n
         layer.fwd(kernels.to_batch_last(x), True, ctx)
     assert not kernels.shared_gil()
     assert ctx["cols"].shape == (25, 28 * 28 * 64) and ctx["x_cols"] is ctx["cols"]
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 10_000])
+@pytest.mark.parametrize(
+    ("kernel", "stride"), [((3, 2), (1, 1)), ((3, 2), (2, 1)), ((2, 2), (3, 3))]
+)
+def test_folding_by_blocks_equals_one_col2im(monkeypatch, chunk, kernel, stride):
+    # Blocks of output rows whose windows overlap (stride 1, 2 < kernel 3), touch or leave
+    # gaps (stride 3 > kernel 2): the folds add up to col2im of the whole matrix, call
+    # after call (the plan keeps its views).
+    monkeypatch.setattr(kernels, "CONV_BLOCK", chunk)
+    rng = np.random.default_rng(7)
+    (kh, kw), (sh, sw) = kernel, stride
+    xp_shape = (2, 11, 8, 3)
+    oh, ow = (11 - kh) // sh + 1, (8 - kw) // sw + 1
+    rows = kernels.conv_block_rows(oh, ow, 3)
+    block = np.empty((2 * kh * kw, rows * ow * 3))
+    out = np.full(xp_shape, np.nan)
+    plan = kernels.FoldByBlocks(block, out, kh, kw, sh, sw, oh, ow)
+    assert plan.matches(block, out) and not plan.matches(block.copy(), out)
+    for _ in range(2):
+        w = rng.normal(size=(4, 2 * kh * kw))
+        d = rng.normal(size=(4, oh * ow * 3))
+        ref = kernels.col2im(w.T @ d, xp_shape, kh, kw, sh, sw, oh, ow)
+        assert plan(w.T, d) is out
+        np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
