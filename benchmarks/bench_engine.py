@@ -35,7 +35,10 @@ BATCHES = (32, 64, 128)
 
 
 # -- data --------------------------------------------------------------------------------
-def load_images(n: int = 2048):
+def load_images(n: int = 2048, channels: int = 1):
+    """``n`` images (N, channels, 28, 28) float32 in [0, 1] and their labels. With
+    ``channels`` > 1, channel ``c`` is the digit shifted ``c`` pixels to the right (an
+    input as wide as a colour image's, for the first convolution's cost)."""
     import numpy as np
 
     path = ROOT / "resources" / "datasets" / "mnist_sample.npz"
@@ -53,11 +56,13 @@ def load_images(n: int = 2048):
         x = rng.random((n, 1, 28, 28), dtype=np.float32)
         x[x < 0.8] = 0.0
         y = rng.integers(0, 10, n)
+    if channels > 1:
+        x = np.concatenate([np.roll(x, c, axis=-1) for c in range(channels)], axis=1)
     return x, y
 
 
 # -- NumPy engine ------------------------------------------------------------------------
-def numpy_lenet(threads: int = 1, processes: int = 1):
+def numpy_lenet(threads: int = 1, processes: int = 1, channels: int = 1):
     sys.path.insert(0, str(ROOT))
     from cnnstudio.engine import Conv2D, Dense, Flatten, MaxPool2D, Network, ReLU, Softmax
 
@@ -69,7 +74,7 @@ def numpy_lenet(threads: int = 1, processes: int = 1):
     kwargs = {"threads": threads} if threads > 1 else {}
     if processes > 1:
         kwargs["processes"] = processes
-    return Network(layers, input_shape=(1, 28, 28), seed=0, **kwargs)
+    return Network(layers, input_shape=(channels, 28, 28), seed=0, **kwargs)
 
 
 def numpy_train_step_factory(net, lr: float = 0.01, momentum: float = 0.9):
@@ -91,13 +96,13 @@ def numpy_train_step_factory(net, lr: float = 0.01, momentum: float = 0.9):
 
 
 # -- PyTorch -------------------------------------------------------------------------------
-def torch_lenet():
+def torch_lenet(channels: int = 1):
     import torch
     from torch import nn
 
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
     )  # fmt: skip
@@ -124,14 +129,14 @@ def worker(args: argparse.Namespace) -> dict:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    x_all, y_all = load_images()
+    x_all, y_all = load_images(channels=args.channels)
     b = args.batch
     n_batches = len(x_all) // b
     if args.engine == "torch":
         import torch
 
         torch.set_num_threads(args.threads)
-        model = torch_lenet()
+        model = torch_lenet(args.channels)
         xs = [torch.from_numpy(x_all[i * b : (i + 1) * b]) for i in range(n_batches)]
         ys = [torch.from_numpy(y_all[i * b : (i + 1) * b]) for i in range(n_batches)]
         step = torch_train_step_factory(model)
@@ -143,7 +148,7 @@ def worker(args: argparse.Namespace) -> dict:
         x1 = torch.from_numpy(x_all[:1].copy())
         model_for_infer = model.eval
     else:
-        net = numpy_lenet(args.shards, args.procs)
+        net = numpy_lenet(args.shards, args.procs, args.channels)
         xs = [x_all[i * b : (i + 1) * b] for i in range(n_batches)]
         ys = [y_all[i * b : (i + 1) * b] for i in range(n_batches)]
         step = numpy_train_step_factory(net)
@@ -211,12 +216,20 @@ def _current_rss_mb() -> float:
 
 
 def run_worker(
-    engine: str, mode: str, batch: int, threads: int, shards: int, seconds: float, procs: int = 1
+    engine: str,
+    mode: str,
+    batch: int,
+    threads: int,
+    shards: int,
+    seconds: float,
+    procs: int = 1,
+    channels: int = 1,
 ):
     cmd = [
         sys.executable, __file__, "--worker", "--engine", engine, "--mode", mode,
         "--batch", str(batch), "--blas-threads", str(threads), "--threads", str(threads),
         "--shards", str(shards), "--procs", str(procs), "--seconds", str(seconds),
+        "--channels", str(channels),
     ]  # fmt: skip
     env = dict(os.environ)
     # Fix thread counts before any library starts its pool (threadpoolctl also limits
@@ -257,6 +270,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 process per figure, 2 s each")
     parser.add_argument("--repeats", type=int, default=None, help="fresh processes per figure")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument(
+        "--channels",
+        type=int,
+        default=1,
+        help="input channels (default 1; 3: each digit in 3 shifted copies, as wide as colour)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="numpy", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="train", help=argparse.SUPPRESS)
@@ -277,11 +296,13 @@ def main() -> None:
     shards = engine_supports("threads")
     procs = engine_supports("processes")
     load_before = os.getloadavg()
+    ch = args.channels
+    what = "" if ch == 1 else f" in {ch} channels (channel c shifted c pixels)"
     lines = [
         f"# Engine benchmark, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; LeNet-5 on MNIST digits; medians of {repeats} "
+        f"Python {platform.python_version()}; LeNet-5 on MNIST digits{what}; medians of {repeats} "
         f"fresh process(es), {seconds:.0f} s each; load average before: "
         f"{load_before[0]:.2f}.",
         "",
@@ -314,7 +335,7 @@ def main() -> None:
         for _ in range(repeats):
             for label, engine, threads, n_shards, n_procs in configs:
                 blas = 1 if n_shards > 1 or n_procs > 1 else threads
-                r = run_worker(engine, "train", b, blas, n_shards, seconds, n_procs)
+                r = run_worker(engine, "train", b, blas, n_shards, seconds, n_procs, ch)
                 runs.setdefault((label, threads, b), []).append(r["samples_per_s"])
                 losses.setdefault((label, threads), {}).setdefault(b, []).append(r["loss"])
         for label, _, threads, _, _ in configs:
@@ -356,13 +377,13 @@ def main() -> None:
     lines += ["| engine | median (us) | p90 (us) |", "|---|---|---|"]
     lat_engines = ["numpy"] + (["torch"] if use_torch else [])
     for engine in lat_engines:
-        r = median_of(repeats, engine, "latency", 1, 1, 1, seconds)
+        r = median_of(repeats, engine, "latency", 1, 1, 1, seconds, 1, ch)
         name = "NumPy" if engine == "numpy" else "PyTorch CPU"
         print(f"{name} latency: median {r['median_us']:.0f} us, p90 {r['p90_us']:.0f} us")
         lines.append(f"| {name} | {r['median_us']:.0f} | {r['p90_us']:.0f} |")
 
     lines += ["", "## Memory, training at B=128 (NumPy, 1 thread)", ""]
-    r = median_of(1, "numpy", "memory", 128, 1, 1, seconds)
+    r = median_of(1, "numpy", "memory", 128, 1, 1, seconds, 1, ch)
     print(f"NumPy memory: tracemalloc peak {r['peak_mb']:.1f} MB")
     lines += [
         f"- tracemalloc peak over 10 training steps: {r['peak_mb']:.1f} MB "
@@ -377,7 +398,8 @@ def main() -> None:
     print(text)
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"engine-{_dt.date.today():%Y-%m-%d}.md"
+    suffix = "" if ch == 1 else f"-{ch}ch"
+    path = out_dir / f"engine-{_dt.date.today():%Y-%m-%d}{suffix}.md"
     path.write_text(text, encoding="utf-8")
     print(f"saved {path.relative_to(ROOT)}")
 
