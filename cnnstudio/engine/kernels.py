@@ -7,7 +7,10 @@ vectors ``(F, N)``. With that layout each shifted-slice copy below moves runs of
 (``../shared/DESIGN.md`` lists what was measured: this layout alone is worth 1.4-1.7x.)
 
 No function loops over samples, pixels or channels; the only Python loops run over
-the ``kh * kw`` kernel offsets.
+the ``kh * kw`` kernel offsets and over blocks of output rows. A convolution's product
+runs in blocks of about ``CONV_BLOCK`` columns, each unfolded into one small array
+while it is multiplied; a training batch wider than one block never makes the whole
+unfolded matrix, forward or backward (``weight_grad_unfolding``, ``FoldByBlocks``).
 
 Padding is given as explicit ``(top, bottom, left, right)`` tuples so asymmetric
 "same" padding (even kernels, strides > 1) needs no special case.
@@ -51,7 +54,8 @@ Pads = tuple[int, int, int, int]
 #: OpenBLAS handles (C_out x M) @ (M x K) with M ~ 50k and tiny C_out, K badly;
 #: chunks of a few thousand were 2-3x faster for those calls.
 GEMM_CHUNK = 4096
-#: Columns (output positions x batch) per block of the blocked convolution forward.
+#: Columns (output positions x batch) per block of a convolution's product: its
+#: forward pass, and for wider training batches the weight gradient and the fold too.
 CONV_BLOCK = 2048
 #: Largest batch that max pooling takes one axis at a time (see ``maxpool_forward``).
 SEPARABLE_POOL_BATCH = 2
