@@ -124,6 +124,17 @@ def torch_train_step_factory(model):
     return step
 
 
+def save_results(text: str, name: str, suffix: str = "") -> None:
+    """Print ``text`` and save it to ``benchmarks/results/<name>-<date><suffix>.md`` (a later
+    run on the same day overwrites it)."""
+    print()
+    print(text)
+    path = ROOT / "benchmarks" / "results" / f"{name}-{_dt.date.today():%Y-%m-%d}{suffix}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"saved {path.relative_to(ROOT)}")
+
+
 # -- workers (run in a fresh process) ---------------------------------------------------
 def worker(args: argparse.Namespace) -> dict:
     import numpy as np
@@ -393,15 +404,7 @@ def main() -> None:
         f"Load average after: {os.getloadavg()[0]:.2f}. Other processes shared the 2 cores "
         "during this run unless the load averages say otherwise: treat the figures as noisy.",
     ]
-    text = "\n".join(lines) + "\n"
-    print()
-    print(text)
-    out_dir = ROOT / "benchmarks" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    suffix = "" if ch == 1 else f"-{ch}ch"
-    path = out_dir / f"engine-{_dt.date.today():%Y-%m-%d}{suffix}.md"
-    path.write_text(text, encoding="utf-8")
-    print(f"saved {path.relative_to(ROOT)}")
+    save_results("\n".join(lines) + "\n", "engine", "" if ch == 1 else f"-{ch}ch")
 
 
 if __name__ == "__main__":

@@ -141,13 +141,9 @@ def main() -> None:
             *time_steps(3 if args.quick else 10),
             "",
         ]
-    out = "\n".join(text)
-    print()
-    print(out)
-    path = ROOT / "benchmarks" / "results" / f"ufunc-buffers-{_dt.date.today():%Y-%m-%d}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(out, encoding="utf-8")
-    print(f"saved {path.relative_to(ROOT)}")
+    import bench_engine
+
+    bench_engine.save_results("\n".join(text), "ufunc-buffers")
 
 
 if __name__ == "__main__":

@@ -173,13 +173,9 @@ def main() -> None:
             *peak_memory(),
             "",
         ]
-    out = "\n".join(text)
-    print()
-    print(out)
-    path = ROOT / "benchmarks" / "results" / f"unfolding-{_dt.date.today():%Y-%m-%d}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(out, encoding="utf-8")
-    print(f"saved {path.relative_to(ROOT)}")
+    import bench_engine
+
+    bench_engine.save_results("\n".join(text), "unfolding")
 
 
 if __name__ == "__main__":
