@@ -1,7 +1,9 @@
-"""Test-wide set-up: headless Qt, one BLAS thread, and leak checks for threads and windows."""
+"""Test-wide set-up: headless Qt, one BLAS thread, cycle collection between tests, and leak
+checks for threads and windows."""
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import threading
@@ -17,6 +19,24 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 # Never let tests read or write the user's real settings or recovery files.
 os.environ.setdefault("CNNSTUDIO_CONFIG_DIR", tempfile.mkdtemp(prefix="cnnstudio-test-config-"))
+
+
+# Python's cycle collector runs only between tests (see _collect_cycles),
+# as the app runs it only from its event loop (cnnstudio.ui.app.collect_garbage_in_event_loop):
+# run mid-test, it once freed a previous test's widgets inside a Qt signal disconnect and
+# deadlocked the worker on Qt's lock.
+gc.disable()
+
+
+_TESTS_RUN = [0]
+
+
+def _collect_cycles() -> None:
+    """The youngest generation after every test, the middle one every 10th test and all
+    of them every 100th (as automatic collection would, but at a safe moment)."""
+    _TESTS_RUN[0] += 1
+    n = _TESTS_RUN[0]
+    gc.collect(2 if n % 100 == 0 else 1 if n % 10 == 0 else 0)
 
 
 def _qt_loaded() -> bool:
@@ -58,6 +78,7 @@ def _no_leaked_threads_or_windows(request):
     for t in leaked:
         t.join(timeout=5)
     still = [t.name for t in leaked if t.is_alive()]
+    _collect_cycles()  # between tests: no Qt call is running now
     if still:
         pytest.fail(f"test left thread(s) running: {', '.join(still)}", pytrace=False)
 

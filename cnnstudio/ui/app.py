@@ -23,7 +23,7 @@ from cnnstudio import __version__
 from cnnstudio.resources import resource_path
 from cnnstudio.ui.settings import APPLICATION, ORGANIZATION
 
-__all__ = ["app_icon", "ensure_app", "run_gui"]
+__all__ = ["app_icon", "collect_garbage_in_event_loop", "ensure_app", "run_gui"]
 
 
 def app_icon() -> QIcon:
@@ -38,6 +38,28 @@ def _quiet_qt_messages(mode: QtMsgType, context: QMessageLogContext, message: st
     print(message, file=sys.stderr)
 
 
+_GARBAGE_COLLECTOR = None
+
+
+def collect_garbage_in_event_loop() -> None:
+    """Run Python's cycle collector only from the GUI thread's event loop, never in the
+    middle of a Qt call or on the training thread (pyqtgraph's ``GarbageCollector``: a
+    1 s timer that collects each generation past its usual threshold).
+
+    Left to itself the collector runs whenever allocations pass a threshold, wherever
+    that happens. Once it ran inside a signal ``disconnect`` (pyqtgraph re-parenting a
+    plot item) and freed a forgotten widget tree there: the widget's destructor waited
+    for the lock Qt held for the ``disconnect``, and the process hung for good. Qt objects
+    freed from another thread can crash it the same way. Call after the QApplication
+    exists; calling again does nothing.
+    """
+    global _GARBAGE_COLLECTOR
+    if _GARBAGE_COLLECTOR is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _GARBAGE_COLLECTOR = GarbageCollector(interval=1.0)
+
+
 def ensure_app(argv: list[str] | None = None) -> QApplication:
     """Return the running QApplication, creating and configuring it if needed."""
     app = QApplication.instance()
@@ -48,6 +70,7 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
         )
         app = QApplication(argv if argv is not None else [sys.argv[0]])
     assert isinstance(app, QApplication)
+    collect_garbage_in_event_loop()
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
