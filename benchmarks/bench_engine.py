@@ -135,6 +135,40 @@ def save_results(text: str, name: str, suffix: str = "") -> None:
     print(f"saved {path.relative_to(ROOT)}")
 
 
+def alternating_steps(
+    batch: int, plans: dict, rounds: int, steps: int, warm: int = 0, first: int = 20
+) -> dict[str, float]:
+    """Median microseconds per LeNet training step under each of ``plans`` (name -> a
+    context-manager factory that switches the engine to that plan), taking turns for
+    ``rounds`` rounds of ``steps`` steps in this process, each turn after ``warm`` untimed
+    steps (and ``first`` untimed steps before the first round). Alternating in one process
+    is the only comparison that holds still on a busy host."""
+    x, y = load_images()
+    net = numpy_lenet()
+    step = numpy_train_step_factory(net)
+    n_batches = len(x) // batch
+    i = 0
+
+    def run(n: int) -> None:
+        nonlocal i
+        for _ in range(n):
+            a = (i % n_batches) * batch
+            step(x[a : a + batch], y[a : a + batch])
+            i += 1
+
+    run(first)
+    times: dict[str, list[float]] = {name: [] for name in plans}
+    for _ in range(rounds):
+        for name, plan in plans.items():
+            with plan():
+                run(warm)
+                t0 = time.perf_counter()
+                run(steps)
+                times[name].append((time.perf_counter() - t0) / steps * 1e6)
+    net.close()
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 # -- workers (run in a fresh process) ---------------------------------------------------
 def worker(args: argparse.Namespace) -> dict:
     import numpy as np

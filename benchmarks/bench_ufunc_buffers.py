@@ -17,6 +17,7 @@ The table is printed and saved to ``benchmarks/results/ufunc-buffers-<date>.md``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import statistics
 import sys
@@ -86,6 +87,19 @@ def time_kernels(rounds: int) -> list[str]:
     return lines
 
 
+@contextlib.contextmanager
+def _sizes(slice_add: int, pool: int):
+    """The kernels' buffer sizes set to these inside the block, restored after."""
+    from cnnstudio.engine import kernels
+
+    tuned = (kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE)
+    kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE = slice_add, pool
+    try:
+        yield
+    finally:
+        kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE = tuned
+
+
 def time_steps(rounds: int) -> list[str]:
     """Whole LeNet training steps: the engine's buffer sizes against NumPy's default."""
     import bench_engine as be
@@ -93,29 +107,11 @@ def time_steps(rounds: int) -> list[str]:
     from cnnstudio.engine import kernels
 
     tuned = (kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE)
-    x, y = be.load_images()
+    plans = {"default": lambda: _sizes(8192, 8192), "engine": lambda: _sizes(*tuned)}
     lines = ["| batch | default 8,192 | engine's sizes | speed-up |", "|---|---|---|---|"]
     for b in BATCHES:
-        net = be.numpy_lenet()
-        step = be.numpy_train_step_factory(net)
-        n_batches = len(x) // b
-        steps = max(10, 1280 // b)
-        i = 20
-        for i in range(20):
-            a = (i % n_batches) * b
-            step(x[a : a + b], y[a : a + b])
-        times: dict[str, list[float]] = {"default": [], "engine": []}
-        for _ in range(rounds):
-            for mode, sizes in (("default", (8192, 8192)), ("engine", tuned)):
-                kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE = sizes
-                t0 = time.perf_counter()
-                for _ in range(steps):
-                    a = (i % n_batches) * b
-                    step(x[a : a + b], y[a : a + b])
-                    i += 1
-                times[mode].append((time.perf_counter() - t0) / steps * 1e6)
-        kernels.SLICE_ADD_BUFSIZE, kernels.POOL_BUFSIZE = tuned
-        d, e = statistics.median(times["default"]), statistics.median(times["engine"])
+        t = be.alternating_steps(b, plans, rounds, steps=max(10, 1280 // b))
+        d, e = t["default"], t["engine"]
         lines.append(f"| {b} | {d:,.0f} us | {e:,.0f} us | {d / e:.3f}x |")
         print(lines[-1], flush=True)
     return lines

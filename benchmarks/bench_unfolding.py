@@ -76,33 +76,15 @@ class _Plan:
 def time_steps(rounds: int) -> list[str]:
     import bench_engine as be
 
-    x, y = be.load_images()
+    plans = {"keep": lambda: _Plan("keep"), "blocks": lambda: _Plan("blocks")}
     lines = ["| batch | keep the whole unfolding | unfold again by blocks | speed-up |"]
     lines.append("|---|---|---|---|")
     for b in TRAIN_BATCHES:
-        net = be.numpy_lenet()
-        step = be.numpy_train_step_factory(net)
-        n_batches = len(x) // b
-        steps = max(8, 480 // b)
-        i = 0
-        times: dict[str, list[float]] = {"keep": [], "blocks": []}
-        for _ in range(rounds):
-            for mode in ("keep", "blocks"):
-                with _Plan(mode):
-                    for _ in range(3):  # the other plan's buffers leave the cache
-                        a = (i % n_batches) * b
-                        step(x[a : a + b], y[a : a + b])
-                        i += 1
-                    t0 = time.perf_counter()
-                    for _ in range(steps):
-                        a = (i % n_batches) * b
-                        step(x[a : a + b], y[a : a + b])
-                        i += 1
-                    times[mode].append((time.perf_counter() - t0) / steps * 1e6)
-        k, u = statistics.median(times["keep"]), statistics.median(times["blocks"])
+        # 3 untimed steps a turn: the other plan's buffers leave the cache.
+        t = be.alternating_steps(b, plans, rounds, steps=max(8, 480 // b), warm=3, first=0)
+        k, u = t["keep"], t["blocks"]
         lines.append(f"| {b} | {k:,.0f} us | {u:,.0f} us | {k / u:.3f}x |")
         print(lines[-1], flush=True)
-        net.close()
     return lines
 
 
