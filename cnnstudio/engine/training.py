@@ -58,17 +58,29 @@ from cnnstudio.engine.schedules import SCHEDULES, Schedule, make_schedule
 __all__ = [
     "TrainConfig",
     "TrainingControl",
+    "TrainingMemoryError",
     "TrainingSnapshot",
+    "check_training_data",
     "default_transform",
     "fit",
     "format_progress",
     "train",
 ]
 
+#: Images checked for NaN/inf at a time: bounds the temporary mask to a few MB.
+_FINITE_CHUNK_VALUES = 1 << 22
 #: Samples of the last batch used to count dead ReLU units on rich snapshots.
 _DEAD_UNIT_SAMPLES = 16
 #: Layer types whose outputs are checked for dead units (exact zeros for every sample).
 _RELU_TYPES = frozenset({"ReLU"})
+
+
+class TrainingMemoryError(EngineError, MemoryError):
+    """Training ran out of memory; the message says where and what to lower.
+
+    Also a ``MemoryError``, so code that catches that still does. The network keeps
+    the weights of the last completed step.
+    """
 
 
 def _is_int(value: Any) -> bool:
@@ -412,6 +424,64 @@ def _all_finite(network: Any) -> bool:
     return all(bool(np.isfinite(p).all()) for _, p, _ in network.parameters())
 
 
+def _first_nonfinite(x: np.ndarray) -> int | None:
+    """Index of the first image of ``x`` with a NaN or infinite value; None when there is none."""
+    if not np.issubdtype(x.dtype, np.floating) or x.shape[0] == 0:
+        return None  # integer images cannot hold NaN
+    chunk = max(1, _FINITE_CHUNK_VALUES // max(1, math.prod(x.shape[1:])))
+    for start in range(0, x.shape[0], chunk):
+        block = x[start : start + chunk]
+        finite = np.isfinite(block).reshape(block.shape[0], -1).all(axis=1)
+        if not finite.all():
+            return start + int(np.argmin(finite))
+    return None
+
+
+def _check_finite(x: np.ndarray, what: str) -> None:
+    bad = _first_nonfinite(x)
+    if bad is not None:
+        raise EngineError(
+            f"image {bad} of {what} contains NaN/inf values (images are counted from 0); "
+            "fix or remove it before training"
+        )
+
+
+def check_training_data(
+    x: np.ndarray,
+    y: np.ndarray,
+    what: str = "the training data",
+    class_names: Any = None,
+) -> None:
+    """Refuse training data that no network can learn from, before any step runs.
+
+    - Fewer than two classes among the labels: there is nothing to tell apart, the
+      softmax loss of a single class has zero gradients, and a run would report 100%
+      accuracy with weights that never change.
+    - An image with a NaN or infinite value: it would turn the loss into NaN at
+      whatever step first draws it, which would then be blamed on the learning rate.
+
+    ``x``: images ``(N, ...)``, uint8 or float (checked in chunks, no full-size copy);
+    ``y``: integer labels ``(N,)``. ``what`` names the data in the message (``"the
+    training data"``, a file name) and ``class_names`` the labels, when known.
+
+    Raises
+    ------
+    EngineError
+        Naming the data and the problem (the image index for NaN/inf values).
+    """
+    labels = np.asarray(y)
+    if labels.size and labels.min() == labels.max():
+        value = int(labels.flat[0])
+        name = str(value)
+        if class_names is not None and 0 <= value < len(class_names):
+            name = repr(str(class_names[value]))
+        raise EngineError(
+            f"{what} has only one class (every image is labelled {name}): a classifier "
+            "needs images of at least two classes to learn anything; add another class"
+        )
+    _check_finite(x, what)
+
+
 def _pair(data: Any, what: str) -> tuple[Any, Any]:
     """``(images, labels)`` from a pair or from an object with ``images`` and ``labels``."""
     if hasattr(data, "images") and hasattr(data, "labels"):
@@ -465,19 +535,29 @@ def train(
     Raises
     ------
     EngineError
-        Bad settings or data (raised by this call, before any training).
+        Bad settings or data (raised by this call, before any training): among
+        others training data of fewer than two classes, and an image with NaN or
+        infinite values (see :func:`check_training_data`).
     DivergenceError
         From the generator, when the loss becomes NaN or infinite; the network is
         left with the last weights that gave a finite loss.
+    TrainingMemoryError
+        From the generator, when a step or the validation runs out of memory.
+
+    Whatever ends the generator (an error, ``KeyboardInterrupt`` or ``close()``), the
+    network is left with the weights of the last completed step, never with a
+    half-applied update: a consumer can always save it.
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise EngineError(f"config must be a TrainConfig, got {type(config).__name__}")
     config.validate()
     x, y = check_inputs(network, *_pair(train_data, "training data"), "training data")
+    check_training_data(x, y)
     val = None
     if val_data is not None:
         val = check_inputs(network, *_pair(val_data, "validation data"), "validation data")
+        _check_finite(val[0], "the validation data")
     if val_transform is None and transform is not None:
         val_transform = _without_augmentation(transform)
     probe_x = None
@@ -575,12 +655,29 @@ def _loop(
     t_resume = clock()
     active = t_resume - t_start  # set-up time counts as training time spent
 
-    def diverged(epoch: int, at_step: int, value: float, when: str) -> DivergenceError:
+    def restore_good_weights() -> None:
         if params_only:
             for (_, p, _), good in zip(flat_parameters(), good_flat, strict=True):
                 np.copyto(p, good)
         else:
             network.set_weights(good_weights)
+
+    def diverged(
+        epoch: int, at_step: int, value: float, when: str, batch: Any = None
+    ) -> DivergenceError:
+        restore_good_weights()
+        kept = " The last good weights were kept." if at_step > 1 else ""
+        if when == "loss" and batch is not None:
+            # The data was checked before the run, so a non-finite batch here came out of
+            # the transform: blame that image, not the learning rate.
+            xb, idx = batch
+            row = _first_nonfinite(xb)
+            if row is not None:
+                return DivergenceError(
+                    f"Training stopped at epoch {epoch}, step {at_step}: image {int(idx[row])} "
+                    "of the training data contains NaN/inf values after the training "
+                    "transform (normalisation or augmentation); check those settings." + kept
+                )
         what = "NaN" if math.isnan(value) else "infinite"
         if when == "exploded":
             return DivergenceError(
@@ -626,121 +723,144 @@ def _loop(
         }
 
     stopped = False
-    for epoch in range(1, n_epochs + 1):
-        perm = shuffle_rng.permutation(n)
-        loss_sum = 0.0
-        correct = 0
-        seen = 0
-        last_step_in_epoch = min(spe, total - (epoch - 1) * spe)
-        for i in range(last_step_in_epoch):
-            if control is not None:
-                if control.stop_requested:
-                    stopped = True
-                    break
-                new_lr = control._take_lr()
-                if new_lr is not None:
-                    base_lr = new_lr
-            t0 = clock()
-            idx = perm[i * bs : (i + 1) * bs]
-            xb = x[idx]
-            yb = y[idx]
-            if transform is None:
-                xb = default_transform(xb)
-            else:
-                xb = _checked_batch(transform(xb, aug_rng), network, "training transform", len(idx))
-            lr = schedule(step, base_lr)
-            optimizer.lr = lr
-            with np.errstate(over="ignore", invalid="ignore"):
-                # a diverging run overflows inside the layers; it is reported below instead
-                if train_step is not None:  # forward, loss and backward in one call
-                    batch_loss, logits = train_step(xb, yb, loss_fn)
+    epoch = 1
+    # True while an update is half-applied: anything that ends the run then (an error,
+    # Ctrl+C, a lost helper process) puts the last good weights back first.
+    updating = False
+    try:
+        for epoch in range(1, n_epochs + 1):
+            perm = shuffle_rng.permutation(n)
+            loss_sum = 0.0
+            correct = 0
+            seen = 0
+            last_step_in_epoch = min(spe, total - (epoch - 1) * spe)
+            for i in range(last_step_in_epoch):
+                if control is not None:
+                    if control.stop_requested:
+                        stopped = True
+                        break
+                    new_lr = control._take_lr()
+                    if new_lr is not None:
+                        base_lr = new_lr
+                t0 = clock()
+                idx = perm[i * bs : (i + 1) * bs]
+                xb = x[idx]
+                yb = y[idx]
+                if transform is None:
+                    xb = default_transform(xb)
                 else:
-                    logits = network.forward(xb, training=True)
-                    batch_loss, dlogits = loss_fn(logits, yb)
-            if not math.isfinite(batch_loss):
-                raise diverged(epoch, step + 1, batch_loss, "loss")
-            if explode_limit is None:
-                if config.explode_factor is not None:
-                    explode_limit = config.explode_factor * max(batch_loss, 1.0)
-            elif batch_loss > explode_limit:
-                raise diverged(epoch, step + 1, batch_loss, "exploded")
-            if binary:
-                hits = np.count_nonzero((logits.reshape(-1) > 0) == (yb == 1))
-            else:
-                hits = np.count_nonzero(logits.argmax(axis=1) == yb)
-            if params_only:
-                for (_, p, _), good in zip(flat_parameters(), good_flat, strict=True):
-                    np.copyto(good, p)
-            else:
-                good_weights = network.get_weights()
-            with np.errstate(over="ignore", invalid="ignore"):
-                if train_step is None:
-                    network.backward(dlogits)
-                optimizer.step(flat_parameters())
-            step += 1
-            m = yb.shape[0]
-            samples_done += m
-            seen += m
-            correct += int(hits)
-            loss_sum += batch_loss * m
-            t1 = clock()
-            train_time += t1 - t0
-
-            epoch_end = i == spe - 1
-            done = step == total
-            extra: dict[str, Any] = {}
-            if done and not _all_finite(network):
-                raise diverged(epoch, step, float("nan"), "weights")
-            if epoch_end and val is not None:
+                    xb = _checked_batch(
+                        transform(xb, aug_rng), network, "training transform", len(idx)
+                    )
+                lr = schedule(step, base_lr)
+                optimizer.lr = lr
                 with np.errstate(over="ignore", invalid="ignore"):
-                    ev = evaluate(network, val[0], val[1], max(bs, 256), val_transform)
-                extra.update(
-                    val_loss=ev.loss,
-                    val_accuracy=ev.accuracy,
-                    val_confusion=_frozen({"c": ev.confusion}, copy=False)["c"],
+                    # a diverging run overflows inside the layers; it is reported below instead
+                    if train_step is not None:  # forward, loss and backward in one call
+                        batch_loss, logits = train_step(xb, yb, loss_fn)
+                    else:
+                        logits = network.forward(xb, training=True)
+                        batch_loss, dlogits = loss_fn(logits, yb)
+                if not math.isfinite(batch_loss):
+                    raise diverged(epoch, step + 1, batch_loss, "loss", (xb, idx))
+                if explode_limit is None:
+                    if config.explode_factor is not None:
+                        explode_limit = config.explode_factor * max(batch_loss, 1.0)
+                elif batch_loss > explode_limit:
+                    raise diverged(epoch, step + 1, batch_loss, "exploded")
+                if binary:
+                    hits = np.count_nonzero((logits.reshape(-1) > 0) == (yb == 1))
+                else:
+                    hits = np.count_nonzero(logits.argmax(axis=1) == yb)
+                if params_only:
+                    for (_, p, _), good in zip(flat_parameters(), good_flat, strict=True):
+                        np.copyto(good, p)
+                else:
+                    good_weights = network.get_weights()
+                updating = True
+                with np.errstate(over="ignore", invalid="ignore"):
+                    if train_step is None:
+                        network.backward(dlogits)
+                    optimizer.step(flat_parameters())
+                updating = False
+                step += 1
+                m = yb.shape[0]
+                samples_done += m
+                seen += m
+                correct += int(hits)
+                loss_sum += batch_loss * m
+                t1 = clock()
+                train_time += t1 - t0
+
+                epoch_end = i == spe - 1
+                done = step == total
+                extra: dict[str, Any] = {}
+                if done and not _all_finite(network):
+                    raise diverged(epoch, step, float("nan"), "weights")
+                if epoch_end and val is not None:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        ev = evaluate(network, val[0], val[1], max(bs, 256), val_transform)
+                    extra.update(
+                        val_loss=ev.loss,
+                        val_accuracy=ev.accuracy,
+                        val_confusion=_frozen({"c": ev.confusion}, copy=False)["c"],
+                    )
+                    val_passes += 1
+                    val_time += clock() - t1
+                now = clock()
+                if done or epoch_end or now - last_rich >= interval:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        extra.update(rich_fields(xb))
+                    last_rich = clock()
+                active += clock() - t_resume
+                per_step = train_time / step
+                remaining_val = 0
+                if val is not None:
+                    remaining_val = n_epochs - val_passes - (0 if total % spe == 0 else 1)
+                eta = (total - step) * per_step + max(remaining_val, 0) * (
+                    val_time / val_passes if val_passes else per_step * spe * 0.2
                 )
-                val_passes += 1
-                val_time += clock() - t1
-            now = clock()
-            if done or epoch_end or now - last_rich >= interval:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    extra.update(rich_fields(xb))
-                last_rich = clock()
-            active += clock() - t_resume
-            per_step = train_time / step
-            remaining_val = 0
-            if val is not None:
-                remaining_val = n_epochs - val_passes - (0 if total % spe == 0 else 1)
-            eta = (total - step) * per_step + max(remaining_val, 0) * (
-                val_time / val_passes if val_passes else per_step * spe * 0.2
-            )
-            last = {
-                "epoch": epoch,
-                "epochs": config.epochs,
-                "step": step,
-                "steps_per_epoch": spe,
-                "total_steps": total,
-                "step_in_epoch": i + 1,
-                "batch_loss": batch_loss,
-                "loss": loss_sum / seen,
-                "accuracy": correct / seen,
-                "lr": lr,
-                "base_lr": base_lr,
-                "samples_per_sec": samples_done / train_time if train_time > 0 else 0.0,
-                "elapsed": active,
-                "eta_seconds": eta,
-            }
-            yield TrainingSnapshot(**last, epoch_end=epoch_end, done=done, **extra)
-            t_resume = clock()
-        if stopped:
-            break
+                last = {
+                    "epoch": epoch,
+                    "epochs": config.epochs,
+                    "step": step,
+                    "steps_per_epoch": spe,
+                    "total_steps": total,
+                    "step_in_epoch": i + 1,
+                    "batch_loss": batch_loss,
+                    "loss": loss_sum / seen,
+                    "accuracy": correct / seen,
+                    "lr": lr,
+                    "base_lr": base_lr,
+                    "samples_per_sec": samples_done / train_time if train_time > 0 else 0.0,
+                    "elapsed": active,
+                    "eta_seconds": eta,
+                }
+                yield TrainingSnapshot(**last, epoch_end=epoch_end, done=done, **extra)
+                t_resume = clock()
+            if stopped:
+                break
 
-    if stopped and last is not None:
-        if not _all_finite(network):
-            raise diverged(last["epoch"], step, float("nan"), "weights")
-        active += clock() - t_resume
-        last.update(elapsed=active, eta_seconds=0.0)
-        yield TrainingSnapshot(**last, done=True, stopped=True, **rich_fields(None))
+        if stopped and last is not None:
+            if not _all_finite(network):
+                raise diverged(last["epoch"], step, float("nan"), "weights")
+            active += clock() - t_resume
+            last.update(elapsed=active, eta_seconds=0.0)
+            yield TrainingSnapshot(**last, done=True, stopped=True, **rich_fields(None))
+    except MemoryError as exc:
+        if updating:
+            restore_good_weights()
+        shape = "x".join(str(d) for d in network.input_shape)
+        raise TrainingMemoryError(
+            f"Training ran out of memory at epoch {epoch}, step {step + 1} (batches of {bs} "
+            f"images of {shape}): lower the batch size, use a smaller network or fewer "
+            "processes, or close other programs."
+            + (" The weights of the last completed step were kept." if step else "")
+        ) from exc
+    except BaseException:
+        if updating:
+            restore_good_weights()
+        raise
 
 
 def fit(

@@ -10,9 +10,12 @@ import pytest
 
 from cnnstudio.engine.errors import DivergenceError, EngineError
 from cnnstudio.engine.metrics import evaluate
+from cnnstudio.engine.optimizers import Adam
 from cnnstudio.engine.training import (
     TrainConfig,
     TrainingControl,
+    TrainingMemoryError,
+    check_training_data,
     fit,
     format_progress,
     train,
@@ -298,11 +301,115 @@ def test_lenet_with_a_far_too_high_learning_rate_is_stopped():
     assert all(np.isfinite(v).all() for v in net.get_weights().values())
 
 
-def test_nan_in_the_data_is_blamed_on_the_data(make_net, make_blobs):
-    x, y = make_blobs(n=16)
-    x[:] = np.nan
-    with pytest.raises(DivergenceError, match="before any update, so the input data"):
-        list(train(make_net(), (x, y)))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_nan_image_is_named_before_training_not_blamed_on_the_learning_rate(
+    make_net, make_blobs, bad
+):
+    # One bad image that the shuffle draws only after the first step: the run used to
+    # fail mid-way with "the learning rate is probably too high".
+    x, y = make_blobs(n=5000)
+    x[1234, 0, 2, 3] = bad
+    net = make_net()
+    with pytest.raises(EngineError, match=r"^image 1234 of the training data contains NaN/inf"):
+        train(net, (x, y), config=TrainConfig(epochs=1, batch_size=32))
+    assert net.forward_calls == 0
+    xv, yv = make_blobs(n=20, seed=3)
+    xv[7] = bad
+    with pytest.raises(EngineError, match="image 7 of the validation data contains NaN/inf"):
+        train(net, (x[:1000], y[:1000]), (xv, yv))
+
+
+def test_a_transform_that_makes_nan_is_blamed_for_the_image_not_the_learning_rate(
+    make_net, make_blobs
+):
+    x, y = make_blobs(n=200)
+    x[137] = 5.0  # a marker the transform turns into NaN, like a zero-variance normalisation
+
+    def transform(xb, rng):
+        out = xb.astype(np.float32)
+        out[out.reshape(len(out), -1).max(axis=1) > 4] = np.nan
+        return out
+
+    seen = []
+    with pytest.raises(DivergenceError) as info:
+        for snap in train(make_net(), (x, y), config=TrainConfig(epochs=3, batch_size=16, seed=1),
+                          transform=transform):  # fmt: skip
+            seen.append(snap)
+    msg = str(info.value)
+    assert "image 137 of the training data" in msg and "transform" in msg, msg
+    assert "learning rate" not in msg
+
+
+@pytest.mark.parametrize(("label", "name"), [(0, "ant"), (2, "cat")])
+def test_training_data_of_one_class_is_refused(make_net, make_blobs, label, name):
+    x, y = make_blobs(n=50)
+    y[:] = label
+    net = make_net()
+    with pytest.raises(EngineError, match=r"has only one class .*at least two classes"):
+        train(net, (x, y))
+    assert net.forward_calls == 0
+    with pytest.raises(EngineError, match=rf"^digits\.csv has only one class \(every image is "
+                       rf"labelled '{name}'\)"):  # fmt: skip
+        check_training_data(x, y, "digits.csv", ["ant", "bee", "cat"])
+
+
+def test_running_out_of_memory_is_a_documented_error_that_keeps_the_last_good_weights(
+    make_net, make_blobs, monkeypatch
+):
+    x, y = make_blobs(n=100)
+    net = make_net()
+    real_update = Adam._update
+    calls = {"n": 0}
+
+    def update(self, key, p, g):
+        calls["n"] += 1
+        if calls["n"] == 2 * 4 + 2:  # step 3, after its first parameter was updated
+            raise MemoryError
+        real_update(self, key, p, g)
+
+    monkeypatch.setattr(Adam, "_update", update)
+    seen = []
+    cfg = TrainConfig(epochs=3, batch_size=10, snapshot_interval=0)
+    with pytest.raises(TrainingMemoryError) as info:
+        for snap in train(net, (x, y), config=cfg):
+            seen.append(snap)
+    assert isinstance(info.value, EngineError) and isinstance(info.value, MemoryError)
+    msg = str(info.value)
+    assert "ran out of memory at epoch 1, step 3" in msg and "lower the batch size" in msg
+    assert [s.step for s in seen] == [1, 2]
+    assert weights_equal(net.get_weights(), seen[-1].weights)  # not half an update
+
+
+def test_an_interrupt_in_the_middle_of_an_update_leaves_the_last_complete_weights(
+    make_net, make_blobs, monkeypatch
+):
+    x, y = make_blobs(n=100)
+    net = make_net()
+    real_update = Adam._update
+    calls = {"n": 0}
+
+    def update(self, key, p, g):
+        calls["n"] += 1
+        real_update(self, key, p, g)
+        if calls["n"] == 4 * 4 + 3:  # step 5, three of its four parameters updated
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Adam, "_update", update)
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        for snap in train(net, (x, y), config=TrainConfig(batch_size=10, snapshot_interval=0)):
+            seen.append(snap)
+    assert [s.step for s in seen] == [1, 2, 3, 4]
+    assert weights_equal(net.get_weights(), seen[-1].weights)
+
+
+def test_closing_the_generator_keeps_the_weights_of_the_last_step(make_net, make_blobs):
+    x, y = make_blobs(n=100)
+    net = make_net()
+    gen = train(net, (x, y), config=TrainConfig(batch_size=10, snapshot_interval=0))
+    snaps = [next(gen) for _ in range(3)]
+    gen.close()
+    assert weights_equal(net.get_weights(), snaps[-1].weights)
 
 
 def test_stop_request_ends_with_a_final_rich_snapshot(make_net, make_blobs):
