@@ -17,6 +17,8 @@ from cnnstudio.io.recovery import (
     recovery_info,
     recovery_path,
     remove_recovery,
+    set_aside_recovery,
+    sweep_recovery,
     write_recovery,
 )
 
@@ -43,5 +45,7 @@ __all__ = [
     "remove_recovery",
     "save_model",
     "save_project",
+    "set_aside_recovery",
+    "sweep_recovery",
     "write_recovery",
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import zipfile
-from pathlib import Path
 from typing import Literal
 
+from cnnstudio.fileio import open_regular
 from cnnstudio.io.errors import ModelFileError
 from cnnstudio.io.model_file import ModelBundle, load_model
 
@@ -22,21 +22,26 @@ def file_kind(path: str | os.PathLike[str]) -> FileKind:
     ``"architecture"`` (a JSON file), or ``"unknown"`` (anything else, unreadable
     files included: the loaders then give the precise error).
     """
-    p = Path(path)
     try:
-        with open(p, "rb") as f:
-            head = f.read(64)
+        # Regular files only: a FIFO would block here, a device never end.
+        f = open_regular(path)
     except OSError:
         return "unknown"
-    if head.lstrip()[:1] == b"{":
-        return "architecture"
-    if not head.startswith(b"PK"):
-        return "unknown"
-    try:
-        with zipfile.ZipFile(p) as zf:
-            names = set(zf.namelist())
-    except Exception:  # damaged: let the loader explain
-        return "unknown"
+    with f:
+        try:
+            head = f.read(64)
+        except OSError:
+            return "unknown"
+        if head.lstrip()[:1] == b"{":
+            return "architecture"
+        if not head.startswith(b"PK"):
+            return "unknown"
+        try:
+            f.seek(0)
+            with zipfile.ZipFile(f) as zf:
+                names = set(zf.namelist())
+        except Exception:  # damaged: let the loader explain
+            return "unknown"
     if "project.json" in names:
         return "project"
     if "meta.json" in names:

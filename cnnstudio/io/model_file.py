@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnnstudio import __version__
+from cnnstudio.fileio import JsonError
 from cnnstudio.io import _validate as v
 from cnnstudio.io.errors import ModelFileError
 from cnnstudio.io.zipfmt import (
@@ -249,13 +250,40 @@ def bundle_members(bundle: ModelBundle, path: v.PathLike) -> list[tuple[str, byt
     v.check_class_names(path, bundle.class_names, "class names")
     v.check_preprocessing(path, bundle.preprocessing, "preprocessing")
     v.check_object(path, bundle.training_summary, "training summary")
+    check_text_names(path, bundle.class_names, "class name")
     _checked_network(bundle, path)
     weights = {k: np.ascontiguousarray(a, dtype=np.float32) for k, a in bundle.weights.items()}
     return [
-        ("meta.json", json_bytes(bundle.meta())),
-        ("architecture.json", json_bytes(bundle.architecture)),
+        ("meta.json", saved_json(path, bundle.meta(), "the model's metadata")),
+        ("architecture.json", saved_json(path, bundle.architecture, "the architecture")),
         ("weights.npz", npz_bytes(weights)),
     ]
+
+
+def check_text_names(path: v.PathLike, names: Any, what: str) -> None:
+    """Refuse to save names that are not valid Unicode text.
+
+    A folder whose name has bytes that are not UTF-8 becomes, through ``os.fsdecode``,
+    a class name with lone surrogates that no file format can hold.
+    """
+    for name in names if isinstance(names, list | tuple) else ():
+        if isinstance(name, str):
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ModelFileError(
+                    path,
+                    f"cannot be saved: the {what} {name!r} is not valid UTF-8 text (it comes "
+                    "from a file or folder name with undecodable bytes); rename it and try again",
+                ) from None
+
+
+def saved_json(path: v.PathLike, obj: Any, what: str) -> bytes:
+    """``obj`` as the JSON of a member; ``ModelFileError`` naming ``path`` if it cannot be."""
+    try:
+        return json_bytes(obj)
+    except JsonError as exc:
+        raise ModelFileError(path, f"cannot be saved: {what} is {exc.reason}") from None
 
 
 def save_model(path: str | os.PathLike[str], bundle: ModelBundle) -> Path:

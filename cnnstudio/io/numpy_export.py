@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cnnstudio import __version__
+from cnnstudio.fileio import JsonError, UnsafeFileError, read_bounded, sweep_temporaries
 from cnnstudio.io.errors import ExportError, ModelFileError
 from cnnstudio.io.zipfmt import json_bytes, npz_bytes, write_atomic
 
@@ -131,12 +132,16 @@ def export_numpy(bundle: Any, folder: str | os.PathLike[str]) -> Path:
             )
     model, weights = predictor_model(bundle)
     try:
+        model_json = json_bytes(model)
+    except JsonError as exc:
+        raise ExportError(f"the model cannot be described as JSON: it is {exc.reason}") from None
+    try:
         folder.mkdir(parents=False, exist_ok=True)
     except OSError as exc:
         raise ModelFileError(folder, f"cannot be created ({exc.strerror or exc})") from None
     script = template_path().read_bytes()
     write_atomic(folder / "weights.npz", _writer(npz_bytes(weights)), "weights file")
-    write_atomic(folder / "model.json", _writer(json_bytes(model)), "model description")
+    write_atomic(folder / "model.json", _writer(model_json), "model description")
     write_atomic(folder / "predict.py", _writer(script), "predict script")
     return folder / "predict.py"
 
@@ -145,8 +150,8 @@ def export_architecture(architecture: dict[str, Any], path: str | os.PathLike[st
     """Write the architecture dict alone as pretty JSON (File > Export > Architecture)."""
     try:
         data = json_bytes(architecture)
-    except (TypeError, ValueError) as exc:
-        raise ExportError(f"the architecture is not plain JSON data ({exc})") from None
+    except JsonError as exc:
+        raise ExportError(f"the architecture cannot be saved: it is {exc.reason}") from None
     path = Path(path)
     write_atomic(path, _writer(data), "architecture file")
     return path
@@ -170,13 +175,15 @@ def load_architecture(path: str | os.PathLike[str]) -> dict[str, Any]:
     from cnnstudio.io.zipfmt import DEFAULT_LIMITS, parse_json
 
     path = Path(path)
+    sweep_temporaries(path)
     try:
-        size = path.stat().st_size
-        if size > DEFAULT_LIMITS.json_bytes:
-            raise ModelFileError(path, "is too large to be an architecture file")
-        data = path.read_bytes()
+        data = read_bounded(path, DEFAULT_LIMITS.json_bytes)
     except FileNotFoundError:
         raise ModelFileError(path, "file not found") from None
+    except UnsafeFileError as exc:
+        if exc.reason.startswith("is too large"):
+            raise ModelFileError(path, "is too large to be an architecture file") from None
+        raise ModelFileError(path, f"{exc.reason}; an architecture is a JSON file") from None
     except OSError as exc:
         raise ModelFileError(path, f"cannot be read ({exc.strerror or exc})") from None
     arch = parse_json(data, path, "the file")

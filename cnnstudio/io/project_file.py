@@ -19,6 +19,7 @@ A project file is a zip archive (docs/file-formats.md):
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,12 +34,13 @@ from cnnstudio.io.model_file import (
     ModelBundle,
     _checked_network,
     bundle_from_meta,
+    check_text_names,
+    saved_json,
 )
 from cnnstudio.io.zipfmt import (
     DEFAULT_LIMITS,
     Limits,
     ZipReader,
-    json_bytes,
     npz_bytes,
     write_zip_atomic,
 )
@@ -156,8 +158,16 @@ def _samples_members(
     return info, npz_bytes({"images": np.ascontiguousarray(images), "labels": codes})
 
 
-def save_project(path: str | os.PathLike[str], project: ProjectData) -> Path:
+def save_project(
+    path: str | os.PathLike[str],
+    project: ProjectData,
+    *,
+    extra_members: Sequence[tuple[str, bytes]] = (),
+) -> Path:
     """Write ``project`` to ``path`` atomically (a crash mid-save keeps the old file).
+
+    ``extra_members`` are further ``(name, bytes)`` zip members written in the same
+    save (the autosave keeps its note there); loaders ignore members they do not know.
 
     Raises
     ------
@@ -168,6 +178,7 @@ def save_project(path: str | os.PathLike[str], project: ProjectData) -> Path:
     path = Path(path)
     v.check_architecture_structure(path, project.architecture, "architecture")
     v.check_class_names(path, list(project.class_names), "class names")
+    check_text_names(path, list(project.class_names), "class name")
     v.check_preprocessing(path, project.preprocessing, "preprocessing")
     doc: dict[str, Any] = {
         "format": PROJECT_FORMAT,
@@ -187,6 +198,7 @@ def save_project(path: str | os.PathLike[str], project: ProjectData) -> Path:
     members: list[tuple[str, bytes]] = []
     trained = project.trained
     if trained is not None:
+        check_text_names(path, trained.class_names, "class name")
         _checked_network(trained, path, "trained model ")
         meta = trained.meta()
         doc["trained"] = {
@@ -202,12 +214,8 @@ def save_project(path: str | os.PathLike[str], project: ProjectData) -> Path:
     if samples_npz is not None:
         doc["samples"] = info
         members.append(("samples.npz", samples_npz))
-    try:
-        body = json_bytes(doc)
-    except (TypeError, ValueError) as exc:
-        problem = f"cannot be saved: the project holds non-JSON data ({exc})"
-        raise ModelFileError(path, problem) from None
-    write_zip_atomic(path, [("project.json", body), *members], _KIND)
+    body = saved_json(path, doc, "the project")
+    write_zip_atomic(path, [("project.json", body), *members, *extra_members], _KIND)
     return path
 
 

@@ -7,18 +7,16 @@ stored or deflated members are accepted, and ``.npy`` arrays are parsed here
 from their header so that nothing is ever unpickled and no array is allocated
 before its size has been checked against the bytes actually present.
 
-Writing is atomic: the archive goes to a temporary file in the target's folder
-and replaces the target with ``os.replace`` only once it is complete, so a crash
-or a full disk mid-save leaves the previous file intact.
+Writing is atomic (`cnnstudio.fileio.write_atomic`): the archive goes to a temporary
+file in the target's folder and replaces the target with ``os.replace`` only once it
+is complete, so a crash or a full disk mid-save leaves the previous file intact.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
-import secrets
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from cnnstudio import fileio
 from cnnstudio.io.errors import ModelFileError
 
 __all__ = [
@@ -94,6 +93,7 @@ class ZipReader:
         self.kind = kind
         self.limits = limits
         self._zip: zipfile.ZipFile | None = None
+        self._file: BinaryIO | None = None
         self._infos: dict[str, zipfile.ZipInfo] = {}
         self._read_total = 0
 
@@ -109,16 +109,26 @@ class ZipReader:
         self.close()
 
     def open(self) -> None:
+        # Opening a file is also when the temporaries of its interrupted saves go.
+        fileio.sweep_temporaries(self.path)
         try:
-            if not self.path.exists():
-                raise self.error("file not found")
-            if self.path.is_dir():
-                raise self.error(f"is a folder, not a {self.kind}")
-            with open(self.path, "rb") as f:
-                head = f.read(4)
+            f = fileio.open_regular(self.path)
+        except FileNotFoundError:
+            raise self.error("file not found") from None
+        except fileio.UnsafeFileError as exc:
+            if exc.reason.startswith("is a folder"):
+                raise self.error(f"is a folder, not a {self.kind}") from None
+            raise self.error(f"{exc.reason}; a {self.kind} is a regular file") from None
         except OSError as exc:
             raise self.error(f"cannot be read ({exc.strerror or exc})") from None
+        self._file = f
+        try:
+            head = f.read(4)
+        except OSError as exc:
+            self.close()
+            raise self.error(f"cannot be read ({exc.strerror or exc})") from None
         if not head.startswith(b"PK"):
+            self.close()
             hint = ""
             if head.lstrip()[:1] in (b"{", b"["):
                 hint = " (it looks like a JSON file)"
@@ -126,7 +136,8 @@ class ZipReader:
                 raise self.error(f"is empty, not a {self.kind}")
             raise self.error(f"is not a {self.kind}{hint}")
         try:
-            self._zip = zipfile.ZipFile(self.path)
+            f.seek(0)
+            self._zip = zipfile.ZipFile(f)
             infos = self._zip.infolist()
         except Exception as exc:  # a hostile header can raise almost anything
             self.close()
@@ -144,6 +155,9 @@ class ZipReader:
         if self._zip is not None:
             self._zip.close()
             self._zip = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     # -- members ---------------------------------------------------------------------
     @property
@@ -218,17 +232,15 @@ def _short(exc: BaseException) -> str:
 
 
 def parse_json(data: bytes, path: str | os.PathLike[str], member: str) -> Any:
-    """Parse ``data`` as JSON; ``ModelFileError`` naming ``path`` and ``member`` otherwise."""
+    """Parse ``data`` as JSON; ``ModelFileError`` naming ``path`` and ``member`` otherwise.
+
+    Nesting is bounded (`cnnstudio.fileio.parse_json`), so no JSON makes a loader
+    recurse without end.
+    """
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ModelFileError(path, f"is damaged: {member} is not UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ModelFileError(path, f"is damaged: {member} is nested too deeply") from None
-    except ValueError as exc:
-        raise ModelFileError(path, f"is damaged: {member} is not valid JSON ({exc})") from None
+        return fileio.parse_json(data)
+    except fileio.JsonError as exc:
+        raise ModelFileError(path, f"is damaged: {member} is {exc.reason}") from None
 
 
 def parse_npz(
@@ -321,8 +333,15 @@ def _parse_npy(raw: bytes, key: str, fail: Any) -> np.ndarray:
 
 # -- writing -------------------------------------------------------------------------
 def json_bytes(obj: Any) -> bytes:
-    """``obj`` as pretty, UTF-8 JSON (NaN allowed: a diverged training curve still saves)."""
-    return (json.dumps(obj, indent=1, ensure_ascii=False, allow_nan=True) + "\n").encode("utf-8")
+    """``obj`` as pretty, UTF-8 JSON (NaN allowed: a diverged training curve still saves).
+
+    Raises
+    ------
+    cnnstudio.fileio.JsonError
+        A ``ValueError`` whose ``reason`` says what is wrong (not JSON data, nested too
+        deeply, text that is not valid UTF-8).
+    """
+    return fileio.dump_json(obj, indent=1)
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -358,10 +377,9 @@ def write_atomic(
 ) -> None:
     """Call ``write(file)`` on a temporary file, then move it over ``path``.
 
-    The temporary file lives next to ``path`` (same folder, so the rename cannot
-    cross file systems), is flushed to disk, and replaces ``path`` with
-    ``os.replace``, which is atomic. On any failure (an exception in ``write``
-    included) the temporary file is removed and the previous ``path`` is untouched.
+    `cnnstudio.fileio.write_atomic` does the work (permissions kept, symlinks written
+    through, temporaries removed on failure and swept after a crash); this turns its
+    errors into ``ModelFileError``.
 
     Raises
     ------
@@ -369,36 +387,14 @@ def write_atomic(
         When the file cannot be written (folder missing, no permission, disk full).
     """
     target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise ModelFileError(target, f"cannot be saved: the folder {folder} does not exist")
     if target.is_dir():
         raise ModelFileError(target, f"cannot be saved: it is a folder, not a {kind}")
-    tmp: Path | None = None
     try:
-        f = None
-        for _ in range(20):
-            tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
-            try:
-                # "xb": a new file with the user's usual permissions (unlike mkstemp's 0600).
-                f = open(tmp, "xb")
-                break
-            except FileExistsError:
-                continue
-        if f is None:  # pragma: no cover - 20 random name collisions
-            raise OSError("could not create a temporary file")
-        with f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        assert tmp is not None
-        os.replace(tmp, target)
-        tmp = None
+        fileio.write_atomic(target, write)
+    except fileio.UnsafeFileError as exc:
+        reason = (
+            exc.reason if exc.reason.startswith("cannot") else f"cannot be saved: it {exc.reason}"
+        )
+        raise ModelFileError(target, reason) from None
     except OSError as exc:
         raise ModelFileError(target, f"cannot be saved ({exc.strerror or exc})") from None
-    finally:
-        if tmp is not None:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass

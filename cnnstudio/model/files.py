@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 
+from cnnstudio.fileio import (
+    JsonError,
+    UnsafeFileError,
+    dump_json,
+    parse_json,
+    read_bounded,
+    sweep_temporaries,
+    write_atomic,
+)
 from cnnstudio.model.compile import graph_from_architecture, graph_to_architecture
 from cnnstudio.model.errors import ArchitectureFileError
 from cnnstudio.model.graph import Graph
@@ -26,17 +33,16 @@ def save_architecture(graph: Graph, path: str | os.PathLike[str]) -> Path:
         When the file cannot be written (the message names it and says why).
     """
     path = Path(path)
-    text = json.dumps(graph_to_architecture(graph), indent=2, ensure_ascii=False) + "\n"
     try:
-        # Write next to the target and rename, so a crash never leaves half a file.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        data = dump_json(graph_to_architecture(graph), indent=2)
+    except JsonError as exc:
+        raise ArchitectureFileError(
+            f"{path}: cannot save the architecture: it is {exc.reason}"
+        ) from None
+    try:
+        write_atomic(path, lambda f: f.write(data))
+    except UnsafeFileError as exc:
+        raise ArchitectureFileError(f"{path}: cannot save the architecture: {exc.reason}") from None
     except OSError as exc:
         raise ArchitectureFileError(
             f"{path}: cannot save the architecture: {exc.strerror or exc}"
@@ -50,31 +56,32 @@ def load_architecture(path: str | os.PathLike[str]) -> Graph:
     Raises
     ------
     ArchitectureFileError
-        Missing or unreadable file, not JSON, not an architecture, a newer format
-        version, an unknown block type or keyword; the message starts with the path.
+        Missing or unreadable file, not a regular file, not JSON (or nested too deeply),
+        not an architecture, a newer format version, an unknown block type or keyword;
+        the message starts with the path.
     """
     path = Path(path)
+    sweep_temporaries(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ArchitectureFileError(
-                f"{path}: {size:,} bytes is far too large for an architecture file"
-            )
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise ArchitectureFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ArchitectureFileError(f"{path}: is a folder, not an architecture file") from None
+    except UnsafeFileError as exc:
+        if exc.reason.startswith("is too large"):
+            raise ArchitectureFileError(
+                f"{path}: {exc.reason}; that is far too large for an architecture file"
+            ) from None
+        if exc.reason.startswith("is a folder"):
+            raise ArchitectureFileError(f"{path}: is a folder, not an architecture file") from None
+        raise ArchitectureFileError(
+            f"{path}: {exc.reason}; an architecture is a JSON file"
+        ) from None
     except OSError as exc:
         raise ArchitectureFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ArchitectureFileError(f"{path}: not a text (UTF-8 JSON) file") from None
-    except json.JSONDecodeError as exc:
-        raise ArchitectureFileError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        data = parse_json(raw)
+    except JsonError as exc:
+        raise ArchitectureFileError(f"{path}: {exc.reason}") from None
     try:
         return graph_from_architecture(data)
     except ArchitectureFileError as exc:

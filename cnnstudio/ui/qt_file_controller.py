@@ -54,6 +54,8 @@ class QtFileController(QObject):
         self._export_dir = ""
         self.error_box: QMessageBox | None = None
         self.last_error = ""
+        #: The last one-line note given in the status bar about the autosave.
+        self.last_note = ""
         self._make_actions(menu)
         self.project.events.dirty_changed.connect(self._update_title)
         self.project.events.path_changed.connect(self._update_title)
@@ -65,6 +67,17 @@ class QtFileController(QObject):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self._autosave_error_shown = False
+        self._sweep_recovery()
+
+    def _sweep_recovery(self) -> None:
+        # Autosaves killed midway leave temporaries in the recovery folder; a start
+        # removes those whose writer is gone.
+        from cnnstudio.io.recovery import sweep_recovery
+
+        try:
+            sweep_recovery(data_dir())
+        except OSError:  # no config folder: nothing to sweep, nothing to stop for
+            pass
 
     # -- actions -------------------------------------------------------------------
     def _action(self, text: str, slot: Callable[[], object], shortcut: Any = None) -> QAction:
@@ -330,19 +343,29 @@ class QtFileController(QObject):
         return True
 
     def offer_recovery(self) -> bool:
-        """At start: if the last session left an autosave, offer to restore it."""
+        """At start: if the last session left an autosave, offer to restore it.
+
+        A damaged autosave never stops the start: it is moved aside (not deleted) and
+        the status bar says so in one line.
+        """
         from cnnstudio.io.errors import ModelFileError
         from cnnstudio.io.recovery import read_recovery, recovery_info, remove_recovery
 
-        info = recovery_info(data_dir())
+        try:
+            info = recovery_info(data_dir())
+        except (ModelFileError, OSError) as exc:
+            self._set_aside_autosave(exc)
+            return False
         if info is None:
             return False
         where = f" of {info.source.name}" if info.source else ""
         when = f" from {info.saved}" if info.saved else ""
+        problem = f"\n\n{info.problem}" if info.problem else ""
         answer = ask(
             self.window,
             "Restore unsaved work?",
-            f"CNN Studio did not close cleanly last time. Restore the autosaved copy{where}{when}?",
+            "CNN Studio did not close cleanly last time. "
+            f"Restore the autosaved copy{where}{when}?{problem}",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.Yes,
         )
@@ -351,18 +374,34 @@ class QtFileController(QObject):
             return False
         try:
             data = read_recovery(data_dir())
-        except ModelFileError as exc:
-            self._error("Cannot restore", f"{exc}\nThe damaged autosave was discarded.")
-            remove_recovery(data_dir())
+        except (ModelFileError, OSError) as exc:
+            self._set_aside_autosave(exc)
             return False
         self.project.load_data(data, info.source)
         self.project.mark_dirty(True)  # restored work is not saved in its own file yet
         return True
 
+    def _set_aside_autosave(self, exc: Exception) -> None:
+        from cnnstudio.io.errors import ModelFileError
+        from cnnstudio.io.recovery import set_aside_recovery
+
+        if isinstance(exc, ModelFileError):
+            what = exc.reason
+        else:
+            what = f"cannot be opened ({getattr(exc, 'strerror', None) or exc})"
+        moved = set_aside_recovery(data_dir())
+        kept = f"; it was moved to {moved}" if moved is not None else ""
+        self.last_note = f"The autosave could not be read: it {what}{kept}."
+        self.context.status_message.emit(self.last_note)
+
     def clean_exit(self) -> None:
+        from cnnstudio.io.errors import ModelFileError
         from cnnstudio.io.recovery import remove_recovery
 
-        remove_recovery(data_dir())
+        try:
+            remove_recovery(data_dir())
+        except (ModelFileError, OSError):  # never stop a quit; the next start offers it
+            pass
 
     # -- helpers ---------------------------------------------------------------------
     def _error(self, title: str, text: str) -> None:

@@ -194,7 +194,7 @@ def test_graph_must_be_an_object(tmp_path):
 def test_save_refuses_non_json_settings(tmp_path):
     project = _project(trained=False, samples=False)
     project.training_settings = {"lr": object()}
-    with pytest.raises(ModelFileError, match="non-JSON"):
+    with pytest.raises(ModelFileError, match="not plain JSON data"):
         save_project(tmp_path / "p.cnnstudio", project)
     assert not (tmp_path / "p.cnnstudio").exists()
 

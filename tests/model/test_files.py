@@ -95,7 +95,7 @@ def test_missing_binary_and_folder(tmp_path):
     with pytest.raises(ArchitectureFileError, match="no such file"):
         load_architecture(tmp_path / "none.json")
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(ArchitectureFileError, match="not a text"):
+    with pytest.raises(ArchitectureFileError, match="not UTF-8 text"):
         load_architecture(tmp_path / "bin.json")
     with pytest.raises(ArchitectureFileError, match="is a folder"):
         load_architecture(tmp_path)
