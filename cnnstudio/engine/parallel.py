@@ -24,8 +24,27 @@ before the sequence number and seen in that order); elsewhere every command also
 through the pipe, whose system calls order memory. The pipe also carries the rare
 messages (start-up, a larger io block, errors, stop), and closes when either side dies.
 
+Shared memory under POSIX has a name (a file in /dev/shm on Linux) that outlives every
+process until it is removed, so a killed process group (the terminal closed, kill -9)
+would leave its blocks until reboot; Python's resource tracker, which would remove them,
+dies with the group. So each block's name is removed as soon as the block exists, and
+the helpers map it through its file descriptor: inherited when they are spawned, sent
+over the pipe (a Unix socket) for an io block made later. The memory goes when the last
+process that maps it ends, however it ends. (Windows frees a block with its last handle
+and has nothing to remove: there the helpers open blocks by name.)
+
+Ctrl+C reaches every process of the terminal's process group. It is the main process's
+to handle: the helpers start with SIGINT blocked and then ignore it, so neither a Ctrl+C
+while they start (importing NumPy) nor one later prints their traceback or stops them;
+the main process closes them.
+
+Every wait for a helper has a deadline: a helper that died is noticed within
+milliseconds (its pipe closes), and one that stopped answering (suspended, stuck) after
+``HELPER_TIMEOUT`` seconds, or ten times as long as this process took for its own shard.
+Either is a :class:`HelperLost`, after which the main process redoes the step alone.
+
 Nothing here unpickles data from a file: the helper receives only its start-up
-arguments (the architecture dict and the block names) from its parent process.
+arguments (the architecture dict and the blocks) from its parent process.
 """
 
 from __future__ import annotations
@@ -33,10 +52,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import mmap
 import multiprocessing as mp
+import os
 import platform
+import signal
 import time
-from multiprocessing import shared_memory
+from multiprocessing import reduction, shared_memory
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -46,6 +69,10 @@ from cnnstudio.engine.losses import FUSED_LOSSES
 
 #: Seconds to wait for a helper to start (import NumPy and the engine, build the net).
 START_TIMEOUT = 60.0
+#: Seconds, at least, to wait for a helper's answer before giving it up as stuck.
+HELPER_TIMEOUT = 60.0
+#: Blocks are handed to helpers by file descriptor (their names removed at once).
+_BY_FD = os.name == "posix"
 #: Seconds to poll before sleeping while waiting for the other side. Waking a sleeping
 #: process took 0.1-0.4 ms on the 2-core VMs we measured, several times a step; a short
 #: busy poll avoids it when the answer comes soon, as it does mid-step.
@@ -66,14 +93,22 @@ CTRL_BYTES = 128
 OP_STEP, OP_FWD, OP_BWD = 1, 2, 3
 
 
-def _recv(conn: Any, spin: float = SPIN_SECONDS) -> bytes:
-    """``conn.recv_bytes()``, after polling for up to ``spin`` seconds."""
+def _poll(conn: Any, timeout: float | None = None) -> bool:
+    """``conn.poll(timeout)`` (``None``: no limit), spinning for the first
+    ``SPIN_SECONDS`` before it sleeps."""
     if not conn.poll(0):
         clock = time.perf_counter
-        end = clock() + spin
+        end = clock() + SPIN_SECONDS
         while not conn.poll(0):
             if clock() > end:
-                break
+                rest = None if timeout is None else max(0.0, timeout - SPIN_SECONDS)
+                return bool(conn.poll(rest))
+    return True
+
+
+def _recv(conn: Any) -> bytes:
+    """``conn.recv_bytes()``, spinning for a few milliseconds before it sleeps."""
+    _poll(conn)
     data: bytes = conn.recv_bytes()
     return data
 
@@ -131,20 +166,64 @@ def _io_bytes(dtype: np.dtype, cap: int, in_shape: tuple[int, ...], k: int) -> i
     return _io_layout(dtype, cap, in_shape, k)[-1]
 
 
-def _close_quietly(block: shared_memory.SharedMemory | None, unlink: bool = False) -> None:
-    """Unmap (and with ``unlink`` remove) a block; an array still viewing it keeps the
-    mapping alive until it goes (Linux frees the memory once nothing maps it)."""
+def _new_block(size: int) -> shared_memory.SharedMemory:
+    """A new shared block, already without a name (see the module's docstring).
+
+    ``unlink`` also takes the name off Python's resource tracker, which therefore never
+    warns about or removes it; helpers map it by file descriptor and never register it.
+    """
+    block = shared_memory.SharedMemory(create=True, size=size)
+    block.unlink()  # a no-op on Windows
+    return block
+
+
+def _fd_of(block: shared_memory.SharedMemory) -> int:
+    fd: int = block._fd  # type: ignore[attr-defined]  # not public, but stable since 3.8
+    return fd
+
+
+class _InheritedFd:
+    """A block's file descriptor in a helper's start-up arguments: pickling it while the
+    helper is spawned passes the descriptor to the new process, which gets the number."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        return _detach, (reduction.DupFd(self.fd),)
+
+
+def _detach(dup: Any) -> int:
+    fd: int = dup.detach()
+    return fd
+
+
+def _block_ref(block: shared_memory.SharedMemory) -> Any:
+    """What a helper needs to map ``block`` (see ``_attach``)."""
+    return _InheritedFd(_fd_of(block)) if _BY_FD else block.name
+
+
+def _attach(ref: int | str) -> Any:
+    """Map a block in a helper, by file descriptor (then closed) or, on Windows, by name:
+    an object with ``buf`` and ``close()``, as ``SharedMemory`` has."""
+    if isinstance(ref, str):
+        return shared_memory.SharedMemory(name=ref)
+    try:
+        mapping = mmap.mmap(ref, 0)
+    finally:
+        os.close(ref)
+    return SimpleNamespace(buf=mapping, close=mapping.close)
+
+
+def _close_quietly(block: Any) -> None:
+    """Unmap a block (a ``SharedMemory`` or a helper's mapping); an array still viewing
+    it keeps the mapping alive until it goes. The memory is freed once nothing maps it."""
     if block is None:
         return
     try:
         block.close()
     except BufferError:
         pass
-    if unlink:
-        try:
-            block.unlink()
-        except FileNotFoundError:
-            pass
 
 
 def _ctrl_views(buf: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -185,25 +264,39 @@ def _wait_command(conn: Any, ctrl: np.ndarray, seen: int) -> dict[str, Any] | No
                 nap = min(max(2 * nap, 1e-4), 0.02)
 
 
-def _helper_main(conn: Any, arch: dict[str, Any], names: dict[str, Any], doorbell: bool) -> None:
-    """The helper process: build the network, then run commands until told to stop."""
-    import signal
+def _helper_main(conn: Any, arch: dict[str, Any], refs: dict[str, Any], doorbell: bool) -> None:
+    """The helper process: build the network, then run commands until told to stop.
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
+    ``refs`` holds the ``params``, ``grads`` and ``ctrl`` blocks (see ``_attach``)."""
+    # SIGINT came blocked from the main process (``ProcessShards._start``). Ignoring it
+    # drops one that came meanwhile; Ctrl+C is the main process's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    blocks: list[Any] = []
+    try:
+        _serve(conn, arch, refs, doorbell, blocks)
+    except (EOFError, OSError):
+        pass  # the main process went away (the pipe closed): nobody to tell
+    finally:
+        for block in blocks:
+            _close_quietly(block)
+
+
+def _serve(
+    conn: Any, arch: dict[str, Any], refs: dict[str, Any], doorbell: bool, blocks: list[Any]
+) -> None:
+    """``_helper_main``'s work; maps its blocks into ``blocks`` (closed by the caller)."""
     from threadpoolctl import threadpool_limits
 
     from cnnstudio.engine.network import Network
 
     threadpool_limits(limits=1, user_api="blas")
     dtype = np.dtype(np.float32)
-    blocks: list[shared_memory.SharedMemory] = []
-    io_shm: shared_memory.SharedMemory | None = None
     try:
+        blocks += [_attach(refs[key]) for key in ("params", "grads", "ctrl")]
         net = Network.from_architecture(arch)
         total = sum(p.size for _, p, _ in net.parameters())
-        blocks = [
-            shared_memory.SharedMemory(name=names[key]) for key in ("params", "grads", "ctrl")
-        ]
         p_flat = _flat_view(blocks[0].buf, dtype, total)
         g_flat = _flat_view(blocks[1].buf, dtype, total)
         # The helper's own parameters and gradients live in the shared blocks: the weights
@@ -213,12 +306,10 @@ def _helper_main(conn: Any, arch: dict[str, Any], names: dict[str, Any], doorbel
         ctrl, result = _ctrl_views(blocks[2].buf)
         x_buf = z_buf = dz_buf = y_buf = np.empty(0)
         loss_fns = [fn for fn, _ in FUSED_LOSSES.values()]
-        conn.send_bytes(json.dumps({"ok": True, "total": total}).encode())
     except Exception as exc:  # reported to the main process, which raises it
         conn.send_bytes(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}).encode())
-        for block in blocks:
-            _close_quietly(block)
         return
+    conn.send_bytes(json.dumps({"ok": True, "total": total}).encode())
     in_shape = tuple(net.input_shape)
     k = net.num_classes
     seen = int(ctrl[CMD_SEQ])
@@ -240,49 +331,58 @@ def _helper_main(conn: Any, arch: dict[str, Any], names: dict[str, Any], doorbel
             else:
                 raise EngineError(f"unknown command {op}")
 
-    try:
-        while True:
+    while True:
+        msg = _wait_command(conn, ctrl, seen) if doorbell else json.loads(_recv(conn))
+        if msg is None or msg.get("op") == "cmd":
+            seen = int(ctrl[CMD_SEQ])
             try:
-                msg = _wait_command(conn, ctrl, seen) if doorbell else json.loads(_recv(conn))
-            except (EOFError, OSError):
-                return  # the main process went away
-            if msg is None or msg.get("op") == "cmd":
-                seen = int(ctrl[CMD_SEQ])
-                try:
-                    run_command()
-                    ctrl[STATUS] = 0
-                    reply = b'{"ok": true}'
-                except Exception as exc:
-                    ctrl[STATUS] = 1
-                    error = f"{type(exc).__name__}: {exc}"
-                    reply = json.dumps({"ok": False, "error": error}).encode()
-                if not doorbell or ctrl[STATUS]:
-                    conn.send_bytes(reply)  # with the doorbell, only errors use the pipe
-                ctrl[DONE_SEQ] = seen
-                continue
-            op = msg.get("op")
-            try:
-                if op == "io":
-                    x_buf = z_buf = dz_buf = y_buf = np.empty(0)
-                    _close_quietly(io_shm)
-                    io_shm = shared_memory.SharedMemory(name=msg["name"])
-                    views = _io_views(io_shm.buf, dtype, int(msg["cap"]), in_shape, k)
-                    x_buf, z_buf, dz_buf, y_buf = views
-                elif op == "stop":
-                    conn.send_bytes(b'{"ok": true}')
-                    return
-                else:
-                    raise EngineError(f"unknown message {op!r}")
-                conn.send_bytes(b'{"ok": true}')
+                run_command()
+                ctrl[STATUS] = 0
+                reply = b'{"ok": true}'
             except Exception as exc:
+                ctrl[STATUS] = 1
                 error = f"{type(exc).__name__}: {exc}"
-                conn.send_bytes(json.dumps({"ok": False, "error": error}).encode())
+                reply = json.dumps({"ok": False, "error": error}).encode()
+            if not doorbell or ctrl[STATUS]:
+                conn.send_bytes(reply)  # with the doorbell, only errors use the pipe
+            ctrl[DONE_SEQ] = seen
+            continue
+        op = msg.get("op")
+        if op == "stop":
+            conn.send_bytes(b'{"ok": true}')
+            return
+        try:
+            if op == "io":
+                # The new block's descriptor follows the message on the pipe (by name on
+                # Windows); the old block is unmapped once no view of it is left.
+                ref = msg.get("name") or reduction.recv_handle(conn)
+                x_buf = z_buf = dz_buf = y_buf = np.empty(0)
+                if len(blocks) > 3:
+                    _close_quietly(blocks.pop())
+                blocks.append(_attach(ref))
+                views = _io_views(blocks[3].buf, dtype, int(msg["cap"]), in_shape, k)
+                x_buf, z_buf, dz_buf, y_buf = views
+            else:
+                raise EngineError(f"unknown message {op!r}")
+            conn.send_bytes(b'{"ok": true}')
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            conn.send_bytes(json.dumps({"ok": False, "error": error}).encode())
+
+
+def _start(proc: Any) -> None:
+    """Start a helper with SIGINT blocked in this thread, which the new process inherits
+    (through exec): a Ctrl+C while its Python starts would otherwise stop it with a
+    traceback before it can ignore SIGINT. One that comes meanwhile reaches this
+    process once SIGINT is unblocked here (as the resource tracker does, bpo-33613)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        proc.start()
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        proc.start()
     finally:
-        x_buf = z_buf = dz_buf = y_buf = np.empty(0)
-        p_flat = g_flat = ctrl = result = np.empty(0)
-        _close_quietly(io_shm)
-        for block in blocks:
-            _close_quietly(block)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class _Helper:
@@ -305,6 +405,13 @@ class _Helper:
         self.ready = False
 
 
+def _given_up(helper: _Helper, what: str, seconds: float) -> HelperLost:
+    """Stop a helper that did not ``what`` within ``seconds`` (stuck or suspended: it
+    would not stop when asked either); the error to raise."""
+    helper.proc.kill()
+    return HelperLost(f"an engine helper process did not {what} within {seconds:.0f} s")
+
+
 class ProcessShards:
     """Helper processes that each run a shard of every training batch of ``network``.
 
@@ -321,42 +428,51 @@ class ProcessShards:
         self.in_shape = tuple(network.input_shape)
         self.k = int(network.num_classes)
         nbytes = max(1, self.total * self.dtype.itemsize)
-        self.params_shm = shared_memory.SharedMemory(create=True, size=nbytes)
+        self.params_shm = _new_block(nbytes)
         self.p_flat = _flat_view(self.params_shm.buf, self.dtype, self.total)
         self.helpers: list[_Helper] = []
         self.closed = False
         self.doorbell = DOORBELL
         self._bounds: dict[int, list[tuple[int, int]]] = {}
         self._loss_ids = {name: i for i, name in enumerate(FUSED_LOSSES)}
+        self._sent_at = 0.0  # when the current commands went out (start_*)
         ctx = mp.get_context("spawn")  # fork is unsafe in a process with threads (Qt)
         arch = network.to_architecture()
         try:
             for _ in range(self.n_helpers):
-                g_shm = shared_memory.SharedMemory(create=True, size=nbytes)
-                c_shm = shared_memory.SharedMemory(create=True, size=CTRL_BYTES)
-                ours, theirs = ctx.Pipe(duplex=True)
-                names = {"params": self.params_shm.name, "grads": g_shm.name, "ctrl": c_shm.name}
+                g_shm, c_shm = _new_block(nbytes), _new_block(CTRL_BYTES)
+                ours, theirs = ctx.Pipe(duplex=True)  # a Unix socket pair on POSIX
+                refs = {
+                    "params": _block_ref(self.params_shm),
+                    "grads": _block_ref(g_shm),
+                    "ctrl": _block_ref(c_shm),
+                }
                 proc = ctx.Process(
                     target=_helper_main,
-                    args=(theirs, arch, names, self.doorbell),
+                    args=(theirs, arch, refs, self.doorbell),
                     name="cnnstudio-engine-helper",
                     daemon=True,
                 )
                 helper = _Helper(proc, ours, g_shm, c_shm)
                 self.helpers.append(helper)
-                proc.start()
+                _start(proc)
                 theirs.close()  # so a dead helper shows as EOF on our end
                 helper.g_flat = _flat_view(g_shm.buf, self.dtype, self.total)
-        except Exception:
+        except BaseException:  # KeyboardInterrupt too: no helper is left running
             self.close()
             raise
 
     # -- talking to helpers ---------------------------------------------------------------
-    def _reply(self, helper: _Helper, timeout: float | None = None) -> dict[str, Any]:
+    def _reply(
+        self, helper: _Helper, timeout: float | None = None, what: str = "answer"
+    ) -> dict[str, Any]:
+        """``helper``'s next message; ``HelperLost`` if it failed, died or is silent for
+        ``timeout`` seconds (``HELPER_TIMEOUT`` by default)."""
+        timeout = HELPER_TIMEOUT if timeout is None else timeout
         try:
-            if timeout is not None and not helper.conn.poll(timeout):
-                raise HelperLost(f"an engine helper process did not start within {timeout:.0f} s")
-            msg: dict[str, Any] = json.loads(_recv(helper.conn))
+            if not _poll(helper.conn, timeout):
+                raise _given_up(helper, what, timeout)
+            msg: dict[str, Any] = json.loads(helper.conn.recv_bytes())
         except (EOFError, OSError) as exc:
             code = helper.proc.exitcode
             raise HelperLost(
@@ -381,10 +497,17 @@ class ProcessShards:
             # when its nap ends, at most 20 ms later.)
             self._send(helper, {"op": "wake"})
 
-    def _done(self, helper: _Helper) -> None:
-        """Wait until ``helper`` finished its command; ``HelperLost`` if it failed or died."""
+    def _wait_limit(self) -> float:
+        """Seconds to wait for the helpers' shards, which are as large as this process's:
+        ten times as long as this one took for its own (since ``start_*``), at least
+        ``HELPER_TIMEOUT``."""
+        return max(HELPER_TIMEOUT, 10 * (time.perf_counter() - self._sent_at))
+
+    def _done(self, helper: _Helper, limit: float) -> None:
+        """Wait until ``helper`` finished its command; ``HelperLost`` if it failed, died
+        or did not finish within ``limit`` seconds."""
         if not self.doorbell:
-            self._reply(helper)
+            self._reply(helper, limit)
             return
         ctrl, seq = helper.ctrl, helper.seq
         clock = time.perf_counter
@@ -398,6 +521,8 @@ class ProcessShards:
                     raise HelperLost(
                         f"an engine helper process stopped unexpectedly (exit code {code})"
                     )
+                if now - start > limit:
+                    raise _given_up(helper, "answer", limit)
                 check = now + 0.01
             if now - start > SPIN_SECONDS:
                 time.sleep(0.0002)
@@ -415,7 +540,7 @@ class ProcessShards:
             raise HelperLost("the engine helper processes were closed")
         for helper in self.helpers:
             if not helper.ready:
-                msg = self._reply(helper, START_TIMEOUT)
+                msg = self._reply(helper, START_TIMEOUT, "start")
                 if msg.get("total") != self.total:
                     raise HelperLost("an engine helper process built a different network")
                 helper.ready = True
@@ -424,16 +549,25 @@ class ProcessShards:
         if rows <= helper.cap:
             return
         cap = max(rows, 2 * helper.cap)
-        block = shared_memory.SharedMemory(
-            create=True, size=_io_bytes(self.dtype, cap, self.in_shape, self.k)
-        )
-        self._send(helper, {"op": "io", "name": block.name, "cap": cap})
-        self._reply(helper)
+        block = _new_block(_io_bytes(self.dtype, cap, self.in_shape, self.k))
+        try:
+            if _BY_FD:
+                self._send(helper, {"op": "io", "cap": cap})
+                try:
+                    reduction.send_handle(helper.conn, _fd_of(block), helper.proc.pid)
+                except OSError as exc:
+                    raise HelperLost("an engine helper process stopped unexpectedly") from exc
+            else:
+                self._send(helper, {"op": "io", "cap": cap, "name": block.name})
+            self._reply(helper)
+        except BaseException:
+            _close_quietly(block)
+            raise
         old = helper.io_shm
         helper.io_shm, helper.cap = block, cap
         views = _io_views(block.buf, self.dtype, cap, self.in_shape, self.k)
         helper.x, helper.z, helper.dz, helper.y = views
-        _close_quietly(old, unlink=True)
+        _close_quietly(old)
 
     def split(self, n: int) -> list[tuple[int, int]]:
         """Near-equal row ranges of a batch of ``n``: this process's first (the smaller
@@ -463,13 +597,15 @@ class ProcessShards:
             np.copyto(helper.x[: b - a], x[a:b], casting="unsafe")
             helper.y[: b - a] = y[a:b]
             self._command(helper, OP_STEP, b - a, n, self._loss_ids[loss_name])
+        self._sent_at = time.perf_counter()
 
     def finish_step(
         self, grads: list[np.ndarray], bounds: list[tuple[int, int]]
     ) -> list[tuple[float, np.ndarray]]:
         """Add the helpers' gradients into ``grads``; their ``(loss, logits)`` per shard."""
+        limit = self._wait_limit()
         for helper in self.helpers:
-            self._done(helper)
+            self._done(helper, limit)
         out = []
         for helper, (a, b) in zip(self.helpers, bounds[1:], strict=True):
             _add_into(helper.g_flat, grads)
@@ -490,12 +626,14 @@ class ProcessShards:
             self._ensure_io(helper, b - a)
             np.copyto(helper.x[: b - a], x[a:b], casting="unsafe")
             self._command(helper, OP_FWD, b - a, bounds[-1][1])
+        self._sent_at = time.perf_counter()
 
     def finish_forward(self, bounds: list[tuple[int, int]]) -> list[np.ndarray]:
         """The helpers' logits ``(rows, K)`` for shards ``bounds[1:]``."""
         out = []
+        limit = self._wait_limit()
         for helper, (a, b) in zip(self.helpers, bounds[1:], strict=True):
-            self._done(helper)
+            self._done(helper, limit)
             out.append(helper.z[: b - a])
         return out
 
@@ -503,11 +641,13 @@ class ProcessShards:
         for helper, (a, b) in zip(self.helpers, bounds[1:], strict=True):
             np.copyto(helper.dz[: b - a], dlogits[a:b], casting="unsafe")
             self._command(helper, OP_BWD, b - a, len(dlogits))
+        self._sent_at = time.perf_counter()
 
     def finish_backward(self, grads: list[np.ndarray]) -> None:
         """Add every helper's parameter gradients into ``grads``."""
+        limit = self._wait_limit()
         for helper in self.helpers:
-            self._done(helper)
+            self._done(helper, limit)
         for helper in self.helpers:
             _add_into(helper.g_flat, grads)
 
@@ -526,14 +666,15 @@ class ProcessShards:
         for helper in self.helpers:
             if helper.proc.pid is not None:  # started
                 helper.proc.join(timeout=2.0)
-            if helper.proc.is_alive():
-                helper.proc.terminate()
-                helper.proc.join(timeout=2.0)
+            for end in (helper.proc.terminate, helper.proc.kill):  # kill: if suspended
+                if helper.proc.is_alive():
+                    end()
+                    helper.proc.join(timeout=2.0)
             helper.conn.close()
             helper.x = helper.z = helper.dz = helper.y = np.empty(0)
             helper.g_flat = helper.ctrl = helper.result = np.empty(0)
-            _close_quietly(helper.io_shm, unlink=True)
-            _close_quietly(helper.grads_shm, unlink=True)
-            _close_quietly(helper.ctrl_shm, unlink=True)
+            _close_quietly(helper.io_shm)
+            _close_quietly(helper.grads_shm)
+            _close_quietly(helper.ctrl_shm)
         self.p_flat = np.empty(0)
-        _close_quietly(self.params_shm, unlink=True)
+        _close_quietly(self.params_shm)

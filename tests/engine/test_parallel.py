@@ -210,17 +210,20 @@ def test_a_helper_that_dies_is_reported_and_the_step_still_counts(monkeypatch):
     two.close()
 
 
-def test_close_frees_the_shared_memory():
+def test_shared_memory_has_no_name_while_training_and_close_frees_it():
+    # A name in /dev/shm would outlive processes killed before they remove it (until
+    # reboot): the blocks lose theirs at once, while the helpers train with them.
     two = lenet(processes=2)
     two.train_step(*batch(32))
     procs = two._procs
     names = [procs.params_shm.name] + [
-        b.name for h in procs.helpers for b in (h.grads_shm, h.io_shm) if b is not None
+        b.name for h in procs.helpers for b in (h.grads_shm, h.ctrl_shm, h.io_shm) if b
     ]
-    assert len(names) == 3
-    two.close()
+    assert len(names) == 4
     if os.path.isdir("/dev/shm"):
         assert not [n for n in names if os.path.exists(f"/dev/shm/{n.lstrip('/')}")]
+    two.close()
+    assert all(b.buf is None for b in (procs.params_shm, procs.helpers[0].grads_shm))
     # The network still trains, in this process.
     loss, _ = two.train_step(*batch(32))
     assert np.isfinite(loss)
