@@ -12,15 +12,30 @@ __all__ = ["MAX_DATASET_BYTES", "check_memory", "convert_images", "resize_batch"
 MAX_DATASET_BYTES = 2 * 1024**3
 
 
-def check_memory(n: int, shape: tuple[int, int, int], what: str, limit: int | None = None) -> None:
-    """Refuse, with the numbers, a conversion whose uint8 result would exceed ``limit`` bytes."""
+def _size_text(nbytes: float) -> str:
+    return f"{nbytes / 1024**3:.1f} GB" if nbytes >= 1024**3 / 10 else f"{nbytes / 1024**2:.1f} MB"
+
+
+def check_memory(
+    n: int,
+    shape: tuple[int, int, int],
+    what: str,
+    limit: int | None = None,
+    *,
+    at_least: bool = False,
+) -> None:
+    """Refuse, with the numbers, a conversion whose uint8 result would exceed ``limit`` bytes.
+
+    ``at_least`` says that ``n`` is a count so far (a loader reading rows as they come).
+    """
     limit = MAX_DATASET_BYTES if limit is None else limit
     c, h, w = shape
     need = int(n) * int(c) * int(h) * int(w)
     if need > limit:
+        count = f"{'at least ' if at_least else ''}{n} images"
         raise DatasetError(
-            f"{n} images of {c}@{h}x{w} would need {need / 1024**3:.1f} GB of memory "
-            f"(the limit is {limit / 1024**3:.1f} GB); choose a smaller input size, "
+            f"{count} of {c}@{h}x{w} would need {_size_text(need)} of memory "
+            f"(the limit is {_size_text(limit)}); choose a smaller input size, "
             "grayscale instead of RGB, or fewer images",
             what,
         )
@@ -81,11 +96,13 @@ def convert_images(
     images: np.ndarray,
     input_size: tuple[int, int] | None = None,
     color: str | None = None,
+    what: str = "resized dataset",
 ) -> np.ndarray:
     """Resize an (N, C, H, W) uint8 batch to ``input_size`` (H, W) and/or change its colour mode.
 
     Returns the same array object when nothing changes. Resizing is an
     antialiased bilinear filter (:func:`resize_batch`), vectorised over the batch.
+    ``what`` names the data in a refusal (the dataset's file, say).
     """
     out = images
     if color is not None:
@@ -96,6 +113,6 @@ def convert_images(
             raise DatasetError(f"input size must be positive, got {input_size}")
         if out.shape[2:] != (h, w):
             n, c = out.shape[:2]
-            check_memory(n, (c, h, w), "resized dataset")
+            check_memory(n, (c, h, w), what)
             out = resize_batch(out, (h, w))
     return out

@@ -235,7 +235,9 @@ class Dataset:
         """
         from cnnstudio.data.convert import convert_images
 
-        images = convert_images(self.images, input_size=input_size, color=color)
+        images = convert_images(
+            self.images, input_size=input_size, color=color, what=self.source or self.name
+        )
         if images is self.images:
             return self
         return Dataset(images, self.labels, self.class_names, self.name, self.source)

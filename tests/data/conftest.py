@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +46,46 @@ def write_png(path: Path, array: np.ndarray) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+_CAPPED = """
+import json, resource, sys, time
+cap = int(sys.argv[1]) << 20
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+import cnnstudio.data as data
+from cnnstudio.data import *  # noqa: F403
+started = time.perf_counter()
+error = message = None
+try:
+    result = eval(sys.argv[2])
+except BaseException as exc:  # MemoryError included: that is what the cap turns a blow-up into
+    error, message = type(exc).__name__, str(exc)
+    result = None
+print(json.dumps({
+    "error": error,
+    "message": message,
+    "result": None if result is None else repr(result),
+    "seconds": time.perf_counter() - started,
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def run_capped(expression: str, *, mem_mb: int = 1024, timeout: float = 60) -> dict:
+    """Evaluate a ``cnnstudio.data`` expression in a fresh interpreter whose address space is
+    capped at ``mem_mb`` MB (so a loader that allocates without bound fails with MemoryError
+    there instead of taking this machine down). Returns the error type and message (None when
+    it succeeded), the result's repr, the seconds it took and the peak resident memory in MB.
+    """
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _CAPPED, str(mem_mb), expression],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and lines, f"the child died ({done.returncode}): {done.stderr}"
+    return json.loads(lines[-1])

@@ -1,0 +1,128 @@
+"""Opening the files a user names as data: regular files only, gzip streams bounded.
+
+Every loader of the package opens through :func:`open_data` (CSV and IDX files,
+plain or gzip-compressed) or :func:`cnnstudio.data.folder.open_image` (images), so a
+FIFO, a device such as ``/dev/zero`` or a folder given as a file is refused with one
+:class:`DatasetError` naming it, and no read error of any kind escapes as anything
+else.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from cnnstudio.data.errors import DatasetError
+from cnnstudio.fileio import UnsafeFileError, open_regular
+
+__all__ = ["file_error", "open_data"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def file_error(exc: OSError, path: str | os.PathLike[str]) -> DatasetError:
+    """The :class:`DatasetError` for an ``OSError`` met while opening or reading ``path``."""
+    if isinstance(exc, UnsafeFileError):
+        reason = exc.reason
+    elif isinstance(exc, FileNotFoundError):
+        reason = "file not found"
+    elif isinstance(exc, IsADirectoryError):
+        reason = "is a folder, not a file"
+    elif isinstance(exc, PermissionError):
+        reason = "permission denied; check that you may read it"
+    else:
+        reason = f"cannot read the file ({exc.strerror or exc})"
+    error = DatasetError(reason, path)
+    error.__cause__ = exc
+    return error
+
+
+class _CheckedReader(io.RawIOBase):
+    """A file (decompressed on the fly if it is gzip) whose read errors are DatasetErrors.
+
+    Reading stops with a DatasetError once more than ``limit`` bytes have come out,
+    which bounds a gzip stream's decompressed size.
+    """
+
+    def __init__(self, raw: BinaryIO, path: Path, gz: bool, limit: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._src: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
+        self._path = path
+        self._gz = gz
+        self._left = limit
+        self._limit = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            n = self._src.readinto(buffer)  # type: ignore[attr-defined]
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise DatasetError(
+                f"the gzip-compressed file is damaged or truncated ({exc}); download or "
+                "compress it again",
+                self._path,
+            ) from exc
+        except OSError as exc:
+            raise file_error(exc, self._path) from exc
+        self._left -= n
+        if self._left < 0:
+            what = "decompresses to" if self._gz else "holds"
+            raise DatasetError(
+                f"the file {what} more than {self._limit:,} bytes, more than a dataset CNN "
+                "Studio loads can need; is it the right file?",
+                self._path,
+            )
+        return n
+
+    def close(self) -> None:
+        try:
+            if self._src is not self._raw:
+                self._src.close()
+        finally:
+            self._raw.close()
+            super().close()
+
+
+def open_data(path: str | os.PathLike[str], *, limit: int) -> tuple[BinaryIO, bool, int]:
+    """Open a data file for buffered binary reading, decompressing it if it is gzip.
+
+    Parameters
+    ----------
+    path
+        The file; gzip is recognised by its first two bytes, whatever the name.
+    limit
+        The most bytes the stream will yield (after decompression); more is a
+        DatasetError, so a small gzip bomb cannot make a loader read without end.
+
+    Returns
+    -------
+    (stream, gz, size)
+        The stream, whether it is gzip-compressed and the file's size on disk.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file: missing, unreadable, not a regular file (a folder, a FIFO, a
+        device); later reads raise it too for damaged gzip data and past ``limit``.
+    """
+    path = Path(path)
+    try:
+        raw = open_regular(path)
+    except OSError as exc:
+        raise file_error(exc, path) from exc
+    try:
+        size = os.fstat(raw.fileno()).st_size
+        gz = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+    except OSError as exc:
+        raw.close()
+        raise file_error(exc, path) from exc
+    stream = io.BufferedReader(_CheckedReader(raw, path, gz, limit), buffer_size=1 << 16)
+    return stream, gz, size  # type: ignore[return-value]
