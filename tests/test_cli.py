@@ -34,11 +34,12 @@ def test_version():
     assert result.stdout.strip() == f"CNN Studio {__version__}"
 
 
-def test_unknown_subcommand_prints_usage_and_exits_2():
+def test_unknown_subcommand_is_one_line_that_points_to_help_and_exits_2():
     result = run_cli("frobnicate")
     assert result.returncode == 2
-    assert "usage: cnnstudio" in result.stderr
-    assert "frobnicate" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "invalid choice: 'frobnicate'" in lines[0] and "cnnstudio --help" in lines[0]
     assert result.stdout == ""
 
 
@@ -46,6 +47,52 @@ def test_unknown_option_exits_2():
     result = run_cli("gui", "--no-such-option")
     assert result.returncode == 2
     assert "unrecognized arguments: --no-such-option" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "--preset", "lenet5", "--seed", "-1"), "--seed must be a whole number >= 0"),
+        (("train", "--preset", "lenet5", "--seed", "x"), "argument --seed: invalid int value"),
+        (("train", "--preset", "lenet5", "--epochs", "1e3"), "argument --epochs: invalid int"),
+        (("train", "--preset", "lenet5", "--momentum", "1.5"), "--momentum must be at least 0"),
+        (("train", "--preset", "lenet5", "--optimizer", "lbfgs"), "argument --optimizer: invalid"),
+        (("train",), "one of the arguments --preset --arch is required"),
+        (("evaluate",), "the following arguments are required: MODEL"),
+        (("evaluate", "{tmp}"), "is a folder"),
+        (("predict", "{tmp}/none.cnnmodel", "x.png"), "none.cnnmodel does not exist"),
+        (("predict", "{tmp}/bad.cnnmodel", "x.png"), "bad.cnnmodel: is not a CNN Studio model"),
+        (("export", "{tmp}/bad.cnnmodel", "-o", "{tmp}/out.onnx"), "bad.cnnmodel: is not a"),
+        (("export", "{tmp}/bad.cnnmodel", "-o", "{tmp}/bad.cnnmodel"), "is the input file"),
+        (("gui", "--screenshot", "{tmp}/bad.cnnmodel/shot.png"), "bad.cnnmodel is not a folder"),
+        (("gui", "--screenshot", "{tmp}"), "--screenshot must end in .png"),
+        (("gui", "--size", "12"), "argument --size: size must look like 1280x800"),
+    ],
+)
+def test_every_failure_is_one_line_that_names_the_option_or_file(tmp_path: Path, args, message):
+    (tmp_path / "bad.cnnmodel").write_bytes(b"not a zip")
+    result = run_cli(*(a.format(tmp=tmp_path) for a in args), env={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert lines[0].startswith("cnnstudio")
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
+    from cnnstudio import cli
+    from cnnstudio.commands import predict
+
+    def broken(args):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(predict, "run", broken)
+    assert cli.main(["predict", "m.cnnmodel", "x.png"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "cnnstudio predict: unexpected error (RecursionError: maximum recursion" in err
+    monkeypatch.setenv("CNNSTUDIO_DEBUG", "1")
+    with pytest.raises(RecursionError):
+        cli.main(["predict", "m.cnnmodel", "x.png"])
 
 
 def test_missing_display_is_one_clear_line():

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from cnnstudio.cli_errors import CLIError
+from cnnstudio.cli_errors import CLIError, check_output_file
 
 VIEW_KEYS = ("build", "train", "inspect", "predict", "learn")
 
@@ -59,10 +59,7 @@ def display_problem() -> str | None:
 def run(args: argparse.Namespace) -> int:
     screenshot: Path | None = args.screenshot
     if screenshot is not None:
-        if screenshot.suffix.lower() != ".png":
-            raise CLIError(f"the screenshot must be a .png file, not {screenshot.name!r}")
-        if not screenshot.parent.exists():
-            raise CLIError(f"the folder {screenshot.parent} does not exist")
+        check_output_file(screenshot, "--screenshot", ".png")
         if display_problem():
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
     problem = display_problem()

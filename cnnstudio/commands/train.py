@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
-from cnnstudio.cli_errors import CLIError
+from cnnstudio.cli_errors import (
+    CLIError,
+    Interrupted,
+    check_output_file,
+    naming,
+    signal_text,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -90,6 +99,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise CLIError(f"--lr must be a number > 0, got {args.lr}")
+    if not 0.0 <= args.momentum < 1.0:
+        raise CLIError(f"--momentum must be at least 0 and below 1, got {args.momentum}")
+    if args.seed < 0:
+        raise CLIError(f"--seed must be a whole number >= 0, got {args.seed}")
     if not 0.0 <= args.val_split < 1.0:
         raise CLIError(f"--val-split must be at least 0 and below 1, got {args.val_split}")
     if args.threads is not None and args.threads < 1:
@@ -97,10 +110,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if not 1 <= args.processes <= 64:
         raise CLIError(f"--processes must be from 1 to 64, got {args.processes}")
     if args.out is not None:
-        if args.out.suffix.lower() != ".cnnmodel":
-            raise CLIError(f"--out must end in .cnnmodel, not {args.out.name!r}")
-        if not args.out.parent.exists():
-            raise CLIError(f"the folder {args.out.parent} does not exist")
+        check_output_file(args.out, "--out", ".cnnmodel")
 
 
 def _load_graph(args: argparse.Namespace) -> Any:
@@ -111,6 +121,111 @@ def _load_graph(args: argparse.Namespace) -> Any:
     from cnnstudio.model.files import load_architecture
 
     return load_architecture(args.arch)
+
+
+def _load_data(args: argparse.Namespace, graph: Any) -> Any:
+    """The dataset; a folder of images is read at the network's input size and colour."""
+    from cnnstudio.data import load_dataset
+    from cnnstudio.data.loader import describe_spec
+
+    shape = graph.input_shape
+    with naming(args.data):
+        if shape is not None and describe_spec(args.data) == "folder":
+            c, h, w = shape
+            return load_dataset(args.data, input_size=(h, w), color="L" if c == 1 else "RGB")
+        return load_dataset(args.data)
+
+
+def _fit_to_data(graph: Any, args: argparse.Namespace, data: Any) -> list[str]:
+    """Make the network's input and output fit ``data``: a preset is adapted (the notes
+    say how), an architecture file that does not fit is refused naming the layer."""
+    from cnnstudio.data.dataset import shape_text
+
+    adapt = bool(args.preset)
+    source = args.data
+    notes = []
+    want = tuple(data.input_shape)
+    inputs = [b for b in graph.blocks.values() if b.type == "Input"]
+    if inputs and graph.input_shape != want:
+        have = shape_text(graph.input_shape)
+        if not adapt:
+            raise CLIError(
+                f"{args.arch}: the input layer '{inputs[0].label}' takes {have} images, but "
+                f"{source} has {shape_text(want)} images; set its shape to {shape_text(want)} "
+                "or use data of that size"
+            )
+        graph.set_input_shape(want)
+        notes.append(f"{graph.name}'s input set to {shape_text(want)} for this dataset")
+    k = data.num_classes
+    outputs = [b for b in graph.blocks.values() if b.type == "Output"]
+    if len(outputs) == 1 and outputs[0].params.get("activation") == "softmax":
+        feeding = graph.inputs_of(outputs[0].id)
+        dense = graph.block(feeding[0].source) if feeding else None
+        if dense is not None and dense.type == "Dense" and dense.params["units"] != k:
+            if not adapt:
+                raise CLIError(
+                    f"{args.arch}: the output layer '{dense.label}' has {dense.params['units']} "
+                    f"units, but {source} has {k} classes; set its units to {k}"
+                )
+            graph.set_param(dense.id, "units", k)
+            notes.append(f"{graph.name}'s output layer set to {k} classes for this dataset")
+    graph.set_num_classes(k)
+    info = graph.inference
+    if not info.is_valid:
+        where = f"{args.arch}: " if args.arch else ""
+        raise CLIError(f"{where}{graph.name} does not fit {data.summary()}: {info.reason}")
+    return notes
+
+
+class StopSignals:
+    """Ctrl+C (SIGINT), SIGTERM and SIGHUP while ``cnnstudio train`` runs.
+
+    ``mode`` says what a signal does:
+
+    - ``"raise"`` (loading, testing): raise :class:`Interrupted` at once.
+    - ``"stop"`` (the training loop): the first signal asks ``control`` to stop after
+      the current step, so the model of the last completed step can be saved; a second
+      one interrupts at once (the engine then puts that model's weights back).
+    - ``"hold"`` (saving): only note it, so the model file is written whole.
+
+    ``received`` is the first signal's number. Handlers are installed only in the main
+    thread (Python allows no other), never over an ignored signal, and restored on exit.
+    """
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.mode = "raise"
+        self.control: Any = None
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for name in self.NAMES:
+                signum = getattr(signal, name, None)
+                # An ignored signal stays ignored: `nohup` ignores SIGHUP on purpose, and a
+                # shell ignores SIGINT for background jobs.
+                if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        first = self.received is None
+        if first:
+            self.received = signum
+            # The terminal sends the same signal to the helper processes of --processes:
+            # losing them now is expected, not worth a warning.
+            warnings.simplefilter("ignore", RuntimeWarning)
+        if self.mode == "hold" or (self.mode == "stop" and first):
+            if self.control is not None:
+                self.control.request_stop()
+            return
+        raise Interrupted(self.received or signum)
 
 
 def _clock(seconds: float) -> str:
@@ -149,33 +264,57 @@ class ProgressBar:
             self.stream.write(format_progress(snap) + "\n")
             self.stream.flush()
 
+    def end_line(self) -> None:
+        """End a bar line left open on a terminal, so a message starts on its own line."""
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
+
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
-    from cnnstudio.data import load_dataset
+    with StopSignals() as signals:
+        try:
+            return _train(args, signals)
+        except Interrupted as exc:  # later ones are handled where training runs
+            raise CLIError(
+                f"{exc} before training started; nothing to save", exc.exit_code
+            ) from None
+
+
+def _train(args: argparse.Namespace, signals: StopSignals) -> int:
     from cnnstudio.data.augment import make_transform
     from cnnstudio.data.normalize import Normalization
+    from cnnstudio.engine.errors import DivergenceError
     from cnnstudio.engine.metrics import evaluate
     from cnnstudio.engine.network import Network
-    from cnnstudio.engine.training import TrainConfig, train
+    from cnnstudio.engine.training import (
+        TrainConfig,
+        TrainingControl,
+        TrainingMemoryError,
+        check_training_data,
+        train,
+    )
     from cnnstudio.io.model_file import ModelBundle, save_model
     from cnnstudio.model.compile import graph_to_architecture
 
     graph = _load_graph(args)
-    split = load_dataset(args.data)
+    split = _load_data(args, graph)
     data = split.train
-    graph.set_input_shape(data.input_shape)
-    graph.set_num_classes(data.num_classes)
-    info = graph.inference
-    if not info.is_valid:
-        raise CLIError(f"the network does not fit {data.summary()}: {info.reason}")
+    with naming(args.data):
+        check_training_data(data.images, data.labels, str(args.data), data.class_names)
+    err = sys.stderr
+    for note in _fit_to_data(graph, args, data):
+        err.write(note + "\n")
     arch = graph_to_architecture(graph)
     network = Network.from_architecture(arch, seed=args.seed)
 
     val_set: Any = None
     train_set = data
     if args.val_split > 0:
-        train_set, val_set = data.split(args.val_split, seed=args.seed)
+        with naming(args.data):
+            train_set, val_set = data.split(args.val_split, seed=args.seed)
         if len(val_set) == 0:
             val_set = None
     norm = Normalization.fit(train_set.images) if args.normalize else Normalization()
@@ -194,7 +333,32 @@ def run(args: argparse.Namespace) -> int:
         processes=args.processes,
     )
     name = arch.get("name", "network")
-    err = sys.stderr
+
+    def bundle(summary: dict[str, Any]) -> ModelBundle:
+        return ModelBundle(
+            architecture=arch,
+            weights=network.get_weights(),
+            class_names=list(data.class_names),
+            input_shape=tuple(network.input_shape),
+            preprocessing={
+                "normalization": None if norm.is_plain else norm.to_dict(),
+                "digit": network.input_shape[0] == 1,
+            },
+            training_summary={"dataset": data.name, **summary, "settings": config.to_dict()},
+        )
+
+    control = TrainingControl()
+    # From here on a first stop signal lets the current step finish and saves the model.
+    signals.mode, signals.control = "stop", control
+    with naming(args.data):
+        run = train(
+            network,
+            (train_set.images, train_set.labels),
+            None if val_set is None else (val_set.images, val_set.labels),
+            config,
+            control=control,
+            transform=transform,
+        )
     err.write(
         f"Training {name} ({network.input_shape[0]}@{network.input_shape[1]}x"
         f"{network.input_shape[2]} -> {data.num_classes} classes) on {len(train_set):,} images"
@@ -205,32 +369,51 @@ def run(args: argparse.Namespace) -> int:
     )
     bar = None if args.quiet else ProgressBar(err)
     last = None
-    for snap in train(
-        network,
-        (train_set.images, train_set.labels),
-        None if val_set is None else (val_set.images, val_set.labels),
-        config,
-        transform=transform,
-    ):
+    failure: BaseException | None = None
+    try:
+        for snap in run:
+            if bar is not None:
+                bar.update(snap)
+            last = snap
+    except (DivergenceError, TrainingMemoryError, KeyboardInterrupt) as exc:
+        failure = exc
+    except BaseException as exc:
+        if signals.received is None:
+            raise
+        failure = exc  # e.g. a helper process killed by the same signal
+    finally:
+        signals.mode = "raise"
+        run.close()  # stops the helper processes of --processes at once
         if bar is not None:
-            bar.update(snap)
-        last = snap
+            bar.end_line()
+    if failure is not None or signals.received is not None:
+        signals.mode = "hold"
+        raise _stopped_early(args, failure, signals.received, last, network, bundle, save_model)
     assert last is not None
 
     test_acc = None
+    test_note = None
     n_test = 0
+    interrupted = None
     if split.test is not None:
-        test = split.test
-        n_test = len(test)
-        if test.class_names != data.class_names:
-            test = test.with_classes(data.class_names)
-        ev = evaluate(
-            network, test.images, test.labels, transform=lambda xb, _r: transform(xb, None)
-        )
-        test_acc = ev.accuracy
+        try:
+            test = split.test
+            n_test = len(test)
+            with naming(args.data):
+                if test.class_names != data.class_names:
+                    test = test.with_classes(data.class_names)
+            ev = evaluate(
+                network, test.images, test.labels, transform=lambda xb, _r: transform(xb, None)
+            )
+            test_acc = ev.accuracy
+        except Interrupted as exc:  # training is done: still save the model
+            interrupted = exc
+        except MemoryError:
+            test_note = "skipped: out of memory (a smaller --batch-size helps)"
+    signals.mode = "hold"
 
     summary: dict[str, Any] = {
-        "dataset": data.name,
+        "outcome": "finished",
         "epochs": last.epoch,
         "steps": last.step,
         "seconds": round(last.elapsed, 2),
@@ -239,7 +422,6 @@ def run(args: argparse.Namespace) -> int:
         "accuracy": last.accuracy,
         "val_accuracy": last.val_accuracy,
         "test_accuracy": test_acc,
-        "settings": config.to_dict(),
     }
     lines = [
         f"Trained {name} for {last.epoch} epoch(s), {last.step} steps in "
@@ -253,21 +435,79 @@ def run(args: argparse.Namespace) -> int:
         )
     if test_acc is not None:
         lines.append(f"  test:       accuracy {test_acc * 100:.1f}% ({n_test:,} held-out images)")
+    elif test_note is not None:
+        lines.append(f"  test:       {test_note}")
+    saved = None
     if args.out is not None:
-        bundle = ModelBundle(
-            architecture=arch,
-            weights=network.get_weights(),
-            class_names=list(data.class_names),
-            input_shape=tuple(network.input_shape),
-            preprocessing={
-                "normalization": None if norm.is_plain else norm.to_dict(),
-                "digit": network.input_shape[0] == 1,
-            },
-            training_summary=summary,
-        )
-        path = save_model(args.out, bundle)
-        lines.append(f"Saved the model to {path}")
+        saved = save_model(args.out, bundle(summary))
+        lines.append(f"Saved the model to {saved}")
     else:
         lines.append("Not saved (give --out MODEL.cnnmodel to keep it).")
     print("\n".join(lines))
+    if interrupted is not None:
+        what = f"saved the model to {saved}" if saved else "the model was not saved"
+        raise CLIError(
+            f"{interrupted} while testing, after training finished; {what}",
+            interrupted.exit_code,
+        )
     return 0
+
+
+def _stopped_early(
+    args: argparse.Namespace,
+    failure: BaseException | None,
+    signum: int | None,
+    last: Any,
+    network: Any,
+    bundle: Any,
+    save_model: Any,
+) -> CLIError:
+    """Save what training reached when it ended early; return the one line that says so.
+
+    The network holds the weights of the last completed step: the engine never leaves
+    a half-applied update, and after a divergence it puts the last good weights back.
+    """
+    import numpy as np
+
+    if signum is None and failure is not None and not isinstance(failure, KeyboardInterrupt):
+        # DivergenceError or TrainingMemoryError: the engine's sentences, then ours.
+        code = 1
+        outcome = "out of memory" if isinstance(failure, MemoryError) else "diverged"
+        head = str(failure).strip().rstrip(".") + "."
+        if isinstance(failure, MemoryError):
+            head += f" For example: --batch-size {max(1, args.batch_size // 2)}."
+        nothing = f"{head} No training step had finished, so there is nothing to save."
+        not_saved = f"{head} Not saved: give --out MODEL.cnnmodel to keep the last good weights."
+        saved = head + " Saved the last good weights to {path}."
+        cannot = head + " They could not be saved: {error}"
+    else:
+        signum = signal.SIGINT if signum is None else signum
+        code = 128 + signum
+        outcome = "interrupted"
+        head = f"interrupted by {signal_text(signum)}"
+        nothing = f"{head} before the first training step finished; nothing to save"
+        if last is not None:
+            head += f" at epoch {last.epoch}, step {last.step}"
+        not_saved = f"{head}; the model was not saved (give --out MODEL.cnnmodel to keep it)"
+        saved = head + "; saved the model of the last completed step to {path}"
+        cannot = head + "; the model could not be saved: {error}"
+    if last is None:
+        return CLIError(nothing, code)
+    if args.out is None:
+        return CLIError(not_saved, code)
+    if not all(bool(np.isfinite(w).all()) for w in network.get_weights().values()):
+        return CLIError(cannot.format(error="its weights are not finite"), code)
+    summary = {
+        "outcome": outcome,
+        "epochs": last.epoch,
+        "steps": last.step,
+        "seconds": round(last.elapsed, 2),
+        "loss": last.loss,
+        "accuracy": last.accuracy,
+        "val_accuracy": last.val_accuracy,
+    }
+    try:
+        path = save_model(args.out, bundle(summary))
+    except (ValueError, OSError) as exc:
+        return CLIError(cannot.format(error=exc), code)
+    return CLIError(saved.format(path=path), code)

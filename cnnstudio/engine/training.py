@@ -37,13 +37,14 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from cnnstudio.engine.errors import DivergenceError, EngineError
+from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.engine.losses import loss_for
 from cnnstudio.engine.metrics import (
     Transform,
@@ -500,7 +501,7 @@ def train(
     transform: Transform | None = None,
     probe: np.ndarray | None = None,
     val_transform: Transform | None = None,
-) -> Iterator[TrainingSnapshot]:
+) -> Generator[TrainingSnapshot, None, None]:
     """Train ``network`` in place, yielding a :class:`TrainingSnapshot` after every step.
 
     Parameters
@@ -529,7 +530,7 @@ def train(
 
     Returns
     -------
-    Iterator[TrainingSnapshot]
+    Generator[TrainingSnapshot]
         A generator; the inputs are checked now, training runs as it is advanced.
 
     Raises
@@ -585,7 +586,7 @@ def _run(
     transform: Transform | None,
     val_transform: Transform | None,
     probe_x: np.ndarray | None,
-) -> Iterator[TrainingSnapshot]:
+) -> Generator[TrainingSnapshot, None, None]:
     if config.threads is not None:
         from threadpoolctl import threadpool_limits
 
@@ -613,7 +614,7 @@ def _loop(
     transform: Transform | None,
     val_transform: Transform | None,
     probe_x: np.ndarray | None,
-) -> Iterator[TrainingSnapshot]:
+) -> Generator[TrainingSnapshot, None, None]:
     clock = time.perf_counter
     t_start = clock()
     n = x.shape[0]
@@ -850,11 +851,10 @@ def _loop(
     except MemoryError as exc:
         if updating:
             restore_good_weights()
-        shape = "x".join(str(d) for d in network.input_shape)
         raise TrainingMemoryError(
             f"Training ran out of memory at epoch {epoch}, step {step + 1} (batches of {bs} "
-            f"images of {shape}): lower the batch size, use a smaller network or fewer "
-            "processes, or close other programs."
+            f"images of {format_shape(network.input_shape)}): lower the batch size, use a "
+            "smaller network or fewer processes, or close other programs."
             + (" The weights of the last completed step were kept." if step else "")
         ) from exc
     except BaseException:
