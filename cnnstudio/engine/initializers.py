@@ -14,11 +14,13 @@ An initialiser is named by a string or a dict (the form stored in a layer's conf
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.shapes import config_number, describe
 
 __all__ = ["INITIALIZERS", "initialize", "parse_init"]
 
@@ -48,27 +50,26 @@ def parse_init(spec: Any, *, layer: str = "layer") -> tuple[str, dict[str, float
     else:
         raise EngineError(
             f"{layer}: init must be a name such as 'he' or a dict like "
-            f"{{'name': 'normal', 'std': 0.05}}, not {spec!r}"
+            f"{{'name': 'normal', 'std': 0.05}}, not {describe(spec)}"
         )
     name = name.lower()
     if name not in INITIALIZERS:
         raise EngineError(
-            f"{layer}: unknown initialiser {name!r} (known: {', '.join(INITIALIZERS)})"
+            f"{layer}: unknown initialiser {describe(name)} (known: {', '.join(INITIALIZERS)})"
         )
     params = dict(INITIALIZERS[name])
     for key, value in kwargs.items():
         if key not in params:
-            raise EngineError(f"{layer}: initialiser {name!r} takes no argument {key!r}")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise EngineError(
-                f"{layer}: initialiser argument {key} must be a number, not {value!r}"
-            )
-        params[key] = float(value)
+            raise EngineError(f"{layer}: initialiser {name!r} takes no argument {describe(key)}")
+        params[key] = config_number(value, f"initialiser argument {key}", layer)
     if name == "normal" and not params["std"] > 0:
         raise EngineError(f"{layer}: normal initialiser needs std > 0, got {params['std']}")
-    if name == "uniform" and not params["low"] < params["high"]:
+    if name == "uniform" and not (
+        params["low"] < params["high"] and math.isfinite(params["high"] - params["low"])
+    ):
         raise EngineError(
-            f"{layer}: uniform initialiser needs low < high, got {params['low']}, {params['high']}"
+            f"{layer}: uniform initialiser needs low < high (a finite range), got "
+            f"{params['low']}, {params['high']}"
         )
     return name, params
 

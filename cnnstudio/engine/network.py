@@ -9,7 +9,9 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -29,6 +31,7 @@ from cnnstudio.engine.layers import (
     layer_from_config,
 )
 from cnnstudio.engine.layers.base import Shape, format_shape
+from cnnstudio.engine.shapes import check_network_size, describe
 
 __all__ = ["ARCHITECTURE_FORMAT", "ARCHITECTURE_VERSION", "Network"]
 
@@ -41,6 +44,160 @@ def _stable_softmax(z: np.ndarray, axis: int) -> np.ndarray:
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
+
+
+def _parse_architecture(arch: Any) -> tuple[list[tuple[str, Layer, list[str]]], str]:
+    """``(node id, layer, input ids)`` per node of an architecture dict, and its name;
+    every layer's config is checked here (``EngineError`` naming the node)."""
+    if not isinstance(arch, dict):
+        raise EngineError(f"architecture must be a dict, not {type(arch).__name__}")
+    fmt = arch.get("format", ARCHITECTURE_FORMAT)
+    if fmt != ARCHITECTURE_FORMAT:
+        raise EngineError(
+            f"architecture: format is {describe(fmt)}, expected {ARCHITECTURE_FORMAT!r}"
+        )
+    version = arch.get("version", ARCHITECTURE_VERSION)
+    if not isinstance(version, int) or version > ARCHITECTURE_VERSION:
+        raise EngineError(
+            f"architecture: version {describe(version)} was made by a newer CNN Studio "
+            f"(this one reads version {ARCHITECTURE_VERSION}); update CNN Studio to open it"
+        )
+    name = arch.get("name", "network")
+    if not isinstance(name, str):
+        raise EngineError(f"architecture: 'name' must be a string, not {describe(name)}")
+    nodes = arch.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise EngineError("architecture: 'nodes' must be a non-empty list")
+    specs = []
+    for k, node in enumerate(nodes):
+        if not isinstance(node, dict):
+            raise EngineError(f"architecture: node #{k} must be a dict, not {describe(node)}")
+        nid = node.get("id")
+        if not isinstance(nid, str) or not _ID_RE.match(nid):
+            raise EngineError(
+                f"architecture: node #{k} has an invalid id {describe(nid)} "
+                "(use letters, digits, '_', '.', '-')"
+            )
+        type_name = node.get("type")
+        if not isinstance(type_name, str):
+            raise EngineError(f"node {nid}: 'type' must be a string, not {describe(type_name)}")
+        config = node.get("config", {})
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise EngineError(f"node {nid}: 'config' must be a dict, not {describe(config)}")
+        inputs = node.get("inputs", [])
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise EngineError(
+                f"node {nid}: 'inputs' must be a list of node ids, not {describe(inputs)}"
+            )
+        layer = layer_from_config(type_name, config, name=nid)
+        specs.append((nid, layer, list(inputs)))
+    return specs, name
+
+
+@dataclass
+class _Plan:
+    """What ``_check_graph`` finds out about a graph before anything is allocated."""
+
+    order: list[str]
+    by_id: dict[str, tuple[Layer, list[str]]]
+    input_id: str
+    shapes: dict[str, Shape]
+    weight_shapes: dict[str, Shape]
+
+
+def _check_graph(specs: list[tuple[str, Layer, list[str]]]) -> _Plan:
+    """Check the graph's structure, order it, infer every shape and check the size limits.
+
+    Linear in the number of nodes and links, and allocation-free: a file declaring a
+    huge layer, or 30,000 of them, is refused (or ordered) before any weight exists.
+    """
+    ids = [s[0] for s in specs]
+    seen: set[str] = set()
+    for nid in ids:
+        if nid in seen:
+            raise EngineError(f"node {nid}: duplicate node id")
+        seen.add(nid)
+    by_id = {nid: (layer, inputs) for nid, layer, inputs in specs}
+    input_ids = [nid for nid, layer, _ in specs if isinstance(layer, Input)]
+    if len(input_ids) != 1:
+        raise EngineError(
+            f"the network needs exactly one Input node, found {len(input_ids)}"
+            + (f" ({_listed(input_ids)})" if input_ids else "")
+        )
+    consumers: dict[str, list[str]] = {nid: [] for nid in ids}
+    for nid, layer, inputs in specs:
+        for src in inputs:
+            if src not in by_id:
+                raise EngineError(f"node {nid}: input {describe(src)} is not a node of the network")
+            consumers[src].append(nid)
+        n = len(inputs)
+        if layer.n_inputs == 0 and n:
+            raise EngineError(f"node {nid}: an Input node takes no inputs, got {n}")
+        if layer.n_inputs == 1 and n != 1:
+            raise EngineError(f"node {nid}: {layer.type_name} takes exactly one input, got {n}")
+        if layer.n_inputs == -1 and n < 2:
+            raise EngineError(f"node {nid}: {layer.type_name} merges two or more inputs, got {n}")
+    order = _stable_order(ids, by_id, consumers)
+    sinks = [nid for nid in order if not consumers[nid]]
+    if len(sinks) != 1:
+        raise EngineError(
+            f"the network needs exactly one output (a node nothing else reads), found "
+            f"{len(sinks)}: {_listed(sinks)}"
+        )
+    shapes: dict[str, Shape] = {}
+    weight_shapes: dict[str, Shape] = {}
+    for nid in order:
+        layer, inputs = by_id[nid]
+        layer.name = nid
+        in_shape: Any
+        if isinstance(layer, Input):
+            in_shape = None
+        elif layer.n_inputs == -1:
+            in_shape = [shapes[i] for i in inputs]
+        else:
+            in_shape = shapes[inputs[0]]
+        shapes[nid] = tuple(int(d) for d in layer.output_shape(in_shape))
+        for key, shape in layer.weight_shapes(in_shape).items():
+            weight_shapes[f"{nid}.{key}"] = shape
+    check_network_size(
+        {key: math.prod(shape) for key, shape in weight_shapes.items()},
+        {nid: math.prod(shape) for nid, shape in shapes.items()},
+    )
+    return _Plan(order, by_id, input_ids[0], shapes, weight_shapes)
+
+
+def _stable_order(
+    ids: list[str], by_id: dict[str, tuple[Layer, list[str]]], consumers: dict[str, list[str]]
+) -> list[str]:
+    """Topological order: by depth (the longest path from the Input), then by listing order.
+
+    The order every network has always been built in (each node's random generator is
+    drawn in this order, so the same seed keeps giving the same weights); found in one
+    pass over the links instead of one pass over the nodes per depth.
+    """
+    waiting = {nid: len(by_id[nid][1]) for nid in ids}
+    depth = {nid: 0 for nid in ids if not waiting[nid]}
+    queue = deque(depth)
+    while queue:
+        nid = queue.popleft()
+        for nxt in consumers[nid]:
+            depth[nxt] = max(depth.get(nxt, 0), depth[nid] + 1)
+            waiting[nxt] -= 1
+            if not waiting[nxt]:
+                queue.append(nxt)
+    left = [nid for nid in ids if waiting[nid]]  # on a cycle, or after one
+    if left:
+        raise EngineError(f"the graph has a cycle through nodes {_listed(left)}")
+    position = {nid: k for k, nid in enumerate(ids)}
+    return sorted(ids, key=lambda nid: (depth[nid], position[nid]))
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    """Up to ``most`` names, then how many more (a damaged file can have thousands)."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 class Network:
@@ -205,58 +362,32 @@ class Network:
     ) -> Network:
         """Build a network from an architecture dict (see docs/file-formats.md).
 
+        Sizes are checked by shape inference before any weight is allocated: a network
+        over ``shapes.MAX_WEIGHTS`` weights or ``shapes.MAX_VALUES_PER_IMAGE`` values per
+        image is refused.
+
         Raises
         ------
         EngineError
-            For a malformed dict, an unknown layer type or keyword, duplicate ids,
-            references to missing nodes, cycles, no or several Input nodes or sinks,
-            or a wrong number of inputs; the message names the node.
+            For a malformed dict, an unknown layer type or keyword, a config value of the
+            wrong type or out of range, duplicate ids, references to missing nodes,
+            cycles, no or several Input nodes or sinks, a wrong number of inputs, or a
+            network over the size limits; the message names the node.
         ShapeError
             When the sizes do not fit; the message names the layer and the numbers.
         """
-        if not isinstance(arch, dict):
-            raise EngineError(f"architecture must be a dict, not {type(arch).__name__}")
-        fmt = arch.get("format", ARCHITECTURE_FORMAT)
-        if fmt != ARCHITECTURE_FORMAT:
-            raise EngineError(f"architecture: format is {fmt!r}, expected {ARCHITECTURE_FORMAT!r}")
-        version = arch.get("version", ARCHITECTURE_VERSION)
-        if not isinstance(version, int) or version > ARCHITECTURE_VERSION:
-            raise EngineError(
-                f"architecture: version {version!r} was made by a newer CNN Studio "
-                f"(this one reads version {ARCHITECTURE_VERSION}); update CNN Studio to open it"
-            )
-        nodes = arch.get("nodes")
-        if not isinstance(nodes, list) or not nodes:
-            raise EngineError("architecture: 'nodes' must be a non-empty list")
-        specs = []
-        for k, node in enumerate(nodes):
-            if not isinstance(node, dict):
-                raise EngineError(f"architecture: node #{k} must be a dict, not {node!r}")
-            nid = node.get("id")
-            if not isinstance(nid, str) or not _ID_RE.match(nid):
-                raise EngineError(
-                    f"architecture: node #{k} has an invalid id {nid!r} "
-                    "(use letters, digits, '_', '.', '-')"
-                )
-            type_name = node.get("type")
-            if not isinstance(type_name, str):
-                raise EngineError(f"node {nid}: 'type' must be a string, not {type_name!r}")
-            config = node.get("config", {})
-            if config is None:
-                config = {}
-            if not isinstance(config, dict):
-                raise EngineError(f"node {nid}: 'config' must be a dict, not {config!r}")
-            inputs = node.get("inputs", [])
-            if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-                raise EngineError(
-                    f"node {nid}: 'inputs' must be a list of node ids, not {inputs!r}"
-                )
-            layer = layer_from_config(type_name, config, name=nid)
-            specs.append((nid, layer, list(inputs)))
-        net = cls._from_specs(specs, seed, name=str(arch.get("name", "network")))
+        specs, name = _parse_architecture(arch)
+        net = cls._from_specs(specs, seed, name=name)
         net.set_threads(threads)
         net.set_processes(processes)
         return net
+
+    @staticmethod
+    def weight_shapes_of(arch: dict[str, Any]) -> dict[str, Shape]:
+        """The shape of every weight array (``"<node>.<name>"``, as ``get_weights`` keys
+        them) that ``from_architecture(arch)`` would create, found by shape inference
+        alone: nothing is allocated. Raises as ``from_architecture`` does."""
+        return _check_graph(_parse_architecture(arch)[0]).weight_shapes
 
     @classmethod
     def _from_specs(
@@ -268,53 +399,10 @@ class Network:
         return net
 
     def _setup(self, specs: list[tuple[str, Layer, list[str]]], seed: int) -> None:
-        ids = [s[0] for s in specs]
-        seen: set[str] = set()
-        for nid in ids:
-            if nid in seen:
-                raise EngineError(f"node {nid}: duplicate node id")
-            seen.add(nid)
-        by_id = {nid: (layer, inputs) for nid, layer, inputs in specs}
-        input_ids = [nid for nid, layer, _ in specs if isinstance(layer, Input)]
-        if len(input_ids) != 1:
-            raise EngineError(
-                f"the network needs exactly one Input node, found {len(input_ids)}"
-                + (f" ({', '.join(input_ids)})" if input_ids else "")
-            )
-        consumers: dict[str, list[str]] = {nid: [] for nid in ids}
-        for nid, layer, inputs in specs:
-            for src in inputs:
-                if src not in by_id:
-                    raise EngineError(f"node {nid}: input {src!r} is not a node of the network")
-                consumers[src].append(nid)
-            n = len(inputs)
-            if layer.n_inputs == 0 and n:
-                raise EngineError(f"node {nid}: an Input node takes no inputs, got {n}")
-            if layer.n_inputs == 1 and n != 1:
-                raise EngineError(f"node {nid}: {layer.type_name} takes exactly one input, got {n}")
-            if layer.n_inputs == -1 and n < 2:
-                raise EngineError(
-                    f"node {nid}: {layer.type_name} merges two or more inputs, got {n}"
-                )
-        # Topological order, stable with respect to the listing order.
-        order: list[str] = []
-        placed: set[str] = set()
-        remaining = list(ids)
-        while remaining:
-            ready = [nid for nid in remaining if all(i in placed for i in by_id[nid][1])]
-            if not ready:
-                raise EngineError(f"the graph has a cycle through nodes {', '.join(remaining)}")
-            for nid in ready:
-                order.append(nid)
-                placed.add(nid)
-            remaining = [nid for nid in remaining if nid not in placed]
-        sinks = [nid for nid in order if not consumers[nid]]
-        if len(sinks) != 1:
-            raise EngineError(
-                f"the network needs exactly one output (a node nothing else reads), found "
-                f"{len(sinks)}: {', '.join(sinks)}"
-            )
-
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise EngineError(f"seed must be a non-negative integer, got {describe(seed)}")
+        plan = _check_graph(specs)
+        order, by_id = plan.order, plan.by_id
         rng = np.random.default_rng(seed)
         children = rng.spawn(len(order))
         self.nodes: dict[str, Layer] = {}
@@ -334,7 +422,7 @@ class Network:
             self.inputs[nid] = list(inputs)
             self.shapes[nid] = tuple(shape)
         self.layers: list[Layer] = list(self.nodes.values())
-        self.input_id = input_ids[0]
+        self.input_id: str = plan.input_id
         self.output_id = order[-1]
         self.input_shape: Shape = self.shapes[self.input_id]
         sink = self.nodes[self.output_id]
@@ -1174,7 +1262,7 @@ def _blas_limit(n: int) -> _BlasLimit:
 def _assign_names(layers: Iterable[Layer]) -> None:
     layers = list(layers)
     explicit = [layer.name for layer in layers if not layer.auto_named]
-    dup = {n for n in explicit if explicit.count(n) > 1}
+    dup = {n for n, count in Counter(explicit).items() if count > 1}
     if dup:
         raise EngineError(f"Network: duplicate layer name(s) {', '.join(sorted(dup))}")
     taken = set(explicit)

@@ -97,30 +97,55 @@ def build_network(path: PathLike, arch: dict[str, Any], where: str = "the archit
 def precheck_sizes(
     path: PathLike, arch: dict[str, Any], weights: dict[str, np.ndarray], member: str
 ) -> None:
-    """Compare the big layers' declared sizes with the stored arrays *before* building.
+    """Compare every weight array the architecture needs with the stored ones *before*
+    building (building allocates every parameter).
 
-    Building a network allocates every parameter; a hand-made architecture declaring
-    a Dense layer of a billion units would otherwise exhaust memory before the
-    weight shapes are ever compared. Only Dense and Conv2D can be large; the full
-    check (`check_weights`) follows after building.
+    The shapes come from the engine's shape inference alone
+    (``Network.weight_shapes_of``), which also refuses a network over the engine's size
+    limits (``engine.shapes.MAX_WEIGHTS``, ``MAX_VALUES_PER_IMAGE``): a hand-made file
+    of a few hundred bytes declaring a huge layer is refused here, with the numbers,
+    instead of allocating gigabytes first. ``check_weights`` checks the rest (extra
+    keys, dtypes, finite values) after building.
     """
+    from cnnstudio.engine.network import Network
+
     for node in arch.get("nodes", []):
+        # The declared size first: "fc1 declares 10000000000 units" says more than any
+        # shape comparison or limit.
         kind, nid, cfg = node.get("type"), node.get("id"), node.get("config") or {}
         if kind not in ("Dense", "Conv2D"):
             continue
         w = weights.get(f"{nid}.w")
-        if w is None:
-            raise ModelFileError(
-                path, f"{member} does not fit the architecture: missing weights {nid}.w"
-            )
         declared = cfg.get("units" if kind == "Dense" else "filters")
-        if isinstance(declared, int) and w.ndim >= 1 and declared != w.shape[0]:
+        if w is not None and _is_int(declared) and w.ndim >= 1 and declared != w.shape[0]:
             raise ModelFileError(
                 path,
                 f"{member} does not fit the architecture: weight {nid}.w has shape "
                 f"{tuple(w.shape)}, but {nid} declares {declared} "
                 f"{'units' if kind == 'Dense' else 'filters'}",
             )
+    try:
+        expected = Network.weight_shapes_of(arch)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        # As in build_network: EngineError (a ValueError) for what the engine refuses.
+        raise ModelFileError(path, f"the architecture cannot be built: {exc}") from None
+    missing = [key for key in expected if key not in weights]
+    if missing:
+        raise ModelFileError(
+            path, f"{member} does not fit the architecture: missing weights {_some(missing)}"
+        )
+    for key, shape in expected.items():
+        found = tuple(weights[key].shape)
+        if found != shape:
+            raise ModelFileError(
+                path,
+                f"{member} does not fit the architecture: weight {key} has shape "
+                f"{found}, the architecture needs {shape}",
+            )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_weights(

@@ -42,7 +42,11 @@ def _guess_block_type(engine_type: str, is_sink: bool) -> str | None:
 
 def graph_to_architecture(graph: Graph) -> dict[str, Any]:
     """The architecture dict of ``graph`` (JSON-able; node order = graph order)."""
-    feeding = {lk.source for lk in graph.links}
+    links = graph.links
+    feeding = {lk.source for lk in links}
+    inputs: dict[str, list[Any]] = {}
+    for lk in sorted(links, key=lambda k: k.index):  # input order, as Graph.inputs_of
+        inputs.setdefault(lk.target, []).append(lk.source)
     nodes = []
     for block in graph.blocks.values():
         engine_type, config = block.spec.to_engine(block.params)
@@ -50,7 +54,7 @@ def graph_to_architecture(graph: Graph) -> dict[str, Any]:
             "id": block.id,
             "type": engine_type,
             "config": config,
-            "inputs": [lk.source for lk in graph.inputs_of(block.id)],
+            "inputs": inputs.get(block.id, []),
             "label": block.label,
             "ui": {"x": block.position[0], "y": block.position[1]},
         }

@@ -34,8 +34,10 @@ what it was before.
 from __future__ import annotations
 
 import copy as _copy
+import itertools
 import math
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -339,16 +341,22 @@ class Graph:
         ids = list(dict.fromkeys(block_ids))
         for bid in ids:
             self.block(bid)
-        order = list(self._blocks)
+        position = {bid: k for k, bid in enumerate(self._blocks)}
         gone = set(ids)
         links = tuple(lk for lk in self._links if lk.source in gone or lk.target in gone)
         record = Removed(
-            blocks=tuple(sorted((order.index(b), self._blocks[b].copy()) for b in ids)),
+            blocks=tuple(
+                sorted(((position[b], self._blocks[b].copy()) for b in ids), key=lambda p: p[0])
+            ),
             links=links,
         )
         with self.batch():
+            # One pass over the links, not one search per removed link (clearing a graph
+            # of 30,000 blocks must not take minutes).
+            self._links = [
+                lk for lk in self._links if lk.source not in gone and lk.target not in gone
+            ]
             for link in links:
-                self._links.remove(link)
                 self.events.link_removed.emit(link)
             for bid in ids:
                 del self._blocks[bid]
@@ -374,16 +382,22 @@ class Graph:
                 )
         restored: list[Block] = []
         with self.batch():
-            items = list(self._blocks.items())
-            for index, block in removed.blocks:  # ascending: each lands at its old index
+            # Merge the blocks back by their old indices (ascending): each lands where it was.
+            kept = iter(self._blocks.items())
+            items: list[tuple[str, Block]] = []
+            for index, block in sorted(removed.blocks, key=lambda p: p[0]):
+                items.extend(itertools.islice(kept, max(index - len(items), 0)))
                 fresh = block.copy()
-                items.insert(min(index, len(items)), (fresh.id, fresh))
+                items.append((fresh.id, fresh))
                 restored.append(fresh)
+            items.extend(kept)
             self._blocks = dict(items)
             for block in restored:
                 self.events.block_added.emit(block)
+            present = set(self._links)
             for link in removed.links:
-                if link not in self._links:
+                if link not in present:
+                    present.add(link)
                     self._links.append(link)
                     self.events.link_added.emit(link)
             self._dirty = True
@@ -443,9 +457,9 @@ class Graph:
         for lk in self._links:
             nexts.setdefault(lk.source, []).append(lk.target)
         parent: dict[str, str | None] = {start: None}
-        frontier = [start]
+        frontier = deque([start])
         while frontier:
-            node = frontier.pop(0)
+            node = frontier.popleft()
             if node == goal:
                 path = [node]
                 while parent[path[-1]] is not None:
@@ -668,7 +682,8 @@ class Graph:
     # -- copy and paste ---------------------------------------------------------------------------
     def copy(self, block_ids: Iterable[str]) -> dict[str, Any]:
         """Serialise some blocks and the links among them (a JSON-able clipboard dict)."""
-        ids = [bid for bid in self._blocks if bid in set(block_ids)]
+        wanted = set(block_ids)
+        ids = [bid for bid in self._blocks if bid in wanted]
         chosen = set(ids)
         nodes = []
         for bid in ids:
@@ -789,9 +804,9 @@ def layout_positions(
         children[lk.source].append(lk.target)
     remaining = {bid: len(parents[bid]) for bid in block_ids}
     row: dict[str, int] = {}
-    ready = [bid for bid in block_ids if remaining[bid] == 0]
+    ready = deque(bid for bid in block_ids if remaining[bid] == 0)
     while ready:
-        bid = ready.pop(0)
+        bid = ready.popleft()
         row[bid] = max((row[p] + 1 for p in parents[bid] if p in row), default=0)
         for child in children[bid]:
             remaining[child] -= 1
@@ -804,13 +819,20 @@ def layout_positions(
             row[bid] = last
     # Long wires (a shortcut over several rows) get a placeholder in every row they cross,
     # so the rows make room for them and a skip connection runs beside the blocks it
-    # skips rather than through them.
+    # skips rather than through them. The placeholders are bounded by a few per block: a
+    # file whose every block links back to the top would otherwise need rows x links of
+    # them (wires beyond the budget simply cross the blocks).
     order: dict[Any, int] = {bid: k for k, bid in enumerate(block_ids)}
     vparents: dict[Any, list[Any]] = {bid: [] for bid in block_ids}
     vrow: dict[Any, int] = dict(row)
+    budget = 8 * len(block_ids) + 1000
     for lk in sorted(links, key=lambda k: k.index):
         prev: Any = lk.source
-        for r in range(row[lk.source] + 1, row[lk.target]):
+        crossed = range(row[lk.source] + 1, row[lk.target])
+        if len(crossed) > budget:
+            crossed = range(0)
+        budget -= len(crossed)
+        for r in crossed:
             dummy = ("wire", lk.source, lk.target, r)
             vparents[dummy] = [prev]
             vrow[dummy] = r

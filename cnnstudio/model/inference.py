@@ -14,12 +14,14 @@ must still train.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.layers import layer_from_config
+from cnnstudio.engine.shapes import check_network_size
 from cnnstudio.model.registry import BLOCK_SPECS, BlockSpec
 
 __all__ = ["BlockInfo", "NetworkInfo", "format_shape", "infer"]
@@ -144,6 +146,7 @@ class _Work:
     output: Shape | None = None
     inputs: tuple[Shape, ...] = ()
     params: int = 0
+    weights: int = 0  # numbers in the engine layer's arrays (parameters and statistics)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     formula: tuple[str, ...] = ()
@@ -193,6 +196,9 @@ def infer(
         _infer_block(blocks[bid], inputs[bid], work, labels, num_classes)
 
     _check_structure(blocks, inputs, outputs, in_cycle, work, labels, global_problems)
+    size_problem = _size_problem(work, labels)
+    if size_problem:
+        global_problems.append(size_problem)
 
     infos: dict[str, BlockInfo] = {}
     problems: list[tuple[str | None, str]] = [(None, msg) for msg in global_problems]
@@ -222,16 +228,17 @@ def _topological(
     """Kahn's order of the acyclic part (graph order among ready blocks) and the blocks left
     over, which lie on or after a cycle."""
     remaining = {bid: len(inputs[bid]) for bid in blocks}
-    ready = [bid for bid in blocks if remaining[bid] == 0]
+    ready = deque(bid for bid in blocks if remaining[bid] == 0)
     order: list[str] = []
     while ready:
-        bid = ready.pop(0)
+        bid = ready.popleft()
         order.append(bid)
         for nxt in outputs[bid]:
             remaining[nxt] -= 1
             if remaining[nxt] == 0:
                 ready.append(nxt)
-    left = {bid for bid in blocks if bid not in set(order)}
+    placed = set(order)
+    left = {bid for bid in blocks if bid not in placed}
     return order, left
 
 
@@ -352,11 +359,13 @@ def _infer_block(
     engine_type, config = spec.to_engine(params)
     try:
         layer = layer_from_config(engine_type, config, name=block.id)
-        out = layer.output_shape(in_shapes if spec.is_merge else in_shapes[0])
+        in_shape = in_shapes if spec.is_merge else in_shapes[0]
+        out = layer.output_shape(in_shape)
     except EngineError as exc:
         w.errors.append(_plain(spec, params, in_shapes[0], exc, block.id))
         return
     w.output = tuple(int(d) for d in out)
+    w.weights = sum(math.prod(s) for s in layer.weight_shapes(in_shape).values())
     w.params = spec.parameter_count(params, in_shapes)
     if spec.type in ("Conv2D", "MaxPool2D", "AvgPool2D"):
         w.formula, warnings = _window_arithmetic(spec, params, in_shapes[0])
@@ -368,6 +377,22 @@ def _infer_block(
             "softmax over a single score always gives 1; use one unit per class, or the "
             "sigmoid option for two classes"
         )
+
+
+def _size_problem(work: Mapping[str, _Work], labels: Mapping[str, str]) -> str | None:
+    """The engine's refusal of a network over its size limits, said before Train is
+    pressed (``engine.shapes.check_network_size``), or ``None``."""
+    weights: dict[str, int] = {}
+    values: dict[str, int] = {}
+    for bid, w in work.items():
+        name = labels[bid] if labels[bid] not in values else f"{labels[bid]} ({bid})"
+        weights[name] = w.weights
+        values[name] = math.prod(w.output) if w.output is not None else 0
+    try:
+        check_network_size(weights, values)
+    except EngineError as exc:
+        return str(exc)
+    return None
 
 
 def _precheck(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnnstudio.engine.errors import ShapeError
-from cnnstudio.engine.shapes import conv_output_size, pair
+from cnnstudio.engine.shapes import conv_output_size, describe, pair
 
 Pads = tuple[int, int, int, int]
 
@@ -14,7 +14,7 @@ def positive_pair(value: Any, what: str, layer: str) -> tuple[int, int]:
     """``value`` as an ``(h, w)`` pair of positive ints, or ``ShapeError`` naming ``layer``."""
     h, w = pair(value, f"{layer}: {what}")
     if h < 1 or w < 1:
-        raise ShapeError(f"{layer}: {what} must be at least 1, got {value!r}")
+        raise ShapeError(f"{layer}: {what} must be at least 1, got {describe(value)}")
     return h, w
 
 
@@ -27,11 +27,11 @@ def parse_padding(value: Any, layer: str) -> str | tuple[int, int]:
         if v == "same":
             return "same"
         raise ShapeError(
-            f"{layer}: padding must be an int, a pair, 'valid' or 'same', not {value!r}"
+            f"{layer}: padding must be an int, a pair, 'valid' or 'same', not {describe(value)}"
         )
     ph, pw = pair(value, f"{layer}: padding")
     if ph < 0 or pw < 0:
-        raise ShapeError(f"{layer}: padding cannot be negative, got {value!r}")
+        raise ShapeError(f"{layer}: padding cannot be negative, got {describe(value)}")
     return ph, pw
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.errors import ShapeError
 from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+from cnnstudio.engine.shapes import config_number
 
 __all__ = ["LeakyReLU", "PReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
 
@@ -46,9 +47,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, alpha: float = 0.01, *, name: str | None = None) -> None:
         super().__init__(name=name)
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float):
-            raise EngineError(f"{self.name}: alpha must be a number, not {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = config_number(alpha, "alpha", self.name)
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
         pos = x > 0
@@ -78,9 +77,10 @@ class PReLU(_Elementwise):
 
     def __init__(self, init: float = 0.25, *, name: str | None = None) -> None:
         super().__init__(name=name)
-        if isinstance(init, bool) or not isinstance(init, int | float):
-            raise EngineError(f"{self.name}: init must be a number, not {init!r}")
-        self.init = float(init)
+        self.init = config_number(init, "init", self.name)
+
+    def weight_shapes(self, input_shape: Any) -> dict[str, Shape]:
+        return {"alpha": (int(input_shape[0]),)}
 
     def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
         self.params = {"alpha": np.full(input_shape[0], self.init, dtype=np.float32)}

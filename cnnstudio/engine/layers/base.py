@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.shapes import describe
 
 __all__ = [
     "LAYER_TYPES",
@@ -107,7 +108,7 @@ class Layer:
 
     def __init__(self, *, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
-            raise EngineError(f"layer name must be a string, not {name!r}")
+            raise EngineError(f"layer name must be a string, not {describe(name)}")
         #: True when no name was given (a Network may then rename it to keep names unique).
         self.auto_named = not name
         self.name = name or self.type_name.lower()
@@ -143,6 +144,11 @@ class Layer:
 
     def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
         """Create ``self.params`` (and ``self.state``); layers without parameters keep none."""
+
+    def weight_shapes(self, input_shape: Any) -> dict[str, Shape]:
+        """The shapes of the arrays ``build(input_shape)`` creates, ``params`` then ``state``,
+        without creating them: a network checks its size from these before it allocates."""
+        return {}
 
     def parameter_count(self) -> int:
         return int(sum(p.size for p in self.params.values()))

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from cnnstudio.engine import kernels
-from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.initializers import initialize, parse_init
 from cnnstudio.engine.layers._spatial import (
     Pads,
@@ -19,6 +19,7 @@ from cnnstudio.engine.layers._spatial import (
     spatial_output,
 )
 from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+from cnnstudio.engine.shapes import config_bool, config_int
 
 __all__ = ["Conv2D"]
 
@@ -65,15 +66,13 @@ class Conv2D(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ShapeError(f"{self.name}: filters must be a positive integer, got {filters!r}")
-        self.filters = filters
+        self.filters = config_int(filters, "filters", self.name)
         self.kernel_size = positive_pair(kernel_size, "kernel_size", self.name)
         self.stride = positive_pair(stride, "stride", self.name)
         self.padding = parse_padding(padding, self.name)
         self._padding_config = padding_config(padding)
-        self.use_bias = bool(use_bias)
-        self.flip_kernel = bool(flip_kernel)
+        self.use_bias = config_bool(use_bias, "use_bias", self.name)
+        self.flip_kernel = config_bool(flip_kernel, "flip_kernel", self.name)
         parse_init(init, layer=self.name)
         self.init = init
         self._pads: Pads = (0, 0, 0, 0)
@@ -94,6 +93,12 @@ class Conv2D(Layer):
         if shape is None:
             raise EngineError(f"{self.name}: pads() needs an input shape before build")
         return explicit_pads(self.padding, (shape[1], shape[2]), self.kernel_size, self.stride)
+
+    def weight_shapes(self, input_shape: Any) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {"w": (self.filters, int(input_shape[0]), *self.kernel_size)}
+        if self.use_bias:
+            shapes["b"] = (self.filters,)
+        return shapes
 
     def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
         c_in = input_shape[0]

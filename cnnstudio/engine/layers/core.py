@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from cnnstudio.engine.errors import ShapeError
 from cnnstudio.engine.initializers import initialize, parse_init
 from cnnstudio.engine.layers.base import Layer, Shape, format_shape, register_layer
+from cnnstudio.engine.shapes import config_bool, config_int, describe
 
 __all__ = ["Dense", "Flatten", "Input"]
 
@@ -22,21 +24,9 @@ class Input(Layer):
 
     def __init__(self, shape: Any, *, name: str | None = None) -> None:
         super().__init__(name=name)
-        try:
-            dims = tuple(shape)
-        except TypeError:
-            raise ShapeError(
-                f"{self.name}: shape must be (C, H, W) or (F,), not {shape!r}"
-            ) from None
-        if (
-            len(dims) not in (1, 3)
-            or any(isinstance(d, bool) or not isinstance(d, int | np.integer) for d in dims)
-            or any(d < 1 for d in dims)
-        ):
-            raise ShapeError(
-                f"{self.name}: shape must be (C, H, W) or (F,) of positive integers, not {shape!r}"
-            )
-        self.shape: Shape = tuple(int(d) for d in dims)
+        if not isinstance(shape, list | tuple | np.ndarray) or len(shape) not in (1, 3):
+            raise ShapeError(f"{self.name}: shape must be (C, H, W) or (F,), not {describe(shape)}")
+        self.shape: Shape = tuple(config_int(d, "shape", self.name) for d in shape)
 
     def output_shape(self, input_shape: Any = None) -> Shape:
         if input_shape is not None and tuple(input_shape) != self.shape:
@@ -69,7 +59,7 @@ class Flatten(Layer):
         shape = tuple(input_shape)
         if not shape or any(d < 1 for d in shape):
             raise ShapeError(f"{self.name}: cannot flatten an input of shape {shape}")
-        return (int(np.prod(shape)),)
+        return (math.prod(shape),)  # Python ints: np.prod would wrap around past 2**63
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
         # Batch-last: a free reshape of a contiguous array.
@@ -100,10 +90,8 @@ class Dense(Layer):
         self, units: int, use_bias: bool = True, init: Any = "he", *, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ShapeError(f"{self.name}: units must be a positive integer, got {units!r}")
-        self.units = units
-        self.use_bias = bool(use_bias)
+        self.units = config_int(units, "units", self.name)
+        self.use_bias = config_bool(use_bias, "use_bias", self.name)
         parse_init(init, layer=self.name)
         self.init = init
 
@@ -115,6 +103,12 @@ class Dense(Layer):
                 f"{shape}; add a Flatten layer before it"
             )
         return (self.units,)
+
+    def weight_shapes(self, input_shape: Any) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {"w": (self.units, int(input_shape[0]))}
+        if self.use_bias:
+            shapes["b"] = (self.units,)
+        return shapes
 
     def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
         n_in = int(input_shape[0])

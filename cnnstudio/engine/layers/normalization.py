@@ -8,6 +8,7 @@ import numpy as np
 
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+from cnnstudio.engine.shapes import config_number
 
 __all__ = ["BatchNorm", "Dropout"]
 
@@ -31,21 +32,24 @@ class BatchNorm(Layer):
         self, momentum: float = 0.1, eps: float = 1e-5, *, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        for key, value in (("momentum", momentum), ("eps", eps)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise EngineError(f"{self.name}: {key} must be a number, not {value!r}")
+        momentum = config_number(momentum, "momentum", self.name)
+        eps = config_number(eps, "eps", self.name)
         if not 0.0 <= momentum <= 1.0:
             raise EngineError(f"{self.name}: momentum must be between 0 and 1, got {momentum}")
         if not eps > 0:
             raise EngineError(f"{self.name}: eps must be positive, got {eps}")
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.momentum = momentum
+        self.eps = eps
 
     def output_shape(self, input_shape: Any) -> Shape:
         shape = tuple(input_shape)
         if len(shape) not in (1, 3) or any(d < 1 for d in shape):
             raise ShapeError(f"{self.name}: BatchNorm needs a (F,) or (C, H, W) input, got {shape}")
         return shape
+
+    def weight_shapes(self, input_shape: Any) -> dict[str, Shape]:
+        c = (int(input_shape[0]),)
+        return {"gamma": c, "beta": c, "running_mean": c, "running_var": c}
 
     def _init_params(self, input_shape: Any, rng: np.random.Generator) -> None:
         c = int(input_shape[0])
@@ -127,9 +131,10 @@ class Dropout(Layer):
 
     def __init__(self, rate: float = 0.5, *, name: str | None = None) -> None:
         super().__init__(name=name)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+        rate = config_number(rate, "rate", self.name)
+        if not 0.0 <= rate < 1.0:
             raise EngineError(f"{self.name}: rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = rate
 
     def output_shape(self, input_shape: Any) -> Shape:
         shape = tuple(input_shape)
