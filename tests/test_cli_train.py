@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.ui.train.helpers import TINY_ARCH
@@ -148,3 +149,130 @@ def test_progress_bar_redraws_one_line_on_a_terminal():
     last = text.rsplit("\r", 1)[1]
     assert "epoch 1/1" in last and "4/4" in last and "1,234 samples/s" in last
     assert "val_acc 80.0%" in last
+
+
+def write_csv(path: Path, labels, side: int = 28) -> Path:
+    """A pixel CSV whose class c lights up row band c, so a network can tell them apart."""
+    rng = np.random.default_rng(0)
+    rows = ["label," + ",".join(f"pixel{i}" for i in range(side * side))]
+    for label in labels:
+        img = rng.integers(0, 40, (side, side))
+        img[label % side] = 250
+        rows.append(f"{label}," + ",".join(map(str, img.ravel())))
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_preset_adapts_its_output_layer_to_the_class_count_and_says_so(tmp_path):
+    data = write_csv(tmp_path / "three.csv", [0, 1, 2] * 30)
+    out = tmp_path / "three.cnnmodel"
+    proc = cnnstudio("train", "--preset", "lenet5", "--data", str(data), "--epochs", "1",
+                     "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0] == "LeNet-5's output layer set to 3 classes for this dataset"
+    assert "-> 3 classes" in proc.stderr
+    from cnnstudio.io import load_model
+
+    bundle = load_model(out)
+    assert bundle.class_names == ["0", "1", "2"] and bundle.network().num_classes == 3
+
+
+def test_a_preset_adapts_its_input_to_the_image_size(tmp_path):
+    data = write_csv(tmp_path / "small.csv", [0, 1, 2, 3] * 20, side=8)
+    proc = cnnstudio("train", "--preset", "mlp", "--data", str(data), "--epochs", "1",
+                     cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stderr.splitlines()[:2]
+    assert notes == [
+        "MLP baseline's input set to 1@8x8 for this dataset",
+        "MLP baseline's output layer set to 4 classes for this dataset",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("side", "classes", "message"),
+    [
+        (28, 3, "tiny.json: the output layer 'Dense' has 10 units, but {data} has 3 classes; "
+                "set its units to 3"),
+        (8, 10, "tiny.json: the input layer 'Input' takes 1@28x28 images, but {data} has 1@8x8 "
+                "images"),
+    ],
+    ids=["classes", "input"],
+)  # fmt: skip
+def test_an_architecture_file_that_does_not_fit_the_data_names_the_layer(
+    tmp_path, side, classes, message
+):
+    arch = tmp_path / "tiny.json"
+    arch.write_text(json.dumps(TINY_ARCH))
+    data = write_csv(tmp_path / "d.csv", list(range(classes)) * 8, side=side)
+    proc = cnnstudio("train", "--arch", str(arch), "--data", str(data), "--epochs", "1",
+                     cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message.format(data=data) in lines[0], proc.stderr
+
+
+def test_an_image_folder_is_read_at_the_networks_input_size(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / "pets" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (40, 30), dtype=np.uint8)).save(
+                tmp_path / "pets" / cls / f"{i}.png"
+            )
+    arch = dict(TINY_ARCH, nodes=[dict(n) for n in TINY_ARCH["nodes"]])
+    arch["nodes"][0] = {**arch["nodes"][0], "config": {"shape": [1, 16, 16]}}
+    arch["nodes"][5] = {**arch["nodes"][5], "config": {"units": 2}}
+    (tmp_path / "small.json").write_text(json.dumps(arch))
+    proc = cnnstudio("train", "--arch", "small.json", "--data", "pets", "--epochs", "1",
+                     cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "(1@16x16 -> 2 classes)" in proc.stderr
+
+
+def test_one_class_csv_and_idx_datasets_are_refused_naming_the_file(tmp_path):
+    from tests.data.conftest import write_idx
+
+    csv = write_csv(tmp_path / "one.csv", [4] * 20)
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    write_idx(idx / "train-images-idx3-ubyte", np.zeros((20, 28, 28), np.uint8))
+    write_idx(idx / "train-labels-idx1-ubyte", np.full(20, 7, np.uint8))
+    for data in (csv, idx):
+        proc = cnnstudio("train", "--preset", "lenet5", "--data", str(data), "--epochs", "1",
+                         cwd=tmp_path)  # fmt: skip
+        assert proc.returncode == 1
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith(f"cnnstudio train: {data} has only one class"), lines[0]
+        assert "at least two classes" in lines[0]
+
+
+def test_running_out_of_memory_is_one_line_and_keeps_the_last_good_model(
+    tmp_path, monkeypatch, capsys
+):
+    from cnnstudio.cli import main
+    from cnnstudio.engine.optimizers import Adam
+    from cnnstudio.io import load_model
+
+    real_step = Adam.step
+    steps = {"n": 0}
+
+    def step(self, parameters):
+        steps["n"] += 1
+        if steps["n"] == 3:
+            raise MemoryError
+        real_step(self, parameters)
+
+    monkeypatch.setattr(Adam, "step", step)
+    out = tmp_path / "oom.cnnmodel"
+    code = main(["train", "--preset", "lenet5", "--epochs", "1", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 2 and err[0].startswith("Training LeNet-5"), err
+    assert "ran out of memory at epoch 1, step 3" in err[1] and "--batch-size 32" in err[1]
+    assert f"Saved the last good weights to {out}" in err[1]
+    summary = load_model(out).training_summary
+    assert summary["outcome"] == "out of memory" and summary["steps"] == 2
