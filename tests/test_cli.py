@@ -147,3 +147,14 @@ def test_gui_refuses_a_missing_file(tmp_path: Path):
     )
     assert result.returncode == 1
     assert "does not exist" in result.stderr
+
+
+def test_data_errors_reaching_the_command_line_name_the_file():
+    from cnnstudio.cli_errors import CLIError, naming
+
+    with pytest.raises(CLIError, match=r"^digits\.csv: labels run from 0 to 12"):
+        with naming("digits.csv"):
+            raise ValueError("labels run from 0 to 12 but there are only 10 class names")
+    with pytest.raises(ValueError, match=r"^digits\.csv: line 3 is short$"):
+        with naming("digits.csv"):  # already named: left as it is
+            raise ValueError("digits.csv: line 3 is short")

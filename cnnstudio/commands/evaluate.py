@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.cli_errors import CLIError
+from cnnstudio.cli_errors import CLIError, naming
 
 __all__ = ["add_parser", "confusion_text", "run"]
 
@@ -59,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
     shape = tuple(bundle.input_shape)
     if len(shape) != 3:
         raise CLIError(f"{args.model.name}: only image models (C, H, W) can be evaluated")
-    split = load_dataset(
-        args.data, input_size=(shape[1], shape[2]), color="L" if shape[0] == 1 else "RGB"
-    )
-    data = split.evaluation
     names = list(bundle.class_names)
-    if data.class_names != names:
-        data = data.with_classes(names)  # raises naming classes the model does not know
+    with naming(args.data):
+        split = load_dataset(
+            args.data, input_size=(shape[1], shape[2]), color="L" if shape[0] == 1 else "RGB"
+        )
+        data = split.evaluation
+        if data.class_names != names:
+            data = data.with_classes(names)  # raises naming classes the model does not know
     transform = make_transform(bundle.normalization)
     result = evaluate(
         bundle.network(),
