@@ -19,26 +19,39 @@ from typing import BinaryIO
 from cnnstudio.data.errors import DatasetError
 from cnnstudio.fileio import UnsafeFileError, open_regular
 
-__all__ = ["file_error", "open_data"]
+__all__ = ["file_error", "is_folder", "open_data"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def file_error(exc: OSError, path: str | os.PathLike[str]) -> DatasetError:
-    """The :class:`DatasetError` for an ``OSError`` met while opening or reading ``path``."""
+def file_error(exc: OSError, path: str | os.PathLike[str], *, folder: bool = False) -> DatasetError:
+    """The :class:`DatasetError` for an ``OSError`` met while opening or reading ``path``.
+
+    ``folder`` says that ``path`` was being listed, not read.
+    """
+    what = "folder" if folder else "file"
     if isinstance(exc, UnsafeFileError):
-        reason = exc.reason
+        reason = exc.reason  # says itself what the path is instead of a file
     elif isinstance(exc, FileNotFoundError):
-        reason = "file not found"
+        reason = f"{what} not found"
     elif isinstance(exc, IsADirectoryError):
         reason = "is a folder, not a file"
     elif isinstance(exc, PermissionError):
-        reason = "permission denied; check that you may read it"
+        action = "list" if folder else "read"
+        reason = f"permission denied: cannot {action} this {what}; check its permissions"
     else:
-        reason = f"cannot read the file ({exc.strerror or exc})"
+        reason = f"cannot {'list' if folder else 'read'} the {what} ({exc.strerror or exc})"
     error = DatasetError(reason, path)
     error.__cause__ = exc
     return error
+
+
+def is_folder(path: str | os.PathLike[str]) -> bool:
+    """``Path.is_dir``, but an inaccessible path is a DatasetError, not a PermissionError."""
+    try:
+        return Path(path).is_dir()
+    except OSError as exc:
+        raise file_error(exc, path, folder=True) from exc
 
 
 class _CheckedReader(io.RawIOBase):

@@ -8,9 +8,9 @@ unsigned bytes; either may be gzip-compressed (``.gz``).
 
 from __future__ import annotations
 
-import gzip
+import math
 import re
-import zlib
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -19,7 +19,10 @@ import numpy as np
 
 from cnnstudio.data.convert import MAX_DATASET_BYTES
 from cnnstudio.data.dataset import Dataset, DatasetSplit
-from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.errors import DatasetError, naming
+from cnnstudio.data.files import file_error, is_folder, open_data
+from cnnstudio.data.labels import number_classes
+from cnnstudio.fileio import read_bounded
 
 __all__ = [
     "KNOWN_CLASS_NAMES",
@@ -48,39 +51,18 @@ KNOWN_CLASS_NAMES: dict[str, list[str]] = {
 }
 
 
-_GZIP_ERRORS = (EOFError, OSError, zlib.error)
-
-
-def _open(path: Path) -> BinaryIO:
-    """The file, decompressing on the fly if it is gzip (whatever its name)."""
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(2)
-        if magic == b"\x1f\x8b":
-            return gzip.open(path, "rb")  # type: ignore[return-value]
-        return open(path, "rb")
-    except FileNotFoundError as exc:
-        raise DatasetError("file not found", path) from exc
-    except OSError as exc:
-        raise DatasetError(f"cannot read the file ({exc.strerror or exc})", path) from exc
-
-
-def _read_exactly(f: BinaryIO, n: int) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        chunk = f.read(n - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+#: A mapping file beside EMNIST's files is a few hundred bytes; more is not one.
+_MAX_MAPPING_BYTES = 1 << 20
+_LABELS_ADVICE = "labels must number the classes 0, 1, 2, ...; is this the right labels file?"
 
 
 def read_idx(path: str | Path, *, expect_ndim: int | None = None) -> np.ndarray:
     """Read one IDX file (plain or gzip) into an array, validating everything.
 
-    The values are streamed straight into the result, so loading needs little
-    more memory than the array itself.
+    The header's sizes are checked (in Python integers, which cannot overflow) against
+    the 2 GB limit and, for a plain file, against the file's length before anything is
+    allocated; a gzip file's values are streamed into an array that grows as they
+    arrive, so a short file announcing a large array allocates little.
 
     Parameters
     ----------
@@ -97,22 +79,30 @@ def read_idx(path: str | Path, *, expect_ndim: int | None = None) -> np.ndarray:
     Raises
     ------
     DatasetError
-        For a wrong magic number, an unknown type, a truncated or over-long file,
-        a damaged gzip stream, or a header announcing more than 2 GB.
+        Naming the file: a wrong magic number, an unknown type, a truncated or
+        over-long file, a damaged gzip stream, a header announcing more than 2 GB, or a
+        path that is not a regular file (a folder, a FIFO, a device).
     """
     path = Path(path)
-    try:
-        with _open(path) as f:
-            return _read_idx_stream(f, path, expect_ndim)
-    except _GZIP_ERRORS as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(
-            f"the gzip-compressed file is damaged or truncated ({exc}); download it again", path
-        ) from exc
+    stream, gz, size = open_data(path, limit=MAX_DATASET_BYTES + (1 << 20))
+    with stream as f:
+        return _read_idx_stream(f, path, expect_ndim, None if gz else size)
 
 
-def _read_idx_stream(f: BinaryIO, path: Path, expect_ndim: int | None) -> np.ndarray:
+def _read_exactly(f: BinaryIO, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = f.read(n - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_idx_stream(
+    f: BinaryIO, path: Path, expect_ndim: int | None, file_size: int | None
+) -> np.ndarray:
     magic = _read_exactly(f, 4)
     if len(magic) < 4:
         raise DatasetError(f"not an IDX file: only {len(magic)} bytes long", path)
@@ -133,44 +123,72 @@ def _read_idx_stream(f: BinaryIO, path: Path, expect_ndim: int | None) -> np.nda
     raw_dims = _read_exactly(f, 4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise DatasetError(f"file is truncated inside its header ({4 + len(raw_dims)} bytes)", path)
-    dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
+    dims = struct.unpack(f">{ndim}I", raw_dims)
     dtype_spec, type_name = _TYPES[type_code]
     dtype = np.dtype(dtype_spec)  # type: ignore[call-overload]
     announced = f"{' x '.join(map(str, dims))} {type_name} values"
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python integers: no overflow
     if expected > MAX_DATASET_BYTES:
         raise DatasetError(
             f"the header announces {announced} ({expected / 1024**3:.1f} GB), more than the "
             f"{MAX_DATASET_BYTES / 1024**3:.0f} GB CNN Studio loads; is the file damaged?",
             path,
         )
-    buffer = np.empty(expected, dtype=np.uint8)
-    view = memoryview(buffer)  # type: ignore[arg-type]
+    header = 4 + 4 * ndim
+    if file_size is not None and file_size != header + expected:
+        _wrong_length(path, announced, expected, file_size - header)
+    buffer = _read_values(f, expected, grow=file_size is None)
+    found = buffer.size
+    if found < expected:
+        _wrong_length(path, announced, expected, found)
+    if file_size is None:
+        extra = len(f.read(1 << 16))
+        if extra:
+            _wrong_length(path, announced, expected, expected + extra, at_least=extra >= 1 << 16)
+    data = buffer.view(dtype).reshape(dims)
+    if dtype.byteorder == ">":
+        data = data.astype(dtype.newbyteorder("="))
+    return data
+
+
+def _read_values(f: BinaryIO, expected: int, *, grow: bool) -> np.ndarray:
+    """Up to ``expected`` bytes of ``f`` as uint8 (fewer if the file ends first).
+
+    With ``grow`` (a gzip stream, whose length is unknown) the array starts small and
+    doubles as data arrives, so a short file announcing a large array allocates little.
+    """
+    buffer = np.empty(min(expected, 1 << 24) if grow else expected, dtype=np.uint8)
     found = 0
     while found < expected:
+        if found == buffer.size:
+            buffer.resize(min(expected, 2 * buffer.size), refcheck=False)
         # Small pieces: GzipFile.readinto reads into a temporary of the requested size.
-        n = f.readinto(view[found : found + (1 << 20)])  # type: ignore[attr-defined]
+        stop = min(buffer.size, found + (1 << 20))
+        with memoryview(buffer) as whole, whole[found:stop] as piece:
+            n = f.readinto(piece)  # type: ignore[attr-defined]
         if not n:
             break
         found += n
+    if found < buffer.size:
+        buffer.resize(found, refcheck=False)
+    return buffer
+
+
+def _wrong_length(
+    path: Path, announced: str, expected: int, found: int, *, at_least: bool = False
+) -> None:
     if found < expected:
         raise DatasetError(
             f"file is truncated: the header announces {announced} ({expected} bytes) but only "
             f"{found} bytes follow; download it again",
             path,
         )
-    extra = len(f.read(1 << 16))
-    if extra:
-        more = f"{extra}" if extra < (1 << 16) else "at least 65536"
-        raise DatasetError(
-            f"file has {more} bytes more than its header announces ({announced}); "
-            "it is not a valid IDX file",
-            path,
-        )
-    data = buffer.view(dtype).reshape(dims)
-    if dtype.byteorder == ">":
-        data = data.astype(dtype.newbyteorder("="))
-    return data
+    more = f"{'at least ' if at_least else ''}{found - expected}"
+    raise DatasetError(
+        f"file has {more} bytes more than its header announces ({announced}); "
+        "it is not a valid IDX file",
+        path,
+    )
 
 
 def _known_names_for(*paths: Path) -> list[str] | None:
@@ -182,25 +200,33 @@ def _known_names_for(*paths: Path) -> list[str] | None:
     return None
 
 
-def _emnist_mapping(images_path: Path) -> list[str] | None:
-    """Class names from EMNIST's ``*-mapping.txt`` ("label ascii [ascii]" a line), if beside."""
+def _emnist_mapping(images_path: Path, count: int) -> list[str] | None:
+    """Names of classes 0..count-1 from EMNIST's ``*-mapping.txt`` ("label code" a line).
+
+    None when there is no such file beside the images, it is unreadable, or it names
+    no class at or above ``count - 1`` (a mapping for another dataset). Lines for labels
+    outside the dataset or with codes that are no character are ignored.
+    """
     m = re.match(r"(emnist-[a-z]+)-", images_path.name.lower())
     if not m:
         return None
     mapping = images_path.parent / f"{m.group(1)}-mapping.txt"
-    if not mapping.is_file():
+    try:
+        text = read_bounded(mapping, _MAX_MAPPING_BYTES).decode("ascii")
+    except (OSError, UnicodeDecodeError):
         return None
     table: dict[int, str] = {}
-    try:
-        for line in mapping.read_text(encoding="ascii").splitlines():
-            parts = line.split()
-            if len(parts) >= 2:
-                table[int(parts[0])] = chr(int(parts[1]))
-    except (OSError, ValueError):
+    for line in text.splitlines():
+        parts = line.split()
+        try:
+            label, code = int(parts[0]), int(parts[1])
+        except (IndexError, ValueError):  # also numbers too long to convert
+            continue
+        if 0 <= label < count and 0 < code <= 0x10FFFF and chr(code).isprintable():
+            table[label] = chr(code)
+    if not table or max(table) + 1 < count:
         return None
-    if not table:
-        return None
-    return [table.get(i, f"class {i}") for i in range(max(table) + 1)]
+    return [table.get(i, f"class {i}") for i in range(count)]
 
 
 def load_idx(
@@ -253,30 +279,39 @@ def load_idx(
         raise DatasetError("the file holds no images", images_path)
     if labels.min() < 0:
         raise DatasetError(f"negative label {labels.min()}", labels_path)
+    if class_names is not None:
+        class_names = list(class_names)
+        if int(labels.max()) >= len(class_names):
+            raise DatasetError(
+                f"labels go up to {int(labels.max())} but only {len(class_names)} class names "
+                "were given",
+                labels_path,
+            )
+    else:
+        # Checked before any list is sized by the largest label (2^31-1 in 12 bytes).
+        _, class_names = number_classes(
+            labels,
+            labels_path,
+            column="the labels file",
+            advice=_LABELS_ADVICE,
+            renumber=False,
+            unit="label",
+        )
+        known = _emnist_mapping(images_path, len(class_names)) or _known_names_for(images_path)
+        if known is not None and len(known) >= len(class_names):
+            class_names = list(known)
     if transpose is None:
         transpose = images_path.name.lower().startswith("emnist")
     if transpose:
         images = np.ascontiguousarray(images.transpose(0, 2, 1))
-    n_labels = int(labels.max()) + 1
-    if class_names is None:
-        class_names = _emnist_mapping(images_path) or _known_names_for(images_path)
-        if class_names is not None and len(class_names) < n_labels:
-            class_names = None
-        if class_names is None:
-            class_names = [str(i) for i in range(n_labels)]
-    class_names = list(class_names)
-    if len(class_names) < n_labels:
-        raise DatasetError(
-            f"labels go up to {n_labels - 1} but only {len(class_names)} class names were given",
-            labels_path,
+    with naming(images_path):
+        return Dataset(
+            images[:, None],
+            labels.astype(np.int64),
+            class_names,
+            name=name or f"{images_path.parent.name}/{images_path.name}",
+            source=str(images_path),
         )
-    return Dataset(
-        images[:, None],
-        labels.astype(np.int64),
-        class_names,
-        name=name or f"{images_path.parent.name}/{images_path.name}",
-        source=str(images_path),
-    )
 
 
 _IMAGES_RE = re.compile(r"images?[-_.]?idx3[-_.]ubyte(\.gz)?$", re.IGNORECASE)
@@ -301,8 +336,15 @@ def find_idx_pairs(directory: str | Path) -> list[tuple[Path, Path]]:
     directory = Path(directory)
     images: dict[str, Path] = {}
     labels: dict[str, Path] = {}
-    for p in sorted(directory.iterdir()):
-        if not p.is_file():
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise file_error(exc, directory, folder=True) from exc
+    for p in entries:
+        try:
+            if not p.is_file():
+                continue
+        except OSError:  # not even its kind can be found out: not a usable file
             continue
         if _IMAGES_RE.search(p.name):
             images.setdefault(_pair_key(p.name), p)
@@ -333,7 +375,7 @@ def load_idx_dir(
         told apart, and for any problem with the files themselves.
     """
     directory = Path(directory)
-    if not directory.is_dir():
+    if not is_folder(directory):
         raise DatasetError("not a folder", directory)
     pairs = find_idx_pairs(directory)
     if not pairs:

@@ -50,6 +50,7 @@ def number_classes(
     column: str,
     advice: str,
     renumber: bool,
+    unit: str = "row",
 ) -> tuple[np.ndarray, list[str]]:
     """Class indices and class names for whole, non-negative label ``values`` (at least one).
 
@@ -63,7 +64,8 @@ def number_classes(
     ------
     DatasetError
         Naming ``path`` and ``column``, followed by ``advice``, for values too sparse or
-        too large to be class labels, or (almost) one different value per row.
+        too large to be class labels, or (almost) one different value per row (``unit``
+        names what holds one label: a row, a label).
     """
     n = int(values.size)
     top = int(values.max())
@@ -74,7 +76,7 @@ def number_classes(
     if d > n // 2 or top >= _EXACT_LIMIT or (d != top + 1 and not renumber):
         raise DatasetError(
             f"{column} holds values up to {top:,} ({_count(d, 'different value')} in "
-            f"{_count(n, 'row')}); {advice}",
+            f"{_count(n, unit)}); {advice}",
             path,
         )
     if d == top + 1:

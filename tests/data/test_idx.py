@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from cnnstudio.data import DatasetError, load_dataset, load_idx, load_idx_dir, read_idx
 
-from .conftest import digit_like, idx_bytes, write_idx
+from .conftest import digit_like, idx_bytes, run_capped, write_idx
 
 
 @pytest.fixture
@@ -144,3 +146,81 @@ def test_emnist_mapping_file_names_the_classes(tmp_path, rng):
     ds = load_idx(ip, lp)
     assert ds.class_names[1] == "A" and ds.class_names[26] == "Z"
     assert ds.class_names[ds.labels[2]] == "Z"
+
+
+# -- hostile and damaged files (issue 18) ---------------------------------------------
+
+
+def _int_labels(path, values) -> None:
+    """An IDX labels file of big-endian int32 values (type 0x0C)."""
+    values = list(values)
+    path.write_bytes(
+        bytes([0, 0, 0x0C, 1]) + struct.pack(f">I{len(values)}i", len(values), *values)
+    )
+
+
+def test_a_huge_label_is_refused_before_anything_is_sized_by_it(tmp_path, rng):
+    # 12 bytes: one class name per number up to 2^31-1 used to be built (OOM).
+    ip = write_idx(tmp_path / "train-images-idx3-ubyte", digit_like(rng, 1))
+    lp = tmp_path / "train-labels-idx1-ubyte"
+    _int_labels(lp, [2**31 - 1])
+    assert lp.stat().st_size == 12
+    out = run_capped(f"load_idx({str(ip)!r}, {str(lp)!r})", mem_mb=1024, timeout=60)
+    assert out["error"] == "DatasetError", out
+    assert "train-labels-idx1-ubyte" in out["message"] and "2,147,483,647" in out["message"]
+    assert "right labels file" in out["message"]
+    assert out["seconds"] < 5
+
+
+def test_int_labels_numbering_classes_are_fine(tmp_path, rng):
+    ip = write_idx(tmp_path / "train-images-idx3-ubyte", digit_like(rng, 4))
+    lp = tmp_path / "train-labels-idx1-ubyte"
+    _int_labels(lp, [0, 7, 3, 7])
+    ds = load_idx(ip, lp)
+    assert ds.class_names == [str(i) for i in range(8)] and ds.labels.tolist() == [0, 7, 3, 7]
+
+
+def test_a_size_product_beyond_int64_does_not_wrap(tmp_path):
+    # 2^22 * 2^21 * 2^21 = 2^64, which wraps to 0 in int64 arithmetic.
+    path = tmp_path / "wrap-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 2**22, 2**21, 2**21))
+    with pytest.raises(DatasetError, match="GB") as err:
+        read_idx(path)
+    assert "wrap-images-idx3-ubyte" in str(err.value)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_the_announced_size_is_checked_before_it_is_allocated(tmp_path, gz):
+    # The header announces 1.5 GB (under the 2 GB limit); 10 bytes follow.
+    data = bytes([0, 0, 8, 3]) + struct.pack(">3I", 1500, 1000, 1000) + bytes(10)
+    path = tmp_path / "short-images-idx3-ubyte"
+    path.write_bytes(gzip.compress(data) if gz else data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="truncated") as err:
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "short-images-idx3-ubyte" in str(err.value)
+    assert peak < 64 << 20
+
+
+def test_an_emnist_mapping_with_absurd_numbers_is_not_trusted(tmp_path, rng):
+    ip = write_idx(tmp_path / "emnist-letters-train-images-idx3-ubyte", digit_like(rng, 3))
+    lp = write_idx(tmp_path / "emnist-letters-train-labels-idx1-ubyte", np.array([0, 1, 2]))
+    mapping = tmp_path / "emnist-letters-mapping.txt"
+    mapping.write_text(f"0 65\n1 {'9' * 30}\n2 67\n{2**31 - 1} 68\n")
+    out = run_capped(f"load_idx({str(ip)!r}, {str(lp)!r}).class_names", timeout=60)
+    assert out["error"] is None, out
+    assert out["result"] == "['A', 'class 1', 'C']"
+
+
+def test_a_fifo_or_a_device_is_refused_naming_it(tmp_path):
+    fifo = tmp_path / "train-labels-idx1-ubyte"
+    os.mkfifo(fifo)
+    out = run_capped(f"read_idx({str(fifo)!r})", timeout=30)
+    assert out["error"] == "DatasetError" and "pipe (FIFO)" in out["message"], out
+    assert str(fifo) in out["message"]
+    out = run_capped("read_idx('/dev/zero')", mem_mb=512, timeout=30)
+    assert out["error"] == "DatasetError" and "/dev/zero" in out["message"], out
