@@ -164,7 +164,8 @@ def _read_values(f: BinaryIO, expected: int, *, grow: bool) -> np.ndarray:
             buffer.resize(min(expected, 2 * buffer.size), refcheck=False)
         # Small pieces: GzipFile.readinto reads into a temporary of the requested size.
         stop = min(buffer.size, found + (1 << 20))
-        with memoryview(buffer) as whole, whole[found:stop] as piece:
+        # Views released at once: an array with a live buffer export cannot be resized.
+        with memoryview(buffer) as whole, whole[found:stop] as piece:  # type: ignore[arg-type]
             n = f.readinto(piece)  # type: ignore[attr-defined]
         if not n:
             break
