@@ -555,7 +555,7 @@ class ProcessShards:
                 self._send(helper, {"op": "io", "cap": cap})
                 try:
                     reduction.send_handle(helper.conn, _fd_of(block), helper.proc.pid)
-                except OSError as exc:
+                except (OSError, RuntimeError) as exc:  # RuntimeError: no receipt (macOS)
                     raise HelperLost("an engine helper process stopped unexpectedly") from exc
             else:
                 self._send(helper, {"op": "io", "cap": cap, "name": block.name})

@@ -23,7 +23,7 @@ import pytest
 from cnnstudio.engine import Dense, Flatten, Network, Softmax
 
 SHM = Path("/dev/shm")
-pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="needs POSIX shared memory in /dev/shm")
+needs_shm = pytest.mark.skipif(not SHM.is_dir(), reason="needs POSIX shared memory in /dev/shm")
 
 SCRIPT = r"""
 import os, signal, sys, time, warnings
@@ -127,6 +127,7 @@ def left_behind(names: list[str]) -> list[str]:
     return left
 
 
+@needs_shm
 @pytest.mark.parametrize(
     ("sig", "group", "mode"),
     [
@@ -152,6 +153,7 @@ def test_no_shared_memory_is_left_however_the_processes_end(sig, group, mode):
     assert "Traceback" not in err and "leaked" not in err, err
 
 
+@needs_shm
 def test_ctrl_c_while_the_helper_starts_prints_no_traceback():
     proc, names = run_script("interrupts")
     try:
