@@ -18,12 +18,14 @@ def check_format(path: PathLike, obj: Any, member: str, fmt: str, supported: int
     A version newer than ``supported`` is refused with a message telling the user to
     update (forward compatibility: a file never half-loads with fields we do not know).
     """
+    from cnnstudio.engine.shapes import describe
+
     if not isinstance(obj, dict):
         raise ModelFileError(path, f"is damaged: {member} must hold a JSON object")
     found = obj.get("format")
     if found != fmt:
         raise ModelFileError(
-            path, f"is not a {kind} ({member} says format {found!r}, expected {fmt!r})"
+            path, f"is not a {kind} ({member} says format {describe(found)}, expected {fmt!r})"
         )
     version = obj.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -44,13 +46,14 @@ def check_architecture_structure(path: PathLike, arch: Any, where: str) -> dict[
     only the structure is checked here; ``build_network`` does the rest.
     """
     from cnnstudio.engine.network import ARCHITECTURE_FORMAT, ARCHITECTURE_VERSION
+    from cnnstudio.engine.shapes import describe
 
     if not isinstance(arch, dict):
         raise ModelFileError(path, f"is damaged: {where} must be a JSON object")
     fmt = arch.get("format", ARCHITECTURE_FORMAT)
     version = arch.get("version", ARCHITECTURE_VERSION)
     if fmt != ARCHITECTURE_FORMAT:
-        raise ModelFileError(path, f"is damaged: {where} has format {fmt!r}")
+        raise ModelFileError(path, f"is damaged: {where} has format {describe(fmt)}")
     if isinstance(version, bool) or not isinstance(version, int):
         raise ModelFileError(path, f"is damaged: {where} has no valid version number")
     if version > ARCHITECTURE_VERSION:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cnnstudio.engine.shapes import describe
 from cnnstudio.model.errors import ArchitectureFileError, GraphError
 from cnnstudio.model.registry import BLOCK_SPECS, block_type_for_engine
 
@@ -96,12 +97,14 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
     fmt = arch.get("format", ARCHITECTURE_FORMAT)
     if fmt != ARCHITECTURE_FORMAT:
         raise ArchitectureFileError(
-            f"this is not a CNN Studio architecture (format {fmt!r}, "
+            f"this is not a CNN Studio architecture (format {describe(fmt)}, "
             f"expected {ARCHITECTURE_FORMAT!r})"
         )
     version = arch.get("version", ARCHITECTURE_VERSION)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ArchitectureFileError(f"the architecture version must be 1 or more, got {version!r}")
+        raise ArchitectureFileError(
+            f"the architecture version must be 1 or more, got {describe(version)}"
+        )
     if version > ARCHITECTURE_VERSION:
         raise ArchitectureFileError(
             f"made by a newer CNN Studio (architecture version {version}; this one reads "
@@ -115,14 +118,15 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
     seen: set[str] = set()
     for k, node in enumerate(nodes):
         if not isinstance(node, Mapping):
-            raise ArchitectureFileError(f"node #{k + 1} must be an object, not {node!r}")
+            raise ArchitectureFileError(f"node #{k + 1} must be an object, not {describe(node)}")
         nid = node.get("id")
         if not isinstance(nid, str) or not _ID_RE.match(nid):
             raise ArchitectureFileError(
-                f"node #{k + 1} has an invalid id {nid!r} (use letters, digits, '_', '.', '-')"
+                f"node #{k + 1} has an invalid id {describe(nid)} "
+                "(use letters, digits, '_', '.', '-')"
             )
         if nid in seen:
-            raise ArchitectureFileError(f"two nodes have the id {nid!r}")
+            raise ArchitectureFileError(f"two nodes have the id {describe(nid)}")
         seen.add(nid)
         inputs = node.get("inputs", [])
         if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
@@ -137,18 +141,20 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
     for node, nid in parsed:
         engine_type = node.get("type")
         if not isinstance(engine_type, str):
-            raise ArchitectureFileError(f"node {nid}: 'type' must be a string, not {engine_type!r}")
+            raise ArchitectureFileError(
+                f"node {nid}: 'type' must be a string, not {describe(engine_type)}"
+            )
         block_type = node.get("block") or _guess_block_type(engine_type, nid not in feeding)
         spec = BLOCK_SPECS.get(block_type) if isinstance(block_type, str) else None
         if spec is None:
             known = ", ".join(sorted({s.engine_type for s in BLOCK_SPECS.values()} | {"Sigmoid"}))
             raise ArchitectureFileError(
-                f"node {nid}: unknown layer type {engine_type!r} (known: {known})"
+                f"node {nid}: unknown layer type {describe(engine_type)} (known: {known})"
             )
         allowed = ("Softmax", "Sigmoid") if spec.type == "Output" else (spec.engine_type,)
         if engine_type not in allowed:
             raise ArchitectureFileError(
-                f"node {nid}: a {spec.label} block cannot be a {engine_type!r} layer"
+                f"node {nid}: a {spec.label} block cannot be a {describe(engine_type)} layer"
             )
         config = node.get("config") or {}
         params = spec.params_from_config(config, where=f"node {nid}")
@@ -178,7 +184,7 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
             )
         for k, src in enumerate(inputs):
             if src not in graph._blocks:
-                raise ArchitectureFileError(f"node {nid}: input {src!r} is not a node")
+                raise ArchitectureFileError(f"node {nid}: input {describe(src)} is not a node")
             if src == nid:
                 raise ArchitectureFileError(f"node {nid}: a node cannot be its own input")
             graph._links.append(Link(src, nid, k))

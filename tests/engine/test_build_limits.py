@@ -282,3 +282,12 @@ def test_every_layer_type_is_covered_by_the_absurd_value_cases():
         t for t, cls in LAYER_TYPES.items() if cls.__init__ is not LAYER_TYPES["ReLU"].__init__
     }
     assert configurable - {"Add", "Concatenate"} <= {c[0] for c in _CASES}
+
+
+@pytest.mark.parametrize(
+    "config", [{"units": 3, "extra": 10**5000}, {"units": 3, "extra": list(range(10**5))}]
+)
+def test_an_unknown_keyword_with_an_absurd_value_is_a_short_engine_error(config):
+    with pytest.raises(EngineError, match="bad configuration") as err:
+        layer_from_config("Dense", config, name="fc")
+    assert "extra" in str(err.value) and len(str(err.value)) < 300

@@ -108,3 +108,13 @@ def test_a_network_over_the_engine_size_limits_is_an_inference_problem():
         compile_network(g)  # refused by inference: nothing is allocated
     g.set_input_shape((1, 28, 28))
     assert g.inference.is_valid
+
+
+def test_a_damaged_node_in_a_file_gives_a_short_message():
+    from cnnstudio.model.errors import ArchitectureFileError
+
+    arch = relu_chain(3)
+    arch["nodes"][2] = list(range(100_000))
+    with pytest.raises(ArchitectureFileError, match="node #3 must be an object") as err:
+        Graph.from_architecture(arch)
+    assert len(str(err.value)) < 300

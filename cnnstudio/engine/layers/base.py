@@ -70,12 +70,14 @@ def layer_from_config(
     cls = LAYER_TYPES.get(type_name)
     if cls is None:
         known = ", ".join(sorted(LAYER_TYPES))
-        raise EngineError(f"layer {name or '?'}: unknown layer type {type_name!r} (known: {known})")
+        raise EngineError(
+            f"layer {name or '?'}: unknown layer type {describe(type_name)} (known: {known})"
+        )
     try:
         return cls(**(config or {}), name=name or None)
     except TypeError as exc:
         raise EngineError(
-            f"layer {name or type_name}: bad configuration {config!r}: {exc}"
+            f"layer {name or describe(type_name)}: bad configuration {describe(config)}: {exc}"
         ) from None
 
 
