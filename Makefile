@@ -10,11 +10,13 @@ JOBS   ?= 2
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k engine"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck bench screenshot bundle bundle-test clean help
+.PHONY: run test fuzz lint typecheck bench screenshot bundle bundle-test clean help
 
 help:
 	@echo "make run         start CNN Studio (sets up .venv on first use)"
 	@echo "make test        run the whole test suite headless"
+	@echo "make fuzz        long fuzz campaign of every loader and the command line"
+	@echo "                 (FUZZ_TRIES=N tries per target, default 1500; prints a summary)"
 	@echo "make lint        ruff check + format check"
 	@echo "make typecheck   mypy"
 	@echo "make bench       engine speed and memory benchmarks (benchmarks/)"
@@ -40,12 +42,20 @@ run: $(VENV)/.installed-app
 # Two passes: everything headless (offscreen Qt), then the few tests that need a real
 # X server (real drag and drop) under Xvfb, when xvfb-run is installed.
 test: $(VENV)/.installed-test
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n $(JOBS) -p no:cacheprovider -m "not xvfb and not slow" $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n $(JOBS) -p no:cacheprovider -m "not xvfb and not slow and not fuzz" $(PYTEST_ARGS)
 	@if command -v xvfb-run >/dev/null 2>&1; then \
 	  QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1280x1024x24" \
 	    $(PY) -m pytest -q -p no:cacheprovider -m xvfb $(PYTEST_ARGS) \
 	    || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "(no xvfb tests collected)"; }; \
 	else echo "xvfb-run not installed: skipping the real-display tests (see README)"; fi
+
+# The long fuzz campaign (tests/fuzz, marker `fuzz`); the fast subset runs in `make test`.
+# The summary table is printed even when a target fails.
+FUZZ_TRIES ?= 1500
+fuzz: $(VENV)/.installed-test
+	QT_QPA_PLATFORM=offscreen FUZZ_TRIES=$(FUZZ_TRIES) $(PY) -m pytest -q -n $(JOBS) \
+	  -p no:cacheprovider -m fuzz tests/fuzz $(PYTEST_ARGS); rc=$$?; \
+	  $(PY) -m tests.fuzz summary --mode campaign; exit $$rc
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check cnnstudio tests benchmarks

@@ -17,6 +17,7 @@ from cnnstudio.io import (
     save_model,
     save_project,
 )
+from tests.fuzz.mutators import damage_zip, type_swap
 from tests.io import archs
 from tests.io.conftest import make_bundle
 
@@ -26,25 +27,7 @@ N_VARIANTS = 300
 def _variants(data: bytes, seed: int) -> list[bytes]:
     """Seeded damage: truncations, and bit flips aimed at the headers and anywhere."""
     rng = np.random.default_rng(seed)
-    out = []
-    n = len(data)
-    tail = max(0, n - 600)  # the central directory and end record live at the end
-    for k in range(N_VARIANTS):
-        kind = k % 4
-        if kind == 0:
-            out.append(data[: int(rng.integers(0, n))])
-            continue
-        b = bytearray(data)
-        for _ in range(int(rng.integers(1, 9))):
-            if kind == 1:
-                pos = int(rng.integers(tail, n))  # central directory
-            elif kind == 2:
-                pos = int(rng.integers(0, min(n, 200)))  # first local header
-            else:
-                pos = int(rng.integers(0, n))
-            b[pos] ^= 1 << int(rng.integers(0, 8))
-        out.append(bytes(b))
-    return out
+    return [damage_zip(data, rng, k % 4) for k in range(N_VARIANTS)]
 
 
 def _fuzz(tmp_path: Path, original: Path, load: Callable, check: Callable, seed: int) -> None:
@@ -99,18 +82,6 @@ def test_fuzzed_project_files(tmp_path):
     _fuzz(tmp_path, original, load_project, check, seed=2)
 
 
-def _mutate(obj, rng):
-    """``obj`` (parsed JSON) with one value somewhere replaced by a value of another type."""
-    odd = [None, -1, 0, 3.5, 1e308, "x", "", [], {}, [1, "a"], True, 10**12]
-    if isinstance(obj, dict) and obj and rng.random() < 0.8:
-        key = list(obj)[int(rng.integers(len(obj)))]
-        return {**obj, key: _mutate(obj[key], rng)}
-    if isinstance(obj, list) and obj and rng.random() < 0.8:
-        i = int(rng.integers(len(obj)))
-        return [*obj[:i], _mutate(obj[i], rng), *obj[i + 1 :]]
-    return odd[int(rng.integers(len(odd)))]
-
-
 @pytest.mark.timeout(60)
 def test_mutated_json_members(tmp_path):
     """Well-formed zips whose JSON says nonsense: the validation, not the CRC, must catch it."""
@@ -127,7 +98,7 @@ def test_mutated_json_members(tmp_path):
     refused = 0
     for i in range(N_VARIANTS):
         member = "architecture.json" if i % 3 else "meta.json"
-        data = json.dumps(_mutate(docs[member], rng)).encode()
+        data = json.dumps(type_swap(docs[member], rng)).encode()
         target = rewrite_zip(original, tmp_path / "mutated.cnnmodel", {member: data})
         try:
             load_model(target)

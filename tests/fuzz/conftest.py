@@ -1,0 +1,44 @@
+"""The fuzz suite's pytest set-up: the long campaign runs only when asked for, and its
+summary table is printed at the end of the run."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.fuzz.harness import SUMMARY_DIR, summary
+
+
+def _campaign_wanted(config: pytest.Config) -> bool:
+    """``-m fuzz`` (not ``-m "not fuzz"``), or FUZZ_TRIES set."""
+    expr = config.getoption("markexpr", "") or ""
+    return bool(re.search(r"(?<!not )\bfuzz\b", expr)) or "FUZZ_TRIES" in os.environ
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the long campaign (marker ``fuzz``) unless ``-m`` names it or FUZZ_TRIES is
+    set, so ``pytest tests/fuzz`` runs only the fast subset."""
+    if _campaign_wanted(config):
+        return
+    campaign = [i for i in items if i.get_closest_marker("fuzz") is not None]
+    if campaign:
+        config.hook.pytest_deselected(items=campaign)
+        items[:] = [i for i in items if i.get_closest_marker("fuzz") is None]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Only the controller (or a run without workers) clears the previous campaign's rows.
+    if not hasattr(session.config, "workerinput") and _campaign_wanted(session.config):
+        for old in SUMMARY_DIR.glob("campaign-*.json"):
+            old.unlink()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    mode = "campaign" if _campaign_wanted(config) else "fast"
+    if any(SUMMARY_DIR.glob(f"{mode}-*.json")):
+        terminalreporter.section(f"fuzz summary ({mode}, {SUMMARY_DIR})")
+        terminalreporter.write_line(summary(SUMMARY_DIR, mode))
