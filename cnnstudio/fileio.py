@@ -183,31 +183,30 @@ def parse_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return obj
 
 
-def dump_json(obj: Any, *, indent: int | None = 1, ascii_only: bool = False) -> bytes:
+def dump_json(obj: Any, *, indent: int | None = 1) -> bytes:
     """``obj`` as UTF-8 JSON text ending in a newline (NaN allowed).
 
-    ``ascii_only`` escapes everything outside ASCII; it is the way to store file names
-    that are not valid UTF-8 (``os.fsdecode`` gives them lone surrogates, which the
-    escapes keep, so `parse_json` gives back the very same name).
+    Text that is not valid Unicode, such as a name ``os.fsdecode`` made from a file or
+    folder name with undecodable bytes (it holds lone surrogates), cannot be UTF-8; the
+    whole document is then written with ASCII escapes, which `parse_json` turns back
+    into the very same text. Names that must be real text (class names) are checked
+    by the callers before.
 
     Raises
     ------
     JsonError
-        When ``obj`` is not plain JSON data, is nested deeper than `MAX_JSON_DEPTH`
-        (it could not be read back), or holds text that is not valid Unicode. Its
-        ``reason`` reads after "is" ("nested too deeply ...").
+        When ``obj`` is not plain JSON data or is nested deeper than `MAX_JSON_DEPTH`
+        (it could not be read back). Its ``reason`` reads after "is".
     """
     if isinstance(obj, dict | list) and _too_deep(obj, MAX_JSON_DEPTH):
         raise JsonError(_deep_message(MAX_JSON_DEPTH))
     try:
-        text = json.dumps(obj, indent=indent, ensure_ascii=ascii_only, allow_nan=True)
-        return (text + "\n").encode("utf-8")
-    except UnicodeEncodeError as exc:
-        bad = exc.object[max(0, exc.start - 30) : exc.end + 30]
-        raise JsonError(
-            f"not valid UTF-8 text ({bad!r} holds undecodable bytes, as a name taken from "
-            "a file or folder name may; rename it)"
-        ) from None
+        text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=True)
+        try:
+            return (text + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(obj, indent=indent, ensure_ascii=True, allow_nan=True)
+            return (text + "\n").encode("ascii")
     except RecursionError:
         raise JsonError(_deep_message(MAX_JSON_DEPTH)) from None
     except (TypeError, ValueError) as exc:

@@ -183,7 +183,9 @@ def load_architecture(path: str | os.PathLike[str]) -> dict[str, Any]:
     except UnsafeFileError as exc:
         if exc.reason.startswith("is too large"):
             raise ModelFileError(path, "is too large to be an architecture file") from None
-        raise ModelFileError(path, f"{exc.reason}; an architecture is a JSON file") from None
+        raise ModelFileError(
+            path, f"{exc.reason}; open an architecture JSON file instead"
+        ) from None
     except OSError as exc:
         raise ModelFileError(path, f"cannot be read ({exc.strerror or exc})") from None
     arch = parse_json(data, path, "the file")

@@ -120,8 +120,7 @@ def write_recovery(
         "saved": datetime.now(UTC).isoformat(timespec="seconds"),
         "app_version": __version__,
     }
-    # ASCII escapes keep a source path that is not valid UTF-8 exactly as it is.
-    data = dump_json(note, ascii_only=True)
+    data = dump_json(note)
     save_project(target, project, extra_members=[(_NOTE_MEMBER, data)])
     # An older version's note beside it would only confuse a later restore.
     try:

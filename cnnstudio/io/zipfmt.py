@@ -118,7 +118,7 @@ class ZipReader:
         except fileio.UnsafeFileError as exc:
             if exc.reason.startswith("is a folder"):
                 raise self.error(f"is a folder, not a {self.kind}") from None
-            raise self.error(f"{exc.reason}; a {self.kind} is a regular file") from None
+            raise self.error(f"{exc.reason}; open a {self.kind} instead") from None
         except OSError as exc:
             raise self.error(f"cannot be read ({exc.strerror or exc})") from None
         self._file = f

@@ -74,7 +74,7 @@ def load_architecture(path: str | os.PathLike[str]) -> Graph:
         if exc.reason.startswith("is a folder"):
             raise ArchitectureFileError(f"{path}: is a folder, not an architecture file") from None
         raise ArchitectureFileError(
-            f"{path}: {exc.reason}; an architecture is a JSON file"
+            f"{path}: {exc.reason}; open an architecture JSON file instead"
         ) from None
     except OSError as exc:
         raise ArchitectureFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None

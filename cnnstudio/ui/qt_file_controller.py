@@ -373,11 +373,11 @@ class QtFileController(QObject):
             remove_recovery(data_dir())
             return False
         try:
-            data = read_recovery(data_dir())
-        except (ModelFileError, OSError) as exc:
+            # load_data checks the graph again and changes nothing when it raises.
+            self.project.load_data(read_recovery(data_dir()), info.source)
+        except (OSError, ValueError) as exc:  # ModelFileError, ArchitectureFileError...
             self._set_aside_autosave(exc)
             return False
-        self.project.load_data(data, info.source)
         self.project.mark_dirty(True)  # restored work is not saved in its own file yet
         return True
 
@@ -387,8 +387,10 @@ class QtFileController(QObject):
 
         if isinstance(exc, ModelFileError):
             what = exc.reason
+        elif isinstance(exc, OSError):
+            what = f"cannot be opened ({exc.strerror or exc})"
         else:
-            what = f"cannot be opened ({getattr(exc, 'strerror', None) or exc})"
+            what = f"cannot be restored ({exc})"
         moved = set_aside_recovery(data_dir())
         kept = f"; it was moved to {moved}" if moved is not None else ""
         self.last_note = f"The autosave could not be read: it {what}{kept}."
