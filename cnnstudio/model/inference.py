@@ -186,11 +186,23 @@ def infer(
 
     order, in_cycle = _topological(blocks, inputs, outputs)
     for cycle in _cycles([bid for bid in blocks if bid in in_cycle], outputs):
-        path = " → ".join(labels[b] for b in [*cycle, cycle[0]])
+        # One message for the whole loop, naming at most a few of its blocks (a damaged
+        # file's loop can run through 30,000 of them, every one showing the message).
+        shown = (
+            [labels[b] for b in cycle]
+            if len(cycle) <= 8
+            else [
+                *(labels[b] for b in cycle[:4]),
+                f"… {len(cycle) - 6} more …",
+                *(labels[b] for b in cycle[-2:]),
+            ]
+        )
+        message = (
+            f"is part of a loop ({' → '.join([*shown, labels[cycle[0]]])}); data must flow "
+            "one way, from the Input to the Output"
+        )
         for bid in cycle:
-            work[bid].errors.append(
-                f"is part of a loop ({path}); data must flow one way, from the Input to the Output"
-            )
+            work[bid].errors.append(message)
 
     for bid in order:
         _infer_block(blocks[bid], inputs[bid], work, labels, num_classes)

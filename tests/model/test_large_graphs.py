@@ -118,3 +118,19 @@ def test_a_damaged_node_in_a_file_gives_a_short_message():
     with pytest.raises(ArchitectureFileError, match="node #3 must be an object") as err:
         Graph.from_architecture(arch)
     assert len(str(err.value)) < 300
+
+
+def _long_loop(n):
+    arch = relu_chain(n)
+    arch["nodes"][1]["inputs"] = [f"r{n - 1}"]  # r0 reads the last ReLU: a loop of n blocks
+    return arch
+
+
+def test_a_loop_through_thousands_of_blocks_is_one_short_message():
+    # Each block of the loop got its own copy of a message naming every block of the loop:
+    # n^2 characters (9 GB for 30,000 blocks).
+    _assert_linear(lambda n: Graph.from_architecture(_long_loop(n)), 2_000, 8_000)
+    g = Graph.from_architecture(_long_loop(8_000))
+    loop = g.info("r0").error
+    assert loop.startswith("is part of a loop (ReLU → ReLU → ") and "… 7994 more …" in loop
+    assert len(loop) < 300 and g.info("r5000").error == loop
