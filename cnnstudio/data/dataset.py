@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.errors import DatasetError, printable_path
 
 __all__ = [
     "Dataset",
@@ -34,7 +34,7 @@ class SkippedFile:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        return f"{printable_path(self.path)}: {self.reason}"
 
 
 class Dataset:
@@ -102,6 +102,14 @@ class Dataset:
         class_names = [str(n) for n in class_names]
         if not class_names:
             raise DatasetError("a dataset needs at least one class name")
+        for n in class_names:
+            try:
+                n.encode("utf-8")  # what a model file stores them as
+            except UnicodeEncodeError:
+                shown = n.encode("utf-8", "backslashreplace").decode("utf-8")
+                raise DatasetError(
+                    f"class name {shown!r} is not valid text (UTF-8); rename the class"
+                ) from None
         if len(set(class_names)) != len(class_names):
             raise DatasetError(f"class names must be unique, got {class_names}")
         labels = labels.astype(np.int64, copy=False)

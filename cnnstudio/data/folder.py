@@ -1,9 +1,20 @@
-"""Image folders: one subfolder per class, images of any size converted to one input size."""
+"""Image folders: one subfolder per class, images of any size converted to one input size.
+
+Symbolic links are followed only while they stay inside the dataset folder: a class
+folder (or a folder inside one) that links out of it, or back to it, is left out and
+listed in ``Dataset.skipped``, as is a link loop, so a link to ``/`` cannot make the
+loader walk the file system. Images are checked for size before they are decoded
+(:data:`MAX_IMAGE_PIXELS`).
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +22,14 @@ from PIL import Image, UnidentifiedImageError
 
 from cnnstudio.data.convert import check_memory
 from cnnstudio.data.dataset import Dataset, DatasetSplit, SkippedFile
-from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.errors import DatasetError, naming
+from cnnstudio.data.files import file_error, is_folder
+from cnnstudio.fileio import UnsafeFileError, check_regular, open_regular
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAX_IMAGE_PIXELS",
+    "image_file",
     "is_image_folder",
     "load_image_folder",
     "load_image_folder_split",
@@ -23,8 +38,14 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+#: Images with more pixels are not decoded (a JPEG is first decoded at a reduced size).
+#: Converting one needs at most about 8 bytes a pixel, so 8192 x 8192 stays near 512 MB;
+#: a few hundred bytes of PNG can claim far more than that.
+MAX_IMAGE_PIXELS = 8192 * 8192
 _IGNORED = frozenset({"thumbs.db", "desktop.ini"})
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+#: Modes whose values do not fit in a byte: scaled by their brightest value.
+_WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 #: How many images decide the colour mode when none is chosen.
 _COLOR_PROBE = 32
 
@@ -34,30 +55,76 @@ def _natural_key(name: str) -> list[object]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and decode an image file with Pillow (first frame of an animation).
+@contextmanager
+def image_file(
+    path: str | Path, *, shrink_to: tuple[int, int] | None = None
+) -> Iterator[Image.Image]:
+    """The image at ``path``, opened by Pillow but not yet decoded (it decodes on ``load``).
+
+    Only regular files are opened, and the image's declared size is checked before
+    anything is decoded: beyond :data:`MAX_IMAGE_PIXELS` it is refused, unless it is a
+    JPEG that Pillow can decode at a reduced size of at least ``shrink_to`` (W, H).
+    Errors raised while the block runs (decoding a damaged file) become DatasetErrors.
 
     Raises
     ------
     DatasetError
-        For a missing, zero-byte, unreadable or non-image file, naming it and the reason.
+        For a missing, zero-byte, non-regular, unreadable, too large or non-image file,
+        naming it and the reason.
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        f = open_regular(path)
     except OSError as exc:
-        raise DatasetError(f"cannot read the file ({exc.strerror or exc})", path) from exc
-    if size == 0:
-        raise DatasetError("zero-byte file (empty)", path)
-    try:
-        img = Image.open(path)
+        raise file_error(exc, path) from exc
+    with f:
+        try:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise DatasetError("zero-byte file (empty)", path)
+            with warnings.catch_warnings():
+                # Pillow warns from 89 megapixels; the size is checked below instead.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(f)
+            _check_size(img, path, shrink_to)
+            yield img
+        except DatasetError:
+            raise
+        except UnidentifiedImageError as exc:
+            raise DatasetError(
+                "cannot read this file as an image: it is not an image Pillow can read", path
+            ) from exc
+        except Image.DecompressionBombError as exc:
+            raise DatasetError(f"image is too large to open safely ({exc})", path) from exc
+        except Exception as exc:  # Pillow's decoders raise many types on damaged data
+            raise DatasetError(f"unreadable or damaged image ({exc})", path) from exc
+
+
+def _check_size(img: Image.Image, path: Path, shrink_to: tuple[int, int] | None) -> None:
+    w, h = img.size
+    if w * h > MAX_IMAGE_PIXELS and shrink_to is not None and img.format == "JPEG":
+        img.draft(img.mode, shrink_to)  # JPEG decodes at 1/2, 1/4 or 1/8 size directly
+        w, h = img.size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise DatasetError(
+            f"image is too large: {w}x{h} pixels ({w * h / 1e6:,.0f} megapixels; CNN Studio "
+            f"decodes at most {MAX_IMAGE_PIXELS / 1e6:.0f}); shrink it",
+            path,
+        )
+
+
+def open_image(path: str | Path, *, shrink_to: tuple[int, int] | None = None) -> Image.Image:
+    """Open and decode an image file with Pillow (first frame of an animation).
+
+    See :func:`image_file` for the checks made first (``shrink_to`` included).
+
+    Raises
+    ------
+    DatasetError
+        For a missing, zero-byte, non-regular, unreadable, too large or non-image file,
+        naming it and the reason.
+    """
+    with image_file(path, shrink_to=shrink_to) as img:
         img.load()
-    except UnidentifiedImageError as exc:
-        raise DatasetError("not an image Pillow can read", path) from exc
-    except Image.DecompressionBombError as exc:
-        raise DatasetError(f"image is too large to open safely ({exc})", path) from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise DatasetError(f"unreadable or damaged image ({exc})", path) from exc
     return img
 
 
@@ -71,42 +138,169 @@ def flatten_alpha(img: Image.Image) -> Image.Image:
 
 
 def image_to_array(img: Image.Image, size: tuple[int, int], color: str) -> np.ndarray:
-    """Convert a Pillow image to uint8 (C, H, W) of ``size`` (H, W) in ``color`` ("L"/"RGB")."""
+    """Convert a Pillow image to uint8 (C, H, W) of ``size`` (H, W) in ``color`` ("L"/"RGB").
+
+    A large picture is copied at full size at most once: a transparent image is resized
+    first (Pillow weights transparent pixels correctly) and then put on white; 16-bit
+    and float images are resized in single precision, then scaled by their brightest
+    value.
+    """
     h, w = size
-    img = flatten_alpha(img)
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        a = np.asarray(img, dtype=np.float64)
-        top = a.max() if a.max() > 0 else 1.0
-        img = Image.fromarray(np.clip(a * (255.0 / top), 0, 255).astype(np.uint8))
-    img = img.convert(color)
+    if img.mode in _WIDE_MODES:
+        top = float(img.getextrema()[1])  # type: ignore[arg-type]
+        wide = img.convert("F")
+        if wide.size != (w, h):
+            wide = wide.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        a = np.asarray(wide, dtype=np.float32) * np.float32(255.0 / (top if top > 0 else 1.0))
+        img = Image.fromarray(np.rint(np.clip(a, 0, 255)).astype(np.uint8))
+    elif img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        img.mode == "P" and "transparency" in img.info
+    ):
+        if img.mode not in ("RGBA", "LA"):
+            img = img.convert("RGBA")
+        if img.size != (w, h):
+            img = img.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        img = flatten_alpha(img)
+    if img.mode != color:
+        img = img.convert(color)
     if img.size != (w, h):
         img = img.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=3.0)
     a = np.asarray(img, dtype=np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
-def _class_dirs(root: Path) -> list[Path]:
-    return sorted(
-        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: _natural_key(p.name),
-    )
+def _gray_palette(img: Image.Image) -> bool:
+    palette = img.getpalette() or []
+    rgb = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
+    return bool((rgb.max(axis=1) == rgb.min(axis=1)).all())
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> tuple[str, str]:
+    """("dir" | "file" | "skip", why skipped) for one folder entry, links followed."""
+    try:
+        if entry.is_dir():
+            return "dir", ""
+        if entry.is_file():
+            return "file", ""
+        check_regular(entry.path)  # raises, with what the entry is instead
+        return "file", ""
+    except UnsafeFileError as exc:
+        return "skip", exc.reason
+    except FileNotFoundError:
+        return "skip", "a link to nothing (broken link)"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "skip", "a link loop; not followed"
+        return "skip", file_error(exc, entry.path).reason
+
+
+def _link_problem(entry: os.DirEntry[str], root_real: str) -> str | None:
+    """Why the folder link ``entry`` is not followed, or None when it stays inside the root."""
+    if not entry.is_symlink():
+        return None
+    target = os.path.realpath(entry.path)
+    if target == root_real:
+        return "a link back to the dataset folder; not followed"
+    if not target.startswith(root_real.rstrip(os.sep) + os.sep):
+        return (
+            "a link to a folder outside the dataset folder; not followed (copy or move the "
+            "images into the dataset folder instead)"
+        )
+    return None
+
+
+def _scan(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return list(entries)
+
+
+def _class_dirs(root: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """The class folders of ``root`` (sorted naturally) and the links left out.
+
+    Raises
+    ------
+    DatasetError
+        When ``root`` cannot be listed.
+    """
+    try:
+        entries = _scan(root)
+    except OSError as exc:
+        raise file_error(exc, root, folder=True) from exc
+    root_real = os.path.realpath(root)
+    dirs: list[Path] = []
+    skipped: list[SkippedFile] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        kind, reason = _entry_kind(entry)
+        if kind == "dir":
+            problem = _link_problem(entry, root_real)
+            if problem is None:
+                dirs.append(Path(entry.path))
+            else:
+                skipped.append(SkippedFile(entry.path, problem))
+        elif kind == "skip" and entry.is_symlink():
+            skipped.append(SkippedFile(entry.path, reason))
+    return sorted(dirs, key=lambda p: _natural_key(p.name)), skipped
 
 
 def is_image_folder(path: str | Path) -> bool:
     """True if ``path`` is a folder with at least one non-hidden subfolder (class folders)."""
     path = Path(path)
-    return path.is_dir() and bool(_class_dirs(path))
+    try:
+        return path.is_dir() and bool(_class_dirs(path)[0])
+    except (OSError, DatasetError):
+        return False
 
 
-def _files(class_dir: Path) -> list[Path]:
-    files = [
-        p
-        for p in class_dir.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
-        and p.name.lower() not in _IGNORED
-    ]
+def _files(class_dir: Path, root_real: str, skipped: list[SkippedFile]) -> list[Path]:
+    """The files in ``class_dir`` and its subfolders, sorted naturally by relative path.
+
+    Hidden files and folders are ignored; folders that cannot be listed, links that
+    leave the dataset folder or loop, and entries that are not regular files (FIFOs,
+    devices) are added to ``skipped``. Each folder is read once, so a link back into
+    the class folder ends.
+    """
+    files: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    stack = [class_dir]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = _scan(folder)
+        except OSError as exc:
+            skipped.append(SkippedFile(str(folder), file_error(exc, folder, folder=True).reason))
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name.lower() in _IGNORED:
+                continue
+            kind, reason = _entry_kind(entry)
+            if kind == "dir":
+                problem = _link_problem(entry, root_real)
+                if problem is None:
+                    stack.append(Path(entry.path))
+                else:
+                    skipped.append(SkippedFile(entry.path, problem))
+            elif kind == "file":
+                files.append(Path(entry.path))
+            else:
+                skipped.append(SkippedFile(entry.path, reason))
     return sorted(files, key=lambda p: _natural_key(str(p.relative_to(class_dir))))
+
+
+def _check_class_name(folder: Path) -> None:
+    try:
+        folder.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DatasetError(
+            "the folder's name is not valid UTF-8 text, so it cannot be saved as a class "
+            "name; rename the folder",
+            folder,
+        ) from None
 
 
 def load_image_folder(
@@ -142,23 +336,26 @@ def load_image_folder(
     -------
     Dataset
         Its ``skipped`` lists every file left out and why (zero-byte, unreadable,
-        not an image, unsupported extension, class folder without usable images).
+        not an image, too large, unsupported extension, not a regular file, a folder
+        that cannot be listed, a link leaving the dataset folder, class folder without
+        usable images).
 
     Raises
     ------
     DatasetError
-        For a missing or empty folder, fewer than two classes with usable images,
-        or a conversion larger than ``max_bytes``.
+        For a missing, empty or unlistable folder, a class folder whose name is not
+        valid UTF-8, fewer than two classes with usable images, or a conversion larger
+        than ``max_bytes``.
     """
     root = Path(root)
-    if not root.is_dir():
+    if not is_folder(root):
         raise DatasetError("not a folder", root)
     if color is not None and color not in ("L", "RGB"):
         raise DatasetError(f'colour mode must be "L" or "RGB", got {color!r}')
     h, w = int(input_size[0]), int(input_size[1])
     if h < 1 or w < 1:
         raise DatasetError(f"input size must be positive, got {input_size}")
-    dirs = _class_dirs(root)
+    dirs, skipped = _class_dirs(root)
     if class_names is not None:
         by_name = {d.name: d for d in dirs}
         missing = [n for n in class_names if n not in by_name]
@@ -166,18 +363,20 @@ def load_image_folder(
             raise DatasetError(f"no subfolder for classes {missing}", root)
         dirs = [by_name[n] for n in class_names]
     if not dirs:
-        loose = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+        loose = [e for e in _scan(root) if Path(e.name).suffix.lower() in IMAGE_EXTENSIONS]
         hint = (
             f" (it holds {len(loose)} images directly; move them into one subfolder per class)"
             if loose
             else ""
         )
         raise DatasetError(f"the folder has no class subfolders{hint}", root)
+    for d in dirs:
+        _check_class_name(d)
 
-    skipped: list[SkippedFile] = []
+    root_real = os.path.realpath(root)
     candidates: list[tuple[Path, int]] = []
     for k, d in enumerate(dirs):
-        for f in _files(d):
+        for f in _files(d, root_real, skipped):
             if f.suffix.lower() in IMAGE_EXTENSIONS:
                 candidates.append((f, k))
             else:
@@ -201,12 +400,11 @@ def load_image_folder(
     n = 0
     for i, (f, k) in enumerate(candidates):
         try:
-            with open_image(f) as img:
+            with image_file(f, shrink_to=(w, h)) as img:
+                img.load()
                 images[n] = image_to_array(img, (h, w), color)
         except DatasetError as exc:
             skipped.append(SkippedFile(str(f), exc.reason))
-        except (OSError, ValueError) as exc:
-            skipped.append(SkippedFile(str(f), f"cannot convert the image ({exc})"))
         else:
             labels[n] = k
             n += 1
@@ -215,8 +413,10 @@ def load_image_folder(
 
     counts = np.bincount(labels[:n], minlength=len(dirs))
     keep = np.flatnonzero(counts)
+    reported = {s.path for s in skipped}
     for empty in np.flatnonzero(counts == 0):
-        skipped.append(SkippedFile(str(dirs[empty]), "no usable images; class left out"))
+        if str(dirs[empty]) not in reported:  # not already as a folder that cannot be listed
+            skipped.append(SkippedFile(str(dirs[empty]), "no usable images; class left out"))
     if len(keep) < 2:
         reasons = "; ".join(str(s) for s in skipped[:3])
         raise DatasetError(
@@ -225,14 +425,15 @@ def load_image_folder(
         )
     remap = np.full(len(dirs), -1, dtype=np.int64)
     remap[keep] = np.arange(len(keep))
-    return Dataset(
-        images[:n],
-        remap[labels[:n]],
-        [dirs[k].name for k in keep],
-        name=root.name,
-        source=str(root),
-        skipped=skipped,
-    )
+    with naming(root):
+        return Dataset(
+            images[:n],
+            remap[labels[:n]],
+            [dirs[k].name for k in keep],
+            name=root.name,
+            source=str(root),
+            skipped=skipped,
+        )
 
 
 def _guess_color(files: list[Path]) -> str:
@@ -240,16 +441,13 @@ def _guess_color(files: list[Path]) -> str:
     seen = 0
     for f in files:
         try:
-            with Image.open(f) as img:
-                mode = img.mode
-                if mode == "P":
-                    palette = img.getpalette() or []
-                    rgb = np.asarray(palette, dtype=np.int64).reshape(-1, 3)
-                    if (rgb.max(axis=1) != rgb.min(axis=1)).any():
+            with image_file(f) as img:
+                if img.mode == "P":
+                    if not _gray_palette(img):
                         return "RGB"
-                elif mode not in _GRAY_MODES:
+                elif img.mode not in _GRAY_MODES:
                     return "RGB"
-        except (OSError, ValueError, SyntaxError):
+        except DatasetError:
             continue
         seen += 1
         if seen >= _COLOR_PROBE:
@@ -265,9 +463,9 @@ def split_folders(root: str | Path) -> tuple[Path, Path] | None:
     """(train, test) subfolders when ``root`` is laid out as ``train/<class>/…`` and
     ``test/<class>/…`` (or ``val``/``validation``), else None."""
     root = Path(root)
-    if not root.is_dir():
+    if not is_folder(root):
         return None
-    dirs = {d.name.lower(): d for d in _class_dirs(root)}
+    dirs = {d.name.lower(): d for d in _class_dirs(root)[0]}
     train = [dirs[n] for n in _TRAIN_NAMES if n in dirs]
     test = [dirs[n] for n in _TEST_NAMES if n in dirs]
     if len(dirs) != 2 or len(train) != 1 or len(test) != 1:

@@ -8,6 +8,7 @@ import os
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,28 @@ def run_capped(expression: str, *, mem_mb: int = 1024, timeout: float = 60) -> d
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 0 and lines, f"the child died ({done.returncode}): {done.stderr}"
     return json.loads(lines[-1])
+
+
+def _png(width: int, height: int, bit_depth: int, idat: bytes | None) -> bytes:
+    """A grayscale PNG built by hand around already compressed image data (or none)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    data = b"" if idat is None else chunk(b"IDAT", idat)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + data + chunk(b"IEND", b"")
+
+
+def bomb_png(side: int = 100_000) -> bytes:
+    """45 bytes: a PNG header claiming ``side`` x ``side`` pixels, and no image data."""
+    return _png(side, side, 8, None)
+
+
+def blank_png16(side: int = 12000) -> bytes:
+    """A black 16-bit ``side`` x ``side`` PNG: 290 KB on disk for 12000, 288 MB decoded."""
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 2 * side)
+    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    return _png(side, side, 16, data)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import os
+import tracemalloc
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from cnnstudio.data import DatasetError, load_dataset, load_image_folder
 
-from .conftest import write_png
+from .conftest import blank_png16, bomb_png, run_capped, write_png
 
 
 @pytest.fixture
@@ -145,3 +148,123 @@ def test_test_folder_with_an_unknown_class(tmp_path):
             write_png(root / part / cls / "0.png", np.zeros((4, 4), np.uint8))
     with pytest.raises(DatasetError, match=r"val folder has classes \['yak'\]"):
         load_dataset(root)
+
+
+# -- hostile folders and images (issue 18) ----------------------------------------------
+
+
+def _unlistable(monkeypatch, folder):
+    """Make ``folder`` fail to list as it does without read permission (the tests run as
+    root, whom chmod does not stop)."""
+    blocked = os.fspath(folder)
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def refuse(path):
+        if os.fspath(path) == blocked:
+            raise PermissionError(13, "Permission denied", blocked)
+
+    def scandir(path="."):
+        refuse(path)
+        return real_scandir(path)
+
+    def listdir(path="."):
+        refuse(path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "listdir", listdir)
+
+
+def test_a_folder_that_cannot_be_listed(folder, monkeypatch):
+    _unlistable(monkeypatch, folder)
+    for load in (load_image_folder, load_dataset):
+        with pytest.raises(DatasetError, match="permission denied: cannot list") as err:
+            load(folder)
+        assert str(folder) in str(err.value)
+
+
+def test_a_class_folder_that_cannot_be_listed_is_skipped(folder, monkeypatch):
+    write_png(folder / "locked" / "x.png", np.zeros((4, 4), np.uint8))
+    _unlistable(monkeypatch, folder / "locked")
+    ds = load_image_folder(folder, input_size=(8, 8))
+    assert ds.class_names == ["box", "dark"]
+    reasons = {s.path: s.reason for s in ds.skipped}
+    assert "permission denied" in reasons[str(folder / "locked")]
+
+
+def test_links_leaving_the_dataset_folder_are_not_followed(folder):
+    (folder / "everything").symlink_to("/")
+    (folder / "loop").symlink_to(folder / "loop")
+    (folder / "box" / "again").symlink_to(folder / "box")  # inside, but a cycle
+    (folder / "box" / "up").symlink_to(folder)
+    (folder / "alias").symlink_to(folder / "dark")  # inside the root: a class like any
+    out = run_capped(
+        f"(lambda d: (d.class_names, d.counts().tolist(), sorted(s.reason for s in d.skipped)))"
+        f"(load_image_folder({str(folder)!r}, input_size=(8, 8)))",
+        timeout=60,
+    )
+    assert out["error"] is None, out
+    names, counts, reasons = eval(out["result"])
+    assert names == ["alias", "box", "dark"] and counts == [4, 4, 4]
+    assert sum("outside the dataset folder" in r for r in reasons) == 1  # /
+    assert sum("back to the dataset folder" in r for r in reasons) == 1
+    assert any("link loop" in r for r in reasons)
+    assert out["seconds"] < 10
+
+
+def test_a_decompression_bomb_is_skipped_like_any_bad_file(folder):
+    (folder / "box" / "bomb.png").write_bytes(bomb_png())
+    ds = load_image_folder(folder, input_size=(8, 8))
+    assert ds.counts().tolist() == [4, 4]
+    (bomb,) = ds.skipped
+    assert bomb.path.endswith("bomb.png") and "too large" in bomb.reason
+
+
+def test_a_huge_16_bit_png_is_skipped_before_it_is_decoded(folder):
+    (folder / "box" / "huge.png").write_bytes(blank_png16())  # 290 KB, 288 MB decoded
+    out = run_capped(
+        f"(lambda d: (d.counts().tolist(), [str(s) for s in d.skipped]))"
+        f"(load_image_folder({str(folder)!r}, input_size=(8, 8)))",
+        mem_mb=1024,
+        timeout=60,
+    )
+    assert out["error"] is None, out
+    counts, skipped = eval(out["result"])
+    assert counts == [4, 4] and len(skipped) == 1
+    assert "huge.png" in skipped[0] and "12000x12000" in skipped[0]
+    assert out["seconds"] < 10
+
+
+def test_16_bit_images_convert_without_float64_copies(tmp_path):
+    gradient = np.tile(np.linspace(0, 4000, 3000).astype(np.uint16), (3000, 1))
+    write_png(tmp_path / "a" / "g.png", gradient)  # 18 MB decoded; a float64 copy is 72 MB
+    write_png(tmp_path / "b" / "z.png", np.zeros((4, 4), np.uint8))
+    tracemalloc.start()
+    try:
+        ds = load_image_folder(tmp_path, input_size=(8, 8))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    g = ds.images[0, 0]
+    assert g[:, 0].max() < 25 and g[:, -1].min() > 230  # scaled by the brightest value
+    assert peak < 32 << 20
+
+
+def test_a_class_folder_name_that_is_not_utf8_is_refused_at_load(folder):
+    odd = os.fsencode(folder) + b"/caf\xe9"
+    os.mkdir(odd)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(os.fsdecode(odd + b"/a.png"))
+    with pytest.raises(DatasetError, match="rename") as err:
+        load_image_folder(folder, input_size=(8, 8))
+    message = str(err.value)
+    assert "caf\\xe9" in message and "UTF-8" in message
+    message.encode("utf-8")  # printable on any terminal
+
+
+def test_fifos_and_devices_among_the_images_are_skipped_and_reported(folder):
+    os.mkfifo(folder / "box" / "pipe.png")
+    (folder / "dark" / "zero.png").symlink_to("/dev/zero")
+    ds = load_image_folder(folder, input_size=(8, 8))
+    assert ds.counts().tolist() == [4, 4]
+    reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in ds.skipped}
+    assert "pipe (FIFO)" in reasons["pipe.png"] and "device" in reasons["zero.png"]
