@@ -9,8 +9,10 @@ from cnnstudio.data.builtin import BUILTIN_DATASETS, load_builtin
 from cnnstudio.data.csvfile import load_csv
 from cnnstudio.data.dataset import DatasetSplit
 from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.files import file_error, is_folder
 from cnnstudio.data.folder import is_image_folder, load_image_folder_split
 from cnnstudio.data.idx import find_idx_pairs, load_idx, load_idx_dir
+from cnnstudio.fileio import check_regular
 
 __all__ = ["describe_spec", "load_dataset"]
 
@@ -22,21 +24,38 @@ _HELP = (
 
 
 def describe_spec(spec: str | Path) -> str:
-    """What kind of source ``spec`` names: "builtin", "idx", "folder", "csv" or "unknown"."""
+    """What kind of source ``spec`` names: "builtin", "idx", "folder", "csv" or "unknown".
+
+    A path that exists but is no regular file (a FIFO named ``x.csv``, say) is told by
+    its name, so that its loader refuses it with a message saying what it is.
+
+    Raises
+    ------
+    DatasetError
+        For a path that cannot be examined (no permission) or a folder that cannot be
+        listed.
+    """
     if str(spec) in BUILTIN_DATASETS:
         return "builtin"
     p = Path(spec)
-    if p.is_dir():
+    if is_folder(p):
         if find_idx_pairs(p):
             return "idx"
         return "folder" if is_image_folder(p) else "unknown"
     name = p.name.lower()
-    if p.is_file():
+    if _exists(p):
         if name.endswith((".csv", ".csv.gz")):
             return "csv"
         if "idx3-ubyte" in name:
             return "idx"
     return "unknown"
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise file_error(exc, path) from exc
 
 
 def load_dataset(
@@ -81,24 +100,34 @@ def load_dataset(
     elif kind == "idx" and path.is_dir():
         split = load_idx_dir(path)
     elif kind == "idx":
+        _check_file(path)
         split = DatasetSplit(train=load_idx(path, _labels_beside(path)))
     elif kind == "folder":
         split = load_image_folder_split(path, input_size=input_size or (28, 28), color=color)
     elif kind == "csv":
         split = DatasetSplit(train=load_csv(path))
-    elif not path.exists():
+    elif not _exists(path):
         close = difflib.get_close_matches(text, list(BUILTIN_DATASETS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise DatasetError(f"no such file or folder{hint}; {_HELP}", text)
-    elif path.is_dir():
+    elif is_folder(path):
         raise DatasetError(f"the folder holds no IDX files and no class subfolders; {_HELP}", path)
     else:
+        _check_file(path)
         raise DatasetError(f"not a dataset file CNN Studio can read; {_HELP}", path)
     if input_size is None and color is None:
         return split
     train = split.train.converted(input_size, color)
     test = None if split.test is None else split.test.converted(input_size, color)
     return DatasetSplit(train=train, test=test)
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a FIFO, a device or a socket by what it is."""
+    try:
+        check_regular(path)
+    except OSError as exc:
+        raise file_error(exc, path) from exc
 
 
 def _labels_beside(images_path: Path) -> Path:

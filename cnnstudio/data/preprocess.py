@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from cnnstudio.data.errors import DatasetError
+from cnnstudio.data.folder import image_file
 
 __all__ = [
     "INK_THRESHOLD",
@@ -208,7 +209,9 @@ def load_image_for_prediction(
     Raises
     ------
     DatasetError
-        For a missing, zero-byte, unreadable or non-image file (naming it).
+        For a missing, zero-byte, unreadable, too large (see
+        :data:`~cnnstudio.data.folder.MAX_IMAGE_PIXELS`), non-regular or non-image file
+        (naming it).
     """
     c, h, w = (int(v) for v in input_shape)
     if c not in (1, 3):
@@ -218,29 +221,20 @@ def load_image_for_prediction(
     if mode not in ("digit", "resize"):
         raise DatasetError(f'mode must be "digit", "resize" or "auto", got {mode!r}')
     path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise DatasetError("zero-byte file (empty)", path)
-        with Image.open(path) as opened:
-            # Phone photos are thousands of pixels wide; a 1024-pixel copy keeps the
-            # digit's shape and makes the rest fast (JPEG even decodes at that size).
-            opened.draft(opened.mode, (_MAX_SIDE, _MAX_SIDE))
-            opened.load()
-            img: Image.Image = opened
-            if max(img.size) > _MAX_SIDE:
-                img = img.copy()
-                img.thumbnail((_MAX_SIDE, _MAX_SIDE), Image.Resampling.LANCZOS)
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            pic = img.convert("L" if c == 1 else "RGB")
-    except DatasetError:
-        raise
-    except FileNotFoundError as exc:
-        raise DatasetError("file not found", path) from exc
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"cannot read this file as an image ({exc})", path) from exc
+    # Only regular files, size-checked before decoding; decoding errors are DatasetErrors.
+    with image_file(path, shrink_to=(_MAX_SIDE, _MAX_SIDE)) as opened:
+        # Phone photos are thousands of pixels wide; a 1024-pixel copy keeps the
+        # digit's shape and makes the rest fast (JPEG even decodes at that size).
+        opened.draft(opened.mode, (_MAX_SIDE, _MAX_SIDE))
+        opened.load()
+        img: Image.Image = opened
+        if max(img.size) > _MAX_SIDE:
+            img.thumbnail((_MAX_SIDE, _MAX_SIDE), Image.Resampling.LANCZOS)
+        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(white, rgba)
+        pic = img.convert("L" if c == 1 else "RGB")
     if mode == "digit":
         digit = preprocess_digit(np.asarray(pic), (h, w), invert=invert)
         return np.repeat(digit[None], c, axis=0)

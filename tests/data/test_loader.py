@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from cnnstudio.data import DatasetError, describe_spec, load_dataset
 
-from .conftest import digit_like, write_idx
+from .conftest import digit_like, run_capped, write_idx
 
 
 def test_unknown_name_suggests_the_builtin(tmp_path):
@@ -41,3 +43,29 @@ def test_builtin_converted_for_an_rgb_model():
     assert split.train.input_shape == (3, 32, 32)
     assert split.test is not None and split.test.input_shape == (3, 32, 32)
     assert len(split.test) == 1000
+
+
+def test_fifos_and_devices_are_refused_by_what_they_are(tmp_path):
+    for name in ("data.csv", "train-images-idx3-ubyte", "something"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        out = run_capped(f"load_dataset({str(fifo)!r})", timeout=30)
+        assert out["error"] == "DatasetError", out
+        assert f"{name}: is a pipe (FIFO), not a regular file" in out["message"]
+    with pytest.raises(DatasetError, match="/dev/null: is a device"):
+        load_dataset("/dev/null")
+
+
+def test_a_path_that_cannot_be_examined(tmp_path, monkeypatch):
+    path = tmp_path / "locked" / "data.csv"
+    real_stat = os.stat
+
+    def stat(p, *args, **kwargs):
+        if os.fspath(p) == os.fspath(path):
+            raise PermissionError(13, "Permission denied", os.fspath(p))
+        return real_stat(p, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    with pytest.raises(DatasetError, match="permission denied") as err:
+        load_dataset(path)
+    assert "data.csv" in str(err.value)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from cnnstudio.data import DatasetError, has_ink, load_image_for_prediction, preprocess_digit
+
+from .conftest import blank_png16, bomb_png, run_capped
 
 
 def centre_of_mass(img):
@@ -149,3 +153,21 @@ def test_a_faint_mark_far_from_the_digit_is_ignored():
     smudged = drawing.copy()
     smudged[95, 2] = 0.05  # a faint speck in a corner of a clean drawing
     np.testing.assert_array_equal(preprocess_digit(smudged), preprocess_digit(drawing))
+
+
+def test_image_files_that_are_no_regular_files_or_too_large(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    out = run_capped(f"load_image_for_prediction({str(fifo)!r}, (1, 28, 28))", timeout=30)
+    assert out["error"] == "DatasetError" and "pipe.png: is a pipe (FIFO)" in out["message"], out
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(bomb_png())
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(blank_png16())
+    for path, words in ((bomb, "too large to open safely"), (huge, "12000x12000 pixels")):
+        out = run_capped(f"load_image_for_prediction({str(path)!r}, (1, 28, 28))", timeout=60)
+        assert out["error"] == "DatasetError" and words in out["message"], out
+        assert path.name in out["message"]
+    with pytest.raises(DatasetError, match="is a folder") as err:
+        load_image_for_prediction(tmp_path, (1, 28, 28))
+    assert str(tmp_path) in str(err.value)
