@@ -181,6 +181,9 @@ class Target:
     names_file: bool = True
     timeout: float = 10.0
     seed: int = 0
+    #: The input folder is the loader's own (the recovery folder): it may move damaged files
+    #: aside and sweep temporaries; only a temporary (".*.tmp") left there is a problem.
+    owns_folder: bool = False
 
 
 @dataclass
@@ -377,6 +380,10 @@ def cli_rss_baseline() -> int:
     return _CLI_VM[1]
 
 
+#: How ``cnnstudio`` words an exception it did not expect (cli.py's catch-all).
+UNEXPECTED = "unexpected error ("
+
+
 def run_command(
     argv: Sequence[str],
     timeout: float,
@@ -452,6 +459,9 @@ def run_command(
     last = lines[-1] if lines else ""
     if "MemoryError" in stderr:
         kind, error = "oom", "MemoryError"
+    elif UNEXPECTED in stderr:
+        # The command line's own catch-all: one line, but still an exception nobody expected.
+        kind, error = "crash", stderr.split(UNEXPECTED, 1)[1].split(":", 1)[0]
     elif "Traceback" in stderr:
         kind, error = (
             "crash",
@@ -661,6 +671,11 @@ def judge(target: Target, sample: Sample, outcome: Outcome, folder: Path) -> Non
         outcome.problems.append("expected a refusal, it was accepted")
 
 
+def _is_temporary(rel: str) -> bool:
+    name = os.path.basename(rel)
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def run_try(target: Target, sample: Sample, work: Path) -> Outcome:
     """One try in ``work`` (created and removed here); checks for files left behind."""
     inputs, private = work / "in", work / "private"
@@ -678,14 +693,21 @@ def run_try(target: Target, sample: Sample, work: Path) -> Outcome:
             allowed = set()
         judge(target, sample, outcome, inputs)
         after = _tree(inputs)
-        changed = sorted(
-            p
-            for p in set(after) - set(before)
-            if not any(p == a or p.startswith(f"{a}/") for a in allowed)
-        )
-        changed += sorted(p for p in before if after.get(p) != before[p])
-        if changed:
-            outcome.problems.append(f"left behind in the input folder: {changed[:5]}")
+        if target.owns_folder:
+            temps = sorted(p for p in after if _is_temporary(p))
+            if temps:
+                outcome.problems.append(f"temporaries left in the folder: {temps[:5]}")
+        else:
+            new = sorted(
+                p
+                for p in set(after) - set(before)
+                if not any(p == a or p.startswith(f"{a}/") for a in allowed)
+            )
+            if new:
+                outcome.problems.append(f"left behind in the input folder: {new[:5]}")
+            changed = sorted(p for p in before if after.get(p) != before[p])
+            if changed:
+                outcome.problems.append(f"input changed or removed: {changed[:5]}")
         stray = sorted(os.listdir(private / "tmp"))
         if stray:
             outcome.problems.append(f"left behind in the temp folder: {stray[:5]}")

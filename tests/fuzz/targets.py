@@ -819,6 +819,12 @@ def recovery_seeds() -> list[Sample]:
             note="repro: autosave.json linked to /dev/zero",
             expect="ok",
         ),
+        Sample(
+            {**files, "cfg/recovery/.autosave.cnnstudio.k3j9xqzb.tmp": files[proj][:999]},
+            "cfg",
+            note="repro: the temporary of an interrupted autosave (swept at start)",
+            expect="ok",
+        ),
         Sample({**files, proj: FIFO}, "cfg", note="repro: autosave.cnnstudio is a FIFO"),
         Sample({**files, proj: FOLDER}, "cfg", note="repro: autosave.cnnstudio is a folder"),
     ]
@@ -1108,6 +1114,7 @@ def all_targets() -> dict[str, Target]:
             load_recovery_dir,
             file_err,
             seed=23,
+            owns_folder=True,
         ),
         Target(
             "arch-file",
