@@ -22,6 +22,7 @@ import re
 import secrets
 import stat
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -224,6 +225,7 @@ def _short(exc: BaseException) -> str:
 # later run whether its writer is still alive. Before these names, temporaries were
 # ``.NAME.<8 random characters>.tmp`` (zipfmt's hex token, tempfile.mkstemp's letters).
 _NAME_ROOM = 160  # keeps the temporary's name under the usual 255-byte limit
+_STALE_AFTER_S = 24 * 3600
 _TEMP_TAIL = re.compile(r"(?:(?P<pid>\d{1,10})\.[0-9a-f]{8}|[a-z0-9_]{8})\.tmp")
 
 
@@ -245,6 +247,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _ancient(entry: os.DirEntry[str]) -> bool:
+    # No save takes a day: older temporaries are stale even when their pid runs again
+    # (reused by another process) or cannot be checked (Windows).
+    try:
+        return time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_AFTER_S
+    except OSError:
+        return False
+
+
 def _stale_temporaries(target: Path) -> list[Path]:
     prefix = _temp_prefix(target)
     found = []
@@ -256,7 +267,7 @@ def _stale_temporaries(target: Path) -> list[Path]:
                 m = _TEMP_TAIL.fullmatch(entry.name[len(prefix) :])
                 if m is None or not entry.is_file(follow_symlinks=False):
                     continue
-                if m["pid"] is None or not _pid_alive(int(m["pid"])):
+                if m["pid"] is None or not _pid_alive(int(m["pid"])) or _ancient(entry):
                     found.append(Path(entry.path))
     except OSError:  # a folder we cannot list: nothing we could remove either
         return []

@@ -97,3 +97,14 @@ def test_a_dangling_symlink_is_written_through(tmp_path):
     written = write_atomic(link, lambda f: f.write(b"{}"))
     assert written == Path(os.path.realpath(link))
     assert link.is_symlink() and link.read_bytes() == b"{}"
+
+
+def test_a_day_old_temporary_is_stale_even_if_its_pid_runs_again(tmp_path):
+    target = tmp_path / "f.bin"
+    old = tmp_path / f".f.bin.{os.getpid()}.0123abcd.tmp"  # a pid reused since
+    old.write_bytes(b"")
+    os.utime(old, (0, 0))
+    fresh = tmp_path / f".f.bin.{os.getpid()}.4567cdef.tmp"  # a save in progress
+    fresh.write_bytes(b"")
+    assert sweep_temporaries(target) == 1
+    assert not old.exists() and fresh.exists()
