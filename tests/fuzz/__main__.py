@@ -37,7 +37,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix=f"fuzz-{args.target}-{args.index}-"))
     sample.write(folder)
     print(f"input written to {folder}")
-    outcome = run_try(target, sample, Path(tempfile.mkdtemp(prefix="fuzz-work-")) / "try")
+    with tempfile.TemporaryDirectory(prefix="fuzz-work-") as work:
+        outcome = run_try(target, sample, Path(work) / "try")
     print(f"outcome: {outcome.kind} {outcome.error}\nmessage: {outcome.message}")
     print(f"problems: {outcome.problems}\npeak: {outcome.peak >> 20} MB, {outcome.seconds:.2f} s")
     if outcome.detail:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 
@@ -28,7 +29,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [i for i in items if i.get_closest_marker("fuzz") is None]
 
 
+_SESSION_START = [time.time()]
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    _SESSION_START[0] = time.time()
     # Only the controller (or a run without workers) clears the previous campaign's rows.
     if not hasattr(session.config, "workerinput") and _campaign_wanted(session.config):
         for old in SUMMARY_DIR.glob("campaign-*.json"):
@@ -39,6 +44,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if hasattr(config, "workerinput"):
         return
     mode = "campaign" if _campaign_wanted(config) else "fast"
-    if any(SUMMARY_DIR.glob(f"{mode}-*.json")):
+    fresh = [
+        p for p in SUMMARY_DIR.glob(f"{mode}-*.json") if p.stat().st_mtime >= _SESSION_START[0]
+    ]
+    if fresh:  # this run fuzzed something
         terminalreporter.section(f"fuzz summary ({mode}, {SUMMARY_DIR})")
-        terminalreporter.write_line(summary(SUMMARY_DIR, mode))
+        terminalreporter.write_line(summary(SUMMARY_DIR, mode, since=_SESSION_START[0]))

@@ -837,9 +837,12 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def summary(folder: Path = SUMMARY_DIR, mode: str | None = None) -> str:
+def summary(folder: Path = SUMMARY_DIR, mode: str | None = None, since: float = 0.0) -> str:
+    """The table of the campaigns saved in ``folder`` (of ``mode``, written after ``since``)."""
     rows = []
     for p in sorted(folder.glob("*.json")):
+        if p.stat().st_mtime < since:
+            continue
         row = json.loads(p.read_text())
         if mode is None or row["mode"] == mode:
             rows.append(row)

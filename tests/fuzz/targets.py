@@ -1093,7 +1093,7 @@ def all_targets() -> dict[str, Target]:
             load_data,
             data_err,
             seed=14,
-            timeout=30,
+            timeout=20,
         ),
         Target(
             "io-model",

@@ -21,6 +21,8 @@ FAST_TRIES = 14
 PARTS = 2
 
 
+# Every try is bounded by its own timeout; a few hangs must not cut the summary short.
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("part", range(PARTS))
 def test_fast(part, tmp_path):
     target = cli_target()

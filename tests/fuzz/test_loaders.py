@@ -28,6 +28,8 @@ FAST = {
 }
 
 
+# Every try is bounded by its own timeout; a few hangs must not cut the summary short.
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", list(FAST))
 def test_fast(name, tmp_path):
     target = TARGETS[name]
