@@ -85,9 +85,9 @@ def test_targets_that_are_not_regular_files_are_refused(tmp_path):
 def test_long_names_get_temporaries_that_fit_and_are_swept(tmp_path):
     target = tmp_path / ("n" * 250)
     assert write_atomic(target, lambda f: f.write(b"x")) == target
-    stale = tmp_path / f".{'n' * 160}.999999999.0123abcd.tmp"
-    stale.write_bytes(b"")
-    assert sweep_temporaries(target) == 1
+    for pid in ("999999999", "9999999999"):  # no such process; no such pid at all
+        (tmp_path / f".{'n' * 160}.{pid}.0123abcd.tmp").write_bytes(b"")
+    assert sweep_temporaries(target) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
 
