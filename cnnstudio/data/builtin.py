@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import zipfile
 from functools import cache
 
 import numpy as np
 
 from cnnstudio.data.dataset import Dataset, DatasetSplit
 from cnnstudio.data.errors import DatasetError
+from cnnstudio.fileio import open_regular
 
 __all__ = ["BUILTIN_DATASETS", "load_builtin"]
 
@@ -26,11 +28,12 @@ _KEYS = ("train_images", "train_labels", "test_images", "test_labels", "class_na
 def _arrays(name: str) -> dict[str, np.ndarray]:
     from cnnstudio.resources import resource_path
 
-    path = resource_path("datasets", BUILTIN_DATASETS[name][0])
+    path = BUILTIN_DATASETS[name][0]
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        path = str(resource_path("datasets", path))
+        with open_regular(path) as f, np.load(f, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in _KEYS}
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise DatasetError(
             f"the built-in dataset file is missing or damaged ({exc}); reinstall CNN Studio", path
         ) from exc

@@ -52,7 +52,8 @@ class Dataset:
     name
         Short name shown in the UI (e.g. ``"MNIST sample (training)"``).
     source
-        Where the data came from, in words (a path, "built-in", ...).
+        Where the data came from, in words (a path, "built-in", ...). Both are kept as
+        valid text: bytes of a file name that are not UTF-8 are shown as ``\\xe9``.
     skipped
         Files the loader left out, with the reason (image folders).
 
@@ -123,8 +124,10 @@ class Dataset:
         object.__setattr__(self, "images", images)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "class_names", class_names)
-        object.__setattr__(self, "name", str(name))
-        object.__setattr__(self, "source", str(source))
+        # Display text that is also saved with a model: printable even when it quotes a
+        # file name that is not valid UTF-8.
+        object.__setattr__(self, "name", printable_path(str(name)))
+        object.__setattr__(self, "source", printable_path(str(source)))
         object.__setattr__(self, "skipped", tuple(skipped))
 
     def __setattr__(self, key: str, value: object) -> None:

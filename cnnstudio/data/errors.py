@@ -35,14 +35,16 @@ class DatasetError(ValueError):
     message
         What is wrong, in words a person can act on.
     path
-        The file or folder concerned, when there is one; it is put in front of the message
-        (printably, see :func:`printable_path`).
+        The file or folder concerned, when there is one; it is put in front of the message.
+        Both are made printable (see :func:`printable_path`).
     """
 
     def __init__(self, message: str, path: str | PathLike[str] | None = None) -> None:
         self.path = None if path is None else str(path)
-        self.reason = message
-        super().__init__(message if path is None else f"{printable_path(path)}: {message}")
+        # Printable too: a message may quote a file name (a class folder, a paired file).
+        self.reason = printable_path(message)
+        text = self.reason if path is None else f"{printable_path(path)}: {self.reason}"
+        super().__init__(text)
 
 
 @contextmanager

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from cnnstudio.data import BUILTIN_DATASETS, load_builtin, load_dataset
+from cnnstudio.data import BUILTIN_DATASETS, DatasetError, load_builtin, load_dataset
 from cnnstudio.resources import resource_path
 
 
@@ -51,3 +52,29 @@ def test_file_holds_no_pickled_objects():
 def test_load_dataset_accepts_the_builtin_name():
     split = load_dataset("mnist-sample")
     assert len(split.train) == 4000 and split.evaluation is split.test
+
+
+@pytest.mark.parametrize(
+    "content", [b"PK\x03\x04" + b"\x00" * 60, None], ids=["damaged zip", "missing resources"]
+)
+def test_a_damaged_or_missing_builtin_file_says_reinstall(tmp_path, monkeypatch, content):
+    import cnnstudio.resources
+    from cnnstudio.data import builtin
+
+    npz = tmp_path / "mnist_sample.npz"
+    if content is not None:
+        npz.write_bytes(content)
+
+    def fake_resource_path(*parts):
+        if content is None:
+            raise FileNotFoundError("CNN Studio's resources folder is missing")
+        return npz
+
+    monkeypatch.setattr(cnnstudio.resources, "resource_path", fake_resource_path)
+    builtin._arrays.cache_clear()
+    try:
+        with pytest.raises(DatasetError, match="reinstall CNN Studio") as err:
+            load_builtin("mnist-sample")
+    finally:
+        builtin._arrays.cache_clear()
+    assert "mnist_sample.npz" in str(err.value)

@@ -296,3 +296,13 @@ def test_the_decompressed_size_of_a_gzip_is_bounded(tmp_path):
     with pytest.raises(DatasetError, match="decompresses to more than") as err:
         load_csv(path, max_bytes=1 << 20)
     assert "blank.csv.gz" in str(err.value)
+
+
+def test_a_file_name_that_is_not_utf8_gives_savable_names(tmp_path, data):
+    images, labels = data
+    path = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.csv")
+    with open(path, "w") as f:
+        f.write(rows_text(images, labels))
+    ds = load_csv(path)
+    assert ds.name == "caf\\xe9.csv"
+    ds.source.encode("utf-8")  # saved with a trained model: must be valid text
