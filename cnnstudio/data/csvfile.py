@@ -1,6 +1,6 @@
 """CSV files of pixel rows with a label column ("label,pixel0,...,pixel783").
 
-The file is read in blocks of a few MB of text; NumPy parses each block and it is
+The file is read in blocks of about 1 MB of text; NumPy parses each block and it is
 stored as uint8 at once. Loading so needs little more memory than the finished
 dataset (a float table of the whole file is four times its size), and the size
 limit is checked while the rows come in, so a small ``.csv.gz`` that unpacks to
@@ -27,7 +27,7 @@ __all__ = ["load_csv"]
 
 _LABEL_NAMES = ("label", "labels", "class", "target", "y")
 #: Text read and parsed at a time.
-_BLOCK_CHARS = 1 << 22
+_BLOCK_CHARS = 1 << 20
 #: No CSV row of pixels is longer (a 1024x1024 RGB row is about 12 MB).
 _MAX_LINE_CHARS = 1 << 24
 #: A file may hold (a .csv.gz unpack to) this many bytes per pixel value the size limit allows.
@@ -53,7 +53,7 @@ def _is_row(line: str) -> bool:
 
 
 def _blocks(path: Path, limit: int) -> Iterator[tuple[int, list[str]]]:
-    """(number of the first line, whole lines) in blocks of about 4 MB of text."""
+    """(number of the first line, whole lines) in blocks of about 1 MB of text."""
     stream, _, _ = open_data(path, limit=limit)
     with io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace") as f:
         number, rest = 1, ""

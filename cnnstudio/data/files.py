@@ -22,6 +22,11 @@ from cnnstudio.fileio import UnsafeFileError, open_regular
 __all__ = ["file_error", "is_folder", "open_data"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+#: A gzip file may unpack to this many times its size (real image data: 3-30 times) or
+#: to _MIN_UNPACKED bytes, whichever is more. Deflate reaches 1000 times on uniform
+#: data, so without this a 1 MB file could unpack to a gigabyte-sized dataset.
+_MAX_RATIO = 256
+_MIN_UNPACKED = 64 << 20
 
 
 def file_error(exc: OSError, path: str | os.PathLike[str], *, folder: bool = False) -> DatasetError:
@@ -58,10 +63,11 @@ class _CheckedReader(io.RawIOBase):
     """A file (decompressed on the fly if it is gzip) whose read errors are DatasetErrors.
 
     Reading stops with a DatasetError once more than ``limit`` bytes have come out,
-    which bounds a gzip stream's decompressed size.
+    which bounds a gzip stream's decompressed size; ``ratio_bound`` says that the limit
+    comes from the file's compressed size, not from the caller.
     """
 
-    def __init__(self, raw: BinaryIO, path: Path, gz: bool, limit: int) -> None:
+    def __init__(self, raw: BinaryIO, path: Path, gz: bool, limit: int, ratio_bound: bool) -> None:
         super().__init__()
         self._raw = raw
         self._src: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
@@ -69,6 +75,7 @@ class _CheckedReader(io.RawIOBase):
         self._gz = gz
         self._left = limit
         self._limit = limit
+        self._ratio_bound = ratio_bound
 
     def readable(self) -> bool:
         return True
@@ -86,6 +93,13 @@ class _CheckedReader(io.RawIOBase):
             raise file_error(exc, self._path) from exc
         self._left -= n
         if self._left < 0:
+            if self._ratio_bound:
+                raise DatasetError(
+                    f"the file decompresses to more than {self._limit:,} bytes, over "
+                    f"{_MAX_RATIO} times its size; real data does not compress that well: "
+                    "is it damaged, or a decompression bomb?",
+                    self._path,
+                )
             what = "decompresses to" if self._gz else "holds"
             raise DatasetError(
                 f"the file {what} more than {self._limit:,} bytes, more than a dataset CNN "
@@ -112,7 +126,8 @@ def open_data(path: str | os.PathLike[str], *, limit: int) -> tuple[BinaryIO, bo
         The file; gzip is recognised by its first two bytes, whatever the name.
     limit
         The most bytes the stream will yield (after decompression); more is a
-        DatasetError, so a small gzip bomb cannot make a loader read without end.
+        DatasetError. A gzip file is also bounded by its own size (at most 256 times it,
+        or 64 MB), so a small gzip bomb is refused early.
 
     Returns
     -------
@@ -137,5 +152,9 @@ def open_data(path: str | os.PathLike[str], *, limit: int) -> tuple[BinaryIO, bo
     except OSError as exc:
         raw.close()
         raise file_error(exc, path) from exc
-    stream = io.BufferedReader(_CheckedReader(raw, path, gz, limit), buffer_size=1 << 16)
+    by_ratio = gz and max(_MIN_UNPACKED, _MAX_RATIO * size) < limit
+    if by_ratio:
+        limit = max(_MIN_UNPACKED, _MAX_RATIO * size)
+    reader = _CheckedReader(raw, path, gz, limit, by_ratio)
+    stream = io.BufferedReader(reader, buffer_size=1 << 16)
     return stream, gz, size  # type: ignore[return-value]

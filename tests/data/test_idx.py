@@ -4,6 +4,7 @@ import gzip
 import os
 import struct
 import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -224,3 +225,24 @@ def test_a_fifo_or_a_device_is_refused_naming_it(tmp_path):
     assert str(fifo) in out["message"]
     out = run_capped("read_idx('/dev/zero')", mem_mb=512, timeout=30)
     assert out["error"] == "DatasetError" and "/dev/zero" in out["message"], out
+
+
+def test_a_gzip_bomb_is_refused_by_its_compression_ratio(tmp_path):
+    # 205 MB of zeros (under the 2 GB limit, and what the header says) in 200 KB.
+    path = tmp_path / "zeros-images-idx3-ubyte.gz"
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip stream
+    parts = [packer.compress(bytes([0, 0, 8, 3]) + struct.pack(">3I", 2000, 320, 320))]
+    parts += [packer.compress(bytes(1 << 20)) for _ in range(2000 * 320 * 320 >> 20)]
+    path.write_bytes(b"".join([*parts, packer.compress(bytes(2000 * 320 * 320 % (1 << 20)))]))
+    with open(path, "ab") as f:
+        f.write(packer.flush())
+    assert path.stat().st_size < 250_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="decompression bomb") as err:
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "zeros-images-idx3-ubyte.gz" in str(err.value)
+    assert peak < 160 << 20  # the old reader allocated all 205 MB first
