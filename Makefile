@@ -53,9 +53,10 @@ test: $(VENV)/.installed-test
 # The summary table is printed even when a target fails.
 FUZZ_TRIES ?= 1500
 fuzz: $(VENV)/.installed-test
+	@start=$$(date +%s); \
 	QT_QPA_PLATFORM=offscreen FUZZ_TRIES=$(FUZZ_TRIES) $(PY) -m pytest -q -n $(JOBS) \
 	  -p no:cacheprovider -m fuzz tests/fuzz $(PYTEST_ARGS); rc=$$?; \
-	  $(PY) -m tests.fuzz summary --mode campaign; exit $$rc
+	  $(PY) -m tests.fuzz summary --mode campaign --since $$start; exit $$rc
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check cnnstudio tests benchmarks

@@ -1,4 +1,5 @@
-"""``python -m tests.fuzz summary [--mode fast|campaign]`` prints the last results;
+"""``python -m tests.fuzz summary [--mode fast|campaign] [--since UNIX_TIME]`` prints the
+saved results;
 ``python -m tests.fuzz replay TARGET TRY [--campaign]`` re-runs one try and prints its
 outcome, input and traceback (the input is left in a temporary folder)."""
 
@@ -17,6 +18,9 @@ def main() -> int:
     s = sub.add_parser("summary")
     s.add_argument("--mode", choices=["fast", "campaign"])
     s.add_argument("--dir", type=Path, default=SUMMARY_DIR)
+    s.add_argument(
+        "--since", type=float, default=0.0, help="only rows written after this Unix time"
+    )
     r = sub.add_parser("replay")
     r.add_argument("target")
     r.add_argument("index", type=int)
@@ -25,7 +29,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.cmd == "summary":
-        print(summary(args.dir, args.mode))
+        print(summary(args.dir, args.mode, args.since))
         return 0
     from tests.fuzz.cli_target import cli_target
     from tests.fuzz.targets import all_targets, corpus

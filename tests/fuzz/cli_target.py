@@ -271,10 +271,10 @@ def _mutate_cli(s: Sample, rng: np.random.Generator) -> Sample:
             new, note = m.mutate_idx(data, rng)
         else:
             new, note = m.mutate_bytes(data, rng)
-        # The message must name the input: the file, or the folder the command was given.
-        return s.with_note(
-            f"{name}: {note}", files={**s.files, name: new}, expect=None, subject=f"{W}/"
-        )
+        # The message must name the input: the file, or the folder the command was given
+        # (or what the base sample already got wrong).
+        subject = _either(s.subject, f"{W}/")
+        return s.with_note(f"{name}: {note}", files={**s.files, name: new}, subject=subject)
     values = _options(argv)
     if values and op < 0.85:
         i = m.pick(rng, values)
@@ -290,15 +290,14 @@ def _mutate_cli(s: Sample, rng: np.random.Generator) -> Sample:
         )
         argv[i] = value
         files_ = {**s.files, "fifo": FIFO} if value == f"{W}/fifo" else s.files
-        # The message must name the option or the value (an empty value: just the option).
-        subject = f"{option}|{value}" if value else option
-        return s.with_note(
-            f"{option} {value!r}", argv=argv, files=files_, expect=None, subject=subject
-        )
+        # The message must name the option or the value (an empty value: just the option),
+        # or what the base sample already got wrong.
+        subject = _either(s.subject, option, value)
+        return s.with_note(f"{option} {value!r}", argv=argv, files=files_, subject=subject)
     if argv and op < 0.95:
         i = int(rng.integers(1, len(argv))) if len(argv) > 1 else 0
         dropped = argv.pop(i)
-        return s.with_note(f"argument {dropped!r} dropped", argv=argv, expect=None, subject=None)
+        return s.with_note(f"argument {dropped!r} dropped", argv=argv, subject=None)
     if argv and argv[0] == "train" and "--processes" not in argv:
         return s.with_note("--processes 2", argv=[*argv, "--processes", "2"])
     return s.with_note(
@@ -307,6 +306,11 @@ def _mutate_cli(s: Sample, rng: np.random.Generator) -> Sample:
         expect="refused",
         subject="--no-such-option",
     )
+
+
+def _either(*subjects: str | None) -> str:
+    """A subject (see Sample.subject) satisfied by naming any of ``subjects``."""
+    return "|".join(x for x in subjects if x)
 
 
 def cli_target() -> Target:

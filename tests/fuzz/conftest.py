@@ -33,11 +33,8 @@ _SESSION_START = [time.time()]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    # Rows are never deleted (other runs may share the folder): the table shows this run's.
     _SESSION_START[0] = time.time()
-    # Only the controller (or a run without workers) clears the previous campaign's rows.
-    if not hasattr(session.config, "workerinput") and _campaign_wanted(session.config):
-        for old in SUMMARY_DIR.glob("campaign-*.json"):
-            old.unlink()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
