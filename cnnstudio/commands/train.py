@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import signal
 import sys
@@ -385,7 +386,8 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         signals.mode = "raise"
         run.close()  # stops the helper processes of --processes at once
         if bar is not None:
-            bar.end_line()
+            with contextlib.suppress(OSError):  # no terminal any more after SIGHUP
+                bar.end_line()
     if failure is not None or signals.received is not None:
         signals.mode = "hold"
         raise _stopped_early(args, failure, signals.received, last, network, bundle, save_model)
@@ -474,6 +476,11 @@ def _stopped_early(
         code = 1
         outcome = "out of memory" if isinstance(failure, MemoryError) else "diverged"
         head = str(failure).strip().rstrip(".") + "."
+        for kept in (
+            " The last good weights were kept.",
+            " The weights of the last completed step were kept.",
+        ):
+            head = head.replace(kept, "")  # in memory only; what happens to them is said below
         if isinstance(failure, MemoryError):
             head += f" For example: --batch-size {max(1, args.batch_size // 2)}."
         nothing = f"{head} No training step had finished, so there is nothing to save."
