@@ -3,6 +3,7 @@ and the checks that raise them."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import tempfile
@@ -10,7 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["CLIError", "Interrupted", "check_output_file", "naming", "signal_text"]
+__all__ = [
+    "CLIError",
+    "Interrupted",
+    "check_output_file",
+    "naming",
+    "path_arg",
+    "signal_text",
+    "text_arg",
+]
 
 
 class CLIError(Exception):
@@ -85,3 +94,16 @@ def check_output_file(path: Path, option: str, suffix: str) -> None:
             f"{option} {path}: cannot write in the folder {folder} ({exc.strerror or exc}); "
             "choose another folder"
         ) from None
+
+
+def text_arg(text: str) -> str:
+    """argparse type for a file, folder or dataset name: refuses an empty one (argparse then
+    names the option in its message)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the value is empty; give a file or folder")
+    return text
+
+
+def path_arg(text: str) -> Path:
+    """argparse type for a path; an empty one is refused, not read as the current folder."""
+    return Path(text_arg(text))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 from typing import Any
 
-from cnnstudio.cli_errors import CLIError, naming
+from cnnstudio.cli_errors import CLIError, naming, path_arg, text_arg
 
 __all__ = ["add_parser", "confusion_text", "run"]
 
@@ -22,10 +21,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "confusion matrix. Uses the dataset's held-out part when it has one."
         ),
     )
-    parser.add_argument("model", type=Path, metavar="MODEL", help="a .cnnmodel file")
+    parser.add_argument("model", type=path_arg, metavar="MODEL", help="a .cnnmodel file")
     parser.add_argument(
         "--data",
         default="mnist-sample",
+        type=text_arg,
         metavar="SOURCE",
         help="mnist-sample (default), a folder of IDX files or class subfolders, or a .csv file",
     )

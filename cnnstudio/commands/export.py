@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnstudio.cli_errors import CLIError
+from cnnstudio.cli_errors import CLIError, path_arg
 
 FORMATS = ("onnx", "numpy", "cnnmodel", "json")
 _BY_SUFFIX = {".onnx": "onnx", ".cnnmodel": "cnnmodel", ".json": "json"}
@@ -22,9 +22,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "cnnmodel: a CNN Studio model file; json: the architecture alone."
         ),
     )
-    parser.add_argument("model", type=Path, help="a .cnnmodel file or a .cnnstudio project")
+    parser.add_argument("model", type=path_arg, help="a .cnnmodel file or a .cnnstudio project")
     parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="OUT", help="file or folder to write"
+        "-o",
+        "--output",
+        type=path_arg,
+        required=True,
+        metavar="OUT",
+        help="file or folder to write",
     )
     parser.add_argument(
         "-f",

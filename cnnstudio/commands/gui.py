@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from cnnstudio.cli_errors import CLIError, check_output_file
+from cnnstudio.cli_errors import CLIError, check_output_file, path_arg
 
 VIEW_KEYS = ("build", "train", "inspect", "predict", "learn")
 
@@ -19,12 +19,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Start the CNN Studio desktop app.",
     )
     parser.add_argument(
-        "file", nargs="?", type=Path, help="a project, model or architecture to open"
+        "file", nargs="?", type=path_arg, help="a project, model or architecture to open"
     )
     parser.add_argument(
         "--screenshot",
         metavar="FILE.png",
-        type=Path,
+        type=path_arg,
         help="render the main window to FILE.png and exit (works without a display)",
     )
     parser.add_argument("--size", metavar="WxH", type=_size, help="window size, e.g. 1280x800")

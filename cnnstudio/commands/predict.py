@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from cnnstudio.cli_errors import CLIError
+from cnnstudio.cli_errors import CLIError, path_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,8 +18,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "models, the training normalisation)."
         ),
     )
-    parser.add_argument("model", type=Path, help="a .cnnmodel file or a trained .cnnstudio project")
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
+    parser.add_argument(
+        "model", type=path_arg, help="a .cnnmodel file or a trained .cnnstudio project"
+    )
+    parser.add_argument("images", nargs="+", type=path_arg, metavar="IMAGE", help="image files")
     parser.add_argument("--json", action="store_true", help="print every class probability as JSON")
     parser.add_argument(
         "--top", type=int, default=3, metavar="K", help="classes listed per image (default 3)"

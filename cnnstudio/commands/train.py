@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 from typing import Any, TextIO
 
 from cnnstudio.cli_errors import (
@@ -18,7 +17,9 @@ from cnnstudio.cli_errors import (
     Interrupted,
     check_output_file,
     naming,
+    path_arg,
     signal_text,
+    text_arg,
 )
 
 __all__ = ["add_parser", "run"]
@@ -40,10 +41,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--preset", metavar="NAME", help="a preset, e.g. lenet5 or 'LeNet-5'")
-    source.add_argument("--arch", metavar="FILE.json", type=Path, help="an architecture JSON file")
+    source.add_argument(
+        "--arch", metavar="FILE.json", type=path_arg, help="an architecture JSON file"
+    )
     parser.add_argument(
         "--data",
         default="mnist-sample",
+        type=text_arg,
         metavar="SOURCE",
         help="mnist-sample (default), a folder of IDX files or class subfolders, or a .csv file",
     )
@@ -87,7 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "~1.7x as fast on an idle 2-core machine; not used with BatchNorm or Dropout)",
     )
     parser.add_argument(
-        "--out", metavar="MODEL.cnnmodel", type=Path, help="where to save the model"
+        "--out", metavar="MODEL.cnnmodel", type=path_arg, help="where to save the model"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -106,8 +110,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CLIError(f"--seed must be a whole number >= 0, got {args.seed}")
     if not 0.0 <= args.val_split < 1.0:
         raise CLIError(f"--val-split must be at least 0 and below 1, got {args.val_split}")
-    if args.threads is not None and args.threads < 1:
-        raise CLIError(f"--threads must be at least 1, got {args.threads}")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise CLIError(f"--threads must be from 1 to 1024, got {args.threads}")
     if not 1 <= args.processes <= 64:
         raise CLIError(f"--processes must be from 1 to 64, got {args.processes}")
     if args.out is not None:

@@ -201,8 +201,10 @@ class TrainConfig:
             math.isfinite(self.snapshot_interval) and self.snapshot_interval >= 0
         ):
             raise bad("snapshot_interval", "a number of seconds >= 0")
-        if self.threads is not None and (not _is_int(self.threads) or self.threads < 1):
-            raise bad("threads", "None or an integer >= 1")
+        if self.threads is not None and (
+            not _is_int(self.threads) or not 1 <= self.threads <= 1024
+        ):
+            raise bad("threads", "None or an integer from 1 to 1024")
         if not _is_int(self.processes) or not 1 <= self.processes <= 64:
             raise bad("processes", "an integer from 1 to 64")
 
