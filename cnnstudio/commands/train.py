@@ -416,6 +416,8 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
             interrupted = exc
         except MemoryError:
             test_note = "skipped: out of memory (a smaller --batch-size helps)"
+        except (CLIError, ValueError) as exc:  # the trained model is still worth saving
+            test_note = f"skipped: {exc}"
     signals.mode = "hold"
 
     summary: dict[str, Any] = {
