@@ -154,8 +154,16 @@ def _samples_members(
     names = sorted(set(text))
     index = {n: i for i, n in enumerate(names)}
     codes = np.array([index[t] for t in text], dtype=np.int64)
-    info = {"count": int(images.shape[0]), "class_names": names}
-    return info, npz_bytes({"images": np.ascontiguousarray(images), "labels": codes})
+    data = npz_bytes({"images": np.ascontiguousarray(images), "labels": codes})
+    if len(data) > DEFAULT_LIMITS.samples_bytes:
+        # Never write what load_project would refuse.
+        raise ModelFileError(
+            path,
+            f"cannot be saved: the {len(text):,} drawn samples take {len(data) >> 20} MB; "
+            f"a project holds at most {DEFAULT_LIMITS.samples_bytes >> 20} MB of them; "
+            "remove some samples and save again",
+        )
+    return {"count": int(images.shape[0]), "class_names": names}, data
 
 
 def save_project(
@@ -243,8 +251,12 @@ def load_project(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMIT
             raise ModelFileError(path, "is damaged: the trained model entry must be an object")
         if samples_meta is not None and not isinstance(samples_meta, dict):
             raise ModelFileError(path, "is damaged: the samples entry must be an object")
-        weights = z.read_npz("weights.npz") if trained_meta is not None else None
-        samples_arrays = z.read_npz("samples.npz") if samples_meta is not None else None
+        weights = (
+            z.read_npz("weights.npz", limits.weights_bytes) if trained_meta is not None else None
+        )
+        samples_arrays = (
+            z.read_npz("samples.npz", limits.samples_bytes) if samples_meta is not None else None
+        )
 
     arch = v.check_architecture_structure(path, doc.get("architecture"), "the project's graph")
     history = doc.get("history") or []

@@ -1,7 +1,8 @@
 """Reading and writing the zip containers behind ``*.cnnmodel`` and ``*.cnnstudio`` files.
 
 A file may come from anywhere (a download, a damaged USB stick), so reading is
-defensive: sizes are checked before anything is decompressed, reads are bounded
+defensive: sizes are checked before anything is decompressed (each member against
+its own limit and against its compressed size, see `Limits`), reads are bounded
 (a member that declares 1 KB and inflates to 10 GB stops at the limit), only
 stored or deflated members are accepted, and ``.npy`` arrays are parsed here
 from their header so that nothing is ever unpickled and no array is allocated
@@ -26,6 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from cnnstudio import fileio
+from cnnstudio.engine.shapes import MAX_WEIGHTS
 from cnnstudio.io.errors import ModelFileError
 
 __all__ = [
@@ -43,16 +45,35 @@ _MiB = 1 << 20
 
 @dataclass(frozen=True)
 class Limits:
-    """Size limits applied while reading an archive (bytes, after decompression)."""
+    """Size limits applied while reading an archive (bytes, after decompression).
+
+    Every limit is checked against the sizes the zip declares before anything is
+    inflated, so a file under 1 MB never makes a reader hold more than about 256 MB.
+    """
 
     #: Largest JSON member.
     json_bytes: int = 64 * _MiB
-    #: Largest array member (weights.npz, samples.npz).
-    array_bytes: int = 1024 * _MiB
+    #: Largest ``weights.npz``: the most weights any architecture may have
+    #: (``engine.shapes.MAX_WEIGHTS``) at 8 bytes each (float32 is written, but a
+    #: float64 array is still read, to be refused with its dtype named), plus headers.
+    weights_bytes: int = 8 * MAX_WEIGHTS + 4 * _MiB
+    #: Largest ``samples.npz`` (the user's drawn samples: 28x28 digits take 784 bytes
+    #: each, so this is hundreds of thousands of them).
+    samples_bytes: int = 256 * _MiB
     #: All members together.
-    total_bytes: int = 2048 * _MiB
+    total_bytes: int = 1024 * _MiB
     #: Number of members in the archive (and in each .npz inside it).
     members: int = 4096
+    #: A member (and an array inside an .npz) may inflate to at most ``ratio`` times
+    #: its compressed size, or to ``min_unpacked`` bytes, whichever is more: the data
+    #: loaders' rule for gzip files (cnnstudio/data/files.py). Deflate reaches 1000
+    #: times on uniform data; real weights barely compress.
+    ratio: int = 256
+    min_unpacked: int = 64 * _MiB
+
+    def unpacked(self, compressed: int) -> int:
+        """The most bytes a member of ``compressed`` bytes may inflate to."""
+        return max(self.min_unpacked, self.ratio * compressed)
 
 
 DEFAULT_LIMITS = Limits()
@@ -195,6 +216,8 @@ class ZipReader:
                 f"{name} is too large ({_size_text(info.file_size)} uncompressed; "
                 f"the limit is {_size_text(limit)})"
             )
+        if info.file_size > self.limits.unpacked(info.compress_size):
+            raise self.error(_bomb(name, info, self.limits.ratio))
         if self._read_total + info.file_size > self.limits.total_bytes:
             raise self.error(
                 f"is too large ({_size_text(self._read_total + info.file_size)} uncompressed; "
@@ -203,7 +226,7 @@ class ZipReader:
         try:
             with self._zip.open(info) as f:
                 # Bounded read: a member that lies about its size stops at the limit.
-                data = f.read(limit + 1)
+                data = f.read(min(limit, self.limits.unpacked(info.compress_size)) + 1)
         except Exception as exc:  # zlib.error, BadZipFile (CRC), EOFError, ...
             raise self.error(f"is damaged: {name} cannot be read ({_short(exc)})") from None
         if len(data) > limit:
@@ -219,10 +242,19 @@ class ZipReader:
         data = self.read(name, self.limits.json_bytes)
         return parse_json(data, self.path, name)
 
-    def read_npz(self, name: str) -> dict[str, np.ndarray]:
-        """Member ``name`` parsed as an ``.npz`` of plain (never pickled) arrays."""
-        data = self.read(name, self.limits.array_bytes)
-        return parse_npz(data, self.path, name, self.limits)
+    def read_npz(self, name: str, limit: int) -> dict[str, np.ndarray]:
+        """Member ``name`` parsed as an ``.npz`` of plain (never pickled) arrays, whose
+        arrays hold at most ``limit`` bytes (``limits.weights_bytes``, ...)."""
+        data = self.read(name, limit)
+        return parse_npz(data, self.path, name, limit, self.limits)
+
+
+def _bomb(name: str, info: zipfile.ZipInfo, ratio: int) -> str:
+    return (
+        f"is damaged or not a real CNN Studio file: {name} claims to unpack to "
+        f"{_size_text(info.file_size)} from {_size_text(info.compress_size)} (more than "
+        f"{ratio} times its size, which real data never does)"
+    )
 
 
 def _short(exc: BaseException) -> str:
@@ -244,11 +276,17 @@ def parse_json(data: bytes, path: str | os.PathLike[str], member: str) -> Any:
 
 
 def parse_npz(
-    data: bytes, path: str | os.PathLike[str], member: str, limits: Limits = DEFAULT_LIMITS
+    data: bytes,
+    path: str | os.PathLike[str],
+    member: str,
+    limit: int,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, np.ndarray]:
     """Parse the bytes of an ``.npz`` archive into ``{key: array}`` without ever unpickling.
 
-    Each ``.npy`` header is read and checked first: object arrays (which NumPy would
+    The arrays may hold ``limit`` bytes together (checked from the declared sizes,
+    with ``limits``' inflation ratio per array, before anything is inflated). Each
+    ``.npy`` header is read and checked first: object arrays (which NumPy would
     have to unpickle) are refused, and the declared shape must match the bytes that
     are actually there, so a hostile header cannot make us allocate gigabytes.
 
@@ -269,9 +307,15 @@ def parse_npz(
     if len(infos) > limits.members:
         raise fail(f"holds {len(infos)} arrays; that is more than any model has")
     declared = sum(info.file_size for info in infos)
-    if declared > limits.array_bytes:
+    if declared > limit:
         # Deflated members could otherwise add up to far more than the .npz itself.
-        raise fail(f"is too large: its arrays hold {_size_text(declared)} uncompressed")
+        raise fail(
+            f"is too large: its arrays hold {_size_text(declared)} uncompressed "
+            f"(the limit is {_size_text(limit)})"
+        )
+    for info in infos:
+        if info.file_size > limits.unpacked(info.compress_size):
+            raise ModelFileError(path, _bomb(f"{member}/{info.filename}", info, limits.ratio))
     arrays: dict[str, np.ndarray] = {}
     with zf:
         for info in infos:
@@ -283,11 +327,9 @@ def parse_npz(
                 raise fail(f"is damaged: it holds two arrays named {key!r}")
             if info.flag_bits & 0x1 or info.compress_type not in _OK_COMPRESSION:
                 raise fail(f"is damaged: array {key!r} is encrypted or oddly compressed")
-            if info.file_size > limits.array_bytes:
-                raise fail(f"is too large: array {key!r} holds {_size_text(info.file_size)}")
             try:
                 with zf.open(info) as f:
-                    raw = f.read(limits.array_bytes + 1)
+                    raw = f.read(info.file_size + 1)  # zipfile stops at the declared size
             except Exception as exc:
                 raise fail(f"is damaged: array {key!r} cannot be read ({_short(exc)})") from None
             arrays[key] = _parse_npy(raw, key, fail)

@@ -314,7 +314,7 @@ def test_npz_whose_arrays_inflate_past_the_limit(model_path, tmp_path):
     bad = rewrite_zip(model_path, tmp_path / "x.cnnmodel", {"weights.npz": buf.getvalue()})
     assert bad.stat().st_size < 1 << 20
     with pytest.raises(ModelFileError, match=r"weights\.npz is too large"):
-        load_model(bad, limits=Limits(array_bytes=8 << 20))
+        load_model(bad, limits=Limits(weights_bytes=8 << 20))
 
 
 def test_too_many_members(model_path, tmp_path):
