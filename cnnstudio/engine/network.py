@@ -566,7 +566,8 @@ class Network:
             outs[nid] = y
             for s in srcs:
                 if self._last_use[s] == k:
-                    del outs[s]
+                    # pop: a merge may list the same input twice (Add of x and x).
+                    outs.pop(s, None)
         return outs
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:

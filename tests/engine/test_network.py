@@ -354,3 +354,49 @@ def test_fused_conv_relu_maxpool_matches_the_layers_and_gradchecks():
     for key, p, _ in net.parameters():
         err = rel_error(numeric_grad(loss, p), analytic[key])
         assert err < 1e-6, f"{key}: relative error {err:.1e}"
+
+
+@pytest.mark.parametrize("merge", ["Add", "Concatenate"])
+def test_a_merge_listing_one_input_twice_counts_it_twice(merge):
+    # Forward raised KeyError once the first use of "r" had freed its output.
+    arch = {
+        "format": "cnnstudio-architecture",
+        "version": 1,
+        "nodes": [
+            node("in", "Input", [], shape=[2, 5, 5]),
+            node("c", "Conv2D", ["in"], filters=2, kernel_size=3),
+            node("r", "ReLU", ["c"]),
+            node("m", merge, ["r", "r"]),
+            node("flat", "Flatten", ["m"]),
+            node("fc", "Dense", ["flat"], units=2),
+            node("out", "Softmax", ["fc"]),
+        ],
+    }
+    net = Network.from_architecture(arch, seed=3)
+    for layer in net.layers:
+        to_float64(layer)
+    net._dtype = np.float64
+    x = np.random.default_rng(1).normal(size=(3, 2, 5, 5))
+    acts = net.activations(x)
+    twice = 2 * acts["r"] if merge == "Add" else np.concatenate([acts["r"]] * 2, axis=1)
+    np.testing.assert_allclose(acts["m"], twice)
+    np.testing.assert_allclose(net.forward(x), acts["fc"], rtol=1e-12)
+    r = np.random.default_rng(2).normal(size=(3, 2))
+
+    def loss():
+        return float(np.sum(net.forward(x, training=True) * r))
+
+    loss()
+    net.backward(r)
+    analytic = {k: g.copy() for k, _, g in net.parameters()}
+    for key, p, _ in net.parameters():
+        err = rel_error(numeric_grad(loss, p), analytic[key])
+        assert err < 1e-6, f"{key}: relative error {err:.1e}"
+    # The saliency map takes the same path.
+    xs = x.copy()
+
+    def score():
+        return float(net.forward(xs)[:, 1].sum())
+
+    err = rel_error(numeric_grad(score, xs), net.input_gradient(xs, 1).astype(np.float64))
+    assert err < 1e-4, f"input gradient: relative error {err:.1e}"
