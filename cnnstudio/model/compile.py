@@ -107,12 +107,15 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
         )
     if version > ARCHITECTURE_VERSION:
         raise ArchitectureFileError(
-            f"made by a newer CNN Studio (architecture version {version}; this one reads "
+            f"made by a newer CNN Studio (architecture version {describe(version)}; this one reads "
             f"version {ARCHITECTURE_VERSION}); update CNN Studio to open it"
         )
     nodes = arch.get("nodes")
     if not isinstance(nodes, list):
         raise ArchitectureFileError("the architecture has no 'nodes' list")
+    name = arch.get("name", "Untitled")
+    if not isinstance(name, str):
+        raise ArchitectureFileError(f"the architecture's name must be text, not {describe(name)}")
 
     parsed: list[tuple[dict[str, Any], str]] = []
     seen: set[str] = set()
@@ -134,7 +137,7 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
         parsed.append((dict(node), nid))
 
     feeding = {src for node, _ in parsed for src in node.get("inputs", [])}
-    graph = Graph(str(arch.get("name", "Untitled")))
+    graph = Graph(name)
     description = arch.get("description", "")
     graph.description = description if isinstance(description, str) else ""
     missing_position = False
@@ -146,6 +149,8 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
             )
         block_type = node.get("block") or _guess_block_type(engine_type, nid not in feeding)
         spec = BLOCK_SPECS.get(block_type) if isinstance(block_type, str) else None
+        if spec is None and node.get("block"):
+            raise ArchitectureFileError(f"node {nid}: unknown block type {describe(block_type)}")
         if spec is None:
             known = ", ".join(sorted({s.engine_type for s in BLOCK_SPECS.values()} | {"Sigmoid"}))
             raise ArchitectureFileError(
@@ -157,6 +162,7 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
                 f"node {nid}: a {spec.label} block cannot be a {describe(engine_type)} layer"
             )
         config = node.get("config") or {}
+        _check_config(config, nid)
         params = spec.params_from_config(config, where=f"node {nid}")
         if spec.type == "Output":
             params["activation"] = "sigmoid" if engine_type == "Sigmoid" else "softmax"
@@ -196,12 +202,38 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
     return graph
 
 
+def _check_config(config: Any, nid: str) -> None:
+    """Refuse what no block parameter can be before the registry quotes it in a message:
+    an integer too long to print (over 4,300 digits) or a value nested in a list or
+    object (nested thousands deep, quoting it exhausts Python's recursion limit). Every
+    parameter is a number, a word, or a list of numbers and words (a pair, a shape)."""
+    if not isinstance(config, Mapping):
+        raise ArchitectureFileError(
+            f"node {nid}: 'config' must be an object, not {describe(config)}"
+        )
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise ArchitectureFileError(
+                f"node {nid}: a config key must be text, not {describe(key)}"
+            )
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if isinstance(item, list | tuple | Mapping) or (
+                isinstance(item, int) and item.bit_length() > 64
+            ):
+                raise ArchitectureFileError(
+                    f"node {nid}: {describe(key)} cannot be {describe(value)}; a parameter is a "
+                    "number, a word or a pair of numbers"
+                )
+
+
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 def compile_network(graph: Graph, seed: int = 0) -> Network:

@@ -46,6 +46,7 @@ from typing import Any
 
 from psygnal import Signal, SignalGroup
 
+from cnnstudio.engine.shapes import describe
 from cnnstudio.model.errors import GraphError, ParamError
 from cnnstudio.model.inference import BlockInfo, NetworkInfo, infer
 from cnnstudio.model.registry import BLOCK_SPECS, BlockSpec, block_spec
@@ -151,10 +152,12 @@ def _finite_point(pos: Any, what: str) -> tuple[float, float]:
     try:
         x, y = pos
         x, y = float(x), float(y)
-    except (TypeError, ValueError):
-        raise GraphError(f"{what}: a position is a pair of numbers (x, y), got {pos!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise GraphError(
+            f"{what}: a position is a pair of finite numbers (x, y), got {describe(pos)}"
+        ) from None
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise GraphError(f"{what}: position must be finite, got {pos!r}")
+        raise GraphError(f"{what}: position must be finite, got {describe(pos)}")
     return (x, y)
 
 
@@ -204,7 +207,7 @@ class Graph:
         try:
             return self._blocks[block_id]
         except (KeyError, TypeError):
-            raise GraphError(f"there is no block {block_id!r}") from None
+            raise GraphError(f"there is no block {describe(block_id)}") from None
 
     def inputs_of(self, block_id: str) -> list[Link]:
         """Links into ``block_id``, in input order."""
@@ -314,7 +317,8 @@ class Graph:
             block_id = self._new_id(spec)
         elif not isinstance(block_id, str) or not _ID_RE.match(block_id):
             raise GraphError(
-                f"block id {block_id!r} is not allowed; use letters, digits, '_', '.' and '-'"
+                f"block id {describe(block_id)} is not allowed; use letters, digits, '_', '.' "
+                "and '-'"
             )
         elif block_id in self._blocks:
             raise GraphError(f"there is already a block {block_id!r}")
@@ -434,12 +438,12 @@ class Graph:
                     "or join the branches with an Add or Concatenate block"
                 )
             if index not in (None, 0):
-                raise GraphError(f"{dst.label} has a single input (index 0), not {index}")
+                raise GraphError(f"{dst.label} has a single input (index 0), not {describe(index)}")
             index = 0
         elif index is None:
             index = max((lk.index for lk in existing), default=-1) + 1
         elif isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise GraphError(f"an input index is a whole number from 0, got {index!r}")
+            raise GraphError(f"an input index is a whole number from 0, got {describe(index)}")
         elif any(lk.index == index for lk in existing):
             raise GraphError(f"input {index} of {dst.label} is already connected")
         path = self._path(target, source)
@@ -638,7 +642,7 @@ class Graph:
             c, h, w = (int(v) for v in shape)
         except (TypeError, ValueError):
             raise ParamError(
-                f"an input shape is (channels, height, width), got {shape!r}"
+                f"an input shape is (channels, height, width), got {describe(shape)}"
             ) from None
         values = block_spec("Input").validate_params(
             {"channels": c, "height": h, "width": w}, "Input"
@@ -655,7 +659,8 @@ class Graph:
             isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
         ):
             raise ParamError(
-                f"the number of classes must be a positive whole number, got {num_classes!r}"
+                "the number of classes must be a positive whole number, got "
+                f"{describe(num_classes)}"
             )
         if num_classes != self._num_classes:
             self._num_classes = num_classes

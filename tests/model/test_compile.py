@@ -9,6 +9,7 @@ import pytest
 
 from cnnstudio.engine.losses import loss_for
 from cnnstudio.model import Graph, GraphError, compile_network, list_presets, load_preset
+from cnnstudio.model.errors import ArchitectureFileError, ParamError
 from cnnstudio.model.graph import BLOCK_HEIGHT, BLOCK_WIDTH
 
 PRESET_KEYS = [p.key for p in list_presets()]
@@ -169,3 +170,76 @@ def test_every_edit_then_undo_leaves_the_preset_unchanged():
     moved = g.auto_arrange()
     g.move_blocks(moved)
     assert g.to_architecture() == before
+
+
+def _deep(n: int) -> list:
+    value: list = [0]
+    for _ in range(n):
+        value = [value]
+    return value
+
+
+def _edit(path: tuple, value) -> dict:
+    """load_preset("lenet5")'s architecture with the item at ``path`` set to ``value``."""
+    arch = load_preset("lenet5").to_architecture()
+    conv = next(n for n in arch["nodes"] if n["type"] == "Conv2D")
+    where = {"arch": arch, "conv": conv, "config": conv["config"]}[path[0]]
+    for key in path[1:-1]:
+        where = where[key]
+    where[path[-1]] = value
+    return arch
+
+
+_HUGE = 10**4301  # 4,302 digits: str() of it raises ValueError
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        (("config", "filters"), _HUGE, ["filters", "about 4302 digits"]),
+        (("config", "kernel_size"), [3, _HUGE], ["kernel_size", "about 4302 digits"]),
+        (("config", "stride"), _deep(5000), ["stride", "[[[[["]),
+        (("config", "padding"), {"a": _deep(5000)}, ["padding"]),
+        (("conv", "config"), _deep(5000), ["config must be an object"]),
+        (("arch", "name"), _HUGE, ["name must be text"]),
+        (("arch", "name"), _deep(5000), ["name must be text"]),
+        (("arch", "version"), _HUGE + 1, ["newer", "about 4302 digits"]),
+        (("conv", "ui"), {"x": _HUGE, "y": 0}, None),  # an unusable position: laid out afresh
+    ],
+    ids=[
+        "huge-filters",
+        "huge-in-pair",
+        "deep-stride",
+        "deep-in-object",
+        "deep-config",
+        "huge-name",
+        "deep-name",
+        "huge-version",
+        "huge-position",
+    ],
+)
+def test_huge_integers_and_deep_nesting_are_architecture_file_errors(path, value, words):
+    # Formatting the value for the message raised ValueError or RecursionError.
+    arch = _edit(path, value)
+    if words is None:
+        assert Graph.from_architecture(arch).inference.is_valid
+        return
+    with pytest.raises(ArchitectureFileError) as err:
+        Graph.from_architecture(arch)
+    conv_id = next(n["id"] for n in arch["nodes"] if n["type"] == "Conv2D")
+    if path[0] != "arch":
+        assert f"node {conv_id}" in str(err.value)
+    for word in words:
+        assert word in str(err.value).replace("'", "")
+    assert len(str(err.value)) < 300
+
+
+def test_graph_edits_with_unprintable_values_are_graph_errors():
+    g = load_preset("lenet5")
+    bid = next(iter(g.blocks))
+    with pytest.raises(GraphError, match="finite numbers"):
+        g.move_block(bid, (_HUGE, 0))
+    with pytest.raises(GraphError, match="about 4302 digits"):
+        g.block(_HUGE)  # type: ignore[arg-type]
+    with pytest.raises(ParamError, match="about 4302 digits"):
+        g.set_num_classes(-_HUGE)
