@@ -38,6 +38,11 @@ __all__ = ["ARCHITECTURE_FORMAT", "ARCHITECTURE_VERSION", "Network"]
 ARCHITECTURE_FORMAT = "cnnstudio-architecture"
 ARCHITECTURE_VERSION = 1
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: Most numbers one inference batch may produce over all layer outputs: 2**26 (256 MB of
+#: float32). Larger batches run in parts (one image at least), so a network near
+#: ``shapes.MAX_VALUES_PER_IMAGE`` does not need 256 times that for 256 images; small
+#: networks (LeNet: 10,000 values an image) keep their batches whole.
+INFERENCE_VALUES = 2**26
 
 
 def _stable_softmax(z: np.ndarray, axis: int) -> np.ndarray:
@@ -444,6 +449,9 @@ class Network:
             )
         self.output_shape: Shape = logits_shape
         self.num_classes = int(logits_shape[0])
+        values = sum(math.prod(shape) for shape in self.shapes.values())
+        #: Images per inference batch (see ``INFERENCE_VALUES``).
+        self.inference_batch = max(1, INFERENCE_VALUES // max(1, values))
         self._make_flat()
         self._plan = self._make_plan()
         self._to_batch_last = (*range(1, len(self.input_shape) + 1), 0)
@@ -580,6 +588,9 @@ class Network:
             return self._forward_processes(x)
         if training and self._use_shards(x):
             return self._forward_shards(x)
+        parts = self._inference_parts(x) if not training else None
+        if parts is not None:
+            return np.concatenate([self.forward(part) for part in parts], axis=0)
         xb = self._prepare(x)
         ctxs = self._train_ctx if training else self._infer_ctx
         logits = self._run(xb, training, ctxs, keep_all=False)[self.logits_id]
@@ -898,6 +909,9 @@ class Network:
         numpy.ndarray
             Same shape as ``x`` (``(N, *input_shape)``), float32.
         """
+        parts = self._inference_parts(np.asarray(x))
+        if parts is not None:  # in batches of inference_batch images
+            return np.concatenate([self.input_gradient(p, class_index) for p in parts], axis=0)
         xb = np.asarray(x, dtype=np.float32)
         if xb.shape[1:] != tuple(self.input_shape):
             raise ShapeError(
@@ -952,11 +966,25 @@ class Network:
                     layer.grads[k][...] = g
         return np.asarray(grads[self.input_id], dtype=np.float32)
 
+    def _inference_parts(self, x: Any) -> list[np.ndarray] | None:
+        """``x`` cut into batches of ``inference_batch`` images, or None when it is one
+        batch (or not a batch at all: ``_prepare`` says what is wrong with it)."""
+        step = self.inference_batch
+        if not hasattr(x, "shape") or len(x.shape) != len(self.input_shape) + 1:
+            return None
+        if x.shape[0] <= step:
+            return None
+        return [x[s : s + step] for s in range(0, x.shape[0], step)]
+
     def predict_proba(self, x: Any, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``(N, K)``; a sigmoid network gives ``(N, 2)`` = ``[1-p, p]``."""
+        """Class probabilities ``(N, K)``; a sigmoid network gives ``(N, 2)`` = ``[1-p, p]``.
+
+        ``batch_size`` images run at a time, fewer for a network whose layer outputs
+        would take more than ``INFERENCE_VALUES`` numbers (``inference_batch``)."""
         x = np.asarray(x)
         if batch_size < 1:
             raise EngineError(f"batch_size must be at least 1, got {batch_size}")
+        batch_size = min(batch_size, self.inference_batch)
         if x.ndim == len(self.input_shape) + 1 and len(x) == 0:
             return np.zeros(
                 (0, 2 if self.output_activation == "sigmoid" else self.num_classes), np.float32
@@ -978,10 +1006,24 @@ class Network:
 
     def activations(self, x: Any) -> dict[str, np.ndarray]:
         """Every node's output for ``x`` (inference mode), in public layout, in topological
-        order, keyed by node id; the sink's entry holds the final probabilities."""
-        xb = self._prepare(x)
-        outs = self._run(xb, False, self._infer_ctx, keep_all=True)
-        return {nid: np.ascontiguousarray(np.moveaxis(y, -1, 0)) for nid, y in outs.items()}
+        order, keyed by node id; the sink's entry holds the final probabilities.
+
+        Runs ``inference_batch`` images at a time, filling the returned arrays."""
+        parts = self._inference_parts(x)
+        if parts is None:
+            xb = self._prepare(x)
+            outs = self._run(xb, False, self._infer_ctx, keep_all=True)
+            return {nid: np.ascontiguousarray(np.moveaxis(y, -1, 0)) for nid, y in outs.items()}
+        result: dict[str, np.ndarray] = {}
+        start = 0
+        for part in parts:
+            outs = self._run(self._prepare(part), False, self._infer_ctx, keep_all=True)
+            for nid, y in outs.items():
+                if nid not in result:
+                    result[nid] = np.empty((len(x), *y.shape[:-1]), y.dtype)
+                result[nid][start : start + len(part)] = np.moveaxis(y, -1, 0)
+            start += len(part)
+        return result
 
     # -- parameters -------------------------------------------------------------------
     def parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:

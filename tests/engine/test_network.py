@@ -400,3 +400,72 @@ def test_a_merge_listing_one_input_twice_counts_it_twice(merge):
 
     err = rel_error(numeric_grad(score, xs), net.input_gradient(xs, 1).astype(np.float64))
     assert err < 1e-4, f"input gradient: relative error {err:.1e}"
+
+
+def _wide_network() -> Network:
+    # 3 x 8.4 M values per image (input, ReLU, Flatten): 100 MB of float32 each.
+    arch = {
+        "format": "cnnstudio-architecture",
+        "version": 1,
+        "nodes": [
+            node("in", "Input", [], shape=[1, 2048, 4096]),
+            node("r", "ReLU", ["in"]),
+            node("flat", "Flatten", ["r"]),
+            node("fc", "Dense", ["flat"], units=2),
+            node("out", "Softmax", ["fc"]),
+        ],
+    }
+    return Network.from_architecture(arch, seed=0)
+
+
+def test_inference_of_a_wide_network_runs_in_batches_within_the_memory_budget(monkeypatch):
+    import tracemalloc
+
+    net = _wide_network()
+    x = np.random.default_rng(0).integers(0, 255, (8, 1, 2048, 4096), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        probs = net.predict_proba(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # 256 images a batch held 8 float32 inputs and their ReLU outputs at once (512 MB).
+    assert peak < 200 << 20, f"predict_proba peaked at {peak >> 20} MB"
+    assert probs.shape == (8, 2)
+    batches = []
+    run = net._run
+
+    def spy(xb, *args, **kwargs):
+        batches.append(xb.shape[-1])
+        return run(xb, *args, **kwargs)
+
+    monkeypatch.setattr(net, "_run", spy)
+    logits = net.forward(x[:5])
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), probs[:5], rtol=1e-5)
+    acts = net.activations(x[:3])
+    assert acts["out"].shape == (3, 2) and acts["r"].shape == (3, 1, 2048, 4096)
+    np.testing.assert_allclose(acts["out"], probs[:3], rtol=1e-5)
+    grad = net.input_gradient(x[:3], 1)
+    assert grad.shape == (3, 1, 2048, 4096)
+    np.testing.assert_array_equal(grad[2], net.input_gradient(x[2:3], 1)[0])
+    values_per_image = 3 * 2048 * 4096 + 4
+    assert batches and max(batches) * values_per_image <= 2**26
+    assert min(batches) >= 1
+
+
+def test_small_networks_still_predict_256_images_a_batch(monkeypatch):
+    net = lenet()
+    batches = []
+    run = net._run
+
+    def spy(xb, *args, **kwargs):
+        batches.append(xb.shape[-1])
+        return run(xb, *args, **kwargs)
+
+    monkeypatch.setattr(net, "_run", spy)
+    net.predict_proba(np.zeros((600, 1, 28, 28), np.float32))
+    assert batches == [256, 256, 88]
+    batches.clear()
+    net.forward(np.zeros((600, 1, 28, 28), np.float32))
+    assert batches == [600]
