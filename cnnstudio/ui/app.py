@@ -87,23 +87,35 @@ def run_gui(
     view: str | None = None,
     open_path: Path | None = None,
 ) -> int:
-    """Show the main window and run the event loop (or render one screenshot and exit)."""
+    """Show the main window and run the event loop (or render one screenshot and exit).
+
+    A screenshot run is unattended: it never waits for an answer to a dialog, and a
+    file it cannot open is one line on stderr (exit code 1) instead of a message box
+    nobody sees.
+    """
     app = ensure_app()
     from cnnstudio.ui.main_window import MainWindow
 
-    window = MainWindow(restore_layout=screenshot is None)
+    unattended = screenshot is not None
+    window = MainWindow(restore_layout=not unattended, unattended=unattended)
     if size is not None:
         window.resize(*size)
     if view:
         window.show_view(view)
     window.show()
+    opened = True
     if open_path is not None:
-        window.open_path(open_path)
+        opened = window.open_path(open_path)
     elif screenshot is None:
         window.files.offer_recovery()
-    if screenshot is not None:
-        return _save_screenshot(app, window, screenshot)
-    return app.exec()
+    if screenshot is None:
+        return app.exec()
+    code = _save_screenshot(app, window, screenshot)
+    if not opened:
+        problem = " ".join(window.files.last_error.split())
+        print(f"cnnstudio gui: {problem or f'cannot open {open_path}'}", file=sys.stderr)
+        return 1
+    return code
 
 
 def _save_screenshot(app: QApplication, window, path: Path) -> int:

@@ -47,6 +47,10 @@ class AppContext(QObject):
         super().__init__(parent)
         #: The open project (cnnstudio.model.project.Project) once that lands.
         self.project: Any = None
+        #: True when nobody can answer a question (``cnnstudio gui --screenshot``): no
+        #: modal dialog may then wait for an answer, and the user's settings, recent
+        #: files and autosave are left as they were.
+        self.unattended = False
         #: The latest drawing from the pad, for views that want to use it (Learn).
         self.last_drawing: np.ndarray | None = None
         self.drawing_changed.connect(self._remember_drawing)

@@ -106,11 +106,21 @@ class MainWindow(QMainWindow):
     Views are pages of a tab widget, addressed by key (``"build"``, ``"train"``,
     ``"inspect"``, ``"predict"``, ``"learn"``). Window geometry and dock layout are
     saved on close and restored on the next start.
+
+    ``unattended``: nobody is there to answer (screenshot mode). Closing then asks
+    nothing (unsaved changes are dropped, a running training keeps its weights), and
+    the layout, recent files and autosave of the user's real sessions are not touched.
     """
 
     view_changed = Signal(str)
 
-    def __init__(self, *, restore_layout: bool = True, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        restore_layout: bool = True,
+        unattended: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("CNN Studio")
         self.setWindowIcon(QIcon(str(resource_path("icons", "cnnstudio.svg"))))
@@ -124,6 +134,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         self.context = AppContext(self)
+        self.context.unattended = unattended
         self.context.project = self._first_project()
         self.context.show_view.connect(self.show_view)
         self.context.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
@@ -145,8 +156,12 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._on_tab_changed(self.tabs.currentIndex())
         self.statusBar().showMessage("Ready", 3000)
-        if restore_layout:
+        if restore_layout and not unattended:
             self.restore_layout()
+
+    @property
+    def unattended(self) -> bool:
+        return bool(self.context.unattended)
 
     # -- views ---------------------------------------------------------------------
     def set_view(self, key: str, widget: QWidget) -> None:
@@ -384,7 +399,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         # Views may veto or finish work first (training asks whether to keep the
         # weights and stops its worker): ``view.can_close() -> bool``. Then unsaved
-        # changes are offered for saving.
+        # changes are offered for saving. Unattended, nothing is asked (see __init__).
         for view in self._views.values():
             can_close = getattr(view, "can_close", None)
             if can_close is not None and not can_close():
@@ -393,7 +408,8 @@ class MainWindow(QMainWindow):
         if not self.files.maybe_save():
             event.ignore()
             return
-        self.save_layout()
+        if not self.unattended:
+            self.save_layout()
         self.files.autosave_timer.stop()
         self.files.clean_exit()
         super().closeEvent(event)

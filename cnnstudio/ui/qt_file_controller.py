@@ -4,6 +4,9 @@ Nothing the user made is lost: every replacement of the open project (New, Open,
 quitting) first asks about unsaved changes; saving is atomic (``cnnstudio.io``); an
 autosave goes to a recovery file every minute and after training, and the next start
 offers it back when the last session did not end cleanly.
+
+An unattended window (``context.unattended``: screenshot mode) asks nothing and
+leaves the autosave and the recent files of the user's real sessions alone.
 """
 
 from __future__ import annotations
@@ -144,10 +147,18 @@ class QtFileController(QObject):
         self.window.setWindowTitle(f"{self.project.title}[*] — CNN Studio")
         self.window.setWindowModified(self.project.dirty)
 
+    @property
+    def unattended(self) -> bool:
+        return bool(getattr(self.context, "unattended", False))
+
     # -- unsaved changes ----------------------------------------------------------------
     def maybe_save(self) -> bool:
-        """Ask about unsaved changes; True when it is fine to replace or close the project."""
-        if not self.project.dirty:
+        """Ask about unsaved changes; True when it is fine to replace or close the project.
+
+        Unattended, nobody can answer: the changes are dropped (they came from the
+        files the run opened, which stay as they are on disk).
+        """
+        if not self.project.dirty or self.unattended:
             return True
         answer = ask(
             self.window,
@@ -328,7 +339,7 @@ class QtFileController(QObject):
 
     def autosave(self) -> bool:
         """Write the recovery copy if there are unsaved changes (never asks anything)."""
-        if not self.project.dirty:
+        if not self.project.dirty or self.unattended:
             return False
         from cnnstudio.io.errors import ModelFileError
         from cnnstudio.io.recovery import write_recovery
@@ -351,6 +362,8 @@ class QtFileController(QObject):
         from cnnstudio.io.errors import ModelFileError
         from cnnstudio.io.recovery import read_recovery, recovery_info, remove_recovery
 
+        if self.unattended:
+            return False
         try:
             info = recovery_info(data_dir())
         except (ModelFileError, OSError) as exc:
@@ -400,6 +413,8 @@ class QtFileController(QObject):
         from cnnstudio.io.errors import ModelFileError
         from cnnstudio.io.recovery import remove_recovery
 
+        if self.unattended:  # the autosave is a crashed session's, offered at its next start
+            return
         try:
             remove_recovery(data_dir())
         except (ModelFileError, OSError):  # never stop a quit; the next start offers it
@@ -432,6 +447,8 @@ class QtFileController(QObject):
         return [v for v in (value or []) if isinstance(v, str)]
 
     def _add_recent(self, path: Path) -> None:
+        if self.unattended:
+            return
         settings = app_settings()
         entry = str(Path(path).resolve())
         recent = [entry] + [p for p in self.recent_files() if p != entry]

@@ -974,10 +974,13 @@ class QtTrainView(QWidget):
             self.session.run_epoch()
 
     def can_close(self) -> bool:
-        """Called by the main window before closing: stop a running worker cleanly."""
+        """Called by the main window before closing: stop a running worker cleanly.
+
+        Unattended (nobody to ask), the weights trained so far are kept.
+        """
         if not self.session.is_active:
             return True
-        answer = ask_keep_weights(self)
+        answer = "keep" if getattr(self._context, "unattended", False) else ask_keep_weights(self)
         if answer == "cancel":
             return False
         self._plot_timer.stop()
