@@ -114,13 +114,13 @@ def test_predict_script_imports_only_numpy_and_pillow():
     assert roots - set(sys.stdlib_module_names) == {"numpy", "PIL"}
 
 
-def _run(folder: Path, *args: str) -> subprocess.CompletedProcess:
+def _run(folder: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     # -I: isolated mode, so nothing of CNN Studio (cwd, PYTHONPATH) can be imported.
     return subprocess.run(
         [sys.executable, "-I", str(folder / "predict.py"), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         cwd=folder,
     )
 
@@ -237,3 +237,31 @@ def test_vector_input_model_cannot_be_a_predictor(tmp_path):
         export_numpy(bundle, tmp_path / "p")
     with pytest.raises(ValueError, match="not a grayscale or RGB image"):
         bundle.load_image(tmp_path / "any.png")
+
+
+def test_predict_py_refuses_fifos_and_oversized_images_before_reading_them(tmp_path):
+    import os
+
+    from tests.fuzz.mutators import png_header, png_of_zeros
+
+    export_numpy(make_bundle(archs.lenet()), tmp_path / "p")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    # 8200 x 8200 black pixels in 67 KB: decodable, but over the 8192 x 8192 limit.
+    large = tmp_path / "large.png"
+    large.write_bytes(png_of_zeros(8200, 8200, depth=8))
+    # 45 bytes claiming 100000 x 100000 (Pillow's own bomb error was a traceback).
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(100000, 100000))
+    for path, words in [
+        (fifo, "not a regular file"),
+        (large, "8200x8200 pixels"),
+        (bomb, "too large"),
+    ]:
+        try:
+            result = _run(tmp_path / "p", str(path), timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"predict.py still waits on {path.name} after 30 s")
+        assert result.returncode == 1, path.name
+        assert str(path) in result.stderr and words in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

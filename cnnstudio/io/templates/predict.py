@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,10 @@ INK_THRESHOLD = 0.1
 BOX_FRACTION = 20.0 / 28.0
 #: Larger pictures are shrunk to this many pixels (longer side) first.
 MAX_SIDE = 1024
+#: Images with more pixels are not decoded: converting one takes up to 8 bytes a pixel,
+#: and a file of a few hundred bytes can claim billions of them. CNN Studio's own limit
+#: (MAX_IMAGE_PIXELS in cnnstudio/data/folder.py).
+MAX_PIXELS = 8192 * 8192
 
 
 def to_gray01(image):
@@ -169,13 +176,57 @@ def preprocess_digit(image, out_size=(28, 28), invert="auto"):
     return out
 
 
+def open_regular(path):
+    """Open ``path`` for reading, refusing anything that is not a regular file.
+
+    Opening a pipe (FIFO) would wait forever for a writer, and a device such as
+    /dev/zero never ends: O_NONBLOCK keeps the open from waiting, and the file's
+    type is checked before anything is read. (A copy of open_regular in CNN Studio's
+    cnnstudio/fileio.py.)
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file (a folder, a pipe or a device)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_image(f):
+    """Open an image file without decoding it, refusing one of more than MAX_PIXELS pixels.
+
+    The size comes from the file's header. A JPEG is first set to decode at a reduced
+    size (1/2, 1/4 or 1/8) near MAX_SIDE, so a large photo still opens. (As in
+    image_file in CNN Studio's cnnstudio/data/folder.py.)
+    """
+    with warnings.catch_warnings():
+        # Pillow warns from 89 megapixels; the size is checked below instead.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            opened = Image.open(f)
+        except Image.DecompressionBombError as exc:
+            raise ValueError(f"the image is too large to open safely ({exc})") from None
+    # Phone photos are thousands of pixels wide: work on a copy at most
+    # MAX_SIDE pixels wide (JPEG files can even be decoded at that size).
+    opened.draft(opened.mode, (MAX_SIDE, MAX_SIDE))
+    w, h = opened.size
+    if w * h > MAX_PIXELS:
+        opened.close()
+        raise ValueError(
+            f"the image is too large: {w}x{h} pixels (at most {MAX_PIXELS:,} are read); shrink it"
+        )
+    return opened
+
+
 def load_image(path, input_shape, digit):
     """Read an image file as one network input, float32 (C, H, W) in [0, 1]."""
     c, h, w = input_shape
-    with Image.open(path) as opened:
-        # Phone photos are thousands of pixels wide: work on a copy at most
-        # MAX_SIDE pixels wide (JPEG files can even be decoded at that size).
-        opened.draft(opened.mode, (MAX_SIDE, MAX_SIDE))
+    with open_regular(path) as f, open_image(f) as opened:
         opened.load()
         img = opened
         if max(img.size) > MAX_SIDE:
@@ -411,7 +462,7 @@ def main(argv=None):
     for path in args.images:
         try:
             image = load_image(path, shape, prep.get("digit", False))
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # Pillow's decoders raise many types on damaged data
             print(f"predict.py: cannot read {path}: {exc}", file=sys.stderr)
             return 1
         x = normalize(image, prep.get("normalization"))[None]  # a batch of one
