@@ -3,7 +3,7 @@
 See ../shared/DESIGN.md ("Engine contract") and docs/file-formats.md.
 """
 
-from cnnstudio.engine.errors import DivergenceError, EngineError, ShapeError
+from cnnstudio.engine.errors import DivergenceError, EngineError, ShapeError, TrainingMemoryError
 from cnnstudio.engine.layers import (
     LAYER_TYPES,
     Add,
@@ -75,6 +75,7 @@ __all__ = [
     "Tanh",
     "TrainConfig",
     "TrainingControl",
+    "TrainingMemoryError",
     "TrainingSnapshot",
     "accuracy",
     "confusion_matrix",

@@ -13,3 +13,11 @@ class ShapeError(EngineError):
 
 class DivergenceError(EngineError):
     """Training produced a NaN or infinite loss."""
+
+
+class TrainingMemoryError(EngineError, MemoryError):
+    """Training ran out of memory; the message says where and what to lower.
+
+    Also a ``MemoryError``, so code that catches that still does. The network keeps
+    the weights of the last completed step.
+    """

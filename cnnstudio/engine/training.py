@@ -43,7 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from cnnstudio.engine.errors import DivergenceError, EngineError
+# TrainingMemoryError lives in errors.py with the other error types; it is still
+# importable from here, where it was first defined.
+from cnnstudio.engine.errors import DivergenceError, EngineError, TrainingMemoryError
 from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.engine.losses import loss_for
 from cnnstudio.engine.metrics import (
@@ -74,14 +76,6 @@ _FINITE_CHUNK_VALUES = 1 << 22
 _DEAD_UNIT_SAMPLES = 16
 #: Layer types whose outputs are checked for dead units (exact zeros for every sample).
 _RELU_TYPES = frozenset({"ReLU"})
-
-
-class TrainingMemoryError(EngineError, MemoryError):
-    """Training ran out of memory; the message says where and what to lower.
-
-    Also a ``MemoryError``, so code that catches that still does. The network keeps
-    the weights of the last completed step.
-    """
 
 
 def _is_int(value: Any) -> bool:

@@ -380,6 +380,17 @@ def test_running_out_of_memory_is_a_documented_error_that_keeps_the_last_good_we
     assert weights_equal(net.get_weights(), seen[-1].weights)  # not half an update
 
 
+def test_the_memory_error_is_one_of_the_engines_documented_error_types():
+    # errors.py holds every engine error type; the old homes still work.
+    import cnnstudio.engine
+    from cnnstudio.engine import errors
+
+    assert errors.TrainingMemoryError is TrainingMemoryError
+    assert cnnstudio.engine.TrainingMemoryError is TrainingMemoryError
+    assert issubclass(TrainingMemoryError, errors.EngineError)
+    assert issubclass(TrainingMemoryError, MemoryError)
+
+
 def test_an_interrupt_in_the_middle_of_an_update_leaves_the_last_complete_weights(
     make_net, make_blobs, monkeypatch
 ):
