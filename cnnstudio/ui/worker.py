@@ -10,8 +10,9 @@ one epoch are implemented by a gate the worker waits on *after* a step, so
 "one step" advances exactly one optimizer step; stop and learning-rate changes go
 through the engine's :class:`~cnnstudio.engine.training.TrainingControl`.
 
-When the run ends (finished, stopped or diverged) the session records the run in
-``project.add_run`` and puts the final model in ``project.set_trained``.
+When the run ends (finished, stopped, diverged or out of memory) the session records
+the run in ``project.add_run`` and puts the final model in ``project.set_trained``;
+after a divergence or running out of memory that is the last good step's model.
 """
 
 from __future__ import annotations
@@ -99,9 +100,9 @@ class SnapshotBatch:
 class TrainingResult:
     """How a run ended.
 
-    ``outcome`` is ``"finished"``, ``"stopped"``, ``"diverged"`` or ``"failed"``;
-    ``message`` says it in words; ``bundle`` is the model kept (None when discarded
-    or when no step ran).
+    ``outcome`` is ``"finished"``, ``"stopped"``, ``"diverged"``, ``"out of memory"``
+    or ``"failed"``; ``message`` says it in words; ``bundle`` is the model kept (None
+    when discarded or when no step ran).
     """
 
     outcome: str
@@ -496,6 +497,8 @@ class TrainingSession(QObject):
         bundle = None
         if isinstance(error, DivergenceError):
             outcome, message = "diverged", str(error)
+        elif isinstance(error, MemoryError):  # TrainingMemoryError, or from the set-up
+            outcome, message = "out of memory", _out_of_memory_message(job, last)
         elif error is not None:
             outcome, message = "failed", f"Training failed: {error}"
         elif last is not None and last.stopped:
@@ -511,9 +514,13 @@ class TrainingSession(QObject):
         if keep and job is not None and last is not None:
             # The worker has ended, so the network is ours again; after a divergence
             # the engine has put the last good weights back into it.
-            weights = job.network.get_weights()
-            if all(np.isfinite(w).all() for w in weights.values()):
-                bundle = make_bundle(job, weights, last, outcome)
+            try:
+                weights = job.network.get_weights()
+                if all(np.isfinite(w).all() for w in weights.values()):
+                    bundle = make_bundle(job, weights, last, outcome)
+            except MemoryError:  # still short of memory: the previous model stays
+                bundle = None
+                message += " There was not even enough memory left to keep this model."
         self.result = TrainingResult(outcome, message, last, bundle)
         project = getattr(self._context, "project", None)
         if keep and project is not None and self.curves is not None and self.curves.steps:
@@ -537,6 +544,29 @@ class TrainingSession(QObject):
         if weights is None:
             return
         context.live_model.emit(make_bundle(self._job, dict(weights), self.latest_rich, "live"))
+
+
+def _out_of_memory_message(job: TrainingJob | None, last: TrainingSnapshot | None) -> str:
+    """What ran out, and what to change in the Train view (its words, not the engine's)."""
+    if job is None:
+        return "Training ran out of memory: lower the batch size or close other programs."
+    shape = "x".join(str(v) for v in job.input_shape)
+    if len(job.input_shape) == 3:
+        c, h, w = job.input_shape
+        shape = f"{c}@{h}x{w}"
+    bs = job.config.batch_size
+    where = "before the first step" if last is None else f"after step {last.step}"
+    cores = ', untick "Use 2 processor cores"' if job.config.processes > 1 else ""
+    kept = (
+        "Nothing was trained; the previous model is unchanged."
+        if last is None
+        else f"The model of step {last.step} (the last completed one) was kept."
+    )
+    return (
+        f"Training ran out of memory {where}: the computer has not enough free memory "
+        f"(RAM) for batches of {bs} images of {shape} in this network. Lower the batch "
+        f"size (now {bs}){cores}, use a smaller network, or close other programs. {kept}"
+    )
 
 
 def make_bundle(job: TrainingJob, weights: dict[str, np.ndarray], last: Any, outcome: str) -> Any:

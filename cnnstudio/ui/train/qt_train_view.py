@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from cnnstudio.data import DatasetError, DatasetSplit, load_builtin, preview_gri
 from cnnstudio.data.augment import Augmentation
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.network import Network
+from cnnstudio.engine.training import check_training_data
 from cnnstudio.ui.train.bridge import (
     TrainSettings,
     graph_state,
@@ -75,6 +77,11 @@ SOURCES = (
 )
 OPTIMIZERS = (("sgd", "SGD with momentum"), ("adam", "Adam"), ("rmsprop", "RMSprop"))
 SCHEDULES = (("constant", "Constant"), ("step", "Step decay"), ("cosine", "Cosine"))
+#: Shown when a run cannot even be set up (a plain MemoryError says nothing itself).
+NO_MEMORY_TO_START = (
+    "Not enough free memory (RAM) to set up this run: use a smaller dataset or network, "
+    "or close other programs."
+)
 #: Milliseconds between plot refreshes while training (10 a second: a redraw of the
 #: three plots costs a few milliseconds, and the event loop must stay free for clicks).
 PLOT_INTERVAL_MS = 100
@@ -133,7 +140,21 @@ def load_choice(choice: Any, samples: Any = None, progress: Any = None) -> Datas
     """Load the dataset a ``DatasetChoice`` names (raises ``DatasetError``).
 
     ``progress(done, total)`` is called while the images of a folder are converted.
+    Training data no network can learn from (a single class) is refused here, when
+    it is picked, rather than at Start, after the network was edited to fit it.
     """
+    split = _load_choice(choice, samples, progress)
+    what = Path(choice.path).name if choice.path else choice.label
+    if choice.kind == "samples":
+        what = "the drawn samples"
+    try:
+        check_training_data(split.train.images, split.train.labels, what, split.train.class_names)
+    except EngineError as exc:
+        raise DatasetError(str(exc)) from None
+    return split
+
+
+def _load_choice(choice: Any, samples: Any, progress: Any) -> DatasetSplit:
     from cnnstudio.data import load_csv, load_idx_dir, load_image_folder
 
     options = dict(choice.options or {})
@@ -311,6 +332,7 @@ class QtTrainView(QWidget):
         self.message_label = QLabel()
         self.message_label.setObjectName("trainMessage")
         self.message_label.setWordWrap(True)
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.hide()
         rlay.addWidget(self.message_label)
@@ -370,6 +392,7 @@ class QtTrainView(QWidget):
         self.data_error_label = QLabel()
         self.data_error_label.setObjectName("datasetError")
         self.data_error_label.setWordWrap(True)
+        self.data_error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.data_error_label.setStyleSheet("color: #b00020;")
         self.data_error_label.hide()
         form.addRow(self.data_error_label)
@@ -629,7 +652,7 @@ class QtTrainView(QWidget):
                 # (File > Open is still on the stack here), and off the GUI thread.
                 self._reloading = (project, choice)
                 self.source_combo.setCurrentIndex(max(self.source_combo.findData(choice.kind), 0))
-                self.dataset_label.setText(f"<b>{choice.label}</b><br>Loading…")
+                self.dataset_label.setText(f"<b>{escape(choice.label)}</b><br>Loading…")
                 QTimer.singleShot(0, self, lambda: self._reload_saved(project, choice))
             return
         choice = project.dataset_choice
@@ -640,7 +663,7 @@ class QtTrainView(QWidget):
         self.add_samples_check.blockSignals(False)
         split = project.dataset
         train = split.train
-        text = f"<b>{choice.label}</b><br>{len(train):,} training images"
+        text = f"<b>{escape(choice.label)}</b><br>{len(train):,} training images"
         if split.test is not None:
             text += f", {len(split.test):,} held out"
         c, h, w = train.input_shape
@@ -649,8 +672,11 @@ class QtTrainView(QWidget):
             text += f"<br>+ {len(project.samples)} drawn sample(s)"
         skipped = getattr(train, "skipped", ())
         if skipped:
-            text += f"<br><span style='color:#a05000'>{len(skipped)} file(s) skipped</span>"
-            self.dataset_label.setToolTip("\n".join(str(s) for s in skipped[:30]))
+            text += f"<br><span style='color:#a05000'>{_skipped_note(skipped, choice.path)}</span>"
+            listing = [str(s) for s in skipped[:30]]
+            if len(skipped) > 30:
+                listing.append(f"… and {len(skipped) - 30:,} more")
+            self.dataset_label.setToolTip("\n".join(listing))
         else:
             self.dataset_label.setToolTip("")
         self.dataset_label.setText(text)
@@ -922,6 +948,9 @@ class QtTrainView(QWidget):
         except (EngineError, DatasetError, ValueError) as exc:
             self._show_message(str(exc), error=True)
             return None
+        except MemoryError:
+            self._show_message(NO_MEMORY_TO_START, error=True)
+            return None
         names = list(train.class_names)
         if n_out > len(names):
             names += [str(i) for i in range(len(names), n_out)]
@@ -949,8 +978,11 @@ class QtTrainView(QWidget):
             return False
         try:
             self.session.start(job, then_pause=then_pause)
-        except (EngineError, ValueError) as exc:
+        except (EngineError, ValueError) as exc:  # the engine's refusals, before any step
             self._show_message(str(exc), error=True)
+            return False
+        except MemoryError:
+            self._show_message(NO_MEMORY_TO_START, error=True)
             return False
         return True
 
@@ -1081,7 +1113,7 @@ class QtTrainView(QWidget):
         self._plots_dirty = True
         self._refresh_plots()
         self._plot_timer.stop()
-        error = result.outcome in ("diverged", "failed")
+        error = result.outcome in ("diverged", "out of memory", "failed")
         self._show_message(result.message, error=error)
         if self._context is not None and hasattr(self._context, "status_message"):
             self._context.status_message.emit(result.message)
@@ -1156,6 +1188,26 @@ class QtTrainView(QWidget):
         if getattr(self, "_watched", None) is not self.project:
             self.attach_project()
         super().showEvent(event)
+
+
+def _skipped_note(skipped: Any, root: str | None) -> str:
+    """One line (rich text) on the files a loader left out: how many, the first and why.
+
+    The whole list is the tooltip; a count alone would leave the user guessing why.
+    """
+    from cnnstudio.data.errors import printable_path
+
+    first = Path(skipped[0].path)
+    try:
+        shown = first.relative_to(root) if root else Path(first.name)
+    except ValueError:
+        shown = Path(first.name)
+    n = len(skipped)
+    more = f"; hover here for all {n:,}" if n > 1 else ""
+    return (
+        f"{n:,} {'file' if n == 1 else 'files'} skipped "
+        f"({escape(printable_path(shown))}: {escape(skipped[0].reason)}{more})"
+    )
 
 
 def _arch_input_shape(arch: dict) -> tuple[int, ...] | None:

@@ -173,7 +173,7 @@ def test_image_folder_reports_skipped_files(view, tmp_path):
     (tmp_path / "dog" / "broken.png").write_bytes(b"")
     assert view.load_source("folder", str(tmp_path), size=[16, 16], color="L")
     assert view.project.dataset.train.input_shape == (1, 16, 16)
-    assert "1 file(s) skipped" in view.dataset_label.text()
+    assert "1 file skipped (dog/broken.png: zero-byte file" in view.dataset_label.text()
     assert "broken.png" in view.dataset_label.toolTip()
 
 
