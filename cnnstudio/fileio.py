@@ -28,17 +28,33 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 __all__ = [
+    "MAX_INFLATION",
     "MAX_JSON_DEPTH",
+    "MIN_UNPACKED",
     "JsonError",
     "UnsafeFileError",
     "check_regular",
     "dump_json",
+    "inflation_cap",
     "open_regular",
     "parse_json",
     "read_bounded",
     "sweep_temporaries",
     "write_atomic",
 ]
+
+
+#: A compressed stream (a gzip file, a zip member) may inflate to at most this many times
+#: its compressed size, or to MIN_UNPACKED bytes, whichever is more. Real image data and
+#: weights compress 1-30 times; deflate reaches 1000 times on uniform data, so without a
+#: bound a 1 MB file could become a gigabyte in memory.
+MAX_INFLATION = 256
+MIN_UNPACKED = 64 << 20
+
+
+def inflation_cap(compressed: int) -> int:
+    """The most bytes a stream of ``compressed`` bytes may inflate to."""
+    return max(MIN_UNPACKED, MAX_INFLATION * compressed)
 
 
 class UnsafeFileError(OSError):

@@ -17,16 +17,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cnnstudio.data.errors import DatasetError
-from cnnstudio.fileio import UnsafeFileError, open_regular
+from cnnstudio.fileio import MAX_INFLATION, UnsafeFileError, inflation_cap, open_regular
 
 __all__ = ["file_error", "is_folder", "open_data"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
-#: A gzip file may unpack to this many times its size (real image data: 3-30 times) or
-#: to _MIN_UNPACKED bytes, whichever is more. Deflate reaches 1000 times on uniform
-#: data, so without this a 1 MB file could unpack to a gigabyte-sized dataset.
-_MAX_RATIO = 256
-_MIN_UNPACKED = 64 << 20
 
 
 def file_error(exc: OSError, path: str | os.PathLike[str], *, folder: bool = False) -> DatasetError:
@@ -96,7 +91,7 @@ class _CheckedReader(io.RawIOBase):
             if self._ratio_bound:
                 raise DatasetError(
                     f"the file decompresses to more than {self._limit:,} bytes, over "
-                    f"{_MAX_RATIO} times its size; real data does not compress that well: "
+                    f"{MAX_INFLATION} times its size; real data does not compress that well: "
                     "is it damaged, or a decompression bomb?",
                     self._path,
                 )
@@ -152,9 +147,9 @@ def open_data(path: str | os.PathLike[str], *, limit: int) -> tuple[BinaryIO, bo
     except OSError as exc:
         raw.close()
         raise file_error(exc, path) from exc
-    by_ratio = gz and max(_MIN_UNPACKED, _MAX_RATIO * size) < limit
+    by_ratio = gz and inflation_cap(size) < limit
     if by_ratio:
-        limit = max(_MIN_UNPACKED, _MAX_RATIO * size)
+        limit = inflation_cap(size)
     reader = _CheckedReader(raw, path, gz, limit, by_ratio)
     stream = io.BufferedReader(reader, buffer_size=1 << 16)
     return stream, gz, size  # type: ignore[return-value]

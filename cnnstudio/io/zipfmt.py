@@ -28,6 +28,7 @@ import numpy as np
 
 from cnnstudio import fileio
 from cnnstudio.engine.shapes import MAX_WEIGHTS
+from cnnstudio.fileio import MAX_INFLATION, MIN_UNPACKED
 from cnnstudio.io.errors import ModelFileError
 
 __all__ = [
@@ -65,11 +66,10 @@ class Limits:
     #: Number of members in the archive (and in each .npz inside it).
     members: int = 4096
     #: A member (and an array inside an .npz) may inflate to at most ``ratio`` times
-    #: its compressed size, or to ``min_unpacked`` bytes, whichever is more: the data
-    #: loaders' rule for gzip files (cnnstudio/data/files.py). Deflate reaches 1000
-    #: times on uniform data; real weights barely compress.
-    ratio: int = 256
-    min_unpacked: int = 64 * _MiB
+    #: its compressed size, or to ``min_unpacked`` bytes, whichever is more: the rule
+    #: of every compressed stream (cnnstudio.fileio.inflation_cap).
+    ratio: int = MAX_INFLATION
+    min_unpacked: int = MIN_UNPACKED
 
     def unpacked(self, compressed: int) -> int:
         """The most bytes a member of ``compressed`` bytes may inflate to."""
