@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cnnstudio.engine.shapes import describe
 from cnnstudio.model.errors import ArchitectureFileError, ParamError
 
 __all__ = [
@@ -96,26 +97,30 @@ class ParamSpec:
         if self.kind == "bool":
             if isinstance(value, bool):
                 return value
-            raise ParamError(f"{what} must be true or false, got {value!r}")
+            raise ParamError(f"{what} must be true or false, got {describe(value)}")
         if self.kind == "choice":
             if isinstance(value, str) and value.lower() in self.choices:
                 return value.lower()
-            raise ParamError(f"{what} must be one of {', '.join(self.choices)}; got {value!r}")
+            raise ParamError(
+                f"{what} must be one of {', '.join(self.choices)}; got {describe(value)}"
+            )
         if self.kind == "int":
             return self._check_range(_as_int(value, what), what)
         if self.kind == "float":
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ParamError(f"{what} must be a number, got {value!r}")
+                raise ParamError(f"{what} must be a number, got {describe(value)}")
             number = float(value)
             if not math.isfinite(number):
-                raise ParamError(f"{what} must be a finite number, got {value!r}")
+                raise ParamError(f"{what} must be a finite number, got {describe(value)}")
             return self._check_range(number, what)
         # pair
         if isinstance(value, str):
             if value.lower() in self.choices:
                 return value.lower()
             words = f" or one of {', '.join(self.choices)}" if self.choices else ""
-            raise ParamError(f"{what} must be a number or a pair of numbers{words}; got {value!r}")
+            raise ParamError(
+                f"{what} must be a number or a pair of numbers{words}; got {describe(value)}"
+            )
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             h = w = self._check_range(int(value), what)
             return (h, w)
@@ -123,7 +128,9 @@ class ParamSpec:
             h = self._check_range(_as_int(value[0], what), what)
             w = self._check_range(_as_int(value[1], what), what)
             return (h, w)
-        raise ParamError(f"{what} must be a whole number or a pair (height, width); got {value!r}")
+        raise ParamError(
+            f"{what} must be a whole number or a pair (height, width); got {describe(value)}"
+        )
 
     def _check_range(self, number: Any, what: str) -> Any:
         low, high = self.min, self.max
@@ -150,16 +157,16 @@ class ParamSpec:
 
 def _as_int(value: Any, what: str) -> int:
     if isinstance(value, bool):
-        raise ParamError(f"{what} must be a whole number, got {value!r}")
+        raise ParamError(f"{what} must be a whole number, got {describe(value)}")
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real) and float(value).is_integer():
         return int(float(value))
-    raise ParamError(f"{what} must be a whole number, got {value!r}")
+    raise ParamError(f"{what} must be a whole number, got {describe(value)}")
 
 
 def _num(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{value:g}" if isinstance(value, float) else describe(value)
 
 
 def _json_value(value: Any) -> Any:
@@ -225,7 +232,7 @@ class BlockSpec:
         except KeyError:
             known = ", ".join(self._by_name) or "none"
             raise ParamError(
-                f"{self.label} has no parameter {name!r} (its parameters: {known})"
+                f"{self.label} has no parameter {describe(name)} (its parameters: {known})"
             ) from None
 
     def defaults(self) -> dict[str, Any]:
@@ -258,7 +265,9 @@ class BlockSpec:
         """
         where = where or self.label
         if not isinstance(config, Mapping):
-            raise ArchitectureFileError(f"{where}: config must be an object, got {config!r}")
+            raise ArchitectureFileError(
+                f"{where}: config must be an object, got {describe(config)}"
+            )
         try:
             if self.type == "Input":
                 extra = set(config) - {"shape"}
@@ -269,7 +278,8 @@ class BlockSpec:
                 shape = config.get("shape")
                 if not isinstance(shape, Sequence) or isinstance(shape, str) or len(shape) != 3:
                     raise ArchitectureFileError(
-                        f"{where}: Input shape must be [channels, height, width], got {shape!r}"
+                        f"{where}: Input shape must be [channels, height, width], "
+                        f"got {describe(shape)}"
                     )
                 return self.validate_params(
                     {"channels": shape[0], "height": shape[1], "width": shape[2]}, where
@@ -277,7 +287,8 @@ class BlockSpec:
             if self.type == "Output":
                 if config:
                     raise ArchitectureFileError(
-                        f"{where}: the output activation takes no config, got {dict(config)!r}"
+                        f"{where}: the output activation takes no config, "
+                        f"got {describe(dict(config))}"
                     )
                 return self.defaults()
             unknown = [k for k in config if k not in self._by_name]
@@ -802,7 +813,7 @@ def block_spec(block_type: str) -> BlockSpec:
         return BLOCK_SPECS[block_type]
     except KeyError:
         known = ", ".join(BLOCK_SPECS)
-        raise ParamError(f"unknown block type {block_type!r} (known: {known})") from None
+        raise ParamError(f"unknown block type {describe(block_type)} (known: {known})") from None
 
 
 def blocks_in_group(group: str) -> list[BlockSpec]:

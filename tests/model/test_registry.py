@@ -122,3 +122,16 @@ def test_output_maps_to_softmax_or_sigmoid():
 def test_unknown_block_type():
     with pytest.raises(ParamError, match="unknown block type 'Conv1D' \\(known: Input, Conv2D"):
         block_spec("Conv1D")
+
+
+def test_absurd_values_are_refused_with_a_short_message():
+    """An int too long to print (over 4,300 digits) or a deep list is a ParamError whose
+    message stays short, not Python's ValueError from formatting the message."""
+    from cnnstudio.model.errors import ParamError
+    from cnnstudio.model.registry import block_spec
+
+    spec = block_spec("Conv2D")
+    for params in ({"filters": 10**5000}, {"filters": -(10**5000)}, {"use_bias": [[[[]]]]}):
+        with pytest.raises(ParamError) as info:
+            spec.validate_params(params)
+        assert len(str(info.value)) < 200
