@@ -1,14 +1,17 @@
-"""Plain-loop twins of the engine's fast kernels (clarity, not speed) and a float64
-central-difference gradient checker.
+"""Loop-level definitions of convolution and pooling, and a float64 central-difference
+gradient checker.
 
-Everything is NCHW and float64; padding is explicit ``(top, bottom, left, right)``.
+The loops are the definitions the reference tier (``cnnstudio.engine.reference``) is
+checked against in test_reference.py, one output value at a time; the fast tier is
+checked against the reference. Everything is NCHW and float64; padding is explicit
+``(top, bottom, left, right)``. The gradient helpers take a layer of either tier.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from cnnstudio.engine.layers import Layer
+import numpy as np
 
 
 def pad_nchw(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:
@@ -156,7 +159,7 @@ def avgpool_backward(dout, x, pool, stride, pads):
     return dxp[:, :, t : t + h, lft : lft + wd]
 
 
-def to_float64(layer: Layer) -> Layer:
+def to_float64(layer: Any) -> Any:
     """Run ``layer`` in float64: its arrays are cast (layers honour the input dtype)."""
     for store in (layer.params, layer.grads, layer.state):
         for key in store:
@@ -186,7 +189,7 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check_layer(
-    layer: Layer,
+    layer: Any,
     xs,
     *,
     training: bool = True,

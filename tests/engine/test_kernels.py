@@ -1,4 +1,13 @@
-"""The fast (batch-last, vectorised) kernels against plain-loop twins."""
+"""The fast (batch-last, vectorised) kernels.
+
+Each path a fast convolution or pooling layer can take (blocks of the product, the
+whole-row unfolding for one or two images, the two max-pooling algorithms, plans kept
+from step to step, NumPy's ufunc buffer sizes) against the reference tier in float64:
+``assert_matches_reference`` compares outputs and gradients with the layer's reference
+twin, itself checked against loop-level definitions, central differences and PyTorch
+in test_reference.py. The kernels' plans and chunked products are checked against the
+plain kernels they stand for.
+"""
 
 from __future__ import annotations
 
@@ -7,65 +16,46 @@ import pytest
 
 from cnnstudio.engine import kernels
 from cnnstudio.engine.layers import AvgPool2D, Conv2D, MaxPool2D
-from tests.engine import naive
+from cnnstudio.engine.reference.im2col import col2im as reference_col2im
 from tests.engine.naive import to_float64
+from tests.engine.test_reference import (
+    AVG_POOL,
+    CASES,
+    CONV,
+    MAX_POOL,
+    assert_matches_reference,
+    built_fast,
+    inputs,
+)
 
-CONV_CASES = [
-    # (C_in, H, W), filters, kernel, stride, padding
-    ((2, 6, 5), 3, (3, 2), (1, 1), 0),
-    ((3, 7, 8), 2, (3, 3), (2, 2), 1),
-    ((1, 9, 6), 4, (2, 3), (3, 2), (2, 1)),
-    ((2, 6, 6), 2, (4, 4), (1, 1), "same"),  # even kernel: asymmetric padding
-    ((2, 7, 5), 3, (3, 2), (2, 3), "same"),
-]
+
+def _fast64(name: str, **config):
+    """The built fast layer of a case in float64 (``config`` overriding the case's)."""
+    type_name, case_config, shape = CASES[name]
+    return to_float64(built_fast(type_name, case_config | config, shape))
 
 
 @pytest.mark.parametrize("block", [None, 1, 7])
-@pytest.mark.parametrize(("shape", "filters", "kernel", "stride", "padding"), CONV_CASES)
-def test_conv_matches_naive_loops(shape, filters, kernel, stride, padding, block, monkeypatch):
+@pytest.mark.parametrize("name", CONV)
+def test_conv_training_equals_the_reference(name, block, monkeypatch):
     # block: columns per block of the product (kernels.CONV_BLOCK). Small ones split the
     # batch's output rows into blocks (7: ragged ones), and training then unfolds the
-    # input again for the weight gradient instead of keeping it whole.
+    # input again for the weight gradient and folds block by block instead of keeping it.
     if block is not None:
         monkeypatch.setattr(kernels, "CONV_BLOCK", block)
-    rng = np.random.default_rng(0)
-    layer = Conv2D(filters, kernel, stride=stride, padding=padding, name="c")
-    layer.build(shape, rng)
-    to_float64(layer)
-    layer.params["b"][:] = rng.normal(size=filters)
-    x = rng.normal(size=(3, *shape))
-    pads = layer.pads()
-    y = layer.forward(x, training=True)
-    np.testing.assert_allclose(
-        y, naive.conv_forward(x, layer.params["w"], layer.params["b"], stride, pads), atol=1e-12
-    )
-    dout = rng.normal(size=y.shape)
-    dx = layer.backward(dout)
-    ndx, ndw, ndb = naive.conv_backward(dout, x, layer.params["w"], stride, pads)
-    np.testing.assert_allclose(dx, ndx, atol=1e-12)
-    np.testing.assert_allclose(layer.grads["w"], ndw, atol=1e-12)
-    np.testing.assert_allclose(layer.grads["b"], ndb, atol=1e-12)
+    assert_matches_reference(_fast64(name), inputs(CASES[name], 3))
 
 
 @pytest.mark.parametrize("flip", [False, True])
 @pytest.mark.parametrize("n", [1, 2, 5])
-@pytest.mark.parametrize(("shape", "filters", "kernel", "stride", "padding"), CONV_CASES)
-def test_conv_inference_matches_naive_loops(shape, filters, kernel, stride, padding, n, flip):
+@pytest.mark.parametrize("name", CONV)
+def test_conv_inference_equals_the_reference(name, n, flip):
     # One or two images at stride 1 take the whole-row unfolding (kernels.RowConv);
     # the rest the blocked one. Calling twice reuses the layer's buffers.
-    rng = np.random.default_rng(n)
-    layer = Conv2D(filters, kernel, stride=stride, padding=padding, flip_kernel=flip, name="c")
-    layer.build(shape, rng)
-    to_float64(layer)
-    layer.params["b"][:] = rng.normal(size=filters)
-    w = layer.params["w"][:, :, ::-1, ::-1] if flip else layer.params["w"]
-    for _ in range(2):
-        x = rng.normal(size=(n, *shape))
-        y = layer.forward(x)
+    layer = _fast64(name, flip_kernel=flip)
+    for seed in range(2):
+        y = assert_matches_reference(layer, inputs(CASES[name], n, seed), training=False)
         assert y.flags.c_contiguous
-        np.testing.assert_allclose(
-            y, naive.conv_forward(x, w, layer.params["b"], stride, layer.pads()), atol=1e-12
-        )
 
 
 def test_row_unfolding_reads_its_tail_only_into_dropped_columns():
@@ -110,53 +100,28 @@ def test_same_padding_even_kernel_puts_the_extra_row_at_the_bottom_right():
     assert strided.pads((1, 7, 8)) == (1, 1, 0, 1)
 
 
-POOL_CASES = [
-    ((2, 6, 6), (2, 2), None, 0),
-    ((2, 7, 5), (3, 3), (1, 1), 0),  # overlapping
-    ((1, 7, 6), (3, 2), (2, 1), (1, 1)),
-    ((3, 5, 7), (2, 2), None, "same"),
-    ((2, 6, 7), (1, 3), (1, 2), 0),  # one-row windows
-    ((2, 7, 6), (3, 1), (2, 1), (1, 0)),  # one-column windows
-]
+def _ties(name: str, n: int, seed: int) -> np.ndarray:
+    """A batch for a pooling case with three distinct values: many windows have tied
+    maxima, as on MNIST's blank background."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 3, size=(n, *CASES[name][2])).astype(np.float64)
 
 
 @pytest.mark.parametrize("separable", [True, False])
-@pytest.mark.parametrize(("shape", "pool", "stride", "padding"), POOL_CASES)
-def test_maxpool_matches_naive_loops_with_ties(
-    monkeypatch, shape, pool, stride, padding, separable
-):
+@pytest.mark.parametrize("name", MAX_POOL)
+def test_maxpool_equals_the_reference_on_ties(monkeypatch, name, separable):
     # Both forward algorithms: one axis at a time (small batches) and window by window.
     monkeypatch.setattr(kernels, "SEPARABLE_POOL_BATCH", 16 if separable else 0)
-    rng = np.random.default_rng(1)
-    layer = MaxPool2D(pool, stride=stride, padding=padding, name="p")
-    layer.build(shape)
-    # Few distinct values: many windows have tied maxima, as on MNIST's blank background.
-    x = rng.integers(0, 3, size=(2, *shape)).astype(np.float64)
-    pads, st = layer.pads(), layer.stride
-    y = layer.forward(x, training=True)
-    ny, _ = naive.maxpool_forward(x, pool, st, pads)
-    np.testing.assert_array_equal(y, ny)
-    dout = rng.normal(size=y.shape)
-    dx = layer.backward(dout)
-    np.testing.assert_allclose(dx, naive.maxpool_backward(dout, x, pool, st, pads), atol=1e-12)
-    # Each window's gradient lands exactly once (never copied to every tied maximum).
-    assert np.isclose(dx.sum(), dout.sum())
+    assert_matches_reference(_fast64(name), _ties(name, 2, 1))
 
 
-@pytest.mark.parametrize(("shape", "pool", "stride", "padding"), POOL_CASES)
-def test_maxpool_backward_stays_right_from_step_to_step(shape, pool, stride, padding):
+@pytest.mark.parametrize("name", MAX_POOL)
+def test_maxpool_backward_stays_right_from_step_to_step(name):
     # The layer keeps its backward pass's views of its arrays between steps: each new
     # batch (new inputs, new gradients) must be routed afresh, never by stale views.
-    rng = np.random.default_rng(5)
-    layer = MaxPool2D(pool, stride=stride, padding=padding, name="p")
-    layer.build(shape)
-    pads, st = layer.pads(), layer.stride
-    for _ in range(3):
-        x = rng.integers(0, 3, size=(2, *shape)).astype(np.float64)
-        y = layer.forward(x, training=True)
-        dout = rng.normal(size=y.shape)
-        expected = naive.maxpool_backward(dout, x, pool, st, pads)
-        np.testing.assert_allclose(layer.backward(dout), expected, atol=1e-12)
+    layer = _fast64(name)
+    for step in range(3):
+        assert_matches_reference(layer, _ties(name, 2, step), seed=step)
 
 
 @pytest.mark.parametrize(
@@ -169,35 +134,21 @@ def test_col2im_plan_equals_col2im_on_every_call(shape, kernel, stride):
     dcols = np.empty((shape[0] * kh * kw, oh * ow * shape[3]))
     out = np.empty(shape)
     fold = kernels.Col2Im(dcols, out, kh, kw, sh, sw, oh, ow)
+    c, h, w, n = shape
     for _ in range(3):  # the same arrays, new contents each time
         dcols[...] = rng.normal(size=dcols.shape)
-        # The fold written out position by position.
-        d6 = dcols.reshape(shape[0], kh, kw, oh, ow, shape[3])
-        expected = np.zeros(shape)
-        for i in range(kh):
-            for j in range(kw):
-                for r in range(oh):
-                    for q in range(ow):
-                        expected[:, r * sh + i, q * sw + j] += d6[:, i, j, r, q]
+        # The reference folds NCHW columns ordered (N, OH, OW); these are (OH, OW, N).
+        cols_nchw = dcols.reshape(-1, oh * ow, n).transpose(0, 2, 1).reshape(len(dcols), -1)
+        expected = kernels.to_batch_last(reference_col2im(cols_nchw, (n, c, h, w), kh, kw, sh, sw))
         assert fold() is out
         np.testing.assert_allclose(out, expected, atol=1e-12)
     assert fold.matches(dcols, out)
     assert not fold.matches(dcols.copy(), out)
 
 
-@pytest.mark.parametrize(("shape", "pool", "stride", "padding"), POOL_CASES)
-def test_avgpool_matches_naive_loops(shape, pool, stride, padding):
-    rng = np.random.default_rng(2)
-    layer = AvgPool2D(pool, stride=stride, padding=padding, name="p")
-    layer.build(shape)
-    x = rng.normal(size=(2, *shape))
-    pads, st = layer.pads(), layer.stride
-    y = layer.forward(x, training=True)
-    np.testing.assert_allclose(y, naive.avgpool_forward(x, pool, st, pads), atol=1e-12)
-    dout = rng.normal(size=y.shape)
-    np.testing.assert_allclose(
-        layer.backward(dout), naive.avgpool_backward(dout, x, pool, st, pads), atol=1e-12
-    )
+@pytest.mark.parametrize("name", AVG_POOL)
+def test_avgpool_equals_the_reference(name):
+    assert_matches_reference(_fast64(name), inputs(CASES[name], 2))
 
 
 def test_avgpool_padding_counts_zeros():
@@ -260,32 +211,20 @@ def test_blocked_conv_forward_equals_one_unfold_and_matmul(monkeypatch, chunk):
     np.testing.assert_allclose(y, w @ ref_cols, rtol=1e-12)
 
 
-def test_kernels_past_their_ufunc_buffers_match_naive_loops_and_restore_numpy():
+def test_kernels_past_their_ufunc_buffers_match_the_reference_and_restore_numpy():
     # The pooling and col2im kernels run NumPy's ufuncs with their own buffer sizes
     # (kernels.POOL_BUFSIZE, SLICE_ADD_BUFSIZE). Arrays many buffers long, with
-    # contiguous runs longer than a buffer, must give the naive loops' numbers, and
+    # contiguous runs longer than a buffer, must give the reference's numbers, and
     # the caller's buffer size must be back afterwards.
     rng = np.random.default_rng(8)
     old = np.setbufsize(4096)
     try:
         x = rng.integers(0, 4, size=(40, 3, 12, 12)).astype(np.float64)  # ties
-        for layer_type, fwd, bwd in (
-            (MaxPool2D, naive.maxpool_forward, naive.maxpool_backward),
-            (AvgPool2D, naive.avgpool_forward, naive.avgpool_backward),
-        ):
+        for layer_type in (MaxPool2D, AvgPool2D):
             for pool, stride in ((2, 2), (3, 2)):  # tiling and overlapping windows
                 layer = layer_type(pool, stride=stride, name="p")
                 layer.build(x.shape[1:])
-                y = layer.forward(x, training=True)
-                expected = fwd(x, (pool, pool), (stride, stride), (0, 0, 0, 0))
-                expected = expected[0] if isinstance(expected, tuple) else expected
-                np.testing.assert_allclose(y, expected, atol=1e-12)
-                dout = rng.normal(size=y.shape)
-                np.testing.assert_allclose(
-                    layer.backward(dout),
-                    bwd(dout, x, (pool, pool), (stride, stride), (0, 0, 0, 0)),
-                    atol=1e-12,
-                )
+                assert_matches_reference(layer, x)
                 assert np.getbufsize() == 4096
         # col2im: runs of 8 * 40 = 320 numbers, longer than SLICE_ADD_BUFSIZE.
         cols_x = rng.normal(size=(3, 12, 12, 40))

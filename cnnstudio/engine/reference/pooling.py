@@ -1,0 +1,101 @@
+"""Max and average pooling, written with the same im2col as convolution.
+
+The columns of one channel's windows are stacked so that each window's ``kh*kw``
+values lie along one axis; pooling is then a ``max`` or a ``mean`` over that axis, and
+its backward pass a routing of each window's gradient back through ``col2im``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.engine.layers import pooling as fast
+from cnnstudio.engine.reference.base import Layer
+from cnnstudio.engine.reference.im2col import col2im, im2col, pad, unpad
+
+__all__ = ["AvgPool2D", "MaxPool2D"]
+
+
+class _Pool2D(Layer):
+    """Takes the configuration of the fast pooling layers: ``pool_size``, ``stride``
+    (default: the pool size) and ``padding`` (int, pair, "valid" or "same")."""
+
+    spec: fast.MaxPool2D | fast.AvgPool2D
+
+    def __init__(self, *, name: str | None = None, **config: Any) -> None:
+        super().__init__(name=name, **config)
+        self.pool_size: tuple[int, int] = self.spec.pool_size
+        self.stride: tuple[int, int] = self.spec.stride
+
+    def _windows(self, x: np.ndarray, fill: float) -> tuple[np.ndarray, tuple[Any, ...]]:
+        """Every window of ``x`` (N, C, H, W), padded with ``fill``, as ``(C, kh*kw, N*OH*OW)``:
+        axis 1 runs over a window's values in row-major order. Also what ``_fold`` needs."""
+        (kh, kw), (sh, sw) = self.pool_size, self.stride
+        n, c = x.shape[:2]
+        pads = self.spec.pads(x.shape[1:])
+        xp = pad(x, pads, fill)
+        cols = im2col(xp, kh, kw, sh, sw).reshape(c, kh * kw, -1)
+        _, oh, ow = self.output_shape(x.shape[1:])
+        return cols, (xp.shape, pads, (n, c, oh, ow))
+
+    def _fold(self, dcols: np.ndarray, xp_shape: Any, pads: Any) -> np.ndarray:
+        """The input gradient from window gradients ``(C, kh*kw, N*OH*OW)``."""
+        (kh, kw), (sh, sw) = self.pool_size, self.stride
+        c = dcols.shape[0]
+        return unpad(col2im(dcols.reshape(c * kh * kw, -1), xp_shape, kh, kw, sh, sw), pads)
+
+
+class MaxPool2D(_Pool2D):
+    """The maximum of each window; the gradient goes to the window's first maximum."""
+
+    type_name = "MaxPool2D"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``x`` (N, C, H, W) -> ``(N, C, OH, OW)``."""
+        # Padding is -inf, which never wins a maximum.
+        cols, (xp_shape, pads, (n, c, oh, ow)) = self._windows(x, -np.inf)
+        # argmax gives the FIRST position of the maximum in row-major order. Ties are
+        # common (12% of MNIST's windows are blank): only that first element gets the
+        # gradient, so it is never counted twice.
+        first = cols.argmax(axis=1)  # (C, N*OH*OW)
+        y = np.take_along_axis(cols, first[:, None], axis=1)  # (C, 1, N*OH*OW)
+        self.cache = (xp_shape, pads, first)
+        return y.reshape(c, n, oh, ow).transpose(1, 0, 2, 3)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W)."""
+        xp_shape, pads, first = self._cached()
+        kh, kw = self.pool_size
+        c = dout.shape[1]
+        dy = dout.transpose(1, 0, 2, 3).reshape(c, 1, -1)  # (C, 1, N*OH*OW)
+        # A window's output is one of its values: that value gets the whole gradient,
+        # the window's other kh*kw - 1 values none.
+        dcols = np.zeros((c, kh * kw, dy.shape[2]), dtype=dout.dtype)
+        np.put_along_axis(dcols, first[:, None], dy, axis=1)
+        return self._fold(dcols, xp_shape, pads)
+
+
+class AvgPool2D(_Pool2D):
+    """The mean of each window. Padded zeros count in the mean (PyTorch's
+    ``count_include_pad=True``)."""
+
+    type_name = "AvgPool2D"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``x`` (N, C, H, W) -> ``(N, C, OH, OW)``."""
+        cols, (xp_shape, pads, (n, c, oh, ow)) = self._windows(x, 0.0)
+        y = cols.mean(axis=1)  # (C, N*OH*OW)
+        self.cache = (xp_shape, pads)
+        return y.reshape(c, n, oh, ow).transpose(1, 0, 2, 3)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W)."""
+        xp_shape, pads = self._cached()
+        kh, kw = self.pool_size
+        c = dout.shape[1]
+        dy = dout.transpose(1, 0, 2, 3).reshape(c, 1, -1)  # (C, 1, N*OH*OW)
+        # Each of a window's kh*kw values counts 1/(kh*kw) in its mean.
+        dcols = np.repeat(dy / (kh * kw), kh * kw, axis=1)  # (C, kh*kw, N*OH*OW)
+        return self._fold(dcols, xp_shape, pads)
