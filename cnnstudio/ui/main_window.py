@@ -411,5 +411,7 @@ class MainWindow(QMainWindow):
         if not self.unattended:
             self.save_layout()
         self.files.autosave_timer.stop()
+        if self.files.error_box is not None:  # a message left open must not outlive us
+            self.files.error_box.close()
         self.files.clean_exit()
         super().closeEvent(event)

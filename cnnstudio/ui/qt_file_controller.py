@@ -356,8 +356,8 @@ class QtFileController(QObject):
     def offer_recovery(self) -> bool:
         """At start: if the last session left an autosave, offer to restore it.
 
-        A damaged autosave never stops the start: it is moved aside (not deleted) and
-        the status bar says so in one line.
+        A damaged autosave never stops the start: it is moved aside (not deleted), and
+        a message box (not waited for) and the status bar say so.
         """
         from cnnstudio.io.errors import ModelFileError
         from cnnstudio.io.recovery import read_recovery, recovery_info, remove_recovery
@@ -408,6 +408,14 @@ class QtFileController(QObject):
         kept = f"; it was moved to {moved}" if moved is not None else ""
         self.last_note = f"The autosave could not be read: it {what}{kept}."
         self.context.status_message.emit(self.last_note)
+        # The status bar forgets it in seconds, and this is the user's unsaved work of
+        # the last session: say it where it stays until read.
+        kept = f" It was moved to {moved} (not deleted)." if moved is not None else ""
+        self._error(
+            "Autosave could not be restored",
+            "CNN Studio did not close cleanly last time, and the autosaved copy of your "
+            f"work could not be read: it {what}.{kept}",
+        )
 
     def clean_exit(self) -> None:
         from cnnstudio.io.errors import ModelFileError

@@ -76,6 +76,10 @@ def test_a_damaged_autosave_is_moved_aside_and_said_in_one_line(qtbot, config, a
     assert len(moved) == 1 and str(moved[0]) in note
     assert moved[0].read_bytes() == b"PK\x03\x04 cut short by a crash", "not deleted"
     assert win.statusBar().currentMessage() == note
+    # the status bar forgets it in 5 s: a message box stays until read (not waited for)
+    box = win.files.error_box
+    assert box is not None and box.isVisible()
+    assert "did not close cleanly" in box.text() and str(moved[0]) in box.text()
     assert win.context.project.graph.to_architecture() == before
     close(win, monkeypatch)
 
