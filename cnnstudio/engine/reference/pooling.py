@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnstudio.engine.layers import pooling as fast
 from cnnstudio.engine.reference.base import Layer
-from cnnstudio.engine.reference.im2col import col2im, im2col, pad, unpad
+from cnnstudio.engine.reference.im2col import Pads, col2im, im2col, pad, unpad
 
 __all__ = ["AvgPool2D", "MaxPool2D"]
 
@@ -29,19 +29,23 @@ class _Pool2D(Layer):
         self.pool_size: tuple[int, int] = self.spec.pool_size
         self.stride: tuple[int, int] = self.spec.stride
 
-    def _windows(self, x: np.ndarray, fill: float) -> tuple[np.ndarray, tuple[Any, ...]]:
-        """Every window of ``x`` (N, C, H, W), padded with ``fill``, as ``(C, kh*kw, N*OH*OW)``:
-        axis 1 runs over a window's values in row-major order. Also what ``_fold`` needs."""
+    def _windows(self, x: np.ndarray, fill: float) -> tuple[np.ndarray, Any, Pads]:
+        """Every window of ``x`` (N, C, H, W) padded with ``fill``, as ``(C, kh*kw, N*OH*OW)``
+        (axis 1 runs over a window's values in row-major order); and the padded shape
+        and the pads, for ``_fold``."""
         (kh, kw), (sh, sw) = self.pool_size, self.stride
-        n, c = x.shape[:2]
         pads = self.spec.pads(x.shape[1:])
         xp = pad(x, pads, fill)
-        cols = im2col(xp, kh, kw, sh, sw).reshape(c, kh * kw, -1)
-        _, oh, ow = self.output_shape(x.shape[1:])
-        return cols, (xp.shape, pads, (n, c, oh, ow))
+        cols = im2col(xp, kh, kw, sh, sw)  # (C*kh*kw, N*OH*OW)
+        return cols.reshape(x.shape[1], kh * kw, -1), xp.shape, pads
 
-    def _fold(self, dcols: np.ndarray, xp_shape: Any, pads: Any) -> np.ndarray:
-        """The input gradient from window gradients ``(C, kh*kw, N*OH*OW)``."""
+    def _images(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """One value per window, ``(C, N*OH*OW)``, as the images ``(N, C, OH, OW)``."""
+        c, oh, ow = self.output_shape(x.shape[1:])
+        return y.reshape(c, x.shape[0], oh, ow).transpose(1, 0, 2, 3)
+
+    def _fold(self, dcols: np.ndarray, xp_shape: Any, pads: Pads) -> np.ndarray:
+        """The input gradient ``(N, C, H, W)`` from window gradients ``(C, kh*kw, N*OH*OW)``."""
         (kh, kw), (sh, sw) = self.pool_size, self.stride
         c = dcols.shape[0]
         return unpad(col2im(dcols.reshape(c * kh * kw, -1), xp_shape, kh, kw, sh, sw), pads)
@@ -55,14 +59,14 @@ class MaxPool2D(_Pool2D):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``x`` (N, C, H, W) -> ``(N, C, OH, OW)``."""
         # Padding is -inf, which never wins a maximum.
-        cols, (xp_shape, pads, (n, c, oh, ow)) = self._windows(x, -np.inf)
-        # argmax gives the FIRST position of the maximum in row-major order. Ties are
-        # common (12% of MNIST's windows are blank): only that first element gets the
-        # gradient, so it is never counted twice.
+        cols, xp_shape, pads = self._windows(x, -np.inf)  # (C, kh*kw, N*OH*OW)
+        y = cols.max(axis=1)  # (C, N*OH*OW)
+        # Where the maximum was, for the backward pass. argmax gives its FIRST position
+        # in row-major order: ties are common (12% of MNIST's windows are blank), and
+        # only that first element gets the gradient, so it is never counted twice.
         first = cols.argmax(axis=1)  # (C, N*OH*OW)
-        y = np.take_along_axis(cols, first[:, None], axis=1)  # (C, 1, N*OH*OW)
         self.cache = (xp_shape, pads, first)
-        return y.reshape(c, n, oh, ow).transpose(1, 0, 2, 3)
+        return self._images(y, x)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W)."""
@@ -85,10 +89,10 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``x`` (N, C, H, W) -> ``(N, C, OH, OW)``."""
-        cols, (xp_shape, pads, (n, c, oh, ow)) = self._windows(x, 0.0)
+        cols, xp_shape, pads = self._windows(x, 0.0)  # (C, kh*kw, N*OH*OW)
         y = cols.mean(axis=1)  # (C, N*OH*OW)
         self.cache = (xp_shape, pads)
-        return y.reshape(c, n, oh, ow).transpose(1, 0, 2, 3)
+        return self._images(y, x)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` (N, C, OH, OW) -> ``dx`` (N, C, H, W)."""
