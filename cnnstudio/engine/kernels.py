@@ -14,6 +14,9 @@ unfolded matrix, forward or backward (``weight_grad_unfolding``, ``FoldByBlocks`
 
 Padding is given as explicit ``(top, bottom, left, right)`` tuples so asymmetric
 "same" padding (even kernels, strides > 1) needs no special case.
+
+Each kernel names the function of the reference tier (``cnnstudio.engine.reference``,
+NCHW, written to be read) it reproduces; the tests compare the two.
 """
 
 from __future__ import annotations
@@ -137,6 +140,8 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0, out: np.ndarray | None = 
     out : ndarray, optional
         A preallocated ``(C, H + top + bottom, W + left + right, N)`` buffer whose
         border already holds ``value``; only the interior is written.
+
+    Reproduces ``reference.im2col.pad``.
     """
     t, b, lft, rgt = pads
     if not (t or b or lft or rgt):
@@ -149,7 +154,9 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0, out: np.ndarray | None = 
 
 
 def unpad(xp: np.ndarray, pads: Pads) -> np.ndarray:
-    """The interior of a padded ``(C, Hp, Wp, N)`` array (a view)."""
+    """The interior of a padded ``(C, Hp, Wp, N)`` array (a view).
+
+    Reproduces ``reference.im2col.unpad``."""
     t, b, lft, rgt = pads
     if not (t or b or lft or rgt):
         return xp
@@ -196,6 +203,8 @@ def im2col(
 
     Row ``(c, i, j)`` holds input channel ``c`` shifted by kernel offset ``(i, j)``,
     so ``w.reshape(C_out, -1) @ cols`` is the cross-correlation in ``(C_out, OH, OW, N)``.
+
+    Reproduces ``reference.im2col.im2col``, whose columns run over ``(N, OH, OW)``.
     """
     c, _, _, n = xp.shape
     if out is None:
@@ -236,6 +245,8 @@ def conv_forward(
     ``cols`` may be narrower than the whole unfolding, ``(C*kh*kw, rows * OW * N)`` for
     ``rows = conv_block_rows(...)``: then each block is unfolded into the same small array
     and the returned ``cols`` is ``None`` (``weight_grad_unfolding`` unfolds it again).
+
+    Reproduces ``W @ im2col(xp)`` of ``reference.conv.Conv2D.forward``.
     """
     c, _, _, n = xp.shape
     per_row = ow * n
@@ -276,6 +287,8 @@ def weight_grad_unfolding(
     away. Unfolding it twice made whole LeNet training steps 4-9% faster at 16-64 images,
     and with ``FoldByBlocks`` 1.02-1.05x at 16, 1.09-1.12x at 32 and 1.16-1.20x at 64-128
     (``benchmarks/README.md``, "Unfolding twice").
+
+    Reproduces ``dW = dY @ cols.T`` of ``reference.conv.Conv2D.backward``.
     """
     c, _, _, n = xp.shape
     c_out = dout2.shape[0]
@@ -322,6 +335,8 @@ class RowConv:
     pads : (top, bottom, left, right)
     kh, kw : kernel size
     c_out : output channels
+
+    Reproduces ``reference.conv.Conv2D.forward`` at stride 1 (before its bias).
     """
 
     def __init__(
@@ -363,6 +378,8 @@ class MaxPoolPlan:
     """Max pooling of one fixed ``(C, Hp, Wp, N)`` array (such as ``RowConv``'s output,
     which lives at a fixed address) by ``maxpool_forward``'s two passes, with every
     strided view and the scratch array made once.
+
+    Reproduces ``reference.pooling.MaxPool2D.forward``.
     """
 
     def __init__(
@@ -394,6 +411,8 @@ def col2im(
 
     One slice-add per kernel offset; overlapping windows add up. (``np.add.at`` did
     the same 10x slower.) A training step keeps a ``Col2Im`` instead, for its views.
+
+    Reproduces ``reference.im2col.col2im``.
     """
     if out is None:
         out = np.empty(xp_shape, dtype=dcols.dtype)
@@ -407,6 +426,8 @@ class Col2Im:
     than the additions themselves for small batches.
 
     ``matches(dcols, out)`` says whether the plan was made for these arrays.
+
+    Reproduces ``reference.im2col.col2im``.
     """
 
     def __init__(
@@ -455,6 +476,8 @@ class FoldByBlocks:
     block is folded while it is in cache: LeNet's training steps at 32-128 images were
     1.01-1.07x as fast as with one whole matrix (``benchmarks/README.md``, "Unfolding
     twice"). Each block's ``Col2Im`` views are made once.
+
+    Reproduces ``col2im(W.T @ dY)`` of ``reference.conv.Conv2D.backward``.
     """
 
     def __init__(
@@ -499,6 +522,8 @@ def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
 
     OpenBLAS runs (6 x 25) @ (25 x 50k) -- the first convolution of LeNet -- 2-3x
     faster as a dozen (25 x 4096) pieces that stay in cache.
+
+    Reproduces the products ``W @ cols`` and ``W.T @ dY`` of ``reference.conv.Conv2D``.
     """
     m = b.shape[1]
     if m <= 2 * GEMM_CHUNK:
@@ -521,6 +546,8 @@ def weight_grad(dout2: np.ndarray, cols: np.ndarray, out: np.ndarray | None = No
     has at least ``GIL_MIN_OUTPUT`` elements: NumPy's ``matmul`` keeps the GIL when its
     output is small (LeNet's first convolution: 6 x 25 = 150 numbers), which serialised
     the two threads of ``Network(threads=2)`` on this call.
+
+    Reproduces ``dW = dY @ cols.T`` of ``reference.conv.Conv2D.backward``.
     """
     k, m = cols.shape
     c_out = dout2.shape[0]
@@ -569,6 +596,8 @@ def maxpool_forward(
 
     (``reshape(...).max(axis=...)`` was 3-20x slower; so was tracking the argmax here:
     the backward pass recovers it from ``xp`` and the output.)
+
+    Reproduces ``reference.pooling.MaxPool2D.forward``.
     """
     n = xp.shape[-1]
     if n > SEPARABLE_POOL_BATCH:
@@ -608,6 +637,8 @@ def maxpool_backward(
     row-major order; an element gets the gradient if it equals the window's maximum and
     no earlier element did. Ties are common (blank backgrounds: 12% of MNIST windows),
     and an ``x == max`` mask would hand the gradient to every tied element.
+
+    Reproduces ``reference.pooling.MaxPool2D.backward``.
     """
     if out is None:
         out = np.empty(xp.shape, dtype=dout.dtype)
@@ -642,6 +673,8 @@ class MaxPoolBackward:
     and gradient array ``out`` (a training step's buffers), with every window view and
     the two boolean scratch arrays made once. Only for windows that do not overlap
     (stride >= window), the usual case.
+
+    Reproduces ``reference.pooling.MaxPool2D.backward``.
     """
 
     def __init__(
@@ -701,6 +734,8 @@ def avgpool_forward(
     """Average pooling of a zero-padded input; padded zeros count in every window's mean.
 
     Summed one axis at a time, as ``maxpool_forward`` takes its maxima.
+
+    Reproduces ``reference.pooling.AvgPool2D.forward``.
     """
     with _UfuncBuffer(POOL_BUFSIZE):
         u = xp[:, _steps(0, sh, oh)].copy()
@@ -722,7 +757,9 @@ def avgpool_backward(
     sw: int,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Spread ``dout`` evenly over each window of the padded input."""
+    """Spread ``dout`` evenly over each window of the padded input.
+
+    Reproduces ``reference.pooling.AvgPool2D.backward``."""
     _, oh, ow, _ = dout.shape
     if out is None:
         out = np.zeros(xp_shape, dtype=dout.dtype)

@@ -28,12 +28,14 @@ class ReLU(_Elementwise):
     type_name = "ReLU"
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.activations.ReLU.forward`` (batch-last)."""
         y = np.maximum(x, 0)
         if training:
             ctx["y"] = y
         return y
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.activations.ReLU.backward`` (batch-last)."""
         if not need_dx:
             return None
         return dout * (ctx["y"] > 0)
@@ -50,12 +52,14 @@ class LeakyReLU(_Elementwise):
         self.alpha = config_number(alpha, "alpha", self.name)
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.activations.LeakyReLU.forward`` (batch-last)."""
         pos = x > 0
         if training:
             ctx["pos"] = pos
         return np.where(pos, x, x * x.dtype.type(self.alpha))
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.activations.LeakyReLU.backward`` (batch-last)."""
         if not need_dx:
             return None
         return np.where(ctx["pos"], dout, dout * dout.dtype.type(self.alpha))
@@ -90,6 +94,7 @@ class PReLU(_Elementwise):
         return self.params["alpha"].reshape((-1,) + (1,) * (ndim - 1))
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.activations.PReLU.forward`` (batch-last)."""
         pos = x > 0
         if training:
             ctx["pos"] = pos
@@ -97,6 +102,7 @@ class PReLU(_Elementwise):
         return np.where(pos, x, x * self._alpha(x.ndim))
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.activations.PReLU.backward`` (batch-last)."""
         pos, x = ctx["pos"], ctx["x"]
         neg_part = np.where(pos, 0, dout * x)
         np.sum(neg_part.reshape(neg_part.shape[0], -1), axis=1, out=grads["alpha"])
@@ -115,6 +121,7 @@ class Sigmoid(_Elementwise):
     type_name = "Sigmoid"
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.activations.Sigmoid.forward`` (batch-last)."""
         half = x.dtype.type(0.5)
         y = np.tanh(x * half)
         y *= half
@@ -124,6 +131,7 @@ class Sigmoid(_Elementwise):
         return y
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.activations.Sigmoid.backward`` (batch-last)."""
         if not need_dx:
             return None
         y = ctx["y"]
@@ -137,12 +145,14 @@ class Tanh(_Elementwise):
     type_name = "Tanh"
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.activations.Tanh.forward`` (batch-last)."""
         y = np.tanh(x)
         if training:
             ctx["y"] = y
         return y
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.activations.Tanh.backward`` (batch-last)."""
         if not need_dx:
             return None
         y = ctx["y"]
@@ -162,6 +172,7 @@ class Softmax(_Elementwise):
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
         # Batch-last: features are axis 0.
+        """Reproduces ``reference.activations.Softmax.forward`` (batch-last)."""
         e = np.exp(x - x.max(axis=0, keepdims=True))
         e /= e.sum(axis=0, keepdims=True)
         if training:
@@ -169,6 +180,7 @@ class Softmax(_Elementwise):
         return e
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.activations.Softmax.backward`` (batch-last)."""
         if not need_dx:
             return None
         y = ctx["y"]

@@ -164,14 +164,19 @@ class Layer:
     # Both honour the dtype of the input, so tests can run them in float64.
 
     def fwd(self, x: Any, training: bool, ctx: dict[str, Any]) -> Any:
-        """Batch-last forward pass; store in ``ctx`` what ``bwd`` needs when ``training``."""
+        """Batch-last forward pass; store in ``ctx`` what ``bwd`` needs when ``training``.
+
+        Each layer's reproduces the ``forward`` of its twin in ``cnnstudio.engine.reference``
+        (the readable NCHW tier, and the oracle its tests compare it with)."""
         raise NotImplementedError
 
     def bwd(
         self, dout: Any, ctx: dict[str, Any], grads: dict[str, np.ndarray], need_dx: bool = True
     ) -> Any:
         """Batch-last backward pass: write parameter gradients into ``grads`` (in place) and
-        return the gradient w.r.t. the input (``None`` when ``need_dx`` is false)."""
+        return the gradient w.r.t. the input (``None`` when ``need_dx`` is false).
+
+        Each layer's reproduces the ``backward`` of its reference twin."""
         raise NotImplementedError
 
     def _ensure_built(self, input_shape: Any) -> None:

@@ -150,7 +150,9 @@ class Conv2D(Layer):
         contiguous: bool = True,
         reuse_output: bool = False,
     ) -> np.ndarray:
-        """``contiguous=False`` allows a strided view as the output (the fused step's
+        """Reproduces ``reference.conv.Conv2D.forward`` (batch-last).
+
+        ``contiguous=False`` allows a strided view as the output (the fused step's
         max pooling reads it in place). ``reuse_output=True`` writes a training batch's
         output into an array kept in ``ctx`` and overwritten by the next call (the fused
         step, whose pooling is the only reader)."""
@@ -209,6 +211,7 @@ class Conv2D(Layer):
         need_dx: bool = True,
         bias_grad: bool = True,
     ) -> np.ndarray | None:
+        """Reproduces ``reference.conv.Conv2D.backward`` (batch-last)."""
         cols = ctx["x_cols"]
         d2 = dout.reshape(self.filters, -1)
         if self.use_bias and bias_grad:

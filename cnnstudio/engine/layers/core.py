@@ -40,9 +40,11 @@ class Input(Layer):
         return super().build(self.shape if input_shape is None else input_shape, rng)
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.shape.Input.forward`` (batch-last)."""
         return x
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.shape.Input.backward`` (batch-last)."""
         return dout if need_dx else None
 
     def config(self) -> dict[str, Any]:
@@ -63,11 +65,13 @@ class Flatten(Layer):
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
         # Batch-last: a free reshape of a contiguous array.
+        """Reproduces ``reference.shape.Flatten.forward`` (batch-last)."""
         if training:
             ctx["x_shape"] = x.shape
         return x.reshape(-1, x.shape[-1])
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.shape.Flatten.backward`` (batch-last)."""
         return dout.reshape(ctx["x_shape"]) if need_dx else None
 
 
@@ -119,6 +123,7 @@ class Dense(Layer):
             self.params["b"] = np.zeros(self.units, dtype=np.float32)
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.dense.Dense.forward`` (batch-last)."""
         y = self.params["w"] @ x
         if self.use_bias:
             y += self.params["b"][:, None]
@@ -133,6 +138,7 @@ class Dense(Layer):
         grads: dict[str, np.ndarray],
         need_dx: bool = True,
     ) -> np.ndarray | None:
+        """Reproduces ``reference.dense.Dense.backward`` (batch-last)."""
         x = ctx["x"]
         if x.shape[1] == 1:
             # An outer product: matmul with an inner length of 1 is ~20x slower here.

@@ -75,6 +75,7 @@ class Add(_Merge):
         return shapes[0]
 
     def fwd(self, xs: list[np.ndarray], training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.merge.Add.forward`` (batch-last)."""
         if training:
             ctx["n"] = len(xs)
         y = xs[0] + xs[1]
@@ -84,6 +85,7 @@ class Add(_Merge):
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
         # The same array goes to every input: consumers must not modify it in place.
+        """Reproduces ``reference.merge.Add.backward`` (batch-last)."""
         return [dout] * ctx["n"]
 
 
@@ -108,10 +110,12 @@ class Concatenate(_Merge):
         return (sum(s[0] for s in shapes), *shapes[0][1:])
 
     def fwd(self, xs: list[np.ndarray], training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.merge.Concatenate.forward`` (batch-last)."""
         if training:
             ctx["sizes"] = [x.shape[0] for x in xs]
         return np.concatenate(xs, axis=0)
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.merge.Concatenate.backward`` (batch-last)."""
         cuts = np.cumsum(ctx["sizes"])[:-1]
         return np.split(dout, cuts, axis=0)

@@ -60,6 +60,7 @@ class BatchNorm(Layer):
         }
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.normalization.BatchNorm.forward`` (batch-last)."""
         c = x.shape[0]
         # Batch-last: channel axis first, everything else (space and batch) is reduced.
         x2 = x.reshape(c, -1)
@@ -93,6 +94,7 @@ class BatchNorm(Layer):
         return xhat * self.params["gamma"].reshape(col) + self.params["beta"].reshape(col)
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.normalization.BatchNorm.backward`` (batch-last)."""
         frozen = not ctx.get("_training", True) and "eval" in ctx
         xhat, inv_std = ctx["eval"] if frozen else (ctx["xhat"], ctx["inv_std"])
         c = dout.shape[0]
@@ -143,6 +145,7 @@ class Dropout(Layer):
         return shape
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.dropout.Dropout.forward`` (batch-last)."""
         if not training or self.rate == 0.0:
             ctx["mask"] = None
             return x
@@ -154,6 +157,7 @@ class Dropout(Layer):
         return x * mask
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
+        """Reproduces ``reference.dropout.Dropout.backward`` (batch-last)."""
         if not need_dx:
             return None
         mask = ctx["mask"]

@@ -104,7 +104,9 @@ class MaxPool2D(_Pool2D):
     def fwd(
         self, x: np.ndarray, training: bool, ctx: dict[str, Any], reuse_output: bool = False
     ) -> np.ndarray:
-        """``reuse_output=True``: a training batch's output goes into an array kept in
+        """Reproduces ``reference.pooling.MaxPool2D.forward`` (batch-last).
+
+        ``reuse_output=True``: a training batch's output goes into an array kept in
         ``ctx``, overwritten by the next call (the fused step, which only reads it)."""
         kh, kw = self.pool_size
         sh, sw = self.stride
@@ -128,6 +130,7 @@ class MaxPool2D(_Pool2D):
         grads: dict[str, np.ndarray],
         need_dx: bool = True,
     ) -> np.ndarray | None:
+        """Reproduces ``reference.pooling.MaxPool2D.backward`` (batch-last)."""
         if not need_dx:
             return None
         kh, kw = self.pool_size
@@ -156,6 +159,7 @@ class AvgPool2D(_Pool2D):
     type_name = "AvgPool2D"
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.pooling.AvgPool2D.forward`` (batch-last)."""
         kh, kw = self.pool_size
         sh, sw = self.stride
         oh, ow = self._out_hw
@@ -170,6 +174,7 @@ class AvgPool2D(_Pool2D):
         grads: dict[str, np.ndarray],
         need_dx: bool = True,
     ) -> np.ndarray | None:
+        """Reproduces ``reference.pooling.AvgPool2D.backward`` (batch-last)."""
         if not need_dx:
             return None
         kh, kw = self.pool_size
