@@ -222,6 +222,8 @@ class QtTrainView(QWidget):
         self._plots_dirty = False
         self._past_visible: list[bool] = []
         self._curve_cache: dict[int, tuple[Any, RunCurves]] = {}
+        #: The status line shows why Start is disabled (a tooltip alone goes unseen).
+        self._start_problem_shown = False
         self._build_ui()
         self._connect()
         self._plot_timer = QTimer(self)
@@ -328,6 +330,7 @@ class QtTrainView(QWidget):
         self.status_label = QLabel("Press Start to train.")
         self.status_label.setObjectName("trainStatus")
         self.status_label.setWordWrap(True)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         rlay.addWidget(self.status_label)
         self.message_label = QLabel()
         self.message_label.setObjectName("trainMessage")
@@ -1041,6 +1044,12 @@ class QtTrainView(QWidget):
         self.start_button.setEnabled(can_start)
         tip = problem if (idle and problem) else "Train a freshly initialised network"
         self.start_button.setToolTip(tip or "")
+        if idle and problem and self.project is not None:
+            self.status_label.setText(f"Cannot start: {problem}")
+            self._start_problem_shown = True
+        elif self._start_problem_shown:
+            self._start_problem_shown = False
+            self.status_label.setText("Press Start to train.")
         self.step_button.setEnabled(paused or can_start)
         self.epoch_button.setEnabled(paused or can_start)
         for w in (

@@ -196,3 +196,17 @@ def test_a_class_folder_named_with_invalid_bytes_is_one_note_and_the_previous_da
     assert note.startswith("Could not load the dataset: ") and "\n" not in note
     assert "caf\\xe9" in note and "not valid UTF-8" in note and "rename the folder" in note
     assert view.project.dataset is before
+
+
+def test_why_start_is_disabled_is_on_the_page_not_only_in_a_tooltip(view, tmp_path):
+    # Two classes for a network with ten outputs: Start is disabled, and the page used
+    # to keep saying "Press Start to train." with the reason only in a tooltip.
+    root = tmp_path / "pets"
+    _two_classes(root)
+    assert view.load_source("folder", str(root), size=[28, 28], color="L")
+    reason = view.start_button.toolTip()
+    assert not view.start_button.isEnabled() and "2 classes" in reason
+    assert view.status_label.text() == f"Cannot start: {reason}"
+    assert view.load_source("builtin")
+    assert view.start_button.isEnabled()
+    assert view.status_label.text() == "Press Start to train."
