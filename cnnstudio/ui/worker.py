@@ -555,6 +555,7 @@ def _out_of_memory_message(job: TrainingJob | None, last: TrainingSnapshot | Non
         c, h, w = job.input_shape
         shape = f"{c}@{h}x{w}"
     bs = job.config.batch_size
+    batch = min(bs, len(job.train_data[1]))  # a dataset smaller than the batch is one batch
     where = "before the first step" if last is None else f"after step {last.step}"
     cores = ', untick "Use 2 processor cores"' if job.config.processes > 1 else ""
     kept = (
@@ -564,7 +565,7 @@ def _out_of_memory_message(job: TrainingJob | None, last: TrainingSnapshot | Non
     )
     return (
         f"Training ran out of memory {where}: the computer has not enough free memory "
-        f"(RAM) for batches of {bs} images of {shape} in this network. Lower the batch "
+        f"(RAM) for batches of {batch} images of {shape} in this network. Lower the batch "
         f"size (now {bs}){cores}, use a smaller network, or close other programs. {kept}"
     )
 
