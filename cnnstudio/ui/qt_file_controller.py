@@ -29,6 +29,9 @@ OPEN_FILTER = (
     "Everything CNN Studio opens (*.cnnstudio *.cnnmodel *.json);;"
     "CNN Studio projects (*.cnnstudio);;Trained models (*.cnnmodel);;Architectures (*.json)"
 )
+#: What a file whose contents are not recognised is opened as (its loader's error then
+#: says what is wrong with it).
+SUFFIX_KINDS = {".cnnstudio": "project", ".cnnmodel": "model", ".json": "architecture"}
 MAX_RECENT = 8
 AUTOSAVE_MS = 60_000
 
@@ -191,19 +194,27 @@ class QtFileController(QObject):
             self.open_path(Path(path))
 
     def open_path(self, path: Path) -> bool:
-        """Open a project, a trained model or an architecture; errors change nothing."""
+        """Open a project, a trained model or an architecture; errors change nothing.
+
+        What the file holds decides how it opens; when its contents are not recognised
+        its name does, so that the loader says what is wrong with it (a damaged model,
+        a folder, a FIFO) rather than a vague "not a CNN Studio file".
+        """
         from cnnstudio.io.detect import file_kind
         from cnnstudio.io.errors import ModelFileError
 
         path = Path(path)
-        kind = file_kind(path)
+        kind: str = file_kind(path)
+        if kind == "unknown":
+            kind = SUFFIX_KINDS.get(path.suffix.lower(), kind)
         try:
             if kind == "project":
-                if not self.maybe_save():
-                    return False
                 from cnnstudio.io.project_file import load_project
 
-                self.project.load_data(load_project(path), path)
+                data = load_project(path)  # before asking: a damaged file asks nothing
+                if not self.maybe_save():
+                    return False
+                self.project.load_data(data, path)
                 self._add_recent(path)
                 self.context.status_message.emit(f"Opened {path.name}")
                 return True
@@ -229,11 +240,18 @@ class QtFileController(QObject):
         except (ModelFileError, ValueError) as exc:
             self._error("Cannot open the file", str(exc))
             return False
-        self._error(
-            "Cannot open the file",
-            f"{path}: not a CNN Studio project (.cnnstudio), model (.cnnmodel) or "
-            "architecture (.json), or the file is damaged.",
-        )
+        from cnnstudio.fileio import check_regular
+
+        try:
+            check_regular(path)
+            what = (
+                "not a CNN Studio project (.cnnstudio), model (.cnnmodel) or architecture "
+                "(.json), or the file is damaged."
+            )
+        except OSError as exc:  # UnsafeFileError: a folder, a FIFO, a device...
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            what = f"{reason}; open a CNN Studio project, model or architecture file instead."
+        self._error("Cannot open the file", f"{path}: {what}")
         return False
 
     # -- save ------------------------------------------------------------------------

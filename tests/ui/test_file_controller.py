@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -98,6 +99,31 @@ def test_a_damaged_project_is_refused_and_the_open_one_is_untouched(window, tmp_
     assert not window.files.open_path(not_ours)
     assert "not a CNN Studio" in window.files.last_error
     assert window.files.error_box is not None and window.files.error_box.isVisible()
+    window.files.error_box.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "says"),
+    [
+        ("cut.cnnmodel", lambda p: p.write_bytes(b"PK\x03\x04 cut short"), "cnnmodel: "),
+        ("fifo.json", lambda p: os.mkfifo(p), "FIFO"),
+        ("folder.cnnstudio", lambda p: p.mkdir(), "folder"),
+        ("fifo", lambda p: os.mkfifo(p), "is a pipe (FIFO)"),
+    ],
+)
+def test_a_file_that_cannot_be_opened_says_what_is_wrong_with_it(
+    window, tmp_path, monkeypatch, name, make, says
+):
+    # It used to say only "not a CNN Studio project, model or architecture, or the file
+    # is damaged"; the loader of its kind knows which.
+    asked = answer(monkeypatch, QMessageBox.StandardButton.Cancel)
+    window.context.project.mark_dirty(True)
+    path = tmp_path / name
+    make(path)
+    assert not window.files.open_path(path)
+    error = window.files.last_error
+    assert name in error and says in error and "or the file is damaged" not in error
+    assert asked == [], "nothing to save for a file that cannot be opened"
     window.files.error_box.close()
 
 
