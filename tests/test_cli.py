@@ -123,6 +123,7 @@ def test_screenshot_writes_the_main_window(tmp_path: Path):
     out = tmp_path / "main.png"
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.pop("QT_QPA_PLATFORM", None)  # the command must pick offscreen by itself
+    env["CNNSTUDIO_CONFIG_DIR"] = str(tmp_path / "config")  # never the developer's settings
     result = subprocess.run(
         [sys.executable, "-m", "cnnstudio", "gui", "--screenshot", str(out), "--size", "1000x700"],
         capture_output=True,

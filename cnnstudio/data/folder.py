@@ -94,7 +94,13 @@ def image_file(
                 "cannot read this file as an image: it is not an image Pillow can read", path
             ) from exc
         except Image.DecompressionBombError as exc:
-            raise DatasetError(f"image is too large to open safely ({exc})", path) from exc
+            # Pillow refuses the header before we can read its size; say it in our words.
+            raise DatasetError(
+                f"image is too large: its header claims far more than "
+                f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, the most CNN Studio decodes; "
+                "shrink it",
+                path,
+            ) from exc
         except Exception as exc:  # Pillow's decoders raise many types on damaged data
             raise DatasetError(f"unreadable or damaged image ({exc})", path) from exc
 

@@ -454,8 +454,9 @@ def _precheck(
                 )
         elif num_classes is not None and shape[0] != num_classes:
             return (
-                f"the network gives {shape[0]} class scores but the dataset has {num_classes} "
-                f"classes; set the last Dense block to {num_classes} units"
+                f"the network gives {_count(shape[0], 'class score')} but the dataset has "
+                f"{_count(num_classes, 'class')}; set the last Dense block to "
+                f"{_count(num_classes, 'unit')}"
             )
     return None
 
@@ -620,3 +621,10 @@ def _check_structure(
             )
     if not output_ids and not sinks:
         global_problems.append("there is no Output block; add one at the end of the network")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 class``, ``3 classes``, ``1 unit``, ``10 units``."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
