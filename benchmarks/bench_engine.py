@@ -62,7 +62,7 @@ def load_images(n: int = 2048, channels: int = 1):
 
 
 # -- NumPy engine ------------------------------------------------------------------------
-def numpy_lenet(threads: int = 1, processes: int = 1, channels: int = 1):
+def numpy_lenet(processes: int = 1, channels: int = 1):
     sys.path.insert(0, str(ROOT))
     from cnnstudio.engine import Conv2D, Dense, Flatten, MaxPool2D, Network, ReLU, Softmax
 
@@ -71,9 +71,7 @@ def numpy_lenet(threads: int = 1, processes: int = 1, channels: int = 1):
         Conv2D(16, 5), ReLU(), MaxPool2D(2), Flatten(),
         Dense(120), ReLU(), Dense(84), ReLU(), Dense(10), Softmax(),
     ]  # fmt: skip
-    kwargs = {"threads": threads} if threads > 1 else {}
-    if processes > 1:
-        kwargs["processes"] = processes
+    kwargs = {"processes": processes} if processes > 1 else {}
     return Network(layers, input_shape=(channels, 28, 28), seed=0, **kwargs)
 
 
@@ -193,7 +191,7 @@ def worker(args: argparse.Namespace) -> dict:
         x1 = torch.from_numpy(x_all[:1].copy())
         model_for_infer = model.eval
     else:
-        net = numpy_lenet(args.shards, args.procs, args.channels)
+        net = numpy_lenet(args.procs, args.channels)
         xs = [x_all[i * b : (i + 1) * b] for i in range(n_batches)]
         ys = [y_all[i * b : (i + 1) * b] for i in range(n_batches)]
         step = numpy_train_step_factory(net)
@@ -265,7 +263,6 @@ def run_worker(
     mode: str,
     batch: int,
     threads: int,
-    shards: int,
     seconds: float,
     procs: int = 1,
     channels: int = 1,
@@ -273,7 +270,7 @@ def run_worker(
     cmd = [
         sys.executable, __file__, "--worker", "--engine", engine, "--mode", mode,
         "--batch", str(batch), "--blas-threads", str(threads), "--threads", str(threads),
-        "--shards", str(shards), "--procs", str(procs), "--seconds", str(seconds),
+        "--procs", str(procs), "--seconds", str(seconds),
         "--channels", str(channels),
     ]  # fmt: skip
     env = dict(os.environ)
@@ -300,7 +297,7 @@ def torch_available() -> bool:
 
 
 def engine_supports(option: str) -> bool:
-    """Whether ``Network`` takes ``option`` (``threads``, ``processes``): older engines
+    """Whether ``Network`` takes ``option`` (``processes``): older engines
     can be benchmarked with the same script."""
     sys.path.insert(0, str(ROOT))
     import inspect
@@ -327,7 +324,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--blas-threads", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--shards", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--procs", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=3.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -338,7 +334,6 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 3)
     seconds = 2.0 if args.quick else 4.0
     use_torch = torch_available() and not args.no_torch
-    shards = engine_supports("threads")
     procs = engine_supports("processes")
     load_before = os.getloadavg()
     ch = args.channels
@@ -357,37 +352,33 @@ def main() -> None:
     header = "| engine | threads | " + " | ".join(f"B={b}" for b in BATCHES) + " |"
     lines += [header, "|---|---|" + "---|" * len(BATCHES)]
     results: dict[tuple[str, int], dict[int, float]] = {}
-    # (label, engine, threads in all, batch shards on threads, processes)
+    # (label, engine, threads in all, processes)
     configs = [
-        ("NumPy (BLAS threads)", "numpy", 1, 1, 1),
-        ("NumPy (BLAS threads)", "numpy", 2, 1, 1),
+        ("NumPy (BLAS threads)", "numpy", 1, 1),
+        ("NumPy (BLAS threads)", "numpy", 2, 1),
     ]
-    if shards:
-        # Network(threads=2): two batch shards on two Python threads, BLAS 1 thread each;
-        # batches under 2 * min_shard_size (48) run unsharded on one thread.
-        configs.append(("NumPy Network(threads=2), BLAS 1", "numpy", 2, 2, 1))
     if procs:
         # Network(processes=2): this process and one helper process, each on half of
         # every batch with one BLAS thread.
-        configs.append(("NumPy Network(processes=2), BLAS 1", "numpy", 2, 1, 2))
+        configs.append(("NumPy Network(processes=2), BLAS 1", "numpy", 2, 2))
     if use_torch:
-        configs += [("PyTorch CPU", "torch", 1, 1, 1), ("PyTorch CPU", "torch", 2, 1, 1)]
+        configs += [("PyTorch CPU", "torch", 1, 1), ("PyTorch CPU", "torch", 2, 1)]
     # Configurations take turns (round-robin over repeats) so that a change in the
     # machine's load during the run hits all of them alike.
     runs: dict[tuple[str, int, int], list[float]] = {}
     losses: dict[tuple[str, int], dict[int, list[float]]] = {}
     for b in BATCHES:
         for _ in range(repeats):
-            for label, engine, threads, n_shards, n_procs in configs:
-                blas = 1 if n_shards > 1 or n_procs > 1 else threads
-                r = run_worker(engine, "train", b, blas, n_shards, seconds, n_procs, ch)
+            for label, engine, threads, n_procs in configs:
+                blas = 1 if n_procs > 1 else threads
+                r = run_worker(engine, "train", b, blas, seconds, n_procs, ch)
                 runs.setdefault((label, threads, b), []).append(r["samples_per_s"])
                 losses.setdefault((label, threads), {}).setdefault(b, []).append(r["loss"])
-        for label, _, threads, _, _ in configs:
+        for label, _, threads, _ in configs:
             value = statistics.median(runs[(label, threads, b)])
             results.setdefault((label, threads), {})[b] = value
             print(f"{label:38s} t={threads} B={b:4d}: {value:8.0f} samples/s", flush=True)
-    for label, _, threads, _, _ in configs:
+    for label, _, threads, _ in configs:
         row = results[(label, threads)]
         lines.append(
             f"| {label} | {threads} | " + " | ".join(f"{row[b]:,.0f}" for b in BATCHES) + " |"
@@ -422,13 +413,13 @@ def main() -> None:
     lines += ["| engine | median (us) | p90 (us) |", "|---|---|---|"]
     lat_engines = ["numpy"] + (["torch"] if use_torch else [])
     for engine in lat_engines:
-        r = median_of(repeats, engine, "latency", 1, 1, 1, seconds, 1, ch)
+        r = median_of(repeats, engine, "latency", 1, 1, seconds, 1, ch)
         name = "NumPy" if engine == "numpy" else "PyTorch CPU"
         print(f"{name} latency: median {r['median_us']:.0f} us, p90 {r['p90_us']:.0f} us")
         lines.append(f"| {name} | {r['median_us']:.0f} | {r['p90_us']:.0f} |")
 
     lines += ["", "## Memory, training at B=128 (NumPy, 1 thread)", ""]
-    r = median_of(1, "numpy", "memory", 128, 1, 1, seconds, 1, ch)
+    r = median_of(1, "numpy", "memory", 128, 1, seconds, 1, ch)
     print(f"NumPy memory: tracemalloc peak {r['peak_mb']:.1f} MB")
     lines += [
         f"- tracemalloc peak over 10 training steps: {r['peak_mb']:.1f} MB "

@@ -21,8 +21,6 @@ NCHW, written to be read) it reproduces; the tests compare the two.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -32,7 +30,6 @@ __all__ = [
     "MaxPoolBackward",
     "MaxPoolPlan",
     "RowConv",
-    "SharedGil",
     "avgpool_backward",
     "avgpool_forward",
     "col2im",
@@ -43,7 +40,6 @@ __all__ = [
     "maxpool_backward",
     "maxpool_forward",
     "pad",
-    "shared_gil",
     "to_batch_first",
     "to_batch_last",
     "unpad",
@@ -62,8 +58,6 @@ GEMM_CHUNK = 4096
 CONV_BLOCK = 2048
 #: Largest batch that max pooling takes one axis at a time (see ``maxpool_forward``).
 SEPARABLE_POOL_BATCH = 2
-#: Output size above which NumPy's ``matmul`` releases the GIL (it keeps it below ~500).
-GIL_MIN_OUTPUT = 512
 #: NumPy's ufunc buffer size (``np.setbufsize``, in elements) for the slice-adds of
 #: ``Col2Im``, and for the elementwise operations of pooling. A ufunc whose operands are
 #: strided views (runs of ``OW * N`` or only ``N`` contiguous numbers) copies them
@@ -74,32 +68,6 @@ GIL_MIN_OUTPUT = 512
 #: 8 KB fit the 48 KB L1 cache; three of 32 KB do not).
 SLICE_ADD_BUFSIZE = 256
 POOL_BUFSIZE = 2048
-
-
-_THREAD = threading.local()
-
-
-class SharedGil:
-    """``with SharedGil():`` marks the calling thread as one of several running a network's
-    kernels at once (``Network(threads=N)``'s batch shards), until the block ends.
-
-    NumPy's ``matmul`` keeps the GIL for small outputs, so under this mark the kernels
-    avoid plans made of many small products (see ``Conv2D``'s training forward).
-    """
-
-    __slots__ = ("old",)
-
-    def __enter__(self) -> None:
-        self.old = getattr(_THREAD, "shared_gil", False)
-        _THREAD.shared_gil = True
-
-    def __exit__(self, *exc: object) -> None:
-        _THREAD.shared_gil = self.old
-
-
-def shared_gil() -> bool:
-    """Whether the calling thread runs inside ``SharedGil`` (several threads share the GIL)."""
-    return bool(getattr(_THREAD, "shared_gil", False))
 
 
 class _UfuncBuffer:
@@ -167,8 +135,7 @@ def _windows(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, oh: int, ow: in
     """All ``kh * kw`` shifted windows of ``xp`` as one ``(C, kh, kw, OH, OW, N)`` view (read only).
 
     Built with the ``ndarray`` constructor when ``xp`` is contiguous: ``as_strided`` costs
-    ~10 us a call in Python, held under the GIL, which the two threads of a sharded
-    training step then wait for.
+    ~10 us a call in Python, several times a training step.
     """
     c, _, _, n = xp.shape
     s0, s1, s2, s3 = xp.strides
@@ -462,7 +429,7 @@ class Col2Im:
         with _UfuncBuffer(SLICE_ADD_BUFSIZE):
             for dst, src in self.pairs:
                 # np.add with out= rather than ``view[...] += src``: the latter also runs a
-                # __setitem__ of the view onto itself, Python-level work under the GIL.
+                # __setitem__ of the view onto itself, more Python-level work per offset.
                 add(dst, src, out=dst)
         return out
 
@@ -542,17 +509,13 @@ def weight_grad(dout2: np.ndarray, cols: np.ndarray, out: np.ndarray | None = No
     these shapes (measured on LeNet's layers), and chunks of about ``GEMM_CHUNK`` columns
     were another 2-3x for the first convolution's ~50k-long inner dimension.
 
-    The chunks run as one batched ``matmul`` over a strided view (no copy) whose output
-    has at least ``GIL_MIN_OUTPUT`` elements: NumPy's ``matmul`` keeps the GIL when its
-    output is small (LeNet's first convolution: 6 x 25 = 150 numbers), which serialised
-    the two threads of ``Network(threads=2)`` on this call.
+    The chunks run as one batched ``matmul`` over a strided view (no copy).
 
     Reproduces ``dW = dY @ cols.T`` of ``reference.conv.Conv2D.backward``.
     """
     k, m = cols.shape
     c_out = dout2.shape[0]
-    n_chunks = max(1, m // GEMM_CHUNK, -(-GIL_MIN_OUTPUT // (k * c_out)))
-    n_chunks = min(n_chunks, max(1, m // 256))
+    n_chunks = max(1, m // GEMM_CHUNK)
     if n_chunks == 1:
         acc = cols @ dout2.T
     else:

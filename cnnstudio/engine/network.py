@@ -6,7 +6,6 @@ public methods take and return NCHW / ``(N, F)`` arrays and convert only at the 
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections import Counter, deque
@@ -17,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 
 from cnnstudio.engine import kernels
+from cnnstudio.engine.blas import blas_threads
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.layers import (
     BatchNorm,
@@ -221,10 +221,6 @@ class Network:
         bit-identical weights.
     name : str
         Stored in ``to_architecture()``.
-    threads : int
-        Training steps on batches of at least ``min_shard_size * threads`` samples run
-        as that many shards on Python threads (see ``set_threads``). BLAS threads are
-        otherwise left to the caller: wrap calls in ``threadpoolctl.threadpool_limits``.
 
     Attributes
     ----------
@@ -248,9 +244,6 @@ class Network:
         The Input node, the sink, and the node whose output is the logits.
     """
 
-    threads: int
-    _executor: Any
-    _bounds_cache: dict[int, list[tuple[int, int]]]
     processes: int
     _procs: Any  # engine.parallel.ProcessShards while processes > 1
     _procs_finalizer: Any
@@ -263,7 +256,6 @@ class Network:
         seed: int = 0,
         *,
         name: str = "network",
-        threads: int = 1,
         processes: int = 1,
     ) -> None:
         layers = list(layers)
@@ -287,23 +279,7 @@ class Network:
         ]
         self.name = name
         self._setup(specs, seed)
-        self.set_threads(threads)
         self.set_processes(processes)
-
-    def set_threads(self, threads: int) -> None:
-        """Run training steps on ``threads`` Python threads, each on a shard of the batch.
-
-        Used only for batches of at least ``min_shard_size * threads`` samples and networks
-        without BatchNorm or Dropout (their batch statistics and random masks would differ).
-        While shards run, BLAS is limited to one thread (restored afterwards). Results are
-        the same as with one thread up to float rounding of the summed gradients.
-        """
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise EngineError(f"threads must be a positive integer, got {threads!r}")
-        if threads != self.threads:
-            self.close()
-        self.threads = threads
-        self._bounds_cache = {}
 
     def set_processes(self, processes: int) -> None:
         """Train on ``processes`` processes, each running a shard of every batch.
@@ -311,8 +287,7 @@ class Network:
         ``processes - 1`` helper processes start now, in the background (about half a
         second before the first step can use them), each with one BLAS thread and its
         own copy of the network; this process runs the first shard and sums the
-        gradients. Unlike threads (``set_threads``), processes do not share the GIL,
-        so on an idle machine two of them train up to ~1.8x as fast as one.
+        gradients. On an idle machine two of them train up to ~1.8x as fast as one.
 
         Used only for batches of at least ``min_process_shard * processes`` samples and
         float32 networks without BatchNorm or Dropout. Results equal one process's up to float
@@ -351,20 +326,14 @@ class Network:
         self.processes = 1
 
     def close(self) -> None:
-        """Stop the helper threads and processes started for ``threads > 1`` or
-        ``processes > 1`` (they also stop when the network is garbage-collected). The
-        network stays usable: threads restart on demand, processes with
-        ``set_processes``."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """Stop the helper processes started for ``processes > 1`` (they also stop when
+        the network is garbage-collected). The network stays usable; ``set_processes``
+        starts them again."""
         self._close_processes()
 
     # -- construction ---------------------------------------------------------------
     @classmethod
-    def from_architecture(
-        cls, arch: dict[str, Any], seed: int = 0, threads: int = 1, processes: int = 1
-    ) -> Network:
+    def from_architecture(cls, arch: dict[str, Any], seed: int = 0, processes: int = 1) -> Network:
         """Build a network from an architecture dict (see docs/file-formats.md).
 
         Sizes are checked by shape inference before any weight is allocated: a network
@@ -383,7 +352,6 @@ class Network:
         """
         specs, name = _parse_architecture(arch)
         net = cls._from_specs(specs, seed, name=name)
-        net.set_threads(threads)
         net.set_processes(processes)
         return net
 
@@ -472,15 +440,7 @@ class Network:
         self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._batch: int | None = None
-        self._shard_bounds: list[tuple[int, int]] | None = None
-        self._shard_ctx: list[dict[str, dict[str, Any]]] = [self._train_ctx]
-        self._shard_grads: list[dict[str, dict[str, np.ndarray]]] = [{}]
-        self._executor = None
         self._shard_safe = not any(isinstance(lay, BatchNorm | Dropout) for lay in self.layers)
-        self.threads = 1
-        self._bounds_cache = {}
-        #: Smallest shard worth a thread (at B=32 the split did not pay off).
-        self.min_shard_size = 24
         self.processes = 1
         self._procs = None
         self._procs_finalizer = None
@@ -586,8 +546,6 @@ class Network:
         """
         if training and self._use_processes(x):
             return self._forward_processes(x)
-        if training and self._use_shards(x):
-            return self._forward_shards(x)
         parts = self._inference_parts(x) if not training else None
         if parts is not None:
             return np.concatenate([self.forward(part) for part in parts], axis=0)
@@ -596,7 +554,6 @@ class Network:
         logits = self._run(xb, training, ctxs, keep_all=False)[self.logits_id]
         if training:
             self._batch = xb.shape[-1]
-            self._shard_bounds = None
             self._proc_bounds = None
             self._proc_x = None
         return np.ascontiguousarray(logits.T)
@@ -654,7 +611,7 @@ class Network:
             self._lose_processes(exc)
             return self.forward(x, training=True)
         a, b = bounds[0]
-        with _blas_limit(1):
+        with blas_threads(1):
             z0 = self._run(self._prepare(x[a:b]), True, self._train_ctx, keep_all=False)
         try:
             parts = self._procs.finish_forward(bounds)
@@ -662,7 +619,6 @@ class Network:
             self._lose_processes(exc)
             return self.forward(x, training=True)
         self._batch = n
-        self._shard_bounds = None
         self._proc_bounds = bounds
         self._proc_x = x
         return np.concatenate([z0[self.logits_id].T, *parts], axis=0)
@@ -689,9 +645,9 @@ class Network:
             self._lose_processes(exc)
             return self.train_step(x, y, loss_fn)
         self._batch = None  # a step is whole: no separate backward() may follow
-        self._proc_bounds = self._shard_bounds = None
+        self._proc_bounds = None
         a, b = bounds[0]
-        with _blas_limit(1):
+        with blas_threads(1):
             z0 = self._local_step(x, y, a, b, n, loss_fn, self._train_ctx, None)
         try:
             shards = self._procs.finish_step([g for _, _, g in self.flat_parameters()], bounds)
@@ -764,7 +720,7 @@ class Network:
         except HelperLost as exc:
             lost = exc
         a, b = bounds[0]
-        with _blas_limit(1):
+        with blas_threads(1):
             self._backward(np.ascontiguousarray(d[a:b].T, dtype=self._dtype), self._train_ctx, None)
         if lost is None:
             try:
@@ -776,69 +732,6 @@ class Network:
         self._lose_processes(lost)
         for a, b in bounds[1:]:
             self._local_shard(x, None, a, b, len(d), None, dlogits=d)
-
-    # -- batch shards on threads ------------------------------------------------------------
-    # NumPy releases the GIL inside its kernels and BLAS calls, so two Python threads
-    # each running half the batch (with one BLAS thread each) keep both cores busy with
-    # less synchronisation than a 2-thread BLAS on these small matrices. Layers keep
-    # their caches in per-shard ctx dicts; gradients are summed after the backward pass.
-    def _use_shards(self, x: Any) -> bool:
-        return (
-            self.threads > 1
-            and self._shard_safe
-            and hasattr(x, "shape")
-            and len(x.shape) >= 1
-            and x.shape[0] >= self.min_shard_size * self.threads
-        )
-
-    def _pool(self) -> Any:
-        if self._executor is None:
-            import weakref
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._executor = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="engine")
-            weakref.finalize(self, self._executor.shutdown, wait=False)
-        return self._executor
-
-    def _in_shards(self, fn: Any, n_shards: int) -> list[Any]:
-        """Run ``fn(s)`` for every shard, shard 0 on the calling thread, BLAS at 1 thread."""
-
-        def marked(s: int) -> Any:
-            with kernels.SharedGil():
-                return fn(s)
-
-        with _blas_limit(1):
-            futures = [self._pool().submit(marked, s) for s in range(1, n_shards)]
-            first = marked(0)
-            return [first] + [f.result() for f in futures]
-
-    def _forward_shards(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
-        n = x.shape[0]
-        bounds = self._bounds_cache.get(n)
-        if bounds is None:
-            cuts = np.linspace(0, n, self.threads + 1).astype(int)
-            bounds = [(int(a), int(b)) for a, b in itertools.pairwise(cuts)]
-            self._bounds_cache = {n: bounds}
-        while len(self._shard_ctx) < len(bounds):
-            self._shard_ctx.append({nid: {} for nid in self.nodes})
-            self._shard_grads.append(
-                {
-                    nid: {k: np.zeros_like(v) for k, v in lay.grads.items()}
-                    for nid, lay in self.nodes.items()
-                }
-            )
-        self._prepare(x[:1])  # checks the shape and dtype here, on the calling thread
-
-        def run(s: int) -> np.ndarray:
-            a, b = bounds[s]
-            ctxs = self._train_ctx if s == 0 else self._shard_ctx[s]
-            return self._run(self._prepare(x[a:b]), True, ctxs, keep_all=False)[self.logits_id]
-
-        parts = self._in_shards(run, len(bounds))
-        self._batch = n
-        self._shard_bounds = bounds
-        return np.ascontiguousarray(np.concatenate(parts, axis=1).T)
 
     def backward(self, dlogits: Any) -> None:
         """Backpropagate ``dlogits`` (N, K), the loss gradient w.r.t. the logits of the last
@@ -854,24 +747,7 @@ class Network:
         if self._proc_bounds is not None:
             self._backward_processes(d)
             return
-        if self._shard_bounds is None:
-            self._backward(np.ascontiguousarray(d.T, dtype=self._dtype), self._train_ctx, None)
-            return
-        bounds = self._shard_bounds
-
-        def run(s: int) -> None:
-            a, b = bounds[s]
-            dl: np.ndarray = np.ascontiguousarray(d[a:b].T, dtype=self._dtype)
-            if s == 0:
-                self._backward(dl, self._train_ctx, None)
-            else:
-                self._backward(dl, self._shard_ctx[s], self._shard_grads[s])
-
-        self._in_shards(run, len(bounds))
-        for s in range(1, len(bounds)):
-            for nid, layer in self.nodes.items():
-                for k, g in layer.grads.items():
-                    g += self._shard_grads[s][nid][k]
+        self._backward(np.ascontiguousarray(d.T, dtype=self._dtype), self._train_ctx, None)
 
     def _backward(
         self,
@@ -1261,45 +1137,6 @@ class _ConvReluMaxPool:
             np.sum(dpre.reshape(dpre.shape[0], -1), axis=1, out=grads["b"])
         dz = self.pool.bwd(dpre, ctx["fused_pool"], {}, True)
         return self.conv.bwd(dz, ctx, grads, need_dx, bias_grad=False)
-
-
-_BLAS_LIBS: list[Any] | None = None
-
-
-class _BlasLimit:
-    """Limit BLAS to ``n`` threads inside a ``with`` block, restoring the previous counts.
-
-    Talks to the loaded BLAS libraries' thread setters directly (found once with
-    threadpoolctl): ~2 us a block, where ``ThreadpoolController.limit`` took 25-50 us,
-    twice per sharded training step.
-    """
-
-    def __init__(self, n: int) -> None:
-        global _BLAS_LIBS
-        if _BLAS_LIBS is None:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS_LIBS = list(ThreadpoolController().select(user_api="blas").lib_controllers)
-        self.n = n
-        self.saved: list[tuple[Any, int]] = []
-
-    def __enter__(self) -> _BlasLimit:
-        assert _BLAS_LIBS is not None
-        self.saved = [(lib, lib.num_threads) for lib in _BLAS_LIBS]
-        for lib, current in self.saved:
-            if current != self.n:
-                lib.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for lib, previous in self.saved:
-            if previous != self.n:
-                lib.set_num_threads(previous)
-
-
-def _blas_limit(n: int) -> _BlasLimit:
-    """Context manager limiting BLAS to ``n`` threads."""
-    return _BlasLimit(n)
 
 
 def _assign_names(layers: Iterable[Layer]) -> None:

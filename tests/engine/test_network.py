@@ -269,24 +269,6 @@ def test_training_step_reduces_loss_on_a_fixed_batch():
     assert (net.predict(x) == y).mean() == 1.0
 
 
-def test_two_thread_shards_give_the_same_step():
-    x = np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32)
-    dl = np.random.default_rng(1).normal(size=(64, 10)).astype(np.float32)
-    one, two = lenet(3), lenet(3)
-    two.set_threads(2)
-    z1, z2 = one.forward(x, training=True), two.forward(x, training=True)
-    assert two._shard_bounds == [(0, 32), (32, 64)]
-    np.testing.assert_allclose(z2, z1, rtol=1e-5, atol=1e-6)
-    one.backward(dl)
-    two.backward(dl)
-    for (key, _, g1), (_, _, g2) in zip(one.parameters(), two.parameters(), strict=True):
-        np.testing.assert_allclose(g2, g1, rtol=1e-4, atol=1e-5, err_msg=key)
-    with pytest.raises(EngineError, match="threads"):
-        one.set_threads(0)
-    two.close()  # no helper thread outlives the test
-    assert two._executor is None
-
-
 def test_fused_steps_give_each_batch_its_own_gradients():
     # The fused Conv -> ReLU -> MaxPool step keeps its arrays (and views of them) from one
     # training step to the next: a second batch must get exactly the gradients a fresh

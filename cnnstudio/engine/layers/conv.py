@@ -179,11 +179,9 @@ class Conv2D(Layer):
                 xp = kernels.pad(x, self._pads, out=xpad)
             # Training keeps the whole unfolded input for the weight gradient when it fits
             # in one block of the product; when it does not, the backward pass unfolds it
-            # again block by block (kernels.weight_grad_unfolding), unless several threads
-            # share the GIL (its small products keep it). Inference never keeps it.
+            # again block by block (kernels.weight_grad_unfolding). Inference never keeps it.
             rows = kernels.conv_block_rows(oh, ow, n)
-            keep = rows == oh or kernels.shared_gil()
-            width = (oh if training and keep else rows) * ow * n
+            width = rows * ow * n
             cbuf = buffer(ctx, "cols", (c * kh * kw, width), x.dtype)
             if reuse_output and training:
                 ybuf = buffer(ctx, "y", (self.filters, oh * ow * n), x.dtype)
@@ -243,7 +241,7 @@ class Conv2D(Layer):
                 fold_blocks = kernels.FoldByBlocks(block, dxp, kh, kw, sh, sw, oh, ow)
                 ctx["fold_blocks"] = fold_blocks
             return kernels.unpad(fold_blocks(self._weight_matrix().T, d2), self._pads)
-        # One block (or threads sharing the GIL): one whole matrix of column gradients.
+        # One block: one whole matrix of column gradients.
         dcols = buffer(ctx, "dcols", (c * kh * kw, d2.shape[1]), d2.dtype)
         kernels.matmul_wide(self._weight_matrix().T, d2, out=dcols)
         fold = ctx.get("col2im")
