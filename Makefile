@@ -17,7 +17,7 @@ help:
 	@echo "make test        run the whole test suite headless"
 	@echo "make fuzz        long fuzz campaign of every loader and the command line"
 	@echo "                 (FUZZ_TRIES=N tries per target, default 1500; prints a summary)"
-	@echo "make lint        ruff check + format check"
+	@echo "make lint        ruff check + format check + the import layers (lint-imports)"
 	@echo "make typecheck   mypy"
 	@echo "make bench       engine speed and memory benchmarks (benchmarks/)"
 	@echo "make screenshot  docs/screenshots/main-window.png via 'cnnstudio gui --screenshot'"
@@ -61,6 +61,7 @@ fuzz: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check cnnstudio tests benchmarks
 	$(BIN)/ruff format --check cnnstudio tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

@@ -60,7 +60,7 @@ VIEWS: tuple[ViewSpec, ...] = (
         "Build",
         "Drag blocks from the palette onto the canvas to build a network. Every block shows "
         "its output shape (C@HxW) and parameter count as you edit.",
-        "cnnstudio.ui.build:QtBuildView",
+        "cnnstudio.ui.canvas:QtBuildView",
     ),
     ViewSpec(
         "train",

@@ -12,7 +12,7 @@ __all__ = ["QtBuildView"]
 
 def __getattr__(name: str) -> Any:
     if name == "QtBuildView":
-        from cnnstudio.ui.build.qt_build_view import QtBuildView
+        from cnnstudio.ui.canvas.qt_build_view import QtBuildView
 
         return QtBuildView
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

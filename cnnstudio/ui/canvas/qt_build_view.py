@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 from cnnstudio.model.errors import ModelError
 from cnnstudio.model.graph import CLIPBOARD_FORMAT, COLUMN_SPACING, Block, Graph
 from cnnstudio.model.registry import block_spec
-from cnnstudio.ui.build._signals import ModelConnections
-from cnnstudio.ui.build.commands import (
+from cnnstudio.ui.canvas._signals import ModelConnections
+from cnnstudio.ui.canvas.commands import (
     AddBlock,
     ApplyArchitecture,
     AutoArrange,
@@ -39,11 +39,11 @@ from cnnstudio.ui.build.commands import (
     SetBlockLabel,
     SetBlockParam,
 )
-from cnnstudio.ui.build.qt_canvas import QtCanvas
-from cnnstudio.ui.build.qt_inspector import QtBlockInspector
-from cnnstudio.ui.build.qt_items import BLOCK_HEIGHT, BLOCK_WIDTH
-from cnnstudio.ui.build.qt_palette import QtBlockPalette
-from cnnstudio.ui.build.qt_scene import QtGraphScene
+from cnnstudio.ui.canvas.qt_canvas import QtCanvas
+from cnnstudio.ui.canvas.qt_inspector import QtBlockInspector
+from cnnstudio.ui.canvas.qt_items import BLOCK_HEIGHT, BLOCK_WIDTH
+from cnnstudio.ui.canvas.qt_palette import QtBlockPalette
+from cnnstudio.ui.canvas.qt_scene import QtGraphScene
 from cnnstudio.ui.context import AppContext
 
 __all__ = ["CLIPBOARD_MIME_TYPE", "QtBuildView"]

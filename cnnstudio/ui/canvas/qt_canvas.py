@@ -21,8 +21,8 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from cnnstudio.model.graph import Link
-from cnnstudio.ui.build.qt_palette import block_type_from_mime
-from cnnstudio.ui.build.qt_scene import QtGraphScene
+from cnnstudio.ui.canvas.qt_palette import block_type_from_mime
+from cnnstudio.ui.canvas.qt_scene import QtGraphScene
 
 __all__ = ["MAX_ZOOM", "MIN_ZOOM", "QtCanvas"]
 

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 from cnnstudio.model.graph import Graph
 from cnnstudio.model.inference import BlockInfo, format_shape
 from cnnstudio.model.registry import BlockSpec, ParamSpec
-from cnnstudio.ui.build._signals import ModelConnections
-from cnnstudio.ui.build.style import block_icon
+from cnnstudio.ui.canvas._signals import ModelConnections
+from cnnstudio.ui.canvas.style import block_icon
 
 __all__ = ["QtBlockInspector", "explain_spec", "formula_lines"]
 

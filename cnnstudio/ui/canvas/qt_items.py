@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.model.graph import BLOCK_HEIGHT, COLUMN_SPACING
 from cnnstudio.model.registry import BlockSpec
-from cnnstudio.ui.build.style import ERROR_COLOR, WARNING_COLOR, block_icon, group_color
+from cnnstudio.ui.canvas.style import ERROR_COLOR, WARNING_COLOR, block_icon, group_color
 
 if TYPE_CHECKING:
     from cnnstudio.model.inference import BlockInfo

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.model.registry import GROUPS, BlockSpec, block_spec, blocks_in_group
-from cnnstudio.ui.build.style import block_icon, group_color
+from cnnstudio.ui.canvas.style import block_icon, group_color
 
 __all__ = ["BLOCK_MIME_TYPE", "QtBlockPalette", "block_type_from_mime", "mime_for_block"]
 

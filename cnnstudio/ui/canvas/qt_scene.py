@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.model.graph import Block, Graph, Link
-from cnnstudio.ui.build._signals import ModelConnections
-from cnnstudio.ui.build.qt_items import (
+from cnnstudio.ui.canvas._signals import ModelConnections
+from cnnstudio.ui.canvas.qt_items import (
     BLOCK_HEIGHT,
     BLOCK_WIDTH,
     QtBlockItem,

@@ -9,7 +9,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from cnnstudio.model.project import Project
-from cnnstudio.ui.build.qt_build_view import QtBuildView
+from cnnstudio.ui.canvas.qt_build_view import QtBuildView
 from cnnstudio.ui.context import AppContext
 
 

@@ -4,7 +4,7 @@ Not a test: a walkthrough that drives the real window the way a user would, time
 and takes the screenshots the README shows. Needs an X server and xdotool::
 
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1280x1024x24" \\
-        .venv/bin/python -m tests.ui.build.screenshots docs/screenshots
+        .venv/bin/python -m tests.ui.canvas.screenshots docs/screenshots
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow
 from cnnstudio.model.graph import Link
 from cnnstudio.model.project import Project
 from cnnstudio.ui.app import ensure_app
-from cnnstudio.ui.build.qt_build_view import QtBuildView
+from cnnstudio.ui.canvas.qt_build_view import QtBuildView
 from cnnstudio.ui.context import AppContext
-from tests.ui.build.test_build_view import LENET_ORDER
+from tests.ui.canvas.test_build_view import LENET_ORDER
 
 # The LeNet-5 blocks in drop order, as the canvas tests build them.
 LENET = LENET_ORDER

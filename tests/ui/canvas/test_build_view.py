@@ -12,7 +12,7 @@ from cnnstudio.model.graph import Graph, Link
 from cnnstudio.model.presets import list_presets
 from cnnstudio.model.project import Project
 from cnnstudio.model.registry import GROUPS, blocks_in_group
-from cnnstudio.ui.build.qt_palette import BLOCK_MIME_TYPE, block_type_from_mime
+from cnnstudio.ui.canvas.qt_palette import BLOCK_MIME_TYPE, block_type_from_mime
 
 from .conftest import below, drop
 
@@ -418,7 +418,7 @@ def test_edit_actions_and_docks_are_exposed_for_the_main_window(view):
 
 
 def test_project_without_context_project_gets_one(qtbot):
-    from cnnstudio.ui.build.qt_build_view import QtBuildView
+    from cnnstudio.ui.canvas.qt_build_view import QtBuildView
     from cnnstudio.ui.context import AppContext
 
     context = AppContext()
@@ -538,7 +538,7 @@ def test_ctrl_wheel_zooms_and_plain_wheel_does_not(view):
 def test_a_closed_view_stops_listening_to_the_model(qtbot):
     from PySide6.QtCore import QCoreApplication, QEvent
 
-    from cnnstudio.ui.build.qt_build_view import QtBuildView
+    from cnnstudio.ui.canvas.qt_build_view import QtBuildView
     from cnnstudio.ui.context import AppContext
 
     context = AppContext()

@@ -40,7 +40,7 @@ def test_explain_on_a_canvas_block_opens_the_lab_preset_to_it(qtbot):
     qtbot.addWidget(win)
     assert isinstance(win.view("learn"), QtLearnView)
     win.show_view("build")
-    from cnnstudio.ui.build.qt_inspector import explain_spec
+    from cnnstudio.ui.canvas.qt_inspector import explain_spec
 
     # The first conv block of LeNet-5 on the canvas, changed to 3x3 / stride 2 / pad 1,
     # as the inspector's Explain button sends it.
