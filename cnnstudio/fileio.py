@@ -74,7 +74,7 @@ def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "is a folder, not a file"
     if stat.S_ISFIFO(mode):
-        return "is a pipe (FIFO), not a regular file; save the data to a file first"
+        return "is a pipe (FIFO), not a regular file"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "is a device, not a regular file"
     if stat.S_ISSOCK(mode):
