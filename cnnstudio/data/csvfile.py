@@ -33,8 +33,8 @@ _MAX_LINE_CHARS = 1 << 24
 #: A file may hold (a .csv.gz unpack to) this many bytes per pixel value the size limit allows.
 _TEXT_PER_VALUE = 16
 _ID_ADVICE = (
-    "that looks like an id or a timestamp, not a class label; head the column of classes "
-    "'label' in the first line, or pick the label column with load_csv(label_column=...)"
+    "that looks like an id or a timestamp, not a class label; number the classes 0, 1, 2, ... "
+    "(or name them) in a column headed 'label' in the first line"
 )
 
 
