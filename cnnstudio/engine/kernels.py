@@ -329,6 +329,9 @@ class RowConv:
         self.y = np.empty((c_out, m), dtype=dtype)
         #: The output ``(C_out, OH, Wp, N)``; columns from ``OW`` on are padding.
         self.y4 = self.y.reshape(c_out, self.oh, wp, n)
+        #: Its ``(C_out, OH, OW, N)`` part: one view for good, so that a plan made of it
+        #: (``MaxPoolPlan``) stays valid.
+        self.valid = self.y4[:, :, : self.ow]
 
     def __call__(self, x: np.ndarray, wmat: np.ndarray) -> np.ndarray:
         """``(C_out, OH, Wp, N)`` for ``x`` (C, H, W, N) and ``wmat`` (C_out, C*kh*kw).
@@ -342,9 +345,11 @@ class RowConv:
 
 
 class MaxPoolPlan:
-    """Max pooling of one fixed ``(C, Hp, Wp, N)`` array (such as ``RowConv``'s output,
-    which lives at a fixed address) by ``maxpool_forward``'s two passes, with every
-    strided view and the scratch array made once.
+    """Max pooling of one fixed ``(C, Hp, Wp, N)`` array of one or two images (such as
+    ``RowConv.valid``, or a padded input's buffer) by ``maxpool_forward``'s two passes,
+    with every strided view and the scratch array made once.
+
+    ``matches(xp)`` says whether the plan was made for this very array.
 
     Reproduces ``reference.pooling.MaxPool2D.forward``.
     """
@@ -353,14 +358,20 @@ class MaxPoolPlan:
         self, xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int
     ) -> None:
         c, _, wp, n = xp.shape
+        self.xp = xp
         self.rows = [xp[:, _steps(i, sh, oh)] for i in range(kh)]
         self.work = np.empty((c, oh, wp, n), dtype=xp.dtype)
         self.cols = [self.work[:, :, _steps(j, sw, ow)] for j in range(kw)]
 
-    def __call__(self) -> np.ndarray:
-        """The pooled ``(C, OH, OW, N)``, a new array."""
+    def matches(self, xp: np.ndarray) -> bool:
+        """Whether this plan was made for this very array."""
+        return self.xp is xp
+
+    def __call__(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The pooled ``(C, OH, OW, N)`` of the array's current contents, in ``out`` or a
+        new array."""
         _max_of(self.rows, self.work)
-        return _max_of(self.cols)
+        return _max_of(self.cols, out)
 
 
 def col2im(

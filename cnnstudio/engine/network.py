@@ -15,17 +15,14 @@ from typing import Any, cast
 
 import numpy as np
 
-from cnnstudio.engine import kernels
+from cnnstudio.engine import fused
 from cnnstudio.engine.blas import blas_threads
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.layers import (
     BatchNorm,
-    Conv2D,
     Dropout,
     Input,
     Layer,
-    MaxPool2D,
-    ReLU,
     Sigmoid,
     Softmax,
     layer_from_config,
@@ -465,43 +462,10 @@ class Network:
             raise ShapeError("network input: the batch is empty")
         return np.ascontiguousarray(x.transpose(self._to_batch_last), dtype=self._dtype)
 
-    def _make_plan(self) -> list[tuple[str, list[str], Any, str]]:
-        """Steps ``(output id, input ids, layer-like, ctx/grads id)`` up to the logits.
-
-        Conv2D -> ReLU -> MaxPool2D runs fused as ``relu(maxpool(conv) + bias)``: the
-        same numbers (max pooling commutes with the per-channel bias and the monotone
-        ReLU), with the bias and ReLU applied to a quarter of the values. Not used by
-        ``activations()``, which shows every node's own output.
-        """
-        plan: list[tuple[str, list[str], Any, str]] = []
-        consumers: dict[str, list[str]] = {nid: [] for nid in self.nodes}
-        for nid, srcs in self.inputs.items():
-            for s in srcs:
-                consumers[s].append(nid)
-        fused: set[str] = set()
-        for nid, layer in self.nodes.items():
-            if nid in fused:
-                continue
-            nxt = consumers[nid]
-            if isinstance(layer, Conv2D) and len(nxt) == 1 and self.logits_id != nid:
-                relu = self.nodes[nxt[0]]
-                after = consumers[relu.name]
-                if (
-                    type(relu) is ReLU
-                    and len(after) == 1
-                    and type(self.nodes[after[0]]) is MaxPool2D
-                    and self.logits_id not in (relu.name, after[0])
-                ):
-                    fused.update({relu.name, after[0]})
-                    pool = self.nodes[after[0]]
-                    assert isinstance(pool, MaxPool2D)
-                    step = _ConvReluMaxPool(layer, pool)
-                    plan.append((after[0], list(self.inputs[nid]), step, nid))
-                    continue
-            plan.append((nid, list(self.inputs[nid]), layer, nid))
-            if nid == self.logits_id:
-                break
-        return plan
+    def _make_plan(self) -> list[fused.Step]:
+        """Steps up to the logits, Conv2D -> ReLU -> MaxPool2D fused (``engine.fused``).
+        Not used by ``activations()``, which shows every node's own output."""
+        return fused.plan(self.nodes, self.inputs, self.logits_id)
 
     def _run(
         self, xb: np.ndarray, training: bool, ctxs: dict[str, dict[str, Any]], keep_all: bool
@@ -1078,65 +1042,6 @@ class Network:
             f"input {format_shape(self.input_shape)}, "
             f"{self.num_classes} outputs, {self.parameter_count():,} parameters)"
         )
-
-
-class _ConvReluMaxPool:
-    """Conv2D -> ReLU -> MaxPool2D as one step: ``relu(maxpool(conv_without_bias) + b)``."""
-
-    n_inputs = 1
-
-    def __init__(self, conv: Conv2D, pool: MaxPool2D) -> None:
-        self.conv, self.pool = conv, pool
-
-    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
-        if self.conv._rows_apply(training, x.shape[-1]) and not any(self.pool._pads):
-            y = self._fwd_rows(x, ctx)
-        else:
-            # The convolution's and the pooling's outputs stay inside this step, so a
-            # training batch's go into arrays kept from step to step (and so do the
-            # views the backward pass makes of them).
-            z = self.conv.fwd(
-                x, training, ctx, add_bias=False, contiguous=False, reuse_output=training
-            )
-            y = self.pool.fwd(z, training, ctx.setdefault("fused_pool", {}), reuse_output=True)
-        b = self.conv.params["b"].reshape(-1, 1, 1, 1) if self.conv.use_bias else None
-        if training:
-            # Into a new array: the pooling's backward finds each window's maximum by
-            # comparing the window with the maxima it kept (``y`` itself), so they must
-            # stay as they were. (Adding the bias in place once sent every gradient of a
-            # window whose maximum plus bias was positive to its last element.)
-            if b is None:
-                y = np.maximum(y, 0)
-            else:
-                y = y + b
-                np.maximum(y, 0, out=y)
-            ctx["fused_y"] = y
-            return y
-        if b is not None:
-            y += b
-        np.maximum(y, 0, out=y)
-        return y
-
-    def _fwd_rows(self, x: np.ndarray, ctx: dict[str, Any]) -> np.ndarray:
-        """Inference on one or two images: the convolution's and the pooling's arrays and
-        views are all made once (``kernels.RowConv``, ``kernels.MaxPoolPlan``)."""
-        rc = self.conv._row_conv(x, ctx)
-        kept = ctx.get("pool_plan")
-        if kept is None or kept[0] is not rc:
-            kh, kw = self.pool.pool_size
-            sh, sw = self.pool.stride
-            oh, ow = self.pool._out_hw
-            kept = (rc, kernels.MaxPoolPlan(rc.y4[:, :, : rc.ow], kh, kw, sh, sw, oh, ow))
-            ctx["pool_plan"] = kept
-        rc(x, self.conv._weight_matrix())
-        return kept[1]()
-
-    def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
-        dpre = dout * (ctx["fused_y"] > 0)
-        if self.conv.use_bias:
-            np.sum(dpre.reshape(dpre.shape[0], -1), axis=1, out=grads["b"])
-        dz = self.pool.bwd(dpre, ctx["fused_pool"], {}, True)
-        return self.conv.bwd(dz, ctx, grads, need_dx, bias_grad=False)
 
 
 def _assign_names(layers: Iterable[Layer]) -> None:

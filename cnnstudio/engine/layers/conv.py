@@ -152,21 +152,22 @@ class Conv2D(Layer):
     ) -> np.ndarray:
         """Reproduces ``reference.conv.Conv2D.forward`` (batch-last).
 
-        ``contiguous=False`` allows a strided view as the output (the fused step's
-        max pooling reads it in place). ``reuse_output=True`` writes a training batch's
-        output into an array kept in ``ctx`` and overwritten by the next call (the fused
-        step, whose pooling is the only reader)."""
+        ``add_bias=False`` leaves the bias out. ``contiguous=False`` allows a strided view
+        as the output. ``reuse_output=True`` writes a training batch's output into an
+        array kept in ``ctx`` and overwritten by the next call. Both views of kept arrays
+        are the same objects from call to call, so a reader may keep plans made of them
+        (``engine.fused``, whose max pooling reads the output in place)."""
         c, h, w, n = x.shape
         kh, kw = self.kernel_size
         sh, sw = self.stride
         oh, ow = self._out_hw
         t, b, lft, rgt = self._pads
         if self._rows_apply(training, n):
-            y4 = self._row_conv(x, ctx)(x, self._weight_matrix())
+            rc = self._row_conv(x, ctx)
+            y4 = rc(x, self._weight_matrix())
             if self.use_bias and add_bias:
                 y4 += self.params["b"][:, None, None, None]
-            y = y4[:, :, :ow]
-            return np.ascontiguousarray(y) if contiguous else y
+            return np.ascontiguousarray(rc.valid) if contiguous else rc.valid
         ybuf = None
         cols: np.ndarray | None
         if self._is_pointwise():

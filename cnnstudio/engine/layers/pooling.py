@@ -112,12 +112,18 @@ class MaxPool2D(_Pool2D):
         sh, sw = self.stride
         oh, ow = self._out_hw
         xp = self._padded(x, ctx)
-        c, _, wp, n = xp.shape
-        work = None
-        if n <= kernels.SEPARABLE_POOL_BATCH:
-            work = buffer(ctx, "work", (c, oh, wp, n), xp.dtype)
+        c, _, _, n = xp.shape
         keep = buffer(ctx, "out", (c, oh, ow, n), xp.dtype) if reuse_output and training else None
-        out = kernels.maxpool_forward(xp, kh, kw, sh, sw, oh, ow, work, keep)
+        if n <= kernels.SEPARABLE_POOL_BATCH:
+            # One or two images: the views are made once for an input that stays the
+            # same array from call to call (a padded input's buffer, the fused step's
+            # convolution output), as single-image inference's is.
+            plan = ctx.get("plan")
+            if plan is None or not plan.matches(xp):
+                plan = ctx["plan"] = kernels.MaxPoolPlan(xp, kh, kw, sh, sw, oh, ow)
+            out = plan(keep)
+        else:
+            out = kernels.maxpool_forward(xp, kh, kw, sh, sw, oh, ow, out=keep)
         if training:
             ctx["xp"] = xp
             ctx["pooled"] = out
