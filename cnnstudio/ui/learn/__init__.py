@@ -1,7 +1,7 @@
 """The Learn lab: convolution, channels, activation, pooling, flatten and softmax, step by step.
 
-``QtLearnView`` is imported lazily so ``cnnstudio.ui.learn.lab_model`` (pure NumPy and
-engine) can be used and tested without Qt.
+The lessons' numbers live in ``cnnstudio.model.learn`` (no Qt); the modules here only
+show them. ``QtLearnView`` is imported lazily.
 """
 
 from __future__ import annotations

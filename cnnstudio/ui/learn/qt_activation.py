@@ -15,15 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.ui.learn.lab_model import (
-    ACTIVATIONS,
-    MAX_INPUT,
-    LabError,
-    activate,
-    activation_curve,
-    fmt,
-    worked_example_pipeline,
-)
+from cnnstudio.model.learn.activation import ACTIVATIONS, activate, activation_curve
+from cnnstudio.model.learn.base import MAX_INPUT, LabError, fmt
+from cnnstudio.model.learn.notes import worked_example_pipeline
 from cnnstudio.ui.learn.qt_common import block_signals, caption, card, lesson_header, wrap_label
 from cnnstudio.ui.learn.qt_grid import QtNumberGrid
 

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.layers.base import format_shape
-from cnnstudio.ui.learn.lab_model import CHANNEL_NAMES, ChannelLab, fmt
+from cnnstudio.model.learn.base import fmt
+from cnnstudio.model.learn.channels import CHANNEL_NAMES, ChannelLab
 from cnnstudio.ui.learn.qt_common import (
     block_signals,
     caption,

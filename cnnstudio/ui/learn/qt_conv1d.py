@@ -6,13 +6,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from cnnstudio.ui.learn.lab_model import (
-    LabError,
-    conv1d,
-    conv1d_cell,
-    fmt,
-    output_size_formula,
-)
+from cnnstudio.model.learn.base import LabError, fmt
+from cnnstudio.model.learn.conv1d import conv1d, conv1d_cell
+from cnnstudio.model.learn.formula import output_size_formula
 from cnnstudio.ui.learn.qt_common import (
     QtStepper,
     block_signals,

@@ -20,18 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.ui.learn.lab_model import (
-    CONV_PRESETS,
-    MAX_INPUT,
-    MAX_KERNEL,
-    MAX_PADDING,
-    ConvLab,
-    ExplainPreset,
-    downsample,
-    fmt,
-    output_size_formula,
-    sample_digit,
-)
+from cnnstudio.model.learn.base import MAX_INPUT, MAX_KERNEL, MAX_PADDING, fmt
+from cnnstudio.model.learn.conv import ConvLab
+from cnnstudio.model.learn.explain import ExplainPreset
+from cnnstudio.model.learn.formula import output_size_formula
+from cnnstudio.model.learn.images import downsample, sample_digit
+from cnnstudio.model.learn.notes import CONV_PRESETS
 from cnnstudio.ui.learn.qt_common import (
     QtStepper,
     block_signals,

@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.ui.learn.lab_model import IMAGE_FILTERS, activate, apply_image_filter, sample_digit
+from cnnstudio.model.learn.activation import activate
+from cnnstudio.model.learn.filters import IMAGE_FILTERS, apply_image_filter
+from cnnstudio.model.learn.images import sample_digit
 from cnnstudio.ui.learn.qt_common import block_signals, caption, lesson_header, spin, wrap_label
 from cnnstudio.ui.learn.qt_grid import QtNumberGrid
 

@@ -14,12 +14,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.engine.layers import Flatten
 from cnnstudio.engine.layers.base import format_shape
-from cnnstudio.ui.learn.lab_model import (
+from cnnstudio.model.learn.base import fmt
+from cnnstudio.model.learn.flatten_softmax import (
     cross_entropy,
+    flatten_size,
     flatten_stack,
-    fmt,
     softmax_probabilities,
 )
 from cnnstudio.ui.learn.qt_common import (
@@ -220,7 +220,7 @@ class QtFlattenSoftmaxLesson(QWidget):
 
     def _refresh_big(self) -> None:
         c, s = self.big_channels.value(), self.big_size.value()
-        (n,) = Flatten(name="lab_flatten").output_shape((c, s, s))
+        n = flatten_size((c, s, s))
         self.big_times.setText(f"x {s}:")
         self.big_label.setText(f"{format_shape((c, s, s))} → {s}·{s}·{c} = <b>{n}</b> entries")
 

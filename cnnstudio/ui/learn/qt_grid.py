@@ -10,7 +10,7 @@ from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDoubleValidator, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
 
-from cnnstudio.ui.learn.lab_model import fmt
+from cnnstudio.model.learn.base import fmt
 
 __all__ = ["QtNumberGrid"]
 

@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.model.learn.base import LabError
+from cnnstudio.model.learn.explain import explain_preset
 from cnnstudio.ui.context import AppContext
-from cnnstudio.ui.learn.lab_model import LabError, explain_preset
 from cnnstudio.ui.learn.qt_activation import QtActivationLesson
 from cnnstudio.ui.learn.qt_channels import QtChannelsLesson
 from cnnstudio.ui.learn.qt_conv1d import QtConv1DLesson

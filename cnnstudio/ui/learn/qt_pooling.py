@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from cnnstudio.ui.learn.lab_model import (
-    MAX_KERNEL,
-    ExplainPreset,
-    PoolLab,
-    fmt,
-    worked_example_pipeline,
-)
+from cnnstudio.model.learn.base import MAX_KERNEL, fmt
+from cnnstudio.model.learn.explain import ExplainPreset
+from cnnstudio.model.learn.notes import worked_example_pipeline
+from cnnstudio.model.learn.pooling import PoolLab
 from cnnstudio.ui.learn.qt_common import (
     QtStepper,
     block_signals,

@@ -10,9 +10,9 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt
 
+from cnnstudio.model.learn import CONV_PRESETS, conv2d
 from cnnstudio.ui.context import AppContext
 from cnnstudio.ui.learn import QtLearnView
-from cnnstudio.ui.learn.lab_model import CONV_PRESETS, engine_conv2d
 from cnnstudio.ui.learn.qt_learn_view import LESSONS
 
 
@@ -104,9 +104,7 @@ def test_stepping_fills_the_output_with_the_engine_values(view, qtbot):
     for _ in range(n):
         conv.stepper.step_button.click()
     assert (conv.lab.stride, conv.lab.padding) == ((1, 2), (1, 0))
-    expected = engine_conv2d(
-        conv.lab.input[None], conv.lab.kernel[None, None], None, (1, 2), (1, 0)
-    )[0]
+    expected = conv2d(conv.lab.input[None], conv.lab.kernel[None, None], None, (1, 2), (1, 0))[0]
     np.testing.assert_allclose(_output_values(view), expected)
     assert conv.output_caption.text() == f"Output {expected.shape[0]}x{expected.shape[1]}"
 
@@ -206,7 +204,7 @@ def test_flip_toggle_gives_the_flipped_result(view, qtbot):
     conv.flip_check.setChecked(True)
     conv.show_all()
     flipped = _output_values(view)
-    expected = engine_conv2d(conv.lab.input[None], np.array([[[[0, 0], [2, 1]]]]))[0]
+    expected = conv2d(conv.lab.input[None], np.array([[[[0, 0], [2, 1]]]]))[0]
     np.testing.assert_allclose(flipped, expected)
     assert not np.allclose(plain, flipped)
     assert "Flipped" in conv.flip_label.text()

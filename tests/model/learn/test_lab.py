@@ -11,11 +11,12 @@ import pytest
 
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.layers import Conv2D
-from cnnstudio.ui.learn import lab_model as lm
+from cnnstudio.model import learn as lm
 
 
 def _engine_conv(x: np.ndarray, k: np.ndarray, stride=1, padding=0, flip=False) -> np.ndarray:
-    """Conv2D built the way a network builds it (float32), as an independent check."""
+    """The fast tier's Conv2D, built the way a network builds it (float32): an independent
+    check of the lab, which computes with the reference tier."""
     layer = Conv2D(1, k.shape, stride=stride, padding=padding, flip_kernel=flip)
     layer.build((1, *x.shape), np.random.default_rng(0))
     layer.params["w"][...] = k
@@ -330,7 +331,7 @@ def test_explain_pool_activation_and_unknown():
         lm.explain_preset({"type": "BatchNorm"})
 
 
-def test_lab_model_imports_without_qt():
+def test_the_lab_imports_without_qt():
     code = (
         "import sys\n"
         "class Block:\n"
@@ -338,8 +339,8 @@ def test_lab_model_imports_without_qt():
         "        if name.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt'):\n"
         "            raise ImportError('Qt blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from cnnstudio.ui.learn import lab_model\n"
-        "lab = lab_model.ConvLab()\n"
+        "from cnnstudio.model import learn\n"
+        "lab = learn.ConvLab()\n"
         "print(lab.output().tolist())\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
