@@ -1,15 +1,16 @@
 """The Learn lab's numbers, without Qt.
 
-Every number the lab shows comes from the engine's own layers (``Conv2D``, the
-pooling and activation layers, ``Flatten``, ``Softmax``) and losses. What this package
-adds is presentation: which input cells a window covers, the term-by-term arithmetic
-of one output cell, the output-size formula with the user's numbers, and the reference
-notes' worked examples as presets. The tests check that every written-out sum equals
-the engine's output cell.
+Every number a lesson shows is computed by the readable tier of the engine,
+``cnnstudio.engine.reference`` (its ``Conv2D``, pooling, activation, ``Flatten`` and
+``Softmax`` layers), so the code behind it is code a student can read; the loss is the
+engine's. What this package adds is presentation: which input cells a window covers,
+the term-by-term arithmetic of one output cell, the output-size formula with the
+user's numbers, and the reference notes' worked examples as presets. The tests check
+that every written-out sum equals the layer's output cell.
 
 One module per job:
 
-- ``layers``: the one-shot runs of the engine's ``Conv2D`` and pooling layers;
+- ``layers``: the one-shot runs of the reference ``Conv2D`` and pooling layers;
 - ``base``: the lab's error type, size limits, number formatting and input checks;
 - ``formula``: the output-size formula; ``arithmetic``: one output cell's sum;
 - ``notes``: the notes' worked examples; ``conv``, ``channels``, ``activation``,

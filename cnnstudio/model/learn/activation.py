@@ -1,11 +1,10 @@
-"""Lesson 3: activation functions, applied by the engine's activation layers."""
+"""Lesson 3: activation functions, applied by the reference tier's activation layers."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnnstudio.engine.layers import LAYER_TYPES
-from cnnstudio.engine.layers.base import Layer
+from cnnstudio.engine import reference
 from cnnstudio.model.learn.base import LabError
 
 __all__ = ["ACTIVATIONS", "activate", "activation_curve"]
@@ -19,24 +18,24 @@ ACTIVATIONS: dict[str, str] = {
 }
 
 
-def _activation_layer(name: str, alpha: float) -> Layer:
+def _activation_layer(name: str, alpha: float) -> reference.Layer:
     if name not in ACTIVATIONS:
         raise LabError(f"unknown activation {name!r} (choose one of: {', '.join(ACTIVATIONS)})")
     config = {"alpha": float(alpha)} if name == "LeakyReLU" else {}
-    return LAYER_TYPES[name](name="lab_act", **config)
+    return reference.REFERENCE_TYPES[name](name="lab_act", **config)
 
 
 def activate(x: np.ndarray, name: str, alpha: float = 0.1) -> np.ndarray:
-    """Apply the engine's activation layer ``name`` to an array of any shape."""
+    """Apply the reference activation layer ``name`` to an array of any shape."""
     a = np.asarray(x, dtype=np.float64)
     layer = _activation_layer(name, alpha)
-    out: np.ndarray = layer.forward(a.reshape(1, -1), training=False).reshape(a.shape)
+    out: np.ndarray = layer.forward(a.reshape(1, -1)).reshape(a.shape)
     return out
 
 
 def activation_curve(
     name: str, alpha: float = 0.1, lo: float = -6.0, hi: float = 6.0, n: int = 241
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``(xs, ys)`` of an activation function, computed by the engine layer."""
+    """Points ``(xs, ys)`` of an activation function, computed by the reference layer."""
     xs = np.linspace(lo, hi, n)
     return xs, activate(xs, name, alpha)

@@ -53,7 +53,7 @@ class ChannelLab:
         self.bias[f] = check_number(value, "a bias")
 
     def output(self) -> np.ndarray:
-        """(F, OH, OW) from the engine's Conv2D: each filter sums its 3 channels plus its
+        """(F, OH, OW) from the reference Conv2D: each filter sums its 3 channels plus its
         bias."""
         return conv2d(self.input, self.weights, self.bias, self.stride, self.padding)
 

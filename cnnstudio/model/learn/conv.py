@@ -29,7 +29,7 @@ __all__ = ["ConvLab"]
 class ConvLab:
     """State of the convolution explorer: one input channel, one kernel, stride, padding.
 
-    The output comes from the engine's ``Conv2D``; the step position walks the output
+    The output comes from the reference ``Conv2D``; the step position walks the output
     cells row by row.
     """
 

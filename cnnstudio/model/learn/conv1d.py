@@ -17,7 +17,7 @@ __all__ = ["conv1d", "conv1d_cell"]
 def conv1d(
     signal: Any, kernel: Any, stride: int = 1, padding: int = 0, flip: bool = False
 ) -> np.ndarray:
-    """A 1-D convolution, run as the engine's Conv2D on a 1-pixel-high image."""
+    """A 1-D convolution, run as the reference Conv2D on a 1-pixel-high image."""
     x = np.asarray(signal, dtype=np.float64).reshape(1, 1, -1)
     k = np.asarray(kernel, dtype=np.float64).reshape(1, 1, 1, -1)
     try:

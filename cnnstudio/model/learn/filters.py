@@ -51,7 +51,7 @@ IMAGE_FILTERS: dict[str, tuple[np.ndarray, str]] = {
 def apply_image_filter(
     image: np.ndarray, name: str, kernel: np.ndarray | None = None
 ) -> np.ndarray:
-    """Filter a grayscale image (H, W) with the engine's Conv2D, keeping its size.
+    """Filter a grayscale image (H, W) with the reference Conv2D, keeping its size.
 
     ``kernel`` overrides the named filter's kernel (the user may edit it); for the Sobel
     filter the edited kernel and its transpose give the two directions.

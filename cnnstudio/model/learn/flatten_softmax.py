@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstudio.engine.layers import Flatten, Softmax
+from cnnstudio.engine import reference
 from cnnstudio.engine.losses import softmax_cross_entropy
 from cnnstudio.model.learn.base import LabError
 
@@ -15,26 +15,26 @@ __all__ = ["cross_entropy", "flatten_size", "flatten_stack", "softmax_probabilit
 
 
 def flatten_stack(stack: np.ndarray) -> np.ndarray:
-    """The engine's ``Flatten`` on a (C, H, W) stack: channel 0 first, each row by row."""
+    """The reference ``Flatten`` on a (C, H, W) stack: channel 0 first, each row by row."""
     a = np.asarray(stack, dtype=np.float64)
     if a.ndim != 3:
         raise LabError(f"a feature stack must have shape (C, H, W), got {a.shape}")
-    out: np.ndarray = Flatten(name="lab_flatten").forward(a[None], training=False)[0]
+    out: np.ndarray = reference.Flatten(name="lab_flatten").forward(a[None])[0]
     return out
 
 
 def flatten_size(shape: tuple[int, ...]) -> int:
     """How many numbers ``Flatten`` makes of one (C, H, W) stack."""
-    (n,) = Flatten(name="lab_flatten").output_shape(shape)
+    (n,) = reference.Flatten(name="lab_flatten").output_shape(shape)
     return int(n)
 
 
 def softmax_probabilities(logits: Any) -> np.ndarray:
-    """The engine's ``Softmax`` layer on one score vector."""
+    """The reference ``Softmax`` layer on one score vector."""
     z = np.asarray(logits, dtype=np.float64).reshape(1, -1)
     if z.shape[1] < 1 or not np.all(np.isfinite(z)):
         raise LabError("softmax needs at least one finite score")
-    out: np.ndarray = Softmax(name="lab_softmax").forward(z, training=False)[0]
+    out: np.ndarray = reference.Softmax(name="lab_softmax").forward(z)[0]
     return out
 
 

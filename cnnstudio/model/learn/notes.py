@@ -65,7 +65,7 @@ class Pipeline:
 
 
 def worked_example_pipeline() -> Pipeline:
-    """The notes' second example: conv → ReLU → 2x2 max pool, all by the engine."""
+    """The notes' second example: conv → ReLU → 2x2 max pool, by the reference layers."""
     p = CONV_PRESETS["notes-relu-pool"]
     conv = conv2d(np.array(p.input)[None], np.array(p.kernel)[None, None])[0]
     relu = activate(conv, "ReLU")

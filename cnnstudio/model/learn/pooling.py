@@ -37,7 +37,7 @@ class PoolWindow:
 
 
 class PoolLab:
-    """A single feature map pooled with the engine's ``MaxPool2D`` / ``AvgPool2D``."""
+    """A single feature map pooled with the reference ``MaxPool2D`` / ``AvgPool2D``."""
 
     def __init__(self) -> None:
         self.input = np.array(
