@@ -1,13 +1,14 @@
-"""File formats: model files, project files, autosave, ONNX and NumPy export. No Qt.
+"""File formats: model, project and architecture files, autosave, ONNX and NumPy export. No Qt.
 
 The formats are described in docs/file-formats.md. Every loader raises
 `ModelFileError` (a ``ValueError``) whose message names the file and the problem.
 """
 
+from cnnstudio.io.architecture_file import read_architecture, write_architecture
 from cnnstudio.io.detect import file_kind, load_trained_model
 from cnnstudio.io.errors import ExportError, ModelFileError
 from cnnstudio.io.model_file import MODEL_SUFFIX, ModelBundle, load_model, save_model
-from cnnstudio.io.numpy_export import export_architecture, export_numpy, load_architecture
+from cnnstudio.io.numpy_export import export_numpy
 from cnnstudio.io.onnx_export import export_onnx
 from cnnstudio.io.project_file import PROJECT_SUFFIX, ProjectData, load_project, save_project
 from cnnstudio.io.recovery import (
@@ -21,6 +22,10 @@ from cnnstudio.io.recovery import (
     sweep_recovery,
     write_recovery,
 )
+
+# The names the command line's export and the fuzz suite still use.
+load_architecture = read_architecture
+export_architecture = write_architecture
 
 __all__ = [
     "MODEL_SUFFIX",
@@ -39,6 +44,7 @@ __all__ = [
     "load_model",
     "load_project",
     "load_trained_model",
+    "read_architecture",
     "read_recovery",
     "recovery_info",
     "recovery_path",
@@ -47,5 +53,6 @@ __all__ = [
     "save_project",
     "set_aside_recovery",
     "sweep_recovery",
+    "write_architecture",
     "write_recovery",
 ]

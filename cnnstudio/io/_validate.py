@@ -39,46 +39,20 @@ def check_format(path: PathLike, obj: Any, member: str, fmt: str, supported: int
     return version
 
 
-def check_architecture_structure(path: PathLike, arch: Any, where: str) -> dict[str, Any]:
-    """The plain-JSON shape of an architecture dict, without building it.
+def check_architecture(path: PathLike, arch: Any, where: str) -> dict[str, Any]:
+    """``arch`` checked by the engine's one parser of the format, without building it.
 
     A project may hold a graph the user is still editing (it need not compile), so
-    only the structure is checked here; ``build_network`` does the rest.
+    only the format is checked here; ``build_network`` does the rest.
     """
-    from cnnstudio.engine.network import ARCHITECTURE_FORMAT, ARCHITECTURE_VERSION
-    from cnnstudio.engine.shapes import describe
+    from cnnstudio.engine.architecture import ArchitectureError, parse_architecture
 
     if not isinstance(arch, dict):
         raise ModelFileError(path, f"is damaged: {where} must be a JSON object")
-    fmt = arch.get("format", ARCHITECTURE_FORMAT)
-    version = arch.get("version", ARCHITECTURE_VERSION)
-    if fmt != ARCHITECTURE_FORMAT:
-        raise ModelFileError(path, f"is damaged: {where} has format {describe(fmt)}")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ModelFileError(path, f"is damaged: {where} has no valid version number")
-    if version > ARCHITECTURE_VERSION:
-        raise ModelFileError(
-            path,
-            f"was made by a newer CNN Studio (architecture format {version}, this one reads "
-            f"up to {ARCHITECTURE_VERSION}); update CNN Studio to open it",
-        )
-    nodes = arch.get("nodes")
-    if not isinstance(nodes, list):
-        raise ModelFileError(path, f"is damaged: {where} has no list of nodes")
-    for k, node in enumerate(nodes):
-        if not isinstance(node, dict) or not isinstance(node.get("id"), str):
-            raise ModelFileError(path, f"is damaged: {where} node #{k} is not a node with an id")
-        if not isinstance(node.get("type"), str):
-            raise ModelFileError(path, f"is damaged: {where} node {node['id']!r} has no type")
-        if not isinstance(node.get("config", {}), dict | None):
-            raise ModelFileError(
-                path, f"is damaged: {where} node {node['id']!r} has a config that is not an object"
-            )
-        inputs = node.get("inputs", [])
-        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-            raise ModelFileError(
-                path, f"is damaged: {where} node {node['id']!r} has inputs that are not ids"
-            )
+    try:
+        parse_architecture(arch)
+    except ArchitectureError as exc:
+        raise ModelFileError(path, f"{where}: {exc}") from None
     return arch
 
 
@@ -86,7 +60,7 @@ def build_network(path: PathLike, arch: dict[str, Any], where: str = "the archit
     """``Network.from_architecture(arch)``, with any failure as ``ModelFileError``."""
     from cnnstudio.engine.network import Network
 
-    check_architecture_structure(path, arch, where)
+    check_architecture(path, arch, where)
     try:
         return Network.from_architecture(arch, seed=0)
     except MemoryError:

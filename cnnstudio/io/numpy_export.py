@@ -1,4 +1,4 @@
-"""Export a standalone NumPy predictor and the architecture alone as JSON.
+"""Export a standalone NumPy predictor.
 
 The NumPy predictor is a folder anyone can run with only NumPy and Pillow::
 
@@ -19,15 +19,13 @@ from typing import Any
 import numpy as np
 
 from cnnstudio import __version__
-from cnnstudio.fileio import JsonError, UnsafeFileError, read_bounded, sweep_temporaries
+from cnnstudio.fileio import JsonError
 from cnnstudio.io.errors import ExportError, ModelFileError
 from cnnstudio.io.zipfmt import json_bytes, npz_bytes, write_atomic
 
 __all__ = [
     "PREDICTOR_FILES",
-    "export_architecture",
     "export_numpy",
-    "load_architecture",
     "predictor_model",
     "template_path",
 ]
@@ -146,47 +144,5 @@ def export_numpy(bundle: Any, folder: str | os.PathLike[str]) -> Path:
     return folder / "predict.py"
 
 
-def export_architecture(architecture: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write the architecture dict alone as pretty JSON (File > Export > Architecture)."""
-    try:
-        data = json_bytes(architecture)
-    except JsonError as exc:
-        raise ExportError(f"the architecture cannot be saved: it is {exc.reason}") from None
-    path = Path(path)
-    write_atomic(path, _writer(data), "architecture file")
-    return path
-
-
 def _writer(data: bytes) -> Any:
     return lambda f: f.write(data)
-
-
-def load_architecture(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read an architecture JSON file (as written by `export_architecture`).
-
-    Only the structure is checked (the graph need not compile).
-
-    Raises
-    ------
-    ModelFileError
-        Naming the file and the problem.
-    """
-    from cnnstudio.io._validate import check_architecture_structure
-    from cnnstudio.io.zipfmt import DEFAULT_LIMITS, parse_json
-
-    path = Path(path)
-    sweep_temporaries(path)
-    try:
-        data = read_bounded(path, DEFAULT_LIMITS.json_bytes)
-    except FileNotFoundError:
-        raise ModelFileError(path, "file not found") from None
-    except UnsafeFileError as exc:
-        if exc.reason.startswith("is too large"):
-            raise ModelFileError(path, "is too large to be an architecture file") from None
-        raise ModelFileError(
-            path, f"{exc.reason}; open an architecture JSON file instead"
-        ) from None
-    except OSError as exc:
-        raise ModelFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    arch = parse_json(data, path, "the file")
-    return check_architecture_structure(path, arch, "the architecture")

@@ -184,7 +184,7 @@ def save_project(
         architecture, malformed samples...) or the file cannot be written.
     """
     path = Path(path)
-    v.check_architecture_structure(path, project.architecture, "architecture")
+    v.check_architecture(path, project.architecture, "architecture")
     v.check_class_names(path, list(project.class_names), "class names")
     check_text_names(path, list(project.class_names), "class name")
     v.check_preprocessing(path, project.preprocessing, "preprocessing")
@@ -258,7 +258,7 @@ def load_project(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMIT
             z.read_npz("samples.npz", limits.samples_bytes) if samples_meta is not None else None
         )
 
-    arch = v.check_architecture_structure(path, doc.get("architecture"), "the project's graph")
+    arch = v.check_architecture(path, doc.get("architecture"), "the project's graph")
     history = doc.get("history") or []
     if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
         raise ModelFileError(path, "is damaged: the training history must be a list of runs")
@@ -274,7 +274,7 @@ def load_project(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMIT
         app_version=str(doc.get("app_version", "unknown")),
     )
     if trained_meta is not None:
-        t_arch = v.check_architecture_structure(
+        t_arch = v.check_architecture(
             path, trained_meta.get("architecture"), "the trained model's architecture"
         )
         v.precheck_sizes(path, t_arch, weights or {}, "trained model weights")

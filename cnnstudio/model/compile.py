@@ -9,10 +9,15 @@ different block, ``"block"`` (e.g. an Output block using a sigmoid). A graph sur
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cnnstudio.engine.architecture import (
+    ARCHITECTURE_FORMAT,
+    ARCHITECTURE_VERSION,
+    ArchitectureError,
+    parse_architecture,
+)
 from cnnstudio.engine.shapes import describe
 from cnnstudio.model.errors import ArchitectureFileError, GraphError
 from cnnstudio.model.registry import BLOCK_SPECS, block_type_for_engine
@@ -28,10 +33,6 @@ __all__ = [
     "graph_from_architecture",
     "graph_to_architecture",
 ]
-
-ARCHITECTURE_FORMAT = "cnnstudio-architecture"
-ARCHITECTURE_VERSION = 1
-_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _guess_block_type(engine_type: str, is_sink: bool) -> str | None:
@@ -90,56 +91,16 @@ def graph_from_architecture(arch: Mapping[str, Any]) -> Graph:
     """
     from cnnstudio.model.graph import Block, Graph, Link, layout_positions
 
-    if not isinstance(arch, Mapping):
-        raise ArchitectureFileError(
-            f"an architecture must be a JSON object, not {type(arch).__name__}"
-        )
-    fmt = arch.get("format", ARCHITECTURE_FORMAT)
-    if fmt != ARCHITECTURE_FORMAT:
-        raise ArchitectureFileError(
-            f"this is not a CNN Studio architecture (format {describe(fmt)}, "
-            f"expected {ARCHITECTURE_FORMAT!r})"
-        )
-    version = arch.get("version", ARCHITECTURE_VERSION)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ArchitectureFileError(
-            f"the architecture version must be 1 or more, got {describe(version)}"
-        )
-    if version > ARCHITECTURE_VERSION:
-        raise ArchitectureFileError(
-            f"made by a newer CNN Studio (architecture version {describe(version)}; this one reads "
-            f"version {ARCHITECTURE_VERSION}); update CNN Studio to open it"
-        )
-    nodes = arch.get("nodes")
-    if not isinstance(nodes, list):
-        raise ArchitectureFileError("the architecture has no 'nodes' list")
-    name = arch.get("name", "Untitled")
-    if not isinstance(name, str):
-        raise ArchitectureFileError(f"the architecture's name must be text, not {describe(name)}")
-
-    parsed: list[tuple[dict[str, Any], str]] = []
-    seen: set[str] = set()
-    for k, node in enumerate(nodes):
-        if not isinstance(node, Mapping):
-            raise ArchitectureFileError(f"node #{k + 1} must be an object, not {describe(node)}")
-        nid = node.get("id")
-        if not isinstance(nid, str) or not _ID_RE.match(nid):
-            raise ArchitectureFileError(
-                f"node #{k + 1} has an invalid id {describe(nid)} "
-                "(use letters, digits, '_', '.', '-')"
-            )
-        if nid in seen:
-            raise ArchitectureFileError(f"two nodes have the id {describe(nid)}")
-        seen.add(nid)
-        inputs = node.get("inputs", [])
-        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-            raise ArchitectureFileError(f"node {nid}: 'inputs' must be a list of node ids")
-        parsed.append((dict(node), nid))
+    try:
+        checked = parse_architecture(arch)
+    except ArchitectureError as exc:
+        raise ArchitectureFileError(str(exc)) from None
+    parsed = [(dict(node.fields), node.id) for node in checked.nodes]
+    name = checked.name if checked.name is not None else "Untitled"
 
     feeding = {src for node, _ in parsed for src in node.get("inputs", [])}
     graph = Graph(name)
-    description = arch.get("description", "")
-    graph.description = description if isinstance(description, str) else ""
+    graph.description = checked.description
     missing_position = False
     for node, nid in parsed:
         engine_type = node.get("type")
