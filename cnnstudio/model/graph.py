@@ -47,6 +47,7 @@ from typing import Any
 from psygnal import Signal, SignalGroup
 
 from cnnstudio.engine.shapes import describe
+from cnnstudio.model.architecture import graph_to_architecture, read_into
 from cnnstudio.model.errors import GraphError, ParamError
 from cnnstudio.model.inference import BlockInfo, NetworkInfo, infer
 from cnnstudio.model.registry import BLOCK_SPECS, BlockSpec, block_spec
@@ -176,6 +177,9 @@ class Graph:
         self.description = ""
         self._blocks: dict[str, Block] = {}
         self._links: list[Link] = []
+        #: The links into each block that has any (connect checks them without a scan
+        #: of every link, which loading a file of 30,000 blocks relies on).
+        self._into: dict[str, list[Link]] = {}
         self._num_classes: int | None = None
         self._default_input_shape: tuple[int, int, int] | None = None
         self._batch_depth = 0
@@ -212,7 +216,7 @@ class Graph:
     def inputs_of(self, block_id: str) -> list[Link]:
         """Links into ``block_id``, in input order."""
         self.block(block_id)
-        return sorted((lk for lk in self._links if lk.target == block_id), key=lambda k: k.index)
+        return sorted(self._into.get(block_id, ()), key=lambda k: k.index)
 
     def outputs_of(self, block_id: str) -> list[Link]:
         """Links out of ``block_id``."""
@@ -220,7 +224,7 @@ class Graph:
         return [lk for lk in self._links if lk.source == block_id]
 
     def link_between(self, source: str, target: str) -> Link | None:
-        return next((lk for lk in self._links if lk.source == source and lk.target == target), None)
+        return next((lk for lk in self._into.get(target, ()) if lk.source == source), None)
 
     @property
     def inference(self) -> NetworkInfo:
@@ -360,6 +364,9 @@ class Graph:
             self._links = [
                 lk for lk in self._links if lk.source not in gone and lk.target not in gone
             ]
+            self._into = {}
+            for lk in self._links:
+                self._into.setdefault(lk.target, []).append(lk)
             for link in links:
                 self.events.link_removed.emit(link)
             for bid in ids:
@@ -402,8 +409,7 @@ class Graph:
             for link in removed.links:
                 if link not in present:
                     present.add(link)
-                    self._links.append(link)
-                    self.events.link_added.emit(link)
+                    self._add_link(link)
             self._dirty = True
         return restored
 
@@ -412,6 +418,16 @@ class Graph:
         return self.remove_blocks(list(self._blocks))
 
     # -- links ------------------------------------------------------------------------------
+    def _add_link(self, link: Link) -> None:
+        self._links.append(link)
+        self._into.setdefault(link.target, []).append(link)
+        self.events.link_added.emit(link)
+
+    def _drop_link(self, link: Link) -> None:
+        self._links.remove(link)
+        self._into[link.target].remove(link)
+        self.events.link_removed.emit(link)
+
     def can_connect(self, source: str, target: str, index: int | None = None) -> str | None:
         """Why ``connect(source, target, index)`` would fail, or ``None`` if it would work."""
         try:
@@ -420,12 +436,14 @@ class Graph:
             return str(exc)
         return None
 
-    def _check_link(self, source: str, target: str, index: int | None) -> int:
+    def _check_link(
+        self, source: str, target: str, index: int | None, allow_problems: bool = False
+    ) -> int:
         src, dst = self.block(source), self.block(target)
         spec = dst.spec
         if source == target:
             raise GraphError(f"{src.label} cannot feed itself")
-        if spec.max_inputs == 0:
+        if spec.max_inputs == 0 and not allow_problems:
             raise GraphError(f"the {spec.label} block takes no inputs")
         if self.link_between(source, target):
             raise GraphError(f"{src.label} is already connected to {dst.label}")
@@ -446,6 +464,8 @@ class Graph:
             raise GraphError(f"an input index is a whole number from 0, got {describe(index)}")
         elif any(lk.index == index for lk in existing):
             raise GraphError(f"input {index} of {dst.label} is already connected")
+        if allow_problems:
+            return index
         path = self._path(target, source)
         if path is not None:
             loop = " → ".join(self._blocks[b].label for b in [source, *path])
@@ -475,11 +495,22 @@ class Graph:
                     frontier.append(nxt)
         return None
 
-    def connect(self, source: str, target: str, index: int | None = None) -> Link:
+    def connect(
+        self,
+        source: str,
+        target: str,
+        index: int | None = None,
+        *,
+        allow_problems: bool = False,
+    ) -> Link:
         """Link ``source``'s output to ``target`` and return the new :class:`Link`.
 
         ``index`` is the input slot of a merge block (appended after the others by
         default); other blocks take a single input, slot 0.
+
+        ``allow_problems=True`` keeps a link that closes a loop or feeds the Input
+        instead of refusing it: a file may hold one, and inference then shows it as a
+        problem the user fixes on the canvas. The other rules still hold.
 
         Raises
         ------
@@ -487,10 +518,9 @@ class Graph:
             Unknown block, self-link, duplicate link, a second input into a non-merge
             block, a link into the Input, a taken slot, or a cycle; in plain words.
         """
-        index = self._check_link(source, target, index)
+        index = self._check_link(source, target, index, allow_problems)
         link = Link(source, target, index)
-        self._links.append(link)
-        self.events.link_added.emit(link)
+        self._add_link(link)
         self._changed()
         return link
 
@@ -498,8 +528,7 @@ class Graph:
         """Remove ``link``; :class:`GraphError` if the graph has no such link."""
         if link not in self._links:
             raise GraphError(f"there is no link from {link.source!r} to {link.target!r}")
-        self._links.remove(link)
-        self.events.link_removed.emit(link)
+        self._drop_link(link)
         self._changed()
 
     def insert_on_link(
@@ -524,8 +553,7 @@ class Graph:
             position = ((x1 + x2) / 2, (y1 + y2) / 2)
         with self.batch():
             block = self.add_block(block_type, params, position, block_id)
-            self._links.remove(link)
-            self.events.link_removed.emit(link)
+            self._drop_link(link)
             self.connect(link.source, block.id, 0)
             self.connect(block.id, link.target, link.index)
         return block
@@ -752,23 +780,23 @@ class Graph:
 
     # -- architecture dicts ----------------------------------------------------------------------
     def to_architecture(self) -> dict[str, Any]:
-        """The architecture dict of ``docs/file-formats.md``, with canvas positions and labels."""
-        from cnnstudio.model.compile import graph_to_architecture
-
+        """The architecture dict of ``docs/file-formats.md``, with canvas positions and labels
+        (:func:`cnnstudio.model.architecture.graph_to_architecture`)."""
         return graph_to_architecture(self)
 
     @classmethod
     def from_architecture(cls, arch: Mapping[str, Any]) -> Graph:
-        """Build a graph from an architecture dict (positions kept, or laid out if absent).
+        """Build a graph from an architecture dict (positions kept, or laid out if absent;
+        :func:`cnnstudio.model.architecture.read_into`).
 
         Raises
         ------
         ArchitectureFileError
             Naming the node and the problem.
         """
-        from cnnstudio.model.compile import graph_from_architecture
-
-        return graph_from_architecture(arch)
+        graph = cls()
+        read_into(graph, arch)
+        return graph
 
     def set_architecture(self, arch: Mapping[str, Any]) -> None:
         """Replace the whole content with ``arch`` in place (emits removals, then additions)."""
@@ -781,8 +809,7 @@ class Graph:
                 self._blocks[block.id] = block
                 self.events.block_added.emit(block)
             for link in other._links:
-                self._links.append(link)
-                self.events.link_added.emit(link)
+                self._add_link(link)
             self._dirty = True
 
     def __repr__(self) -> str:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cnnstudio.model.compile import graph_from_architecture
 from cnnstudio.model.errors import ModelError
 from cnnstudio.model.graph import Graph
 from cnnstudio.resources import resource_path
@@ -77,6 +76,6 @@ def load_preset(name: str) -> Graph:
     """
     for info in list_presets():
         if name in (info.key, info.name):
-            return graph_from_architecture(_read(info.path))
+            return Graph.from_architecture(_read(info.path))
     known = ", ".join(info.key for info in list_presets())
     raise ModelError(f"there is no preset {name!r} (presets: {known})")
