@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_engine.py            # full run (a few minutes)
     python benchmarks/bench_engine.py --quick    # one process per figure, shorter timing
+    python benchmarks/bench_engine.py --against /tmp/before   # this tree against another
 
 Every figure is measured in a fresh subprocess (so BLAS thread pools, allocator state
 and warm caches do not leak between configurations), repeated, and the median is
@@ -62,7 +63,7 @@ def load_images(n: int = 2048, channels: int = 1):
 
 
 # -- NumPy engine ------------------------------------------------------------------------
-def numpy_lenet(processes: int = 1, channels: int = 1):
+def numpy_lenet(channels: int = 1):
     sys.path.insert(0, str(ROOT))
     from cnnstudio.engine import Conv2D, Dense, Flatten, MaxPool2D, Network, ReLU, Softmax
 
@@ -71,25 +72,27 @@ def numpy_lenet(processes: int = 1, channels: int = 1):
         Conv2D(16, 5), ReLU(), MaxPool2D(2), Flatten(),
         Dense(120), ReLU(), Dense(84), ReLU(), Dense(10), Softmax(),
     ]  # fmt: skip
-    kwargs = {"processes": processes} if processes > 1 else {}
-    return Network(layers, input_shape=(channels, 28, 28), seed=0, **kwargs)
+    return Network(layers, input_shape=(channels, 28, 28), seed=0)
 
 
-def numpy_train_step_factory(net, lr: float = 0.01, momentum: float = 0.9):
+def numpy_train_step_factory(net, lr: float = 0.01, momentum: float = 0.9, processes: int = 1):
     """The engine's fused softmax cross-entropy step (``Network.train_step``: forward,
-    loss, backward) and the engine's own SGD with momentum (what training in the app
-    runs; it computes PyTorch's SGD update)."""
+    loss, backward; with ``processes`` > 1 through ``engine.parallel.DataParallel``) and
+    the engine's own SGD with momentum (what training in the app runs; it computes
+    PyTorch's SGD update)."""
     from cnnstudio.engine.optimizers import SGD
+    from cnnstudio.engine.parallel import DataParallel
 
-    # One flat array for all parameters where the engine offers it (older engines: per array).
-    params = getattr(net, "flat_parameters", net.parameters)()
+    trainer = DataParallel(net, processes)
+    params = net.flat_parameters()
     opt = SGD(lr, momentum=momentum)
 
     def step(x, y):
-        loss, _ = net.train_step(x, y)
+        loss, _ = trainer.train_step(x, y)
         opt.step(params)
         return loss
 
+    step.close = trainer.close  # type: ignore[attr-defined]
     return step
 
 
@@ -163,7 +166,6 @@ def alternating_steps(
                 t0 = time.perf_counter()
                 run(steps)
                 times[name].append((time.perf_counter() - t0) / steps * 1e6)
-    net.close()
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -191,10 +193,10 @@ def worker(args: argparse.Namespace) -> dict:
         x1 = torch.from_numpy(x_all[:1].copy())
         model_for_infer = model.eval
     else:
-        net = numpy_lenet(args.procs, args.channels)
+        net = numpy_lenet(args.channels)
         xs = [x_all[i * b : (i + 1) * b] for i in range(n_batches)]
         ys = [y_all[i * b : (i + 1) * b] for i in range(n_batches)]
-        step = numpy_train_step_factory(net)
+        step = numpy_train_step_factory(net, processes=args.procs)
 
         def infer(x1):
             return net.forward(x1)
@@ -266,9 +268,12 @@ def run_worker(
     seconds: float,
     procs: int = 1,
     channels: int = 1,
+    script: Path | str = __file__,
 ):
+    """Run one measurement in a fresh process; ``script``: this benchmark in another
+    source tree (``--against``)."""
     cmd = [
-        sys.executable, __file__, "--worker", "--engine", engine, "--mode", mode,
+        sys.executable, str(script), "--worker", "--engine", engine, "--mode", mode,
         "--batch", str(batch), "--blas-threads", str(threads), "--threads", str(threads),
         "--procs", str(procs), "--seconds", str(seconds),
         "--channels", str(channels),
@@ -277,7 +282,8 @@ def run_worker(
     # Fix thread counts before any library starts its pool (threadpoolctl also limits
     # BLAS at run time; these keep OpenMP/MKL pools from oversubscribing the cores).
     env["OMP_NUM_THREADS"] = str(threads)
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    cwd = Path(script).resolve().parents[1]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{engine} {mode} b={batch} t={threads} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -296,15 +302,42 @@ def torch_available() -> bool:
     return True
 
 
-def engine_supports(option: str) -> bool:
-    """Whether ``Network`` takes ``option`` (``processes``): older engines
-    can be benchmarked with the same script."""
-    sys.path.insert(0, str(ROOT))
-    import inspect
-
-    from cnnstudio.engine import Network
-
-    return option in inspect.signature(Network.__init__).parameters
+def compare(other: Path, rounds: int, seconds: float) -> None:
+    """LeNet-5 training throughput of this source tree against ``other`` (a git worktree of
+    an earlier commit, e.g. ``git worktree add /tmp/before <sha>``), each figure in a fresh
+    process, the two trees taking turns for ``rounds`` rounds so that a change in the
+    machine's load hits both alike. Each tree runs its own copy of this script."""
+    theirs = other.resolve() / "benchmarks" / "bench_engine.py"
+    if not theirs.is_file():
+        raise SystemExit(f"{theirs} does not exist: give the root of another source tree")
+    configs = [(b, p) for p in (1, 2) for b in BATCHES]
+    runs: dict[tuple[str, int, int], list[float]] = {}
+    for r in range(rounds):
+        for b, p in configs:
+            trees = [("before", theirs), ("after", Path(__file__))]
+            if r % 2:  # which tree goes first alternates too
+                trees.reverse()
+            for tree, script in trees:
+                value = run_worker("numpy", "train", b, 1, seconds, p, 1, script)["samples_per_s"]
+                runs.setdefault((tree, b, p), []).append(value)
+        print(f"round {r + 1}/{rounds} done, load average {os.getloadavg()[0]:.2f}", flush=True)
+    lines = [
+        f"# Engine comparison, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"LeNet-5 training, samples/s: {rounds} alternating rounds of {seconds:g} s per figure, "
+        f"each in a fresh process; before = {other}. Median (min-max).",
+        "",
+        "| processes | batch | before | after | after / before |",
+        "|---|---|---|---|---|",
+    ]
+    for b, p in configs:
+        old, new = runs[("before", b, p)], runs[("after", b, p)]
+        ratio = statistics.median(new) / statistics.median(old)
+        lines.append(
+            f"| {p} | {b} | {statistics.median(old):,.0f} ({min(old):,.0f}-{max(old):,.0f}) | "
+            f"{statistics.median(new):,.0f} ({min(new):,.0f}-{max(new):,.0f}) | {ratio:.3f} |"
+        )
+    save_results("\n".join(lines) + "\n", "engine-compare")
 
 
 def main() -> None:
@@ -318,6 +351,13 @@ def main() -> None:
         default=1,
         help="input channels (default 1; 3: each digit in 3 shifted copies, as wide as colour)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="TREE",
+        type=Path,
+        help="compare LeNet-5 training with another source tree (a git worktree), alternating",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --against (default 5)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="numpy", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="train", help=argparse.SUPPRESS)
@@ -330,11 +370,13 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
+    if args.against is not None:
+        compare(args.against, args.rounds, 2.0 if args.quick else 3.0)
+        return
 
     repeats = args.repeats or (1 if args.quick else 3)
     seconds = 2.0 if args.quick else 4.0
     use_torch = torch_available() and not args.no_torch
-    procs = engine_supports("processes")
     load_before = os.getloadavg()
     ch = args.channels
     what = "" if ch == 1 else f" in {ch} channels (channel c shifted c pixels)"
@@ -357,10 +399,9 @@ def main() -> None:
         ("NumPy (BLAS threads)", "numpy", 1, 1),
         ("NumPy (BLAS threads)", "numpy", 2, 1),
     ]
-    if procs:
-        # Network(processes=2): this process and one helper process, each on half of
-        # every batch with one BLAS thread.
-        configs.append(("NumPy Network(processes=2), BLAS 1", "numpy", 2, 2))
+    # DataParallel(network, 2): this process and one helper process, each on half of
+    # every batch with one BLAS thread.
+    configs.append(("NumPy DataParallel(processes=2), BLAS 1", "numpy", 2, 2))
     if use_torch:
         configs += [("PyTorch CPU", "torch", 1, 1), ("PyTorch CPU", "torch", 2, 1)]
     # Configurations take turns (round-robin over repeats) so that a change in the

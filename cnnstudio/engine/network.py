@@ -16,11 +16,8 @@ from typing import Any, cast
 import numpy as np
 
 from cnnstudio.engine import fused
-from cnnstudio.engine.blas import blas_threads
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.layers import (
-    BatchNorm,
-    Dropout,
     Input,
     Layer,
     Sigmoid,
@@ -28,6 +25,7 @@ from cnnstudio.engine.layers import (
     layer_from_config,
 )
 from cnnstudio.engine.layers.base import Shape, format_shape
+from cnnstudio.engine.losses import loss_for
 from cnnstudio.engine.shapes import check_network_size, describe
 
 __all__ = ["ARCHITECTURE_FORMAT", "ARCHITECTURE_VERSION", "Network"]
@@ -241,11 +239,6 @@ class Network:
         The Input node, the sink, and the node whose output is the logits.
     """
 
-    processes: int
-    _procs: Any  # engine.parallel.ProcessShards while processes > 1
-    _procs_finalizer: Any
-    _proc_bounds: list[tuple[int, int]] | None
-
     def __init__(
         self,
         layers: Sequence[Layer],
@@ -253,7 +246,6 @@ class Network:
         seed: int = 0,
         *,
         name: str = "network",
-        processes: int = 1,
     ) -> None:
         layers = list(layers)
         if not all(isinstance(layer, Layer) for layer in layers):
@@ -276,61 +268,10 @@ class Network:
         ]
         self.name = name
         self._setup(specs, seed)
-        self.set_processes(processes)
-
-    def set_processes(self, processes: int) -> None:
-        """Train on ``processes`` processes, each running a shard of every batch.
-
-        ``processes - 1`` helper processes start now, in the background (about half a
-        second before the first step can use them), each with one BLAS thread and its
-        own copy of the network; this process runs the first shard and sums the
-        gradients. On an idle machine two of them train up to ~1.8x as fast as one.
-
-        Used only for batches of at least ``min_process_shard * processes`` samples and
-        float32 networks without BatchNorm or Dropout. Results equal one process's up to float
-        rounding. A helper that cannot start or dies is reported with a ``RuntimeWarning``
-        and training goes on in this process. ``close()`` (or ``set_processes(1)``) stops
-        the helpers.
-        """
-        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-            raise EngineError(f"processes must be a positive integer, got {processes!r}")
-        if processes == self.processes and (processes == 1 or self._procs is not None):
-            return
-        self._close_processes()
-        self.processes = processes
-        # Helpers serve float32 networks (float64 ones are the gradient checks' business).
-        if processes > 1 and self._shard_safe and self._dtype is np.float32:
-            import weakref
-
-            from cnnstudio.engine.parallel import ProcessShards
-
-            try:
-                self._procs = ProcessShards(self, processes)
-            except (OSError, RuntimeError) as exc:
-                # No shared memory or no new process here: one process still trains.
-                self._lose_processes(
-                    RuntimeError(f"could not start engine helper processes ({exc})")
-                )
-                return
-            self._procs_finalizer = weakref.finalize(self, self._procs.close)
-
-    def _close_processes(self) -> None:
-        if self._procs is not None:
-            self._procs_finalizer.detach()
-            self._procs.close()
-            self._procs = None
-        self._proc_bounds = None
-        self.processes = 1
-
-    def close(self) -> None:
-        """Stop the helper processes started for ``processes > 1`` (they also stop when
-        the network is garbage-collected). The network stays usable; ``set_processes``
-        starts them again."""
-        self._close_processes()
 
     # -- construction ---------------------------------------------------------------
     @classmethod
-    def from_architecture(cls, arch: dict[str, Any], seed: int = 0, processes: int = 1) -> Network:
+    def from_architecture(cls, arch: dict[str, Any], seed: int = 0) -> Network:
         """Build a network from an architecture dict (see docs/file-formats.md).
 
         Sizes are checked by shape inference before any weight is allocated: a network
@@ -348,9 +289,7 @@ class Network:
             When the sizes do not fit; the message names the layer and the numbers.
         """
         specs, name = _parse_architecture(arch)
-        net = cls._from_specs(specs, seed, name=name)
-        net.set_processes(processes)
-        return net
+        return cls._from_specs(specs, seed, name=name)
 
     @staticmethod
     def weight_shapes_of(arch: dict[str, Any]) -> dict[str, Shape]:
@@ -437,20 +376,13 @@ class Network:
         self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._batch: int | None = None
-        self._shard_safe = not any(isinstance(lay, BatchNorm | Dropout) for lay in self.layers)
-        self.processes = 1
-        self._procs = None
-        self._procs_finalizer = None
-        self._proc_bounds = None
-        self._proc_x: np.ndarray | None = None
-        #: Smallest shard worth a helper process.
-        self.min_process_shard = 8
         # float32 always; tests switch to float64 (with float64 parameters) for gradient checks.
         self._dtype: type = np.float32
 
     # -- running ----------------------------------------------------------------------
-    def _prepare(self, x: Any) -> np.ndarray:
-        """Check ``x`` against the input shape; return it float32 and batch-last."""
+    def check_batch(self, x: Any) -> np.ndarray:
+        """``x`` as an array, after checking it is a non-empty numeric batch of
+        ``(N, *input_shape)``; ``EngineError`` or ``ShapeError`` saying what is wrong."""
         x = np.asarray(x)
         if x.dtype.kind not in "fiub":
             raise EngineError(f"network input must be numeric, got dtype {x.dtype}")
@@ -460,6 +392,11 @@ class Network:
             raise ShapeError(f"network input: expected shape (N, {want}), got {tuple(x.shape)}")
         if x.shape[0] < 1:
             raise ShapeError("network input: the batch is empty")
+        return x
+
+    def _prepare(self, x: Any) -> np.ndarray:
+        """``check_batch(x)``, float32 and batch-last."""
+        x = self.check_batch(x)
         return np.ascontiguousarray(x.transpose(self._to_batch_last), dtype=self._dtype)
 
     def _make_plan(self) -> list[fused.Step]:
@@ -508,8 +445,6 @@ class Network:
         With ``training=True`` the layers keep what ``backward`` needs, dropout is
         active and BatchNorm uses (and updates) batch statistics.
         """
-        if training and self._use_processes(x):
-            return self._forward_processes(x)
         parts = self._inference_parts(x) if not training else None
         if parts is not None:
             return np.concatenate([self.forward(part) for part in parts], axis=0)
@@ -518,184 +453,22 @@ class Network:
         logits = self._run(xb, training, ctxs, keep_all=False)[self.logits_id]
         if training:
             self._batch = xb.shape[-1]
-            self._proc_bounds = None
-            self._proc_x = None
         return np.ascontiguousarray(logits.T)
 
     def train_step(self, x: Any, y: Any, loss_fn: Any = None) -> tuple[float, np.ndarray]:
         """Forward (``training=True``), the loss and backward: every layer's ``grads``
         filled for an optimizer step. Returns ``(mean loss, logits (N, K))``.
 
-        ``loss_fn`` defaults to the one matching the output (``losses.loss_for``). With
-        helper processes (``set_processes``) each process computes the loss of its own
-        shard, so a whole step costs one exchange instead of two; other losses fall back
-        to ``forward`` then ``backward``.
+        ``loss_fn(logits, y)`` returns ``(mean loss, dlogits)``; it defaults to the one
+        matching the output (``losses.loss_for``). ``engine.parallel.DataParallel`` shares
+        these steps between processes.
         """
-        from cnnstudio.engine import losses
-
         if loss_fn is None:
-            loss_fn = losses.loss_for(self)
-        name = getattr(loss_fn, "__name__", "")
-        fused = losses.FUSED_LOSSES.get(name)
-        if fused is not None and fused[0] is loss_fn and self._use_processes(x):
-            return self._train_step_processes(x, y, loss_fn)
+            loss_fn = loss_for(self)
         logits = self.forward(x, training=True)
         loss, dlogits = loss_fn(logits, y)
         self.backward(dlogits)
         return loss, logits
-
-    # -- batch shards on helper processes ---------------------------------------------------
-    # See engine/parallel.py. Shard 0 runs here while the helpers run theirs; the
-    # helpers' gradients are added to this network's after the backward pass.
-    def _use_processes(self, x: Any) -> bool:
-        return (
-            self._procs is not None
-            and hasattr(x, "shape")
-            and len(x.shape) >= 1
-            and x.shape[0] >= self.min_process_shard * self.processes
-        )
-
-    def _lose_processes(self, exc: Exception) -> None:
-        import warnings
-
-        warnings.warn(f"{exc}; training goes on in this process only", RuntimeWarning, stacklevel=3)
-        self._close_processes()
-
-    def _forward_processes(self, x: Any) -> np.ndarray:
-        from cnnstudio.engine.parallel import HelperLost
-
-        x = np.asarray(x)
-        n = x.shape[0]
-        self._prepare(x[:1])  # checks the shape and dtype here, before any helper sees x
-        bounds = self._procs.split(n)
-        params = [p for _, p, _ in self.flat_parameters()]
-        try:
-            self._procs.start_forward(params, x, bounds)
-        except HelperLost as exc:
-            self._lose_processes(exc)
-            return self.forward(x, training=True)
-        a, b = bounds[0]
-        with blas_threads(1):
-            z0 = self._run(self._prepare(x[a:b]), True, self._train_ctx, keep_all=False)
-        try:
-            parts = self._procs.finish_forward(bounds)
-        except HelperLost as exc:
-            self._lose_processes(exc)
-            return self.forward(x, training=True)
-        self._batch = n
-        self._proc_bounds = bounds
-        self._proc_x = x
-        return np.concatenate([z0[self.logits_id].T, *parts], axis=0)
-
-    def _train_step_processes(
-        self, x: Any, y: np.ndarray, loss_fn: Any
-    ) -> tuple[float, np.ndarray]:
-        from cnnstudio.engine import losses
-        from cnnstudio.engine.parallel import HelperLost
-
-        x = np.asarray(x)
-        n = x.shape[0]
-        # The checks one process would make, here, before any helper sees the batch.
-        self._prepare(x[:1])
-        y = np.asarray(y)
-        n_classes = 2 if self.num_classes == 1 else self.num_classes
-        losses.check_labels(y, n, n_classes, losses.FUSED_LOSSES[loss_fn.__name__][1])
-        bounds = self._procs.split(n)
-        try:
-            self._procs.start_step(
-                [p for _, p, _ in self.flat_parameters()], x, y, bounds, loss_fn.__name__
-            )
-        except HelperLost as exc:
-            self._lose_processes(exc)
-            return self.train_step(x, y, loss_fn)
-        self._batch = None  # a step is whole: no separate backward() may follow
-        self._proc_bounds = None
-        a, b = bounds[0]
-        with blas_threads(1):
-            z0 = self._local_step(x, y, a, b, n, loss_fn, self._train_ctx, None)
-        try:
-            shards = self._procs.finish_step([g for _, _, g in self.flat_parameters()], bounds)
-        except HelperLost as exc:
-            # A helper went away mid-step: redo its shards here, so the step stays whole.
-            self._lose_processes(exc)
-            shards = [self._local_shard(x, y, a, b, n, loss_fn) for a, b in bounds[1:]]
-        total = z0[0] * (b - a) + sum(
-            loss * (hi - lo) for (loss, _), (lo, hi) in zip(shards, bounds[1:], strict=True)
-        )
-        logits = np.concatenate([z0[1], *(z for _, z in shards)], axis=0)
-        return total / n, logits
-
-    def _local_step(
-        self,
-        x: np.ndarray,
-        y: np.ndarray | None,
-        a: int,
-        b: int,
-        n: int,
-        loss_fn: Any,
-        ctxs: dict[str, dict[str, Any]],
-        grads: dict[str, dict[str, np.ndarray]] | None,
-        dlogits: np.ndarray | None = None,
-    ) -> tuple[float, np.ndarray]:
-        """Rows ``a:b`` of a batch of ``n``: forward, the loss (or the given ``dlogits``
-        rows), backward into ``grads`` (the layers' own when ``None``)."""
-        zt = self._run(self._prepare(x[a:b]), True, ctxs, keep_all=False)[self.logits_id]
-        z = np.ascontiguousarray(zt.T)
-        if dlogits is None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                loss, d = loss_fn(z, y[a:b])  # type: ignore[index]
-            d *= (b - a) / n
-        else:
-            loss, d = math.nan, dlogits[a:b]
-        self._backward(np.ascontiguousarray(d.T, dtype=self._dtype), ctxs, grads)
-        return loss, z
-
-    def _local_shard(
-        self,
-        x: np.ndarray,
-        y: np.ndarray | None,
-        a: int,
-        b: int,
-        n: int,
-        loss_fn: Any,
-        dlogits: np.ndarray | None = None,
-    ) -> tuple[float, np.ndarray]:
-        """``_local_step`` on fresh caches, adding the gradients to the layers'."""
-        ctxs: dict[str, dict[str, Any]] = {nid: {} for nid in self.nodes}
-        sgrads = {
-            nid: {k: np.zeros_like(v) for k, v in lay.grads.items()}
-            for nid, lay in self.nodes.items()
-        }
-        out = self._local_step(x, y, a, b, n, loss_fn, ctxs, sgrads, dlogits)
-        for nid, layer in self.nodes.items():
-            for k, g in layer.grads.items():
-                g += sgrads[nid][k]
-        return out
-
-    def _backward_processes(self, d: np.ndarray) -> None:
-        from cnnstudio.engine.parallel import HelperLost
-
-        bounds = self._proc_bounds
-        assert bounds is not None and self._proc_x is not None
-        x, self._proc_x, self._proc_bounds = self._proc_x, None, None
-        try:
-            self._procs.start_backward(d, bounds)
-            lost: HelperLost | None = None
-        except HelperLost as exc:
-            lost = exc
-        a, b = bounds[0]
-        with blas_threads(1):
-            self._backward(np.ascontiguousarray(d[a:b].T, dtype=self._dtype), self._train_ctx, None)
-        if lost is None:
-            try:
-                self._procs.finish_backward([g for _, _, g in self.flat_parameters()])
-                return
-            except HelperLost as exc:
-                lost = exc
-        # A helper went away mid-step: redo its shards here, so the step stays whole.
-        self._lose_processes(lost)
-        for a, b in bounds[1:]:
-            self._local_shard(x, None, a, b, len(d), None, dlogits=d)
 
     def backward(self, dlogits: Any) -> None:
         """Backpropagate ``dlogits`` (N, K), the loss gradient w.r.t. the logits of the last
@@ -708,24 +481,13 @@ class Network:
                 f"backward: dlogits must have shape ({self._batch}, {self.num_classes}), "
                 f"got {d.shape}"
             )
-        if self._proc_bounds is not None:
-            self._backward_processes(d)
-            return
-        self._backward(np.ascontiguousarray(d.T, dtype=self._dtype), self._train_ctx, None)
-
-    def _backward(
-        self,
-        dlogits_bl: np.ndarray,
-        ctxs: dict[str, dict[str, Any]],
-        shard_grads: dict[str, dict[str, np.ndarray]] | None,
-    ) -> None:
-        grads: dict[str, Any] = {self.logits_id: dlogits_bl}
+        grads: dict[str, Any] = {self.logits_id: np.ascontiguousarray(d.T, dtype=self._dtype)}
         for nid, srcs, layer, cid in reversed(self._plan):
             dout = grads.pop(nid, None)
             if dout is None or not srcs:
                 continue
-            ctx = ctxs[cid]
-            pgrads = self.nodes[cid].grads if shard_grads is None else shard_grads[cid]
+            ctx = self._train_ctx[cid]
+            pgrads = self.nodes[cid].grads
             if layer.n_inputs == -1:
                 dxs = layer.bwd(dout, ctx, pgrads, True)
             else:
@@ -911,6 +673,14 @@ class Network:
             views.append((layer, k, pv, gv))
             at += p.size
         self._flat = (flat_p, flat_g, views)
+
+    def use_flat_arrays(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """Keep every parameter in ``params`` and every gradient in ``grads`` from now on
+        (flat arrays of ``parameter_count()`` numbers of the parameters' dtype, such as
+        shared memory); the current parameters are copied into ``params``."""
+        self._make_flat((params, grads))
+        if self._flat is None or self._flat[0] is not params or self._flat[1] is not grads:
+            raise EngineError("use_flat_arrays: the network's parameters differ in dtype")
 
     def flat_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """``[("*", all parameters, all gradients)]`` as two flat live arrays, for element-

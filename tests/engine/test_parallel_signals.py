@@ -40,6 +40,7 @@ shared_memory.SharedMemory.__init__ = init
 
 import numpy as np
 from cnnstudio.engine import Dense, Flatten, Network, ReLU, Softmax
+from cnnstudio.engine.parallel import DataParallel
 
 mode = sys.argv[1]
 if mode == "interrupts":
@@ -60,8 +61,8 @@ x = rng.random((64, 1, 8, 8), dtype=np.float32)
 y = rng.integers(0, 10, 64)
 net = None
 try:
-    net = Network(
-        [Flatten(), Dense(32), ReLU(), Dense(10), Softmax()], input_shape=(1, 8, 8), processes=2
+    net = DataParallel(
+        Network([Flatten(), Dense(32), ReLU(), Dense(10), Softmax()], input_shape=(1, 8, 8)), 2
     )
     if mode == "start":
         print("READY", flush=True)  # the helper is still starting
@@ -142,7 +143,7 @@ def left_behind(names: list[str]) -> list[str]:
 def test_no_shared_memory_is_left_however_the_processes_end(sig, group, mode):
     proc, names = run_script(mode)
     try:
-        assert len(names) >= (3 if mode == "start" else 4)  # params, grads, ctrl (+ io)
+        assert len(names) >= (2 if mode == "start" else 3)  # params, grads (+ io)
         (os.killpg if group else os.kill)(proc.pid, sig)
         _, err = finish(proc)
     finally:
@@ -172,25 +173,25 @@ def test_ctrl_c_while_the_helper_starts_prints_no_traceback():
     assert not left, f"shared memory left in {SHM}: {left}"
 
 
-@pytest.mark.parametrize("case", ["doorbell", "pipe", "new io block"])
+@pytest.mark.parametrize("case", ["step", "new io block"])
 def test_a_helper_that_stops_answering_is_given_up(monkeypatch, case):
     # A suspended (kill -STOP) or stuck helper is alive, so its pipe stays open: without a
     # deadline the main process would wait for good. After it, the step is done here.
     from cnnstudio.engine import parallel
 
     monkeypatch.setattr(parallel, "HELPER_TIMEOUT", 1.0)
-    monkeypatch.setattr(parallel, "DOORBELL", case != "pipe")
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 1, 4, 4), dtype=np.float32), np.arange(64) % 10
     n = 64 if case == "new io block" else 32  # 64: the helper must first map a larger block
-    one, two = (
-        Network([Flatten(), Dense(10), Softmax()], input_shape=(1, 4, 4), seed=1, processes=p)
-        for p in (1, 2)
-    )
+
+    def net() -> Network:
+        return Network([Flatten(), Dense(10), Softmax()], input_shape=(1, 4, 4), seed=1)
+
+    one, two = net(), parallel.DataParallel(net(), 2)
     try:
         one.train_step(x[:32], y[:32])
         two.train_step(x[:32], y[:32])  # the helper is up
-        helper = two._procs.helpers[0]
+        helper = two._shards.helpers[0]
         os.kill(helper.proc.pid, signal.SIGSTOP)
         start = time.monotonic()
         with pytest.warns(RuntimeWarning, match="did not answer within 1 s"):
