@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from psygnal import Signal, SignalGroup
 
+from cnnstudio.model.session import RunHistory
+
 if TYPE_CHECKING:
     from cnnstudio.data.dataset import DatasetSplit
 
@@ -63,44 +65,6 @@ class DatasetChoice:
         if not isinstance(options, dict):
             raise ValueError("the dataset options must be a JSON object")
         return cls(kind=str(data.get("kind", "builtin")), path=data.get("path"), options=options)
-
-
-@dataclass
-class RunHistory:
-    """The curves of one training run, for the plots and for the project file."""
-
-    name: str
-    settings: dict[str, Any] = field(default_factory=dict)
-    steps: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    epochs: list[int] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    val_accuracy: list[float | None] = field(default_factory=list)
-    val_loss: list[float | None] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "settings": self.settings,
-            "steps": self.steps,
-            "loss": self.loss,
-            "lr": self.lr,
-            "epochs": self.epochs,
-            "train_accuracy": self.train_accuracy,
-            "val_accuracy": self.val_accuracy,
-            "val_loss": self.val_loss,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunHistory:
-        if not isinstance(data, dict) or "name" not in data:
-            raise ValueError("a training run must be a JSON object with a name")
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for key in ("steps", "loss", "lr", "epochs", "train_accuracy", "val_accuracy", "val_loss"):
-            if key in known and not isinstance(known[key], list):
-                raise ValueError(f"training run {data['name']!r}: {key} must be a list")
-        return cls(**known)
 
 
 class ProjectEvents(SignalGroup):

@@ -2,7 +2,9 @@
 
 Each view is constructed as ``View(context, parent=None)``. Views never hold each
 other; they talk through the context's signals, and the main window routes them
-(e.g. ``explain_requested`` switches to the Learn view).
+(e.g. ``explain_requested`` switches to the Learn view). The training run is not
+here: views share it through ``ui.worker.training_session(context)``, and follow the
+network as it learns by asking that session for its ``live_model``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,6 @@ class AppContext(QObject):
         The Draw & Predict pad's current drawing (float32 HxW in [0, 1]) changed.
     show_view(str)
         Ask the main window to switch to a view (``"build"``, ``"train"``, ...).
-    live_model(object)
-        While training: the latest weights as a model bundle (the same type as
-        ``project.trained``), at most a few times a second, so Draw & Predict and
-        Inspect can follow the network as it learns. When training ends the final
-        model goes to ``project.set_trained`` instead.
     """
 
     status_message = Signal(str)
@@ -41,7 +38,6 @@ class AppContext(QObject):
     image_to_predict = Signal(object, str)
     drawing_changed = Signal(object)
     show_view = Signal(str)
-    live_model = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -1,17 +1,16 @@
 """The Inspect view: feature maps, kernels, layer health and the confusion matrix.
 
-Everything is computed from snapshots (while training) or from the trained model:
-the view keeps its own copy of the network, loads the latest snapshot's weights into
-it at most four times a second and runs the probe image through it, so it never
-touches the network the worker is training.
+Everything is computed from the training session's latest model (while training)
+or from the project's trained model: the view asks the model for the probe image's
+activations at most four times a second and never touches the network the worker
+is training.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 import os
-from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
@@ -38,17 +37,18 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
+from superqt.utils import create_worker, qthrottled
 from threadpoolctl import threadpool_limits
 
 from cnnstudio.data.augment import make_transform
-from cnnstudio.data.normalize import Normalization
+from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.engine.metrics import Evaluation, evaluate
-from cnnstudio.engine.network import Network
+from cnnstudio.io.model_file import ModelBundle
+from cnnstudio.model.session import SnapshotBatch, TrainingResult
 from cnnstudio.ui.inspect.diagnostics import layer_warnings
 from cnnstudio.ui.inspect.tiles import QtTileCanvas, TileGroup
 from cnnstudio.ui.train.qt_train_view import scrolling_page
-from cnnstudio.ui.worker import SnapshotBatch, TrainingResult, training_session
+from cnnstudio.ui.worker import training_session
 
 __all__ = ["QtInspectView"]
 
@@ -56,19 +56,6 @@ __all__ = ["QtInspectView"]
 MAP_INTERVAL_MS = 250
 #: Most images shown in the misclassified gallery.
 GALLERY_LIMIT = 200
-
-
-@dataclass
-class _Model:
-    """What the views draw from: an architecture with one set of weights."""
-
-    architecture: dict[str, Any]
-    weights: dict[str, np.ndarray]
-    class_names: list[str]
-    normalization: Normalization
-    input_shape: tuple[int, ...]
-    label: str
-    layer_stats: dict[str, dict[str, float]] | None = None
 
 
 def _pixmap(image: np.ndarray, size: int) -> QPixmap:
@@ -90,9 +77,7 @@ def _pixmap(image: np.ndarray, size: int) -> QPixmap:
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
-    if len(shape) == 3:
-        return f"{shape[0]}@{shape[1]}x{shape[2]}"
-    return f"{shape[0]} units" if len(shape) == 1 else "x".join(map(str, shape))
+    return f"{shape[0]} units" if len(shape) == 1 else format_shape(shape)
 
 
 class QtInspectView(QWidget):
@@ -115,11 +100,10 @@ class QtInspectView(QWidget):
         super().__init__(parent)
         self._context = context
         self.session = training_session(context)
-        self._net: Network | None = None
-        self._net_key: str | None = None
         self._drawn_key: tuple | None = None
-        self._live_snapshot: Any = None
-        self._model: _Model | None = None
+        self._model: ModelBundle | None = None
+        self._model_label = ""
+        self._layer_stats: dict[str, dict[str, float]] | None = None
         self.evaluation: Evaluation | None = None
         self._eval_data: tuple[np.ndarray, np.ndarray, list[str]] | None = None
         self._eval_key: tuple | None = None
@@ -131,9 +115,8 @@ class QtInspectView(QWidget):
         self.map_updates = 0
         self._needs_evaluation = False
         self._build_ui()
-        self._timer = QTimer(self)
-        self._timer.setInterval(MAP_INTERVAL_MS)
-        self._timer.timeout.connect(self._on_tick)
+        # The session's progress comes ten times a second; feature maps need fewer.
+        self._refresh_soon = qthrottled(self._on_tick, timeout=MAP_INTERVAL_MS, parent=self)
         self.session.run_started.connect(self._on_run_started)
         self.session.progress.connect(self._on_progress)
         self.session.run_finished.connect(self._on_run_finished)
@@ -331,48 +314,28 @@ class QtInspectView(QWidget):
         self.send_gallery_button.clicked.connect(self.send_gallery_image)
 
     # -- the model ------------------------------------------------------------------------
-    def current_model(self) -> _Model | None:
-        """The live snapshot while training, else the project's trained model."""
-        job = self.session.job
-        snap = self.session.latest_rich
-        if self.session.is_active and job is not None and snap is not None and snap.weights:
-            prep = job.preprocessing.get("normalization")
-            return _Model(
-                job.architecture,
-                dict(snap.weights),
-                list(job.class_names),
-                Normalization() if prep is None else Normalization.from_dict(prep),
-                tuple(job.input_shape),
-                f"Live: {job.name}, epoch {snap.epoch}, step {snap.step}",
-                snap.layer_stats,
-            )
-        project = self.project
-        bundle = getattr(project, "trained", None)
-        if bundle is None:
-            return None
-        last = self.session.latest_rich if self.session.job is not None else None
-        stats = last.layer_stats if last is not None else None
-        summary = bundle.training_summary or {}
-        label = "Trained model"
-        if summary.get("val_accuracy") is not None:
-            label += f" (validation {summary['val_accuracy'] * 100:.1f}%)"
-        return _Model(
-            bundle.architecture,
-            dict(bundle.weights),
-            list(bundle.class_names),
-            bundle.normalization,
-            tuple(bundle.input_shape),
-            label,
-            stats,
-        )
+    def current_model(self) -> ModelBundle | None:
+        """The live model while training, else the project's trained model.
 
-    def _network(self, model: _Model) -> Network:
-        key = json.dumps(model.architecture, sort_keys=True, default=str)
-        if self._net is None or key != self._net_key:
-            self._net = Network.from_architecture(model.architecture)
-            self._net_key = key
-        self._net.set_weights(model.weights)
-        return self._net
+        Also sets what the view says about it (``_model_label``) and the layer
+        statistics of the latest training snapshot (``_layer_stats``).
+        """
+        live = self.session.live_model
+        snap = self.session.latest_rich
+        job = self.session.job
+        if live is not None and snap is not None and job is not None:
+            self._model_label = f"Live: {job.name}, epoch {snap.epoch}, step {snap.step}"
+            self._layer_stats = snap.layer_stats
+            return live
+        trained = getattr(self.project, "trained", None)
+        if trained is None:
+            return None
+        self._layer_stats = snap.layer_stats if job is not None and snap is not None else None
+        summary = trained.training_summary or {}
+        self._model_label = "Trained model"
+        if summary.get("val_accuracy") is not None:
+            self._model_label += f" (validation {summary['val_accuracy'] * 100:.1f}%)"
+        return trained
 
     # -- data -----------------------------------------------------------------------------
     def _eval_sets(self) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
@@ -417,7 +380,7 @@ class QtInspectView(QWidget):
             return None
         return (split.test if split.test is not None else split.train).images
 
-    def probe_image(self, model: _Model) -> np.ndarray | None:
+    def probe_image(self, model: ModelBundle) -> np.ndarray | None:
         """The probe as float32 (C, H, W) in [0, 1], at the model's input size."""
         c, h, w = model.input_shape if len(model.input_shape) == 3 else (1, 0, 0)
         if self.probe_source.currentData() == "drawing":
@@ -456,27 +419,25 @@ class QtInspectView(QWidget):
             self.maps.set_groups([])
             self.kernels.set_groups([])
             return
-        key = (id(model.weights.get(next(iter(model.weights), ""), None)), self._probe_key())
+        key = (model, self._probe_key())
         if not force and key == self._drawn_key:
             return
         self._drawn_key = key
-        self.model_label.setText(model.label)
-        self.model_label.setToolTip(model.label)
-        net = self._network(model)
+        self.model_label.setText(self._model_label)
+        self.model_label.setToolTip(self._model_label)
         probe = self.probe_image(model)
         page = self.tabs.currentIndex()
         if probe is not None:
-            x = model.normalization.apply(probe[None])
-            self._acts = net.activations(x)
+            self._acts = model.network().activations(model.prepare(probe))
             self._show_probe(probe, model)
             if page == 0 or force:
-                self._draw_maps(net, model)
+                self._draw_maps(model)
         else:
             self._acts = {}
             self.maps.set_groups([])
             self.prediction_label.setText("no probe image")
         if page == 1 or force:
-            self._draw_kernels(net, model)
+            self._draw_kernels(model)
         if page == 2 or force:
             self._draw_health(model)
         self.map_updates += 1
@@ -487,11 +448,9 @@ class QtInspectView(QWidget):
             return ("drawing", id(getattr(self._context, "last_drawing", None)))
         return ("dataset", self.probe_index.value(), id(self._probe_images()))
 
-    def _show_probe(self, probe: np.ndarray, model: _Model) -> None:
+    def _show_probe(self, probe: np.ndarray, model: ModelBundle) -> None:
         self.probe_label.setPixmap(_pixmap(probe, 34))
-        net = self._net
-        if net is None:
-            return
+        net = model.network()
         out = self._acts.get(net.output_id)
         if out is not None and out.ndim == 2 and net.output_activation == "softmax":
             p = out[0]
@@ -499,7 +458,8 @@ class QtInspectView(QWidget):
             name = model.class_names[k] if k < len(model.class_names) else str(k)
             self.prediction_label.setText(f"predicted {name} ({p[k] * 100:.0f}%)")
 
-    def _draw_maps(self, net: Network, model: _Model) -> None:
+    def _draw_maps(self, model: ModelBundle) -> None:
+        net = model.network()
         groups = []
         for nid, a in self._acts.items():
             layer = net.nodes[nid]
@@ -556,7 +516,8 @@ class QtInspectView(QWidget):
         )
         self.maps.set_selected(key, index)
 
-    def _draw_kernels(self, net: Network, model: _Model) -> None:
+    def _draw_kernels(self, model: ModelBundle) -> None:
+        net = model.network()
         groups = []
         per_input = self.kernel_mode.currentData() == "all"
         for nid, layer in net.nodes.items():
@@ -576,8 +537,8 @@ class QtInspectView(QWidget):
             groups.append(TileGroup(nid, caption, tiles, symmetric=True))
         self.kernels.set_groups(groups)
 
-    def _draw_health(self, model: _Model) -> None:
-        stats = model.layer_stats
+    def _draw_health(self, model: ModelBundle) -> None:
+        stats = self._layer_stats
         if not stats:
             # A trained model without a snapshot: weights only.
             stats = {}
@@ -601,8 +562,8 @@ class QtInspectView(QWidget):
             self.health_note.setText(
                 "Weight and gradient magnitude per layer (from the latest training snapshot)."
             )
-        if self._net is not None:
-            order = {nid: i for i, nid in enumerate(self._net.nodes)}
+        if stats:
+            order = {nid: i for i, nid in enumerate(model.network().nodes)}
             stats = dict(sorted(stats.items(), key=lambda kv: order.get(kv[0], len(order))))
         warnings = layer_warnings(stats)
         self.layer_table.setRowCount(len(stats))
@@ -635,9 +596,9 @@ class QtInspectView(QWidget):
         )
 
     # -- evaluation -----------------------------------------------------------------------
-    def _evaluation_job(self) -> tuple[Any, str, Any, tuple, Any] | None:
-        """What an evaluation needs: (model, set name, network, (images, labels, names),
-        transform), or None (with the reason shown) when there is nothing to evaluate."""
+    def _evaluation_job(self) -> tuple[ModelBundle, str, tuple, Any] | None:
+        """What an evaluation needs: (model, set name, (images, labels, names), transform),
+        or None (with the reason shown) when there is nothing to evaluate."""
         model = self.current_model()
         sets = self._eval_sets()
         name = self.eval_set.currentText()
@@ -645,17 +606,19 @@ class QtInspectView(QWidget):
             self.eval_summary.setText("Train a model first." if model is None else "")
             return None
         transform = make_transform(model.normalization)
-        return model, name, self._network(model), sets[name], transform
+        return model, name, sets[name], transform
 
     def run_evaluation(self) -> Evaluation | None:
         """Evaluate the current model on the chosen set and show the results (blocking)."""
         job = self._evaluation_job()
         if job is None:
             return None
-        model, name, net, data, transform = job
+        model, name, data, transform = job
         images, labels, _names = data
         try:
-            result = evaluate(net, images, labels, 256, lambda xb, _rng: transform(xb, None))
+            result = evaluate(
+                model.network(), images, labels, 256, lambda xb, _rng: transform(xb, None)
+            )
         except ValueError as exc:
             self.eval_summary.setText(f"Cannot evaluate on this set: {exc}")
             return None
@@ -665,22 +628,23 @@ class QtInspectView(QWidget):
     def run_evaluation_in_background(self) -> None:
         """Evaluate on a worker thread so the window never stalls (used after a run).
 
-        The worker gets its own copy of the network: a Network is not shared across
-        threads. ``evaluated`` is emitted when the results are on screen.
+        The worker gets its own copy of the model (and so of its network): a Network
+        is not shared across threads. ``evaluated`` is emitted when the results are on
+        screen.
         """
         job = self._evaluation_job()
         if job is None:
             return
-        model, name, _net, data, transform = job
+        model, name, data, transform = job
         images, labels, _names = data
-        architecture, weights = model.architecture, model.weights
+        copy = dataclasses.replace(model)
         self.eval_summary.setText(f"Evaluating on {len(labels):,} {name.lower()} images…")
 
         def compute() -> Evaluation:
             with threadpool_limits(1):
-                net = Network.from_architecture(architecture)
-                net.set_weights(weights)
-                return evaluate(net, images, labels, 256, lambda xb, _rng: transform(xb, None))
+                return evaluate(
+                    copy.network(), images, labels, 256, lambda xb, _rng: transform(xb, None)
+                )
 
         worker = create_worker(compute, _start_thread=False)
         worker.returned.connect(lambda result: self._show_evaluation(result, name, model, data))
@@ -695,7 +659,7 @@ class QtInspectView(QWidget):
         self._eval_data = data
         self.eval_summary.setText(
             f"<b>{name} accuracy {result.accuracy * 100:.1f}%</b> on {result.n_samples:,} images "
-            f"(loss {result.loss:.3f}) · {model.label}"
+            f"(loss {result.loss:.3f}) · {self._model_label}"
         )
         self._show_confusion(result.confusion, model.class_names)
         self._show_per_class(result.per_class, model.class_names)
@@ -805,9 +769,9 @@ class QtInspectView(QWidget):
     # -- session / project events ------------------------------------------------------------
     def _on_run_started(self, _job: Any) -> None:
         self._on_dataset_changed()
-        self._timer.start()
 
     def _on_progress(self, batch: SnapshotBatch) -> None:
+        self._refresh_soon()
         for snap in batch.snapshots:
             if (
                 snap.val_confusion is not None
@@ -826,7 +790,6 @@ class QtInspectView(QWidget):
                 self.evaluation = None  # the gallery re-evaluates with the newest weights
 
     def _on_run_finished(self, _result: TrainingResult) -> None:
-        self._timer.stop()
         # After the other views have taken the new model, in its own turn of the event
         # loop: one long stall split into two short ones.
         QTimer.singleShot(0, self, self._after_run)

@@ -6,8 +6,8 @@ overlay; the probability of every class with the top one large. Below: every
 layer's feature maps for the drawing, and "Teach": label the drawing and add it to
 the project's own samples.
 
-The view predicts with ``project.trained`` or, while training runs, with the latest
-snapshot the Train view sends through ``context.live_model``.
+The view predicts with ``project.trained`` or, while training runs, with the training
+session's latest model (asked for at most four times a second).
 """
 
 from __future__ import annotations
@@ -39,12 +39,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from cnnstudio.data.errors import DatasetError
 from cnnstudio.data.folder import IMAGE_EXTENSIONS
 from cnnstudio.data.preprocess import preprocess_digit
 from cnnstudio.ui.predict.qt_drawing_pad import QtDrawingPad
 from cnnstudio.ui.predict.qt_feature_strip import QtFeatureStrip, array_to_qimage
+from cnnstudio.ui.worker import training_session
 
 __all__ = ["NOT_SURE_BELOW", "QtPredictView"]
 
@@ -53,6 +55,8 @@ __all__ = ["NOT_SURE_BELOW", "QtPredictView"]
 INK_SIZE = 140
 #: Below this top-class probability the view says "not sure".
 NOT_SURE_BELOW = 0.5
+#: Milliseconds between predictions with the live model while training (4 a second).
+LIVE_INTERVAL_MS = 250
 #: Image files a user may open or drop.
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
@@ -74,7 +78,8 @@ class QtPredictView(QWidget):
         super().__init__(parent)
         self.context = context
         self.setAcceptDrops(True)
-        self._live_model: Any = None  # the Train view's latest snapshot while training
+        self._session = training_session(context)
+        self._shown_model: Any = None  # the model of the prediction on screen
         self._image_input: np.ndarray | None = None  # an opened picture (C, H, W) in [0, 1]
         self._image_caption = ""
         self.last_input: np.ndarray | None = None  # what the network last received (C,H,W)
@@ -117,7 +122,11 @@ class QtPredictView(QWidget):
             project.events.trained_changed.connect(self._on_trained_changed)
             project.events.samples_changed.connect(self._refresh_samples)
             project.events.dataset_changed.connect(self._refresh_labels)
-        context.live_model.connect(self._on_live_model)
+        # Training changes the model ten times a second; predictions follow it at most
+        # four times a second, and go back to the trained model when the run ends.
+        self._follow_live = qthrottled(self._on_live_model, timeout=LIVE_INTERVAL_MS, parent=self)
+        self._session.progress.connect(self._on_progress)
+        self._session.run_finished.connect(self._on_run_finished)
         context.image_to_predict.connect(self.show_image)
         self._refresh_labels()
         self._refresh_samples()
@@ -238,18 +247,24 @@ class QtPredictView(QWidget):
     # -- which model ----------------------------------------------------------------
     @property
     def model(self) -> Any:
-        """The model predictions use: the live training snapshot, else the trained model."""
-        if self._live_model is not None:
-            return self._live_model
+        """The model predictions use: the training session's live model, else the trained one."""
+        live = self._session.live_model
+        if live is not None:
+            return live
         project = getattr(self.context, "project", None)
         return None if project is None else project.trained
 
-    def _on_live_model(self, bundle: Any) -> None:
-        self._live_model = bundle
-        self._schedule_update()
+    def _on_progress(self, _batch: Any) -> None:
+        self._follow_live()
+
+    def _on_run_finished(self, _result: Any) -> None:
+        self._on_trained_changed()  # the live model is gone: back to the trained one
+
+    def _on_live_model(self) -> None:
+        if self.model is not self._shown_model:
+            self._schedule_update()
 
     def _on_trained_changed(self) -> None:
-        self._live_model = None  # training ended: the final model is in the project
         self._refresh_labels()
         self.update_prediction()
 
@@ -322,18 +337,16 @@ class QtPredictView(QWidget):
             self.feature_strip.clear()
             self.pad.set_overlay(None)
             return
+        self._shown_model = model
         try:
             network = model.network()
             batch = model.prepare(x)
             activations = network.activations(batch)
+            probabilities = np.asarray(model.predict_proba(x)[0], dtype=np.float64)
         except ValueError as exc:  # a model that does not fit its own input: say so
             self.top_label.setText("?")
             self.confidence_label.setText(f"This model cannot run: {exc}")
             return
-        probabilities = np.asarray(list(activations.values())[-1][0], dtype=np.float64)
-        if network.output_activation == "sigmoid":
-            p = float(probabilities.ravel()[-1])
-            probabilities = np.array([1.0 - p, p])
         self._show_probabilities(probabilities)
         types = {name: type(layer).__name__ for name, layer in network.nodes.items()}
         self.feature_strip.set_activations(activations, types)
@@ -391,7 +404,7 @@ class QtPredictView(QWidget):
         model = self.model
         source = (
             "the network as it trains (latest snapshot)"
-            if self._live_model
+            if model is not None and model is self._session.live_model
             else "the trained model"
         )
         summary = getattr(model, "training_summary", {}) or {}

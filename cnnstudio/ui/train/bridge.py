@@ -14,14 +14,14 @@ import numpy as np
 from cnnstudio.data.augment import Augmentation, make_transform
 from cnnstudio.data.normalize import Normalization
 from cnnstudio.engine.training import TrainConfig
-from cnnstudio.io.model_file import ModelBundle
 
 __all__ = [
     "DEFAULT_SETTINGS",
     "GraphState",
     "TrainSettings",
     "graph_state",
-    "make_model_bundle",
+    "preprocessing_dict",
+    "transforms_for",
 ]
 
 
@@ -150,28 +150,8 @@ def graph_state(graph: Any, num_classes: int | None = None) -> GraphState:
         return GraphState(None, str(exc))
 
 
-def make_model_bundle(
-    *,
-    architecture: dict[str, Any],
-    weights: dict[str, np.ndarray],
-    class_names: list[str],
-    input_shape: tuple[int, ...],
-    preprocessing: dict[str, Any],
-    training_summary: dict[str, Any],
-) -> Any:
-    """A ``cnnstudio.io.model_file.ModelBundle``."""
-    return ModelBundle(
-        architecture=architecture,
-        weights=weights,
-        class_names=list(class_names),
-        input_shape=tuple(input_shape),
-        preprocessing=dict(preprocessing),
-        training_summary=training_summary,
-    )
-
-
 def preprocessing_dict(norm: Normalization, input_shape: tuple[int, ...]) -> dict[str, Any]:
-    """``ModelBundle.preprocessing`` for a run normalised with ``norm``."""
+    """The trained model's ``preprocessing`` for a run normalised with ``norm``."""
     return {
         "normalization": None if norm.is_plain else norm.to_dict(),
         "digit": len(input_shape) == 3 and input_shape[0] == 1,

@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from cnnstudio.ui.worker import RunCurves
+from cnnstudio.model.session import RunHistory
 
 __all__ = ["QtTrainingPlots"]
 
@@ -40,7 +40,7 @@ class _RunItems:
 
     def __init__(self, plots: QtTrainingPlots, colour: tuple, current: bool) -> None:
         #: The curves drawn (past runs), to redraw only when they change.
-        self.curves: RunCurves | None = None
+        self.curves: RunHistory | None = None
         width = 2 if current else 1.5
         style = Qt.PenStyle.SolidLine if current else Qt.PenStyle.DashLine
         self.raw = None
@@ -79,7 +79,7 @@ class _RunItems:
     def items(self) -> list[pg.PlotDataItem]:
         return [i for i in (self.raw, self.smooth, self.train_acc, self.val_acc, self.lr) if i]
 
-    def set_curves(self, curves: RunCurves | None) -> None:
+    def set_curves(self, curves: RunHistory | None) -> None:
         if curves is None or not curves.steps:
             for item in self.items():
                 item.setData([], [])
@@ -152,7 +152,7 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
         self.current = _RunItems(self, SMOOTH, current=True)
         self._past: dict[int, _RunItems] = {}
 
-    def set_current(self, curves: RunCurves | None) -> None:
+    def set_current(self, curves: RunHistory | None) -> None:
         """Redraw the current run (cheap enough for ~20 calls a second).
 
         While a run is on (:meth:`fix_ranges`), the axes keep fixed ranges that only
@@ -219,7 +219,7 @@ class QtTrainingPlots(pg.GraphicsLayoutWidget):
                 kept.append(10.0**k)
         self.lr_plot.getAxis("left").setTicks([[(math.log10(v), f"{v:g}") for v in kept], []])
 
-    def set_past_runs(self, runs: list[RunCurves], visible: list[bool]) -> None:
+    def set_past_runs(self, runs: list[RunHistory], visible: list[bool]) -> None:
         """Overlay earlier runs; ``visible[i]`` shows or hides ``runs[i]``."""
         for key in [k for k in self._past if k >= len(runs)]:
             self._past.pop(key).remove(self)

@@ -37,8 +37,15 @@ from PySide6.QtWidgets import (
 from cnnstudio.data import DatasetError, DatasetSplit, load_builtin, preview_grid
 from cnnstudio.data.augment import Augmentation
 from cnnstudio.engine.errors import EngineError
-from cnnstudio.engine.network import Network
+from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.engine.training import check_training_data
+from cnnstudio.model.session import (
+    RunHistory,
+    SnapshotBatch,
+    TrainingJob,
+    TrainingResult,
+    make_job,
+)
 from cnnstudio.ui.train.bridge import (
     TrainSettings,
     graph_state,
@@ -46,13 +53,7 @@ from cnnstudio.ui.train.bridge import (
     transforms_for,
 )
 from cnnstudio.ui.train.qt_plots import PAST, SMOOTH, QtTrainingPlots
-from cnnstudio.ui.worker import (
-    RunCurves,
-    SnapshotBatch,
-    TrainingJob,
-    TrainingResult,
-    training_session,
-)
+from cnnstudio.ui.worker import training_session
 
 __all__ = ["LoadCancelled", "QtPage", "QtTrainView", "ask_keep_weights", "load_choice"]
 
@@ -82,9 +83,6 @@ NO_MEMORY_TO_START = (
     "Not enough free memory (RAM) to set up this run: use a smaller dataset or network, "
     "or close other programs."
 )
-#: Milliseconds between plot refreshes while training (10 a second: a redraw of the
-#: three plots costs a few milliseconds, and the event loop must stay free for clicks).
-PLOT_INTERVAL_MS = 100
 
 
 class QtPage(QWidget):
@@ -219,16 +217,11 @@ class QtTrainView(QWidget):
         self._loading = False
         #: (project, dataset choice) whose saved dataset is being loaded again.
         self._reloading: tuple[Any, Any] | None = None
-        self._plots_dirty = False
         self._past_visible: list[bool] = []
-        self._curve_cache: dict[int, tuple[Any, RunCurves]] = {}
         #: The status line shows why Start is disabled (a tooltip alone goes unseen).
         self._start_problem_shown = False
         self._build_ui()
         self._connect()
-        self._plot_timer = QTimer(self)
-        self._plot_timer.setInterval(PLOT_INTERVAL_MS)
-        self._plot_timer.timeout.connect(self._refresh_plots)
         self._load_settings()
         self._ensure_dataset()
         self._on_state_changed(self.session.state)
@@ -669,8 +662,7 @@ class QtTrainView(QWidget):
         text = f"<b>{escape(choice.label)}</b><br>{len(train):,} training images"
         if split.test is not None:
             text += f", {len(split.test):,} held out"
-        c, h, w = train.input_shape
-        text += f"<br>{c}@{h}x{w}, {train.num_classes} classes"
+        text += f"<br>{format_shape(train.input_shape)}, {train.num_classes} classes"
         if choice.options.get("add_samples") and project.samples is not None:
             text += f"<br>+ {len(project.samples)} drawn sample(s)"
         skipped = getattr(train, "skipped", ())
@@ -921,8 +913,8 @@ class QtTrainView(QWidget):
             if input_shape is not None and tuple(input_shape) != tuple(project.dataset.input_shape):
                 c, h, w = project.dataset.input_shape
                 return None, (
-                    f"The network's input is {_shape_text(input_shape)} "
-                    f"but the dataset's images are {c}@{h}x{w}."
+                    f"The network's input is {format_shape(input_shape)} "
+                    f"but the dataset's images are {format_shape((c, h, w))}."
                 )
         return arch, None
 
@@ -939,38 +931,25 @@ class QtTrainView(QWidget):
         settings = self.settings()
         try:
             train, val = self.training_data()
-            network = Network.from_architecture(arch, seed=settings.seed)
-            n_out = 2 if network.output_activation == "sigmoid" else network.num_classes
-            if n_out < train.num_classes:
-                raise EngineError(
-                    f"the network gives {n_out} class scores but the dataset has "
-                    f"{train.num_classes} classes; set the output units to {train.num_classes}"
-                )
-            config = settings.train_config(threads=1)
             transform, val_transform, norm = transforms_for(settings, train.images)
+            return make_job(
+                arch,
+                train,
+                val,
+                settings.train_config(threads=1),
+                seed=settings.seed,
+                preprocessing=preprocessing_dict(norm, train.input_shape),
+                transform=transform,
+                val_transform=val_transform,
+                name=self.session.next_run_name(),
+                settings=settings.to_dict(),
+            )
         except (EngineError, DatasetError, ValueError) as exc:
             self._show_message(str(exc), error=True)
             return None
         except MemoryError:
             self._show_message(NO_MEMORY_TO_START, error=True)
             return None
-        names = list(train.class_names)
-        if n_out > len(names):
-            names += [str(i) for i in range(len(names), n_out)]
-        return TrainingJob(
-            network=network,
-            train_data=(train.images, train.labels),
-            val_data=None if val is None else (val.images, val.labels),
-            config=config,
-            architecture=arch,
-            class_names=names[:n_out],
-            input_shape=tuple(network.input_shape),
-            preprocessing=preprocessing_dict(norm, tuple(network.input_shape)),
-            transform=transform,
-            val_transform=val_transform,
-            name=self.session.next_run_name(),
-            settings=settings.to_dict(),
-        )
 
     def start(self, *, then_pause: str | None = None) -> bool:
         """Start a new run with the current settings; False (and a message) if it cannot."""
@@ -1018,16 +997,12 @@ class QtTrainView(QWidget):
         answer = "keep" if getattr(self._context, "unattended", False) else ask_keep_weights(self)
         if answer == "cancel":
             return False
-        self._plot_timer.stop()
         return self.session.shutdown(keep=answer == "keep")
 
     # -- session callbacks -----------------------------------------------------------------
     def _on_state_changed(self, state: str) -> None:
         running = state == "running"
         paused = state == "paused"
-        if state in ("running", "paused", "stopping"):
-            if not self._plot_timer.isActive():
-                self._plot_timer.start()
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setEnabled(running or paused)
         self.stop_button.setEnabled(running or paused)
@@ -1075,27 +1050,22 @@ class QtTrainView(QWidget):
         self.step_options.setEnabled(idle and self.schedule_combo.currentData() == "step")
 
     def _on_progress(self, batch: SnapshotBatch) -> None:
-        self._plots_dirty = True
         if self.message_label.isVisible() and batch.snapshots[0].step == 1:
             self.message_label.hide()
+        self._refresh_plots()
 
     def _status_text(self) -> str:
         snap = self.session.latest
         if snap is None:
             return "Starting…"
         text = f"loss {snap.loss:.4f} · accuracy {snap.accuracy * 100:.1f}% · lr {snap.lr:.2g}"
-        curves = self.session.curves
-        if curves is not None and curves.val_accuracy and curves.val_accuracy[-1] is not None:
-            text += f" · validation {curves.val_accuracy[-1] * 100:.1f}%"
+        history = self.session.history
+        if history is not None and history.val_accuracy and history.val_accuracy[-1] is not None:
+            text += f" · validation {history.val_accuracy[-1] * 100:.1f}%"
         return text
 
     def _refresh_plots(self) -> None:
-        if not self._plots_dirty:
-            if self.session.state == "idle":
-                self._plot_timer.stop()
-            return
-        self._plots_dirty = False
-        self.plots.set_current(self.session.curves)
+        self.plots.set_current(self.session.history)
         snap = self.session.latest
         if snap is not None:
             self.progress.setValue(round(1000 * snap.progress))
@@ -1114,14 +1084,12 @@ class QtTrainView(QWidget):
         self._rebuild_runs_list()
         n = len(job.train_data[1])
         steps = job.config.epochs * -(-n // job.config.batch_size)
-        past = [c.steps[-1] for c in self._history_curves() if c.steps]
+        past = [run.steps[-1] for run in self._runs() if run.steps]
         self.plots.fix_ranges(max([steps, *past]), job.config.epochs)
         self.message_label.hide()
 
     def _on_run_finished(self, result: TrainingResult) -> None:
-        self._plots_dirty = True
         self._refresh_plots()
-        self._plot_timer.stop()
         error = result.outcome in ("diverged", "out of memory", "failed")
         self._show_message(result.message, error=error)
         if self._context is not None and hasattr(self._context, "status_message"):
@@ -1135,29 +1103,20 @@ class QtTrainView(QWidget):
         self.message_label.show()
 
     # -- earlier runs ----------------------------------------------------------------------
-    def _history_curves(self) -> list[RunCurves]:
-        """Curves of the project's runs (this session's and those saved with the project)."""
+    def _runs(self) -> list[RunHistory]:
+        """The project's runs (this session's and those saved with the project)."""
         project = self.project
-        if project is None:
-            return list(self.session.past_runs)
-        out = []
-        for run in project.history:
-            hit = self._curve_cache.get(id(run))
-            if hit is None or hit[0] is not run:
-                hit = (run, RunCurves.from_history(run))
-                self._curve_cache[id(run)] = hit
-            out.append(hit[1])
-        return out
+        return list(self.session.model.runs if project is None else project.history)
 
     def _rebuild_runs_list(self) -> None:
-        runs = self._history_curves()
+        runs = self._runs()
         del self._past_visible[len(runs) :]
         while len(self._past_visible) < len(runs):
             self._past_visible.append(True)
         self.runs_list.blockSignals(True)
         self.runs_list.clear()
         for i, run in enumerate(runs):
-            last_val = next((v for v in reversed(run.val_accuracy) if v is not None), None)
+            last_val = run.last_val_accuracy
             label = run.name if last_val is None else f"{run.name} ({last_val * 100:.1f}%)"
             item = QListWidgetItem(label)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -1176,7 +1135,7 @@ class QtTrainView(QWidget):
         self._apply_overlays()
 
     def _apply_overlays(self) -> None:
-        runs = self._history_curves()
+        runs = self._runs()
         if self.session.is_active:
             self.plots.set_past_runs(runs, self._past_visible[: len(runs)])
             self.plots.current.set_visible(True)
@@ -1226,9 +1185,3 @@ def _arch_input_shape(arch: dict) -> tuple[int, ...] | None:
             if isinstance(shape, list | tuple):
                 return tuple(int(v) for v in shape)
     return None
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    if len(shape) == 3:
-        return f"{shape[0]}@{shape[1]}x{shape[2]}"
-    return "x".join(str(v) for v in shape)

@@ -171,12 +171,26 @@ def test_an_rgb_model_gets_three_equal_channels(view, context):
     assert view.last_probabilities is not None
 
 
-def test_live_training_snapshots_drive_the_prediction(view, context, trained_bundle):
+def test_predictions_follow_training_and_drop_a_discarded_run(qtbot, trained_bundle):
+    from cnnstudio.ui.train import QtTrainView
+    from tests.ui.train.helpers import tiny_context
+
+    context = tiny_context(epochs=1000)
+    context.project.set_trained(trained_bundle)
+    train_view = QtTrainView(context)
+    view = QtPredictView(context)
+    qtbot.addWidget(train_view)
+    qtbot.addWidget(view)
     view.pad.add_stroke(vertical_line())
-    assert view.last_probabilities is None
-    context.live_model.emit(trained_bundle)
-    view.update_prediction()
-    assert "as it trains" in view.model_label.text()
+    assert "the trained model" in view.model_label.text()
+    train_view.start()
+    # The drawing is predicted again with the network as it learns, without a stroke.
+    qtbot.waitUntil(lambda: "as it trains" in view.model_label.text(), timeout=10000)
+    with qtbot.waitSignal(train_view.session.run_finished, timeout=10000):
+        train_view.session.shutdown(keep=False)
+    # Discarded: the trained model is still the project's, and predictions use it again.
+    assert context.project.trained is trained_bundle
+    assert "the trained model" in view.model_label.text()
     assert view.top_label.text() == "1"
 
 

@@ -74,7 +74,7 @@ def test_running_out_of_memory_at_the_first_step_keeps_the_previous_model(view, 
     previous = project.trained
     fail_step(monkeypatch, at=1)
     result = run(qtbot, view)
-    assert result.outcome == "out of memory" and result.bundle is None
+    assert result.outcome == "out of memory" and result.model is None
     assert "before the first step" in view.message_label.text()
     assert "previous model is unchanged" in view.message_label.text()
     assert project.trained is previous

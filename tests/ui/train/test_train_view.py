@@ -77,7 +77,7 @@ def test_one_step_advances_exactly_one_step_then_one_epoch(view, qtbot):
     with qtbot.waitSignal(session.state_changed, check_params_cb=lambda s: s == "paused"):
         view.step_button.click()
     assert session.latest.step == 2
-    assert len(session.curves.steps) == 2
+    assert len(session.history.steps) == 2
     with qtbot.waitSignal(session.state_changed, check_params_cb=lambda s: s == "paused"):
         view.epoch_button.click()
     assert session.latest.epoch_end and session.latest.step == session.latest.steps_per_epoch
@@ -421,18 +421,20 @@ def test_my_drawn_samples_can_join_the_dataset(view):
     assert train.class_names == [str(i) for i in range(10)]  # "1" joined MNIST's "1"
 
 
-def test_live_model_follows_training_a_few_times_a_second(qtbot):
+def test_the_session_offers_the_live_model_while_training(qtbot):
     context = tiny_context(epochs=1000)
     view = QtTrainView(context)
     qtbot.addWidget(view)
-    with qtbot.waitSignal(context.live_model, timeout=10000) as blocker:
-        view.start()
-    bundle = blocker.args[0]
-    assert set(bundle.weights) == {"conv1.w", "conv1.b", "fc.w", "fc.b"}
-    probs = bundle.predict_proba(context.project.dataset.train.images[:3])
+    view.start()
+    qtbot.waitUntil(lambda: view.session.live_model is not None, timeout=10000)
+    model = view.session.live_model
+    assert set(model.weights) == {"conv1.w", "conv1.b", "fc.w", "fc.b"}
+    probs = model.predict_proba(context.project.dataset.train.images[:3])
     assert probs.shape == (3, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     with qtbot.waitSignal(view.session.run_finished, timeout=10000):
         view.session.stop()
+    assert view.session.live_model is None  # the final model is in the project
+    assert context.project.trained is not None
 
 
 def test_a_deleted_session_stops_its_worker(qtbot):
@@ -443,7 +445,7 @@ def test_a_deleted_session_stops_its_worker(qtbot):
     session = view.session
     with qtbot.waitSignal(session.progress, timeout=10000):
         view.start()
-    done = session._shared.done
+    done = session.model._shared.done
     view.deleteLater()
     context.deleteLater()  # the window went away without asking its views
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
@@ -457,7 +459,7 @@ def test_step_decay_schedule_lowers_the_rate_each_epoch(qtbot):
     assert view.step_options.isEnabled()
     with qtbot.waitSignal(view.session.run_finished, timeout=30000):
         view.start()
-    rates = view.session.curves.lr
+    rates = view.session.history.lr
     # five steps per epoch: 0.004, then 0.002, then 0.001
     assert rates[0] == pytest.approx(0.004) and rates[5] == pytest.approx(0.002)
     assert rates[-1] == pytest.approx(0.001)
