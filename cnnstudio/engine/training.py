@@ -125,7 +125,7 @@ class TrainConfig:
         BLAS threads while the generator runs (threadpoolctl); ``None`` leaves the
         process setting alone.
     processes : int
-        Processes sharing every batch (``Network.set_processes``): 2 trains up to
+        Processes sharing every batch (``engine.parallel.DataParallel``): 2 trains up to
         ~1.7x as fast on an otherwise idle 2-core machine, and slower when another
         program keeps a core busy. Helpers start with the run and stop at its end.
         Networks with BatchNorm or Dropout, and batches under 8 samples a process,
@@ -589,15 +589,20 @@ def _run(
         limiter: Any = threadpool_limits(limits=config.threads, user_api="blas")
     else:
         limiter = contextlib.nullcontext()
-    previous = getattr(network, "processes", 1)
-    if config.processes != previous and hasattr(network, "set_processes"):
-        network.set_processes(config.processes)
+    parallel: Any = None
+    if config.processes > 1 and hasattr(network, "flat_parameters"):
+        from cnnstudio.engine.parallel import DataParallel
+
+        parallel = DataParallel(network, config.processes)
+    step = None if parallel is None else parallel.train_step
     try:
         with limiter:
-            yield from _loop(network, x, y, val, config, control, transform, val_transform, probe_x)
+            yield from _loop(
+                network, x, y, val, config, control, transform, val_transform, probe_x, step
+            )
     finally:
-        if config.processes != previous and hasattr(network, "set_processes"):
-            network.set_processes(previous)  # stops the helpers this run started
+        if parallel is not None:
+            parallel.close()  # stops the helpers this run started
 
 
 def _loop(
@@ -610,7 +615,10 @@ def _loop(
     transform: Transform | None,
     val_transform: Transform | None,
     probe_x: np.ndarray | None,
+    train_step: Callable[..., tuple[float, np.ndarray]] | None = None,
 ) -> Generator[TrainingSnapshot, None, None]:
+    """The epochs and steps; ``train_step``: the step to use instead of the network's
+    own (``DataParallel.train_step``)."""
     clock = time.perf_counter
     t_start = clock()
     n = x.shape[0]
@@ -638,7 +646,8 @@ def _loop(
     # All parameters as one flat array where the network offers it: the optimizer
     # then runs a dozen array operations per step instead of a dozen per parameter.
     flat_parameters = getattr(network, "flat_parameters", network.parameters)
-    train_step = getattr(network, "train_step", None)
+    if train_step is None:
+        train_step = getattr(network, "train_step", None)
     good_flat = [p.copy() for _, p, _ in flat_parameters()] if params_only else []
     explode_limit: float | None = None
     step = 0

@@ -613,3 +613,26 @@ def test_stop_after_the_last_step_adds_nothing(make_net, make_blobs):
         if snap.done:
             control.request_stop()
     assert [(s.step, s.done, s.stopped) for s in snaps] == [(1, False, False), (2, True, False)]
+
+
+def test_two_processes_share_the_steps_and_the_helper_ends_with_the_run():
+    # Network lost its own process mode to engine.parallel.DataParallel: a run asked for
+    # two processes silently trained on one until train() wrapped the network itself.
+    import multiprocessing
+
+    from cnnstudio.engine.network import Network
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(64, 1, 28, 28), dtype=np.uint8)
+    y = np.arange(64) % 10
+    losses, helpers = [], []
+    for processes in (1, 2):
+        net = Network.from_architecture(lenet_architecture(), seed=0)
+        config = TrainConfig(epochs=1, batch_size=32, lr=1e-3, processes=processes)
+        run = train(net, (x, y), None, config)
+        losses.append([next(run).batch_loss])
+        helpers.append(len(multiprocessing.active_children()))
+        losses[-1] += [s.batch_loss for s in run]
+    assert helpers == [0, 1]
+    assert not multiprocessing.active_children()  # closed when the run ended
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-3)
