@@ -7,32 +7,29 @@ public methods take and return NCHW / ``(N, F)`` arrays and convert only at the 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from cnnstudio.engine import fused
+from cnnstudio.engine.architecture import ARCHITECTURE_FORMAT, ARCHITECTURE_VERSION, layers_of
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.layers import (
     Input,
     Layer,
     Sigmoid,
     Softmax,
-    layer_from_config,
 )
 from cnnstudio.engine.layers.base import Shape, format_shape
 from cnnstudio.engine.losses import loss_for
+from cnnstudio.engine.reference import reference_layer
 from cnnstudio.engine.shapes import check_network_size, describe
 
-__all__ = ["ARCHITECTURE_FORMAT", "ARCHITECTURE_VERSION", "Network"]
+__all__ = ["Network"]
 
-ARCHITECTURE_FORMAT = "cnnstudio-architecture"
-ARCHITECTURE_VERSION = 1
-_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 #: Most numbers one inference batch may produce over all layer outputs: 2**26 (256 MB of
 #: float32). Larger batches run in parts (one image at least), so a network near
 #: ``shapes.MAX_VALUES_PER_IMAGE`` does not need 256 times that for 256 images; small
@@ -44,56 +41,6 @@ def _stable_softmax(z: np.ndarray, axis: int) -> np.ndarray:
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
-
-
-def _parse_architecture(arch: Any) -> tuple[list[tuple[str, Layer, list[str]]], str]:
-    """``(node id, layer, input ids)`` per node of an architecture dict, and its name;
-    every layer's config is checked here (``EngineError`` naming the node)."""
-    if not isinstance(arch, dict):
-        raise EngineError(f"architecture must be a dict, not {type(arch).__name__}")
-    fmt = arch.get("format", ARCHITECTURE_FORMAT)
-    if fmt != ARCHITECTURE_FORMAT:
-        raise EngineError(
-            f"architecture: format is {describe(fmt)}, expected {ARCHITECTURE_FORMAT!r}"
-        )
-    version = arch.get("version", ARCHITECTURE_VERSION)
-    if not isinstance(version, int) or version > ARCHITECTURE_VERSION:
-        raise EngineError(
-            f"architecture: version {describe(version)} was made by a newer CNN Studio "
-            f"(this one reads version {ARCHITECTURE_VERSION}); update CNN Studio to open it"
-        )
-    name = arch.get("name", "network")
-    if not isinstance(name, str):
-        raise EngineError(f"architecture: 'name' must be a string, not {describe(name)}")
-    nodes = arch.get("nodes")
-    if not isinstance(nodes, list) or not nodes:
-        raise EngineError("architecture: 'nodes' must be a non-empty list")
-    specs = []
-    for k, node in enumerate(nodes):
-        if not isinstance(node, dict):
-            raise EngineError(f"architecture: node #{k} must be a dict, not {describe(node)}")
-        nid = node.get("id")
-        if not isinstance(nid, str) or not _ID_RE.match(nid):
-            raise EngineError(
-                f"architecture: node #{k} has an invalid id {describe(nid)} "
-                "(use letters, digits, '_', '.', '-')"
-            )
-        type_name = node.get("type")
-        if not isinstance(type_name, str):
-            raise EngineError(f"node {nid}: 'type' must be a string, not {describe(type_name)}")
-        config = node.get("config", {})
-        if config is None:
-            config = {}
-        if not isinstance(config, dict):
-            raise EngineError(f"node {nid}: 'config' must be a dict, not {describe(config)}")
-        inputs = node.get("inputs", [])
-        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-            raise EngineError(
-                f"node {nid}: 'inputs' must be a list of node ids, not {describe(inputs)}"
-            )
-        layer = layer_from_config(type_name, config, name=nid)
-        specs.append((nid, layer, list(inputs)))
-    return specs, name
 
 
 @dataclass
@@ -216,6 +163,8 @@ class Network:
         bit-identical weights.
     name : str
         Stored in ``to_architecture()``.
+    kernels : {"fast", "reference"}
+        Which tier runs the network (see ``set_kernels``).
 
     Attributes
     ----------
@@ -246,6 +195,7 @@ class Network:
         seed: int = 0,
         *,
         name: str = "network",
+        kernels: str = "fast",
     ) -> None:
         layers = list(layers)
         if not all(isinstance(layer, Layer) for layer in layers):
@@ -268,11 +218,31 @@ class Network:
         ]
         self.name = name
         self._setup(specs, seed)
+        self.set_kernels(kernels)
+
+    def set_kernels(self, kernels: str) -> None:
+        """Run on the fast tier (``"fast"``, the default) or on the readable one
+        (``"reference"``: ``cnnstudio.engine.reference``, several times slower).
+
+        The reference tier runs each node's NCHW layer in plain order, forward through
+        the nodes and backward in reverse, so a student can step through a training step
+        in a debugger. Both tiers share the weights, the gradients, BatchNorm's statistics
+        and Dropout's generators: switching keeps all of them, and the results agree up
+        to float rounding.
+        """
+        if kernels not in ("fast", "reference"):
+            raise EngineError(f"kernels must be 'fast' or 'reference', got {describe(kernels)}")
+        self.kernels = kernels
+        #: Each node's reference twin (sharing its arrays) while ``kernels == "reference"``.
+        self._reference: dict[str, Any] | None = None
+        if kernels == "reference":
+            self._reference = {nid: reference_layer(layer) for nid, layer in self.nodes.items()}
 
     # -- construction ---------------------------------------------------------------
     @classmethod
     def from_architecture(cls, arch: dict[str, Any], seed: int = 0) -> Network:
-        """Build a network from an architecture dict (see docs/file-formats.md).
+        """Build a network from an architecture dict (docs/file-formats.md), as parsed
+        by ``engine.architecture``.
 
         Sizes are checked by shape inference before any weight is allocated: a network
         over ``shapes.MAX_WEIGHTS`` weights or ``shapes.MAX_VALUES_PER_IMAGE`` values per
@@ -288,15 +258,15 @@ class Network:
         ShapeError
             When the sizes do not fit; the message names the layer and the numbers.
         """
-        specs, name = _parse_architecture(arch)
-        return cls._from_specs(specs, seed, name=name)
+        specs, name = layers_of(arch)
+        return cls._from_specs(specs, seed, name="network" if name is None else name)
 
     @staticmethod
     def weight_shapes_of(arch: dict[str, Any]) -> dict[str, Shape]:
         """The shape of every weight array (``"<node>.<name>"``, as ``get_weights`` keys
         them) that ``from_architecture(arch)`` would create, found by shape inference
         alone: nothing is allocated. Raises as ``from_architecture`` does."""
-        return _check_graph(_parse_architecture(arch)[0]).weight_shapes
+        return _check_graph(layers_of(arch)[0]).weight_shapes
 
     @classmethod
     def _from_specs(
@@ -331,6 +301,7 @@ class Network:
             self.inputs[nid] = list(inputs)
             self.shapes[nid] = tuple(shape)
         self.layers: list[Layer] = list(self.nodes.values())
+        self._order = list(self.nodes)
         self.input_id: str = plan.input_id
         self.output_id = order[-1]
         self.input_shape: Shape = self.shapes[self.input_id]
@@ -376,6 +347,8 @@ class Network:
         self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._batch: int | None = None
+        self.kernels = "fast"
+        self._reference = None
         # float32 always; tests switch to float64 (with float64 parameters) for gradient checks.
         self._dtype: type = np.float32
 
@@ -448,6 +421,11 @@ class Network:
         parts = self._inference_parts(x) if not training else None
         if parts is not None:
             return np.concatenate([self.forward(part) for part in parts], axis=0)
+        if self._reference is not None:
+            x = np.asarray(self.check_batch(x), dtype=self._dtype)
+            if training:
+                self._batch = len(x)
+            return self._forward_nodes(self._reference, x, training, self.logits_id)[self.logits_id]
         xb = self._prepare(x)
         ctxs = self._train_ctx if training else self._infer_ctx
         logits = self._run(xb, training, ctxs, keep_all=False)[self.logits_id]
@@ -481,6 +459,9 @@ class Network:
                 f"backward: dlogits must have shape ({self._batch}, {self.num_classes}), "
                 f"got {d.shape}"
             )
+        if self._reference is not None:
+            self._backward_nodes(self._reference, np.asarray(d, dtype=self._dtype))
+            return
         grads: dict[str, Any] = {self.logits_id: np.ascontiguousarray(d.T, dtype=self._dtype)}
         for nid, srcs, layer, cid in reversed(self._plan):
             dout = grads.pop(nid, None)
@@ -526,47 +507,64 @@ class Network:
         saved = {
             nid: {k: g.copy() for k, g in layer.grads.items()} for nid, layer in self.nodes.items()
         }
-        order = list(self.nodes)
-        order = order[: order.index(self.logits_id) + 1]
-        outs: dict[str, np.ndarray] = {}
+        layers = self.nodes if self._reference is None else self._reference
         try:
-            for nid in order:
-                layer, srcs = self.nodes[nid], self.inputs[nid]
-                if not srcs:
-                    outs[nid] = xb
-                elif layer.n_inputs == -1:
-                    merge: Any = layer  # merge layers take and return lists
-                    outs[nid] = merge.forward([outs[s] for s in srcs], training=True)
-                else:
-                    # Layers whose inference forward differs (BatchNorm's running
-                    # statistics, Dropout's identity) run it and may still backward;
-                    # every other layer computes the same either way.
-                    outs[nid] = layer.forward(outs[srcs[0]], training=not layer.backward_in_eval)
-            seed = np.zeros_like(outs[self.logits_id])
+            # None: inference, keeping what backward needs (see _forward_nodes).
+            logits = self._forward_nodes(layers, xb, None, self.logits_id)[self.logits_id]
+            seed = np.zeros_like(logits)
             if self.output_activation == "sigmoid":
                 seed[:, 0] = 1.0 if class_index == 1 else -1.0
             else:
                 seed[:, class_index] = 1.0
-            grads: dict[str, np.ndarray] = {self.logits_id: seed}
-            for nid in reversed(order):
-                dout = grads.pop(nid, None)
-                layer, srcs = self.nodes[nid], self.inputs[nid]
-                if dout is None or not srcs:
-                    if not srcs and dout is not None:
-                        grads[nid] = dout
-                    continue
-                dxs: list[np.ndarray]
-                if layer.n_inputs == -1:
-                    dxs = list(cast(Any, layer).backward(dout))
-                else:
-                    dxs = [layer.backward(dout)]
-                for src, dx in zip(srcs, dxs, strict=True):
-                    grads[src] = dx if src not in grads else grads[src] + dx
+            dx = self._backward_nodes(layers, seed)
         finally:
             for nid, layer in self.nodes.items():
                 for k, g in saved[nid].items():
                     layer.grads[k][...] = g
-        return np.asarray(grads[self.input_id], dtype=np.float32)
+        return np.asarray(dx, dtype=np.float32)
+
+    # -- the same in NCHW, node by node: the reference tier, and the saliency map -------
+    def _forward_nodes(
+        self, layers: dict[str, Any], x: np.ndarray, training: bool | None, last: str
+    ) -> dict[str, np.ndarray]:
+        """Every node's output up to ``last``, each node's layer in ``layers`` (reference
+        layers, or fast ones through their public NCHW methods) applied in order.
+
+        ``training=None``: inference that a backward pass may follow. A fast layer then
+        runs its training forward (the same numbers, and it keeps what backward needs)
+        unless its inference differs (BatchNorm's running statistics, Dropout's
+        identity): those may backward from inference. Reference layers always may.
+        """
+        outs: dict[str, np.ndarray] = {}
+        for nid in self._order[: self._order.index(last) + 1]:
+            layer, srcs = layers[nid], self.inputs[nid]
+            mode = training
+            if mode is None:
+                mode = not getattr(layer, "backward_in_eval", True)
+            if not srcs:
+                outs[nid] = x
+            elif layer.n_inputs == -1:  # merge layers take a list
+                outs[nid] = layer.forward([outs[s] for s in srcs], mode)
+            else:
+                outs[nid] = layer.forward(outs[srcs[0]], mode)
+        return outs
+
+    def _backward_nodes(self, layers: dict[str, Any], dlogits: np.ndarray) -> np.ndarray:
+        """Backpropagate ``dlogits`` through ``layers`` after ``_forward_nodes``, node by
+        node in reverse order; each layer fills its ``grads``. Returns the gradient
+        w.r.t. the input."""
+        grads: dict[str, np.ndarray] = {self.logits_id: dlogits}
+        for nid in reversed(self._order[: self._order.index(self.logits_id) + 1]):
+            dout, srcs = grads.pop(nid), self.inputs[nid]
+            if not srcs:
+                return dout  # the Input node
+            layer = layers[nid]
+            # A merge layer returns one gradient per input; an input read by several nodes
+            # gets the sum of their gradients.
+            dxs = layer.backward(dout) if layer.n_inputs == -1 else [layer.backward(dout)]
+            for src, dx in zip(srcs, dxs, strict=True):
+                grads[src] = dx if src not in grads else grads[src] + dx
+        raise AssertionError("unreachable: the Input node comes first")
 
     def _inference_parts(self, x: Any) -> list[np.ndarray] | None:
         """``x`` cut into batches of ``inference_batch`` images, or None when it is one
@@ -593,8 +591,11 @@ class Network:
             )
         parts = []
         for s in range(0, len(x), batch_size):
-            xb = self._prepare(x[s : s + batch_size])
-            z = self._run(xb, False, self._infer_ctx, keep_all=False)[self.logits_id]
+            if self._reference is None:
+                xb = self._prepare(x[s : s + batch_size])
+                z = self._run(xb, False, self._infer_ctx, keep_all=False)[self.logits_id]
+            else:
+                z = self.forward(x[s : s + batch_size]).T  # (K, N), as the fast tier's
             if self.output_activation == "sigmoid":
                 p = 0.5 * np.tanh(0.5 * z[0]) + 0.5
                 parts.append(np.stack([1.0 - p, p], axis=1).astype(np.float32))
@@ -613,19 +614,24 @@ class Network:
         Runs ``inference_batch`` images at a time, filling the returned arrays."""
         parts = self._inference_parts(x)
         if parts is None:
-            xb = self._prepare(x)
-            outs = self._run(xb, False, self._infer_ctx, keep_all=True)
-            return {nid: np.ascontiguousarray(np.moveaxis(y, -1, 0)) for nid, y in outs.items()}
+            return self._activations(x)
         result: dict[str, np.ndarray] = {}
         start = 0
         for part in parts:
-            outs = self._run(self._prepare(part), False, self._infer_ctx, keep_all=True)
-            for nid, y in outs.items():
+            for nid, y in self._activations(part).items():
                 if nid not in result:
-                    result[nid] = np.empty((len(x), *y.shape[:-1]), y.dtype)
-                result[nid][start : start + len(part)] = np.moveaxis(y, -1, 0)
+                    result[nid] = np.empty((len(x), *y.shape[1:]), y.dtype)
+                result[nid][start : start + len(part)] = y
             start += len(part)
         return result
+
+    def _activations(self, x: Any) -> dict[str, np.ndarray]:
+        if self._reference is not None:
+            x = np.asarray(self.check_batch(x), dtype=self._dtype)
+            outs = self._forward_nodes(self._reference, x, False, self.output_id)
+            return {nid: np.array(y) for nid, y in outs.items()}  # (some are views)
+        outs = self._run(self._prepare(x), False, self._infer_ctx, keep_all=True)
+        return {nid: np.ascontiguousarray(np.moveaxis(y, -1, 0)) for nid, y in outs.items()}
 
     # -- parameters -------------------------------------------------------------------
     def parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
