@@ -1,13 +1,13 @@
-"""The document a user edits: the architecture graph, block registry, inference, compiling.
+"""The document a user edits: the architecture graph, block registry, shape checks, compiling.
 
 Pure Python + psygnal; no Qt (see DESIGN.md). Views in ``cnnstudio.ui`` mirror it.
 """
 
+from cnnstudio.model.checks import BlockInfo, NetworkInfo, format_shape
 from cnnstudio.model.compile import compile_network
 from cnnstudio.model.errors import ArchitectureFileError, GraphError, ModelError, ParamError
 from cnnstudio.model.files import load_architecture, save_architecture
 from cnnstudio.model.graph import Block, Graph, GraphEvents, Link, Removed
-from cnnstudio.model.inference import BlockInfo, NetworkInfo, format_shape
 from cnnstudio.model.presets import PresetInfo, list_presets, load_preset
 from cnnstudio.model.registry import (
     BLOCK_SPECS,

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.layers import layer_from_config
+from cnnstudio.engine.layers.base import format_shape as engine_format_shape
 from cnnstudio.engine.shapes import check_network_size
 from cnnstudio.model.registry import BLOCK_SPECS, BlockSpec
 
@@ -47,12 +48,7 @@ class _LinkLike(Protocol):
 
 def format_shape(shape: Sequence[int] | None) -> str:
     """A per-sample shape in the reference notes' notation: ``6@28x28``, ``120``, or ``?``."""
-    if shape is None:
-        return "?"
-    shape = tuple(shape)
-    if len(shape) == 3:
-        return f"{shape[0]}@{shape[1]}x{shape[2]}"
-    return "x".join(str(int(s)) for s in shape)
+    return "?" if shape is None else engine_format_shape(shape)
 
 
 @dataclass(frozen=True)

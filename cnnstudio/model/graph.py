@@ -48,8 +48,8 @@ from psygnal import Signal, SignalGroup
 
 from cnnstudio.engine.shapes import describe
 from cnnstudio.model.architecture import graph_to_architecture, read_into
+from cnnstudio.model.checks import BlockInfo, NetworkInfo, infer
 from cnnstudio.model.errors import GraphError, ParamError
-from cnnstudio.model.inference import BlockInfo, NetworkInfo, infer
 from cnnstudio.model.registry import BLOCK_SPECS, BlockSpec, block_spec
 
 __all__ = [

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.model.checks import BlockInfo, format_shape
 from cnnstudio.model.graph import Graph
-from cnnstudio.model.inference import BlockInfo, format_shape
 from cnnstudio.model.registry import BlockSpec, ParamSpec
 from cnnstudio.ui.canvas._signals import ModelConnections
 from cnnstudio.ui.canvas.style import block_icon

@@ -37,7 +37,7 @@ from cnnstudio.model.registry import BlockSpec
 from cnnstudio.ui.canvas.style import ERROR_COLOR, WARNING_COLOR, block_icon, group_color
 
 if TYPE_CHECKING:
-    from cnnstudio.model.inference import BlockInfo
+    from cnnstudio.model.checks import BlockInfo
 
 __all__ = [
     "BLOCK_HEIGHT",
