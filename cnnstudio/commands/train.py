@@ -293,7 +293,6 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
     from cnnstudio.data.normalize import Normalization
     from cnnstudio.engine.errors import DivergenceError
     from cnnstudio.engine.metrics import evaluate
-    from cnnstudio.engine.network import Network
     from cnnstudio.engine.training import (
         TrainConfig,
         TrainingControl,
@@ -302,7 +301,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         train,
     )
     from cnnstudio.io.model_file import ModelBundle, save_model
-    from cnnstudio.model.compile import graph_to_architecture
+    from cnnstudio.model.compile import compile_network
 
     graph = _load_graph(args)
     split = _load_data(args, graph)
@@ -312,8 +311,8 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
     err = sys.stderr
     for note in _fit_to_data(graph, args, data):
         err.write(note + "\n")
-    arch = graph_to_architecture(graph)
-    network = Network.from_architecture(arch, seed=args.seed)
+    network = compile_network(graph, seed=args.seed)
+    arch = graph.to_architecture()  # saved with the model: labels and canvas places too
 
     val_set: Any = None
     train_set = data

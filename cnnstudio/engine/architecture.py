@@ -9,9 +9,9 @@ An architecture is a JSON object::
 :func:`parse_architecture` checks what every reader needs (the format and version,
 the node list, each node's id, type, config and inputs) and raises one error type,
 :class:`ArchitectureError`, whose message names the node. What each reader adds is
-its own: ``Network.from_architecture`` builds the layers and checks the graph can run;
-``cnnstudio.model.architecture`` maps nodes onto canvas blocks; ``cnnstudio.io``
-puts the file's name in front of the message.
+its own: ``Network.from_architecture`` builds the layers (:func:`layers_of`) and checks
+the graph can run; ``cnnstudio.model.architecture`` maps nodes onto canvas blocks;
+``cnnstudio.io`` puts the file's name in front of the message.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.layers import Layer, layer_from_config
 from cnnstudio.engine.shapes import describe
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Architecture",
     "ArchitectureError",
     "Node",
+    "layers_of",
     "parse_architecture",
 ]
 
@@ -55,7 +57,7 @@ class Node:
     config : dict
         The layer's keyword arguments (``{}`` when the node has none).
     inputs : list of str
-        Ids of the nodes feeding it, in input order; each names a node.
+        Ids of the nodes feeding it, in input order.
     fields : Mapping
         The node as written, for the keys a reader adds (the canvas's ``label``,
         ``ui`` and ``block``).
@@ -91,7 +93,7 @@ def parse_architecture(arch: Any) -> Architecture:
         whole number from 1 or is newer than :data:`ARCHITECTURE_VERSION`, a name that
         is not text, no list of nodes, a node that is not an object, an invalid or
         duplicate id, a type that is not text, a config that is not an object, inputs
-        that are not a list of ids or name no node. Each message names the node
+        that are not a list of ids. Each message names the node
         (``node conv1: ...``, or ``node #3`` when it has no usable id).
     """
     if not isinstance(arch, Mapping):
@@ -127,13 +129,23 @@ def parse_architecture(arch: Any) -> Architecture:
                 f"node {node.id}: duplicate node id (two nodes have the id {node.id!r})"
             )
         ids.add(node.id)
-    for node in parsed:
-        for src in node.inputs:
-            if src not in ids:
-                raise ArchitectureError(
-                    f"node {node.id}: input {describe(src)} is not a node of the architecture"
-                )
     return Architecture(name, description if isinstance(description, str) else "", parsed)
+
+
+def layers_of(arch: Any) -> tuple[list[tuple[str, Layer, list[str]]], str | None]:
+    """``(node id, layer, input ids)`` for each node of ``arch``, unbuilt, and its name.
+
+    Raises
+    ------
+    EngineError
+        ``ArchitectureError`` as :func:`parse_architecture` does, or ``EngineError`` for
+        an unknown layer type or a config the layer refuses; the message names the node.
+    """
+    parsed = parse_architecture(arch)
+    layers = [
+        (n.id, layer_from_config(n.type, n.config, name=n.id), n.inputs) for n in parsed.nodes
+    ]
+    return layers, parsed.name
 
 
 def _node(k: int, node: Any) -> Node:

@@ -84,8 +84,8 @@ def read_into(graph: Graph, arch: Any) -> None:
     ------
     ArchitectureFileError
         For anything that cannot be a graph: what ``engine.architecture`` refuses (wrong
-        format or a newer version, a node that is not an object, a bad or duplicate id,
-        an input naming no node), an unknown type or keyword, a value outside its
+        format or a newer version, a node that is not an object, a bad or duplicate id),
+        an input naming no node, an unknown type or keyword, a value outside its
         limits, a node listing an input twice or feeding itself, several inputs into a
         block that takes one. The message names the node.
     """
@@ -121,6 +121,10 @@ def read_into(graph: Graph, arch: Any) -> None:
                     f"but the file gives {len(node.inputs)}"
                 )
             for k, src in enumerate(node.inputs):
+                if src not in graph:
+                    raise ArchitectureFileError(
+                        f"node {node.id}: input {describe(src)} is not a node"
+                    )
                 if src == node.id:
                     raise ArchitectureFileError(f"node {node.id}: a node cannot be its own input")
                 _checked(node.id, graph.connect, src, node.id, k, allow_problems=True)
