@@ -49,7 +49,7 @@ def main() -> int:
 
     from cnnstudio.data.preprocess import preprocess_digit
     from cnnstudio.engine.network import Network
-    from cnnstudio.io.model_file import ModelBundle
+    from cnnstudio.io.model_file import TrainedModel
     from cnnstudio.model.project import Project
     from cnnstudio.ui.app import ensure_app
     from cnnstudio.ui.context import AppContext
@@ -60,7 +60,7 @@ def main() -> int:
     app = ensure_app()
     context = AppContext()
     context.project = Project()
-    bundle = ModelBundle.from_network(Network.from_architecture(lenet5(), seed=0))
+    bundle = TrainedModel.from_network(Network.from_architecture(lenet5(), seed=0))
     context.project.set_trained(bundle)
     view = QtPredictView(context)
     view.resize(1200, 760)

@@ -300,7 +300,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         check_training_data,
         train,
     )
-    from cnnstudio.io.model_file import ModelBundle, save_model
+    from cnnstudio.io.model_file import TrainedModel, save_model
     from cnnstudio.model.compile import compile_network
 
     graph = _load_graph(args)
@@ -338,8 +338,8 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
     )
     name = arch.get("name", "network")
 
-    def bundle(summary: dict[str, Any]) -> ModelBundle:
-        return ModelBundle(
+    def bundle(summary: dict[str, Any]) -> TrainedModel:
+        return TrainedModel(
             architecture=arch,
             weights=network.get_weights(),
             class_names=list(data.class_names),

@@ -7,7 +7,7 @@ The formats are described in docs/file-formats.md. Every loader raises
 from cnnstudio.io.architecture_file import read_architecture, write_architecture
 from cnnstudio.io.detect import file_kind, load_trained_model
 from cnnstudio.io.errors import ExportError, ModelFileError
-from cnnstudio.io.model_file import MODEL_SUFFIX, ModelBundle, load_model, save_model
+from cnnstudio.io.model_file import MODEL_SUFFIX, TrainedModel, load_model, save_model
 from cnnstudio.io.numpy_export import export_numpy
 from cnnstudio.io.onnx_export import export_onnx
 from cnnstudio.io.project_file import PROJECT_SUFFIX, ProjectData, load_project, save_project
@@ -31,10 +31,10 @@ __all__ = [
     "MODEL_SUFFIX",
     "PROJECT_SUFFIX",
     "ExportError",
-    "ModelBundle",
     "ModelFileError",
     "ProjectData",
     "RecoveryInfo",
+    "TrainedModel",
     "export_architecture",
     "export_numpy",
     "export_onnx",

@@ -8,7 +8,7 @@ from typing import Literal
 
 from cnnstudio.fileio import open_regular
 from cnnstudio.io.errors import ModelFileError
-from cnnstudio.io.model_file import ModelBundle, load_model
+from cnnstudio.io.model_file import TrainedModel, load_model
 
 __all__ = ["FileKind", "file_kind", "load_trained_model"]
 
@@ -49,7 +49,7 @@ def file_kind(path: str | os.PathLike[str]) -> FileKind:
     return "unknown"
 
 
-def load_trained_model(path: str | os.PathLike[str]) -> ModelBundle:
+def load_trained_model(path: str | os.PathLike[str]) -> TrainedModel:
     """The trained model in a ``.cnnmodel`` file, or in a ``.cnnstudio`` project.
 
     Raises

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnnstudio import __version__
+from cnnstudio.engine.metrics import n_classes_of
 from cnnstudio.fileio import JsonError
 from cnnstudio.io import _validate as v
 from cnnstudio.io.errors import ModelFileError
@@ -41,7 +42,7 @@ __all__ = [
     "MODEL_FORMAT",
     "MODEL_SUFFIX",
     "MODEL_VERSION",
-    "ModelBundle",
+    "TrainedModel",
     "load_model",
     "save_model",
 ]
@@ -59,8 +60,12 @@ def _default_preprocessing(input_shape: tuple[int, ...]) -> dict[str, Any]:
 
 
 @dataclass(eq=False)
-class ModelBundle:
+class TrainedModel:
     """A trained model: architecture, weights and what is needed to feed it.
+
+    The one model concept: what a run keeps (and, while it trains, the session's
+    ``live_model``), what a model or project file holds, and what the views ask for
+    probabilities (`predict_proba`) and feature maps (`activations`).
 
     Attributes
     ----------
@@ -108,7 +113,7 @@ class ModelBundle:
         normalization: Any = None,
         digit: bool | None = None,
         training_summary: dict[str, Any] | None = None,
-    ) -> ModelBundle:
+    ) -> TrainedModel:
         """A bundle holding a copy of ``network``'s architecture and weights.
 
         Parameters
@@ -124,7 +129,7 @@ class ModelBundle:
         training_summary
             Free-form JSON-able dict.
         """
-        n = 2 if network.output_activation == "sigmoid" else int(network.num_classes)
+        n = n_classes_of(network)
         names = [str(i) for i in range(n)] if class_names is None else [str(c) for c in class_names]
         shape = tuple(int(d) for d in network.input_shape)
         prep = _default_preprocessing(shape)
@@ -184,6 +189,10 @@ class ModelBundle:
         """Class probabilities ``(N, K)`` for images in [0, 1] (see `prepare`)."""
         return self.network().predict_proba(self.prepare(images))
 
+    def activations(self, images: Any) -> dict[str, np.ndarray]:
+        """Every layer's output for images in [0, 1] (see `prepare`), keyed by node id."""
+        return self.network().activations(self.prepare(images))
+
     def load_image(self, path: str | os.PathLike[str]) -> np.ndarray:
         """An image file as this model's input ``(C, H, W)`` in [0, 1], before normalisation.
 
@@ -224,12 +233,12 @@ class ModelBundle:
         }
 
 
-def _checked_network(bundle: ModelBundle, path: v.PathLike, prefix: str = "") -> Any:
+def _checked_network(bundle: TrainedModel, path: v.PathLike, prefix: str = "") -> Any:
     """Build the bundle's network, check weights, class names and input shape; set weights."""
     net = v.build_network(path, bundle.architecture, f"{prefix}architecture")
     weights = v.check_weights(path, net, bundle.weights, f"{prefix}weights")
     net.set_weights(weights)
-    n = 2 if net.output_activation == "sigmoid" else int(net.num_classes)
+    n = n_classes_of(net)
     if len(bundle.class_names) != n:
         raise ModelFileError(
             path,
@@ -245,7 +254,7 @@ def _checked_network(bundle: ModelBundle, path: v.PathLike, prefix: str = "") ->
     return net
 
 
-def bundle_members(bundle: ModelBundle, path: v.PathLike) -> list[tuple[str, bytes]]:
+def bundle_members(bundle: TrainedModel, path: v.PathLike) -> list[tuple[str, bytes]]:
     """The zip members of ``bundle`` after checking it (so we never write what we cannot read)."""
     v.check_class_names(path, bundle.class_names, "class names")
     v.check_preprocessing(path, bundle.preprocessing, "preprocessing")
@@ -286,7 +295,7 @@ def saved_json(path: v.PathLike, obj: Any, what: str) -> bytes:
         raise ModelFileError(path, f"cannot be saved: {what} is {exc.reason}") from None
 
 
-def save_model(path: str | os.PathLike[str], bundle: ModelBundle) -> Path:
+def save_model(path: str | os.PathLike[str], bundle: TrainedModel) -> Path:
     """Write ``bundle`` to ``path`` atomically (a crash mid-save keeps the old file).
 
     Returns the path written. The ``.cnnmodel`` suffix is not added; callers (file
@@ -303,7 +312,7 @@ def save_model(path: str | os.PathLike[str], bundle: ModelBundle) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> ModelBundle:
+def load_model(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> TrainedModel:
     """Read and check a ``*.cnnmodel`` file.
 
     Everything is validated: the zip, the members, the JSON, the format version,
@@ -342,14 +351,14 @@ def bundle_from_meta(
     weights: dict[str, np.ndarray],
     where: str,
     version: int = MODEL_VERSION,
-) -> ModelBundle:
-    """A `ModelBundle` from parsed metadata (shared with project files); checks the fields."""
+) -> TrainedModel:
+    """A `TrainedModel` from parsed metadata (shared with project files); checks the fields."""
     names = v.check_class_names(path, meta.get("class_names"), f"{where} class_names")
     shape = v.check_input_shape(path, meta.get("input_shape"), f"{where} input_shape")
     prep = v.check_preprocessing(path, meta.get("preprocessing"), f"{where} preprocessing")
     summary = v.check_object(path, meta.get("training_summary"), f"{where} training_summary")
     app_version = meta.get("app_version")
-    return ModelBundle(
+    return TrainedModel(
         architecture=arch,
         weights=weights,
         class_names=names,

@@ -213,7 +213,7 @@ def to_onnx(
 
 
 def export_onnx(bundle: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``bundle`` (a `ModelBundle`) as an ONNX file at ``path`` (atomically).
+    """Write ``bundle`` (a `TrainedModel`) as an ONNX file at ``path`` (atomically).
 
     Raises
     ------

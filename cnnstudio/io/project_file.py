@@ -31,7 +31,7 @@ from cnnstudio import __version__
 from cnnstudio.io import _validate as v
 from cnnstudio.io.errors import ModelFileError
 from cnnstudio.io.model_file import (
-    ModelBundle,
+    TrainedModel,
     _checked_network,
     bundle_from_meta,
     check_text_names,
@@ -80,8 +80,8 @@ class ProjectData:
     class_names : list[str]
         The dataset's class names.
     preprocessing : dict
-        As in `ModelBundle.preprocessing`.
-    trained : ModelBundle or None
+        As in `TrainedModel.preprocessing`.
+    trained : TrainedModel or None
         The trained model; it carries its own architecture (the graph may have been
         edited since training).
     samples : dict or None
@@ -102,7 +102,7 @@ class ProjectData:
     dataset: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=list)
     preprocessing: dict[str, Any] = field(default_factory=dict)
-    trained: ModelBundle | None = None
+    trained: TrainedModel | None = None
     samples: dict[str, np.ndarray] | None = None
     ui_state: dict[str, Any] = field(default_factory=dict)
     format_version: int = PROJECT_VERSION

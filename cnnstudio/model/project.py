@@ -92,7 +92,7 @@ class Project:
         self.dataset: DatasetSplit | None = None
         self.train_settings: dict[str, Any] = {}
         self.history: list[RunHistory] = []
-        #: The trained model (cnnstudio.io.model_file.ModelBundle) or None.
+        #: The trained model (cnnstudio.io.model_file.TrainedModel) or None.
         self.trained: Any = None
         self.samples = SampleCollection()
         self.path: Path | None = None

@@ -34,7 +34,7 @@ from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.engine.metrics import n_classes_of
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.training import TrainConfig, TrainingControl, TrainingSnapshot, train
-from cnnstudio.io.model_file import ModelBundle
+from cnnstudio.io.model_file import TrainedModel
 
 __all__ = [
     "BATCH_INTERVAL",
@@ -231,7 +231,7 @@ class TrainingResult:
     outcome: str
     message: str
     last: TrainingSnapshot | None
-    model: ModelBundle | None = None
+    model: TrainedModel | None = None
 
 
 class Gate:
@@ -339,7 +339,7 @@ class TrainingSession:
         self._shared = _Shared()
         self._job: TrainingJob | None = None
         self._run_count = 0
-        self._live: tuple[TrainingSnapshot, ModelBundle] | None = None
+        self._live: tuple[TrainingSnapshot, TrainedModel] | None = None
         #: The latest snapshot and the latest rich one (weights, activations, stats).
         self.latest: TrainingSnapshot | None = None
         self.latest_rich: TrainingSnapshot | None = None
@@ -412,7 +412,7 @@ class TrainingSession:
             self.state = "paused"
 
     @property
-    def live_model(self) -> ModelBundle | None:
+    def live_model(self) -> TrainedModel | None:
         """While a run is active: its latest weights as a trained model, else None.
 
         Built when first asked for after each new rich snapshot, so views that follow
@@ -543,7 +543,7 @@ def _out_of_memory_message(job: TrainingJob | None, last: TrainingSnapshot | Non
 
 def trained_model(
     job: TrainingJob, weights: dict[str, np.ndarray], last: TrainingSnapshot | None, outcome: str
-) -> ModelBundle:
+) -> TrainedModel:
     """The trained model of ``job`` with ``weights``, its summary from ``last``."""
     summary: dict[str, Any] = {"outcome": outcome, "settings": dict(job.settings)}
     if last is not None:
@@ -555,7 +555,7 @@ def trained_model(
             val_accuracy=None if last.val_accuracy is None else float(last.val_accuracy),
             seconds=float(last.elapsed),
         )
-    return ModelBundle(
+    return TrainedModel(
         architecture=job.architecture,
         weights=weights,
         class_names=list(job.class_names),

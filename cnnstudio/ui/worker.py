@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
 from cnnstudio.engine.training import TrainingSnapshot
-from cnnstudio.io.model_file import ModelBundle
+from cnnstudio.io.model_file import TrainedModel
 from cnnstudio.model.session import (
     RunHistory,
     SnapshotBatch,
@@ -93,7 +93,7 @@ class QtTrainingSession(QObject):
         return self.model.result
 
     @property
-    def live_model(self) -> ModelBundle | None:
+    def live_model(self) -> TrainedModel | None:
         return self.model.live_model
 
     def next_run_name(self) -> str:

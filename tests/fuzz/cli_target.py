@@ -47,11 +47,11 @@ def _files() -> dict[str, Any]:
 def _digit_model() -> bytes:
     """LeNet for 28x28 digits whose classes are named "0".."9", like the CSV's labels."""
     from cnnstudio.data.normalize import Normalization
-    from cnnstudio.io import ModelBundle, save_model
+    from cnnstudio.io import TrainedModel, save_model
     from tests.io import archs
     from tests.io.conftest import trained_network
 
-    bundle = ModelBundle.from_network(
+    bundle = TrainedModel.from_network(
         trained_network(archs.lenet()),
         [str(i) for i in range(10)],
         normalization=Normalization((0.13,), (0.31,)),

@@ -10,7 +10,7 @@ import pytest
 
 from cnnstudio.data.normalize import Normalization
 from cnnstudio.engine.network import Network
-from cnnstudio.io import ModelBundle
+from cnnstudio.io import TrainedModel
 from tests.io import archs
 
 
@@ -34,7 +34,7 @@ def trained_network(arch: dict, seed: int = 3) -> Network:
     return net
 
 
-def make_bundle(arch: dict | None = None, seed: int = 3) -> ModelBundle:
+def make_bundle(arch: dict | None = None, seed: int = 3) -> TrainedModel:
     net = trained_network(arch or archs.lenet(), seed)
     c = net.input_shape[0]
     if c == 1:
@@ -43,7 +43,7 @@ def make_bundle(arch: dict | None = None, seed: int = 3) -> ModelBundle:
         norm = Normalization((0.4, 0.5, 0.6), (0.2,) * 3)
     n = 2 if net.output_activation == "sigmoid" else net.num_classes
     names = [f"class {i}" for i in range(n)]
-    return ModelBundle.from_network(
+    return TrainedModel.from_network(
         net,
         names,
         normalization=norm,
@@ -68,12 +68,12 @@ def rewrite_zip(src: Path, dst: Path, replace: dict[str, bytes | None]) -> Path:
 
 
 @pytest.fixture
-def bundle() -> ModelBundle:
+def bundle() -> TrainedModel:
     return make_bundle()
 
 
 @pytest.fixture
-def model_path(tmp_path: Path, bundle: ModelBundle) -> Path:
+def model_path(tmp_path: Path, bundle: TrainedModel) -> Path:
     from cnnstudio.io import save_model
 
     return save_model(tmp_path / "digits.cnnmodel", bundle)

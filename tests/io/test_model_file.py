@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnstudio.io import ModelBundle, ModelFileError, load_model, save_model, zipfmt
+from cnnstudio.io import ModelFileError, TrainedModel, load_model, save_model, zipfmt
 from cnnstudio.io.zipfmt import Limits
 from tests.io import archs
 from tests.io.conftest import make_bundle, rewrite_zip
@@ -430,7 +430,7 @@ def test_save_refuses_weights_that_do_not_fit(tmp_path, bundle):
 def test_from_network_defaults():
     from tests.io.conftest import trained_network
 
-    b = ModelBundle.from_network(trained_network(archs.residual()))
+    b = TrainedModel.from_network(trained_network(archs.residual()))
     assert b.class_names == ["0", "1", "2", "3", "4"]
     assert b.input_shape == (3, 12, 12)
     assert b.preprocessing == {"normalization": None, "digit": False}  # RGB: no digit cropping

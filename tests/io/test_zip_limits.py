@@ -13,9 +13,9 @@ import pytest
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.shapes import MAX_WEIGHTS
 from cnnstudio.io import (
-    ModelBundle,
     ModelFileError,
     ProjectData,
+    TrainedModel,
     load_model,
     load_project,
     project_file,
@@ -137,7 +137,7 @@ def test_a_model_near_the_weight_limit_still_loads(tmp_path):
     }
     net = Network.from_architecture(arch, seed=1)
     assert net.parameter_count() > 0.85 * MAX_WEIGHTS
-    path = save_model(tmp_path / "big.cnnmodel", ModelBundle.from_network(net))
+    path = save_model(tmp_path / "big.cnnmodel", TrainedModel.from_network(net))
     del net
     assert path.stat().st_size > 100 * _MiB
     loaded = load_model(path)

@@ -149,12 +149,12 @@ def test_autosave_and_recovery_after_a_crash(window, qtbot, tmp_path, monkeypatc
 
 def test_export_needs_a_trained_model_then_writes_every_format(window, tmp_path, monkeypatch):
     from cnnstudio.engine.network import Network
-    from cnnstudio.io.model_file import ModelBundle, load_model
+    from cnnstudio.io.model_file import TrainedModel, load_model
     from tests.archs import lenet5
 
     window.files._update_export_actions()
     assert not window.files.export_actions["onnx"].isEnabled()
-    bundle = ModelBundle.from_network(Network.from_architecture(lenet5(), seed=1))
+    bundle = TrainedModel.from_network(Network.from_architecture(lenet5(), seed=1))
     window.context.project.set_trained(bundle)
     window.files._update_export_actions()
     assert window.files.export_actions["onnx"].isEnabled()
@@ -172,11 +172,11 @@ def test_export_needs_a_trained_model_then_writes_every_format(window, tmp_path,
 
 def test_opening_a_model_file_goes_to_draw_and_predict(window, tmp_path):
     from cnnstudio.engine.network import Network
-    from cnnstudio.io.model_file import ModelBundle, save_model
+    from cnnstudio.io.model_file import TrainedModel, save_model
     from tests.archs import lenet5
 
     path = save_model(
-        tmp_path / "m.cnnmodel", ModelBundle.from_network(Network.from_architecture(lenet5()))
+        tmp_path / "m.cnnmodel", TrainedModel.from_network(Network.from_architecture(lenet5()))
     )
     assert window.open_path(path)
     assert window.current_view_key() == "predict"
@@ -212,11 +212,11 @@ def test_dropping_files_on_the_window_opens_them(window, tmp_path):
     from PIL import Image, ImageDraw
 
     from cnnstudio.engine.network import Network
-    from cnnstudio.io.model_file import ModelBundle, save_model
+    from cnnstudio.io.model_file import TrainedModel, save_model
     from tests.archs import lenet5
 
     model = save_model(
-        tmp_path / "m.cnnmodel", ModelBundle.from_network(Network.from_architecture(lenet5()))
+        tmp_path / "m.cnnmodel", TrainedModel.from_network(Network.from_architecture(lenet5()))
     )
     _drop(window, model)
     assert window.context.project.trained is not None

@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 from cnnstudio.data.augment import make_transform
 from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.engine.metrics import Evaluation, evaluate
-from cnnstudio.io.model_file import ModelBundle
+from cnnstudio.io.model_file import TrainedModel
 from cnnstudio.model.session import SnapshotBatch, TrainingResult
 from cnnstudio.ui.inspect.diagnostics import layer_warnings
 from cnnstudio.ui.inspect.tiles import QtTileCanvas, TileGroup
@@ -101,7 +101,7 @@ class QtInspectView(QWidget):
         self._context = context
         self.session = training_session(context)
         self._drawn_key: tuple | None = None
-        self._model: ModelBundle | None = None
+        self._model: TrainedModel | None = None
         self._model_label = ""
         self._layer_stats: dict[str, dict[str, float]] | None = None
         self.evaluation: Evaluation | None = None
@@ -314,7 +314,7 @@ class QtInspectView(QWidget):
         self.send_gallery_button.clicked.connect(self.send_gallery_image)
 
     # -- the model ------------------------------------------------------------------------
-    def current_model(self) -> ModelBundle | None:
+    def current_model(self) -> TrainedModel | None:
         """The live model while training, else the project's trained model.
 
         Also sets what the view says about it (``_model_label``) and the layer
@@ -380,7 +380,7 @@ class QtInspectView(QWidget):
             return None
         return (split.test if split.test is not None else split.train).images
 
-    def probe_image(self, model: ModelBundle) -> np.ndarray | None:
+    def probe_image(self, model: TrainedModel) -> np.ndarray | None:
         """The probe as float32 (C, H, W) in [0, 1], at the model's input size."""
         c, h, w = model.input_shape if len(model.input_shape) == 3 else (1, 0, 0)
         if self.probe_source.currentData() == "drawing":
@@ -428,7 +428,7 @@ class QtInspectView(QWidget):
         probe = self.probe_image(model)
         page = self.tabs.currentIndex()
         if probe is not None:
-            self._acts = model.network().activations(model.prepare(probe))
+            self._acts = model.activations(probe)
             self._show_probe(probe, model)
             if page == 0 or force:
                 self._draw_maps(model)
@@ -448,7 +448,7 @@ class QtInspectView(QWidget):
             return ("drawing", id(getattr(self._context, "last_drawing", None)))
         return ("dataset", self.probe_index.value(), id(self._probe_images()))
 
-    def _show_probe(self, probe: np.ndarray, model: ModelBundle) -> None:
+    def _show_probe(self, probe: np.ndarray, model: TrainedModel) -> None:
         self.probe_label.setPixmap(_pixmap(probe, 34))
         net = model.network()
         out = self._acts.get(net.output_id)
@@ -458,7 +458,7 @@ class QtInspectView(QWidget):
             name = model.class_names[k] if k < len(model.class_names) else str(k)
             self.prediction_label.setText(f"predicted {name} ({p[k] * 100:.0f}%)")
 
-    def _draw_maps(self, model: ModelBundle) -> None:
+    def _draw_maps(self, model: TrainedModel) -> None:
         net = model.network()
         groups = []
         for nid, a in self._acts.items():
@@ -516,7 +516,7 @@ class QtInspectView(QWidget):
         )
         self.maps.set_selected(key, index)
 
-    def _draw_kernels(self, model: ModelBundle) -> None:
+    def _draw_kernels(self, model: TrainedModel) -> None:
         net = model.network()
         groups = []
         per_input = self.kernel_mode.currentData() == "all"
@@ -537,7 +537,7 @@ class QtInspectView(QWidget):
             groups.append(TileGroup(nid, caption, tiles, symmetric=True))
         self.kernels.set_groups(groups)
 
-    def _draw_health(self, model: ModelBundle) -> None:
+    def _draw_health(self, model: TrainedModel) -> None:
         stats = self._layer_stats
         if not stats:
             # A trained model without a snapshot: weights only.
@@ -596,7 +596,7 @@ class QtInspectView(QWidget):
         )
 
     # -- evaluation -----------------------------------------------------------------------
-    def _evaluation_job(self) -> tuple[ModelBundle, str, tuple, Any] | None:
+    def _evaluation_job(self) -> tuple[TrainedModel, str, tuple, Any] | None:
         """What an evaluation needs: (model, set name, (images, labels, names), transform),
         or None (with the reason shown) when there is nothing to evaluate."""
         model = self.current_model()

@@ -339,10 +339,9 @@ class QtPredictView(QWidget):
             return
         self._shown_model = model
         try:
-            network = model.network()
-            batch = model.prepare(x)
-            activations = network.activations(batch)
+            activations = model.activations(x)
             probabilities = np.asarray(model.predict_proba(x)[0], dtype=np.float64)
+            network = model.network()
         except ValueError as exc:  # a model that does not fit its own input: say so
             self.top_label.setText("?")
             self.confidence_label.setText(f"This model cannot run: {exc}")
@@ -351,7 +350,7 @@ class QtPredictView(QWidget):
         types = {name: type(layer).__name__ for name, layer in network.nodes.items()}
         self.feature_strip.set_activations(activations, types)
         if self.saliency_check.isChecked():
-            self._show_saliency(network, batch, int(np.argmax(probabilities)))
+            self._show_saliency(network, model.prepare(x), int(np.argmax(probabilities)))
         else:
             self.pad.set_overlay(None)
             self._show_input(x)

@@ -142,7 +142,7 @@ def graph_state(graph: Any, num_classes: int | None = None) -> GraphState:
     info = getattr(graph, "inference", None)
     if info is not None and not info.is_valid:
         return GraphState(None, info.reason or "The network is not valid.")
-    from cnnstudio.model.compile import graph_to_architecture
+    from cnnstudio.model.architecture import graph_to_architecture
 
     try:
         return GraphState(graph_to_architecture(graph), None)

@@ -16,7 +16,7 @@ def trained_bundle():
     from cnnstudio.engine import training
     from cnnstudio.engine.metrics import accuracy
     from cnnstudio.engine.network import Network
-    from cnnstudio.io.model_file import ModelBundle
+    from cnnstudio.io.model_file import TrainedModel
 
     split = load_builtin("mnist-sample")
     network = Network.from_architecture(lenet5(), seed=0)
@@ -26,7 +26,7 @@ def trained_bundle():
         pass
     held_out = accuracy(network.predict(split.test.images / np.float32(255)), split.test.labels)
     assert held_out > 0.9, f"the fixture model only reached {held_out:.1%}"
-    return ModelBundle.from_network(
+    return TrainedModel.from_network(
         network, split.class_names, training_summary={"accuracy": held_out}
     )
 

@@ -154,7 +154,7 @@ def test_an_unreadable_image_says_so_and_changes_nothing(
 
 def test_an_rgb_model_gets_three_equal_channels(view, context):
     from cnnstudio.engine.network import Network
-    from cnnstudio.io.model_file import ModelBundle
+    from cnnstudio.io.model_file import TrainedModel
 
     arch = chain(
         (3, 28, 28),
@@ -163,7 +163,7 @@ def test_an_rgb_model_gets_three_equal_channels(view, context):
         ("Dense", {"units": 10}),
         ("Softmax", {}),
     )
-    context.project.set_trained(ModelBundle.from_network(Network.from_architecture(arch)))
+    context.project.set_trained(TrainedModel.from_network(Network.from_architecture(arch)))
     view.pad.add_stroke(ellipse())
     x = view.last_input
     assert x.shape == (3, 28, 28)
