@@ -215,6 +215,21 @@ def test_an_archive_member_whose_size_is_not_whole_records_is_refused(tmp_path):
     refused(path, f"{path}: b/data_batch_1.bin", "3,073-byte")
 
 
+def test_a_small_archive_claiming_a_huge_batch_allocates_little(tmp_path):
+    info = tarfile.TarInfo("cifar-10-batches-bin/data_batch_1.bin")
+    info.size = 400_000 * RECORD_BYTES  # 1.2 GB announced, 30 KB there
+    data = info.tobuf(format=tarfile.GNU_FORMAT) + batch_bytes(*random_batch(10, 0))
+    path = tmp_path / "c.tar"
+    path.write_bytes(data)
+    tracemalloc.start()
+    try:
+        refused(path, str(path), "truncated")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20
+
+
 def test_labels_beyond_the_class_names_are_refused_naming_the_batch(tmp_path):
     write_folder(tmp_path, {"data_batch_1.bin": 3, "data_batch_2.bin": 3}, meta=None)
     images, _ = random_batch(3, 9)

@@ -2,8 +2,9 @@
 
 A corpus holds valid inputs made by the project's own writers (``save_model``,
 ``save_project``, ``write_recovery``, ``save_architecture``; the data tests' IDX and PNG
-writers), then the reproductions from issue 18. Samples marked ``heavy`` (inputs that
-take seconds to decode) run only in the long campaign.
+writers; CIFAR-10 batches written with NumPy), then the reproductions from issue 18.
+Samples marked ``heavy`` (inputs that take seconds to decode) run only in the long
+campaign.
 """
 
 from __future__ import annotations
@@ -539,6 +540,158 @@ def _mutate_folder_sample(s: Sample, rng: np.random.Generator) -> Sample:
         for k, v in s.files.items()
     }
     return s.with_note(f"class {old!r} renamed {new_name[:12]!r}", files=moved)
+
+
+def load_cifar_source(path: Path) -> None:
+    from cnnstudio.data.cifar import IMAGE_SHAPE, load_cifar
+
+    split = load_cifar(path)
+    for ds in (split.train, split.test):
+        if ds is not None:
+            check_dataset(ds)
+            if ds.input_shape != IMAGE_SHAPE:
+                raise Invariant(f"CIFAR-10 images of shape {ds.input_shape}")
+
+
+def _cifar_batch(n: int, seed: int, label: int | None = None) -> bytes:
+    """``n`` records of random pixels, labels 0-9 (or all ``label``)."""
+    from cnnstudio.data.cifar import RECORD_BYTES
+
+    rng = np.random.default_rng(seed)
+    records = rng.integers(0, 256, (n, RECORD_BYTES), dtype=np.uint8)
+    records[:, 0] = records[:, 0] % 10 if label is None else label
+    return records.tobytes()
+
+
+def _tar(members: dict[str, bytes], gz: bool = True) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return m.gzip_bytes(buf.getvalue()) if gz else buf.getvalue()
+
+
+_CIFAR_META = b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n"
+
+
+@cache
+def cifar_seeds() -> list[Sample]:
+    """CIFAR-10's binary distribution, a few records a batch: folders, archives, one file."""
+    import pickle
+
+    batches = {
+        "data_batch_1.bin": _cifar_batch(3, 1),
+        "data_batch_2.bin": _cifar_batch(2, 2),
+        "test_batch.bin": _cifar_batch(2, 3),
+    }
+    folder = {f"c/{k}": v for k, v in batches.items()} | {"c/batches.meta.txt": _CIFAR_META}
+    inner = {f"cifar-10-batches-bin/{k}": v for k, v in batches.items()}
+    inner["cifar-10-batches-bin/batches.meta.txt"] = _CIFAR_META
+    # A pickle like the Python distribution's (it would only build a dict if loaded).
+    pickled = pickle.dumps({"labels": [1]}, protocol=2)
+    return [
+        Sample(folder, "c", note="cifar: folder, two data batches and the test batch", expect="ok"),
+        Sample(
+            {"c/test_batch.bin": batches["test_batch.bin"]},
+            "c",
+            note="cifar: the test batch alone",
+            expect="ok",
+        ),
+        Sample(folder, "c/data_batch_1.bin", note="cifar: one batch file given", expect="ok"),
+        Sample({"a.tar.gz": _tar(inner)}, "a.tar.gz", note="cifar: the .tar.gz", expect="ok"),
+        Sample({"a.tar": _tar(inner, gz=False)}, "a.tar", note="cifar: a plain .tar", expect="ok"),
+        Sample(
+            {"c/data_batch_1.bin": pickled + bytes(-len(pickled) % 3073)},
+            "c",
+            note="repro: a pickle named data_batch_1.bin",
+            expect="refused",
+        ),
+        Sample(
+            {"c/cifar-10-batches-py/data_batch_1": pickled},
+            "c",
+            note="repro: the Python distribution",
+            expect="refused",
+        ),
+        Sample(
+            {**folder, "c/test_batch.bin": batches["test_batch.bin"][:-10]},
+            "c",
+            note="repro: a truncated batch",
+            expect="refused",
+        ),
+        Sample(
+            {**folder, "c/data_batch_2.bin": _cifar_batch(2, 2, label=200)},
+            "c",
+            note="repro: labels beyond the ten classes",
+            expect="refused",
+        ),
+        Sample(
+            {**folder, "c/batches.meta.txt": b"x\n" * 400},
+            "c",
+            note="repro: batches.meta.txt with 400 names",
+            expect="refused",
+        ),
+        Sample({**folder, "c/test_batch.bin": FIFO}, "c", note="repro: a FIFO", expect="refused"),
+        Sample(
+            {**folder, "c/data_batch_1.bin": Link("/dev/zero")},
+            "c",
+            note="repro: a batch linked to /dev/zero",
+            expect="refused",
+        ),
+        Sample(
+            {**folder, "c/batches.meta.txt": Link("/dev/zero")},
+            "c",
+            note="repro: batches.meta.txt linked to /dev/zero",
+            expect="refused",
+        ),
+        Sample({"c/readme.txt": b"hi"}, "c", note="repro: no batches", expect="refused"),
+        Sample(
+            {"a.tar.gz": _tar({"readme.txt": b"hi"})},
+            "a.tar.gz",
+            note="repro: an archive without batches",
+            expect="refused",
+        ),
+    ]
+
+
+def _mutate_cifar_sample(s: Sample, rng: np.random.Generator) -> Sample:
+    files = [k for k, v in s.files.items() if isinstance(v, bytes)]
+    if not files or rng.random() < 0.1:
+        name = m.pick(rng, files) if files else s.arg
+        entry, what = _SPECIALS[int(rng.integers(len(_SPECIALS)))]
+        return s.with_note(f"{name} is {what}", files={**s.files, name: entry})
+    name = m.pick(rng, files)
+    data = s.files[name]
+    assert isinstance(data, bytes)
+    op = rng.random()
+    if name.endswith(".tar.gz") and op < 0.6:
+        inner = m.gunzip(data)
+        if inner is not None:
+            new, note = m.mutate_bytes(inner, rng, head=512)
+            return s.with_note(
+                f"{name}, inside: {note}", files={**s.files, name: m.gzip_bytes(new)}
+            )
+    if name.endswith(".bin") and op < 0.5:
+        n = max(1, len(data) // 3073)
+        rec = int(rng.integers(n)) * 3073
+        label = int(m.pick(rng, [0, 9, 10, 11, 127, 128, 255]))
+        new = data[:rec] + bytes([label]) + data[rec + 1 :]
+        return s.with_note(
+            f"{name}: label of record {rec // 3073} = {label}", files={**s.files, name: new}
+        )
+    if name.endswith(".txt") and op < 0.5:
+        line = m.pick(rng, [b"", b"a" * 300, b"\xff\xfe", b"cat", b"\x00", b"\t dog \r"])
+        lines = data.split(b"\n")
+        lines.insert(int(rng.integers(len(lines) + 1)), line)
+        return s.with_note(
+            f"{name}: line {line[:8]!r} inserted", files={**s.files, name: b"\n".join(lines)}
+        )
+    new, note = m.mutate_bytes(data, rng, head=512 if ".tar" in name else 64)
+    return s.with_note(f"{name}: {note}", files={**s.files, name: new})
 
 
 # -- io targets ---------------------------------------------------------------------------
@@ -1093,6 +1246,15 @@ def all_targets() -> dict[str, Target]:
             load_data,
             data_err,
             seed=14,
+            timeout=20,
+        ),
+        Target(
+            "data-cifar",
+            cifar_seeds,
+            _mutate_cifar_sample,
+            load_cifar_source,
+            data_err,
+            seed=15,
             timeout=20,
         ),
         Target(

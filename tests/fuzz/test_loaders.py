@@ -18,6 +18,7 @@ FAST = {
     "data-csv-gz": 60,
     "data-idx": 100,
     "data-folder": 60,
+    "data-cifar": 80,
     "io-model": 60,
     "io-project": 40,
     "io-recovery": 40,
