@@ -1,5 +1,6 @@
-"""Conv2D -> ReLU -> MaxPool2D run as one step of the fast tier, and the plan of steps a
-``Network`` runs.
+"""How the fast tier runs a ``Network``: its plan of steps from the input to the logits,
+forward and backward in the batch-last layout, with Conv2D -> ReLU -> MaxPool2D fused
+into one step.
 
 The fused step computes ``relu(maxpool(conv_without_bias(x)) + b)``: the same numbers
 as ``reference.activations.ReLU.forward`` of ``reference.pooling.MaxPool2D.forward`` of
@@ -20,7 +21,7 @@ import numpy as np
 
 from cnnstudio.engine.layers import Conv2D, Layer, MaxPool2D, ReLU
 
-__all__ = ["ConvReluMaxPool", "Step", "plan"]
+__all__ = ["ConvReluMaxPool", "Plan", "Step", "steps_of"]
 
 #: One step of a network's plan: ``(output id, input ids, layer or fused step, id of the
 #: node whose ctx and gradients it uses)``.
@@ -82,7 +83,7 @@ class ConvReluMaxPool:
         return self.conv.bwd(dz, ctx, grads, need_dx, bias_grad=False)
 
 
-def plan(nodes: dict[str, Layer], inputs: dict[str, list[str]], logits_id: str) -> list[Step]:
+def steps_of(nodes: dict[str, Layer], inputs: dict[str, list[str]], logits_id: str) -> list[Step]:
     """The steps that compute ``logits_id`` from the input, in the order of ``nodes``
     (topological), with every Conv2D -> ReLU -> MaxPool2D chain fused.
 
@@ -117,3 +118,93 @@ def plan(nodes: dict[str, Layer], inputs: dict[str, list[str]], logits_id: str) 
         if nid == logits_id:
             break
     return steps
+
+
+class Plan:
+    """A network's fast-tier run: ``steps_of`` its graph, in the batch-last layout.
+
+    Each step keeps what its backward pass needs, and the arrays it reuses from call to
+    call, in the ctx dict of its node: one set for training, one for inference.
+
+    Parameters
+    ----------
+    nodes : dict[str, Layer]
+        Every node's built layer, in topological order (the Input first).
+    inputs : dict[str, list[str]]
+        Each node's input ids.
+    logits_id : str
+        The node whose output is the logits; ``forward`` stops there.
+    """
+
+    def __init__(
+        self, nodes: dict[str, Layer], inputs: dict[str, list[str]], logits_id: str
+    ) -> None:
+        self.nodes, self.inputs, self.logits_id = nodes, inputs, logits_id
+        self.steps = steps_of(nodes, inputs, logits_id)
+        self.input_id = self.steps[0][0]
+        #: The last step that reads each output: ``forward`` lets it go after that one.
+        self.last_use = {src: k for k, (_, srcs, _, _) in enumerate(self.steps) for src in srcs}
+        #: ``(step, ctx id)`` after the input when each step takes the one before it (a
+        #: chain, as every preset but the residual ones): ``forward`` then needs no
+        #: bookkeeping of outputs, a few microseconds of a single image's latency.
+        is_chain = not self.steps[0][1] and all(
+            srcs == [prev[0]] and step.n_inputs != -1
+            for (_, srcs, step, _), prev in zip(self.steps[1:], self.steps, strict=False)
+        )
+        self.chain = [(step, cid) for _, _, step, cid in self.steps[1:]] if is_chain else None
+        self.train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in nodes}
+        self.infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in nodes}
+
+    def forward(self, xb: np.ndarray, training: bool) -> np.ndarray:
+        """The logits ``(K, N)`` of the batch-last input ``xb``."""
+        ctxs = self.train_ctx if training else self.infer_ctx
+        if self.chain is not None:
+            y = xb
+            for step, cid in self.chain:
+                y = step.fwd(y, training, ctxs[cid])
+            return y
+        outs: dict[str, np.ndarray] = {}
+        for k, (nid, srcs, step, cid) in enumerate(self.steps):
+            if not srcs:
+                y = xb
+            elif step.n_inputs == -1:
+                y = step.fwd([outs[s] for s in srcs], training, ctxs[cid])
+            else:
+                y = step.fwd(outs[srcs[0]], training, ctxs[cid])
+            outs[nid] = y
+            for s in srcs:
+                if self.last_use[s] == k:
+                    # pop: a merge may list the same input twice (Add of x and x).
+                    outs.pop(s, None)
+        return outs[self.logits_id]
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """After ``forward(xb, training=True)``: every layer's ``grads`` (filled in place)
+        from the gradient of the logits ``(K, N)``."""
+        grads: dict[str, Any] = {self.logits_id: dlogits}
+        for nid, srcs, step, cid in reversed(self.steps):
+            dout = grads.pop(nid, None)
+            if dout is None or not srcs:
+                continue
+            ctx, pgrads = self.train_ctx[cid], self.nodes[cid].grads
+            if step.n_inputs == -1:
+                dxs = step.bwd(dout, ctx, pgrads, True)
+            else:
+                dxs = [step.bwd(dout, ctx, pgrads, srcs[0] != self.input_id)]
+            for src, dx in zip(srcs, dxs, strict=True):
+                if src != self.input_id:
+                    grads[src] = dx if src not in grads else grads[src] + dx
+
+    def outputs(self, xb: np.ndarray) -> dict[str, np.ndarray]:
+        """Every node's own output (inference, nothing fused) up to the network's sink,
+        batch-last: what feature maps show."""
+        outs: dict[str, np.ndarray] = {}
+        for nid, layer in self.nodes.items():
+            srcs = self.inputs[nid]
+            if not srcs:
+                outs[nid] = xb
+            elif layer.n_inputs == -1:
+                outs[nid] = layer.fwd([outs[s] for s in srcs], False, self.infer_ctx[nid])
+            else:
+                outs[nid] = layer.fwd(outs[srcs[0]], False, self.infer_ctx[nid])
+        return outs

@@ -7,9 +7,7 @@ public methods take and return NCHW / ``(N, F)`` arrays and convert only at the 
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +15,7 @@ import numpy as np
 from cnnstudio.engine import fused
 from cnnstudio.engine.architecture import ARCHITECTURE_FORMAT, ARCHITECTURE_VERSION, layers_of
 from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.flat import FlatParameters
 from cnnstudio.engine.layers import (
     Input,
     Layer,
@@ -24,9 +23,10 @@ from cnnstudio.engine.layers import (
     Softmax,
 )
 from cnnstudio.engine.layers.base import Shape, format_shape
-from cnnstudio.engine.losses import loss_for
+from cnnstudio.engine.losses import loss_for, softmax
 from cnnstudio.engine.reference import reference_layer
-from cnnstudio.engine.shapes import check_network_size, describe
+from cnnstudio.engine.shapes import describe
+from cnnstudio.engine.topology import assign_names, check_graph
 
 __all__ = ["Network"]
 
@@ -35,116 +35,6 @@ __all__ = ["Network"]
 #: ``shapes.MAX_VALUES_PER_IMAGE`` does not need 256 times that for 256 images; small
 #: networks (LeNet: 10,000 values an image) keep their batches whole.
 INFERENCE_VALUES = 2**26
-
-
-def _stable_softmax(z: np.ndarray, axis: int) -> np.ndarray:
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
-    return e
-
-
-@dataclass
-class _Plan:
-    """What ``_check_graph`` finds out about a graph before anything is allocated."""
-
-    order: list[str]
-    by_id: dict[str, tuple[Layer, list[str]]]
-    input_id: str
-    shapes: dict[str, Shape]
-    weight_shapes: dict[str, Shape]
-
-
-def _check_graph(specs: list[tuple[str, Layer, list[str]]]) -> _Plan:
-    """Check the graph's structure, order it, infer every shape and check the size limits.
-
-    Linear in the number of nodes and links, and allocation-free: a file declaring a
-    huge layer, or 30,000 of them, is refused (or ordered) before any weight exists.
-    """
-    ids = [s[0] for s in specs]
-    seen: set[str] = set()
-    for nid in ids:
-        if nid in seen:
-            raise EngineError(f"node {nid}: duplicate node id")
-        seen.add(nid)
-    by_id = {nid: (layer, inputs) for nid, layer, inputs in specs}
-    input_ids = [nid for nid, layer, _ in specs if isinstance(layer, Input)]
-    if len(input_ids) != 1:
-        raise EngineError(
-            f"the network needs exactly one Input node, found {len(input_ids)}"
-            + (f" ({_listed(input_ids)})" if input_ids else "")
-        )
-    consumers: dict[str, list[str]] = {nid: [] for nid in ids}
-    for nid, layer, inputs in specs:
-        for src in inputs:
-            if src not in by_id:
-                raise EngineError(f"node {nid}: input {describe(src)} is not a node of the network")
-            consumers[src].append(nid)
-        n = len(inputs)
-        if layer.n_inputs == 0 and n:
-            raise EngineError(f"node {nid}: an Input node takes no inputs, got {n}")
-        if layer.n_inputs == 1 and n != 1:
-            raise EngineError(f"node {nid}: {layer.type_name} takes exactly one input, got {n}")
-        if layer.n_inputs == -1 and n < 2:
-            raise EngineError(f"node {nid}: {layer.type_name} merges two or more inputs, got {n}")
-    order = _stable_order(ids, by_id, consumers)
-    sinks = [nid for nid in order if not consumers[nid]]
-    if len(sinks) != 1:
-        raise EngineError(
-            f"the network needs exactly one output (a node nothing else reads), found "
-            f"{len(sinks)}: {_listed(sinks)}"
-        )
-    shapes: dict[str, Shape] = {}
-    weight_shapes: dict[str, Shape] = {}
-    for nid in order:
-        layer, inputs = by_id[nid]
-        layer.name = nid
-        in_shape: Any
-        if isinstance(layer, Input):
-            in_shape = None
-        elif layer.n_inputs == -1:
-            in_shape = [shapes[i] for i in inputs]
-        else:
-            in_shape = shapes[inputs[0]]
-        shapes[nid] = tuple(int(d) for d in layer.output_shape(in_shape))
-        for key, shape in layer.weight_shapes(in_shape).items():
-            weight_shapes[f"{nid}.{key}"] = shape
-    check_network_size(
-        {key: math.prod(shape) for key, shape in weight_shapes.items()},
-        {nid: math.prod(shape) for nid, shape in shapes.items()},
-    )
-    return _Plan(order, by_id, input_ids[0], shapes, weight_shapes)
-
-
-def _stable_order(
-    ids: list[str], by_id: dict[str, tuple[Layer, list[str]]], consumers: dict[str, list[str]]
-) -> list[str]:
-    """Topological order: by depth (the longest path from the Input), then by listing order.
-
-    The order every network has always been built in (each node's random generator is
-    drawn in this order, so the same seed keeps giving the same weights); found in one
-    pass over the links instead of one pass over the nodes per depth.
-    """
-    waiting = {nid: len(by_id[nid][1]) for nid in ids}
-    depth = {nid: 0 for nid in ids if not waiting[nid]}
-    queue = deque(depth)
-    while queue:
-        nid = queue.popleft()
-        for nxt in consumers[nid]:
-            depth[nxt] = max(depth.get(nxt, 0), depth[nid] + 1)
-            waiting[nxt] -= 1
-            if not waiting[nxt]:
-                queue.append(nxt)
-    left = [nid for nid in ids if waiting[nid]]  # on a cycle, or after one
-    if left:
-        raise EngineError(f"the graph has a cycle through nodes {_listed(left)}")
-    position = {nid: k for k, nid in enumerate(ids)}
-    return sorted(ids, key=lambda nid: (depth[nid], position[nid]))
-
-
-def _listed(names: list[str], most: int = 10) -> str:
-    """Up to ``most`` names, then how many more (a damaged file can have thousands)."""
-    more = f" and {len(names) - most} more" if len(names) > most else ""
-    return ", ".join(names[:most]) + more
 
 
 class Network:
@@ -211,7 +101,7 @@ class Network:
                 f"Network: input_shape {tuple(input_shape)} differs from the Input layer's "
                 f"{layers[0].shape}"
             )
-        _assign_names(layers)
+        assign_names(layers)
         specs = [
             (layer.name, layer, [] if i == 0 else [layers[i - 1].name])
             for i, layer in enumerate(layers)
@@ -266,7 +156,7 @@ class Network:
         """The shape of every weight array (``"<node>.<name>"``, as ``get_weights`` keys
         them) that ``from_architecture(arch)`` would create, found by shape inference
         alone: nothing is allocated. Raises as ``from_architecture`` does."""
-        return _check_graph(layers_of(arch)[0]).weight_shapes
+        return check_graph(layers_of(arch)[0]).weight_shapes
 
     @classmethod
     def _from_specs(
@@ -280,7 +170,7 @@ class Network:
     def _setup(self, specs: list[tuple[str, Layer, list[str]]], seed: int) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise EngineError(f"seed must be a non-negative integer, got {describe(seed)}")
-        plan = _check_graph(specs)
+        plan = check_graph(specs)
         order, by_id = plan.order, plan.by_id
         rng = np.random.default_rng(seed)
         children = rng.spawn(len(order))
@@ -327,25 +217,10 @@ class Network:
         values = sum(math.prod(shape) for shape in self.shapes.values())
         #: Images per inference batch (see ``INFERENCE_VALUES``).
         self.inference_batch = max(1, INFERENCE_VALUES // max(1, values))
-        self._make_flat()
-        self._plan = self._make_plan()
+        self._flat = FlatParameters(self.layers)
+        #: The fast tier's steps and their caches (``engine.fused``).
+        self._fast = fused.Plan(self.nodes, self.inputs, self.logits_id)
         self._to_batch_last = (*range(1, len(self.input_shape) + 1), 0)
-        self._last_use = {nid: 0 for nid in order}
-        for k, (_, srcs, _, _) in enumerate(self._plan):
-            for src in srcs:
-                self._last_use[src] = k
-        #: ``(step, ctx id)`` after the input when each step takes the one before it (a
-        #: chain, as every preset but the residual ones): ``_run`` then needs no
-        #: bookkeeping of outputs, a few microseconds of a single image's latency.
-        is_chain = not self._plan[0][1] and all(
-            srcs == [prev[0]] and step.n_inputs != -1
-            for (_, srcs, step, _), prev in zip(self._plan[1:], self._plan, strict=False)
-        )
-        self._chain: list[tuple[Any, str]] | None = (
-            [(step, cid) for _, _, step, cid in self._plan[1:]] if is_chain else None
-        )
-        self._train_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
-        self._infer_ctx: dict[str, dict[str, Any]] = {nid: {} for nid in order}
         self._batch: int | None = None
         self.kernels = "fast"
         self._reference = None
@@ -372,46 +247,6 @@ class Network:
         x = self.check_batch(x)
         return np.ascontiguousarray(x.transpose(self._to_batch_last), dtype=self._dtype)
 
-    def _make_plan(self) -> list[fused.Step]:
-        """Steps up to the logits, Conv2D -> ReLU -> MaxPool2D fused (``engine.fused``).
-        Not used by ``activations()``, which shows every node's own output."""
-        return fused.plan(self.nodes, self.inputs, self.logits_id)
-
-    def _run(
-        self, xb: np.ndarray, training: bool, ctxs: dict[str, dict[str, Any]], keep_all: bool
-    ) -> dict[str, np.ndarray]:
-        """Run the graph in batch-last layout up to the logits (or, with ``keep_all``, every
-        node up to the sink, unfused, keeping all outputs)."""
-        outs: dict[str, np.ndarray] = {}
-        if keep_all:
-            for nid, layer in self.nodes.items():
-                srcs = self.inputs[nid]
-                if not srcs:
-                    outs[nid] = xb
-                elif layer.n_inputs == -1:
-                    outs[nid] = layer.fwd([outs[s] for s in srcs], training, ctxs[nid])
-                else:
-                    outs[nid] = layer.fwd(outs[srcs[0]], training, ctxs[nid])
-            return outs
-        if self._chain is not None:
-            y = xb
-            for step, cid in self._chain:
-                y = step.fwd(y, training, ctxs[cid])
-            return {self.logits_id: y}
-        for k, (nid, srcs, step, cid) in enumerate(self._plan):
-            if not srcs:
-                y = xb
-            elif step.n_inputs == -1:
-                y = step.fwd([outs[s] for s in srcs], training, ctxs[cid])
-            else:
-                y = step.fwd(outs[srcs[0]], training, ctxs[cid])
-            outs[nid] = y
-            for s in srcs:
-                if self._last_use[s] == k:
-                    # pop: a merge may list the same input twice (Add of x and x).
-                    outs.pop(s, None)
-        return outs
-
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         """Logits ``(N, K)`` float32 for a batch ``x`` of shape ``(N, *input_shape)``.
 
@@ -427,8 +262,7 @@ class Network:
                 self._batch = len(x)
             return self._forward_nodes(self._reference, x, training, self.logits_id)[self.logits_id]
         xb = self._prepare(x)
-        ctxs = self._train_ctx if training else self._infer_ctx
-        logits = self._run(xb, training, ctxs, keep_all=False)[self.logits_id]
+        logits = self._fast.forward(xb, training)
         if training:
             self._batch = xb.shape[-1]
         return np.ascontiguousarray(logits.T)
@@ -462,22 +296,7 @@ class Network:
         if self._reference is not None:
             self._backward_nodes(self._reference, np.asarray(d, dtype=self._dtype))
             return
-        grads: dict[str, Any] = {self.logits_id: np.ascontiguousarray(d.T, dtype=self._dtype)}
-        for nid, srcs, layer, cid in reversed(self._plan):
-            dout = grads.pop(nid, None)
-            if dout is None or not srcs:
-                continue
-            ctx = self._train_ctx[cid]
-            pgrads = self.nodes[cid].grads
-            if layer.n_inputs == -1:
-                dxs = layer.bwd(dout, ctx, pgrads, True)
-            else:
-                need = srcs[0] != self.input_id
-                dxs = [layer.bwd(dout, ctx, pgrads, need)]
-            for src, dx in zip(srcs, dxs, strict=True):
-                if src == self.input_id:
-                    continue
-                grads[src] = dx if src not in grads else grads[src] + dx
+        self._fast.backward(np.ascontiguousarray(d.T, dtype=self._dtype))
 
     def input_gradient(self, x: Any, class_index: int) -> np.ndarray:
         """Gradient of one class's score w.r.t. the input: the saliency map.
@@ -538,9 +357,7 @@ class Network:
         outs: dict[str, np.ndarray] = {}
         for nid in self._order[: self._order.index(last) + 1]:
             layer, srcs = layers[nid], self.inputs[nid]
-            mode = training
-            if mode is None:
-                mode = not getattr(layer, "backward_in_eval", True)
+            mode = not getattr(layer, "backward_in_eval", True) if training is None else training
             if not srcs:
                 outs[nid] = x
             elif layer.n_inputs == -1:  # merge layers take a list
@@ -592,15 +409,14 @@ class Network:
         parts = []
         for s in range(0, len(x), batch_size):
             if self._reference is None:
-                xb = self._prepare(x[s : s + batch_size])
-                z = self._run(xb, False, self._infer_ctx, keep_all=False)[self.logits_id]
+                z = self._fast.forward(self._prepare(x[s : s + batch_size]), False)
             else:
                 z = self.forward(x[s : s + batch_size]).T  # (K, N), as the fast tier's
             if self.output_activation == "sigmoid":
                 p = 0.5 * np.tanh(0.5 * z[0]) + 0.5
                 parts.append(np.stack([1.0 - p, p], axis=1).astype(np.float32))
             else:
-                parts.append(np.ascontiguousarray(_stable_softmax(z, axis=0).T))
+                parts.append(np.ascontiguousarray(softmax(z, axis=0).T))
         return np.concatenate(parts, axis=0)
 
     def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
@@ -630,7 +446,7 @@ class Network:
             x = np.asarray(self.check_batch(x), dtype=self._dtype)
             outs = self._forward_nodes(self._reference, x, False, self.output_id)
             return {nid: np.array(y) for nid, y in outs.items()}  # (some are views)
-        outs = self._run(self._prepare(x), False, self._infer_ctx, keep_all=True)
+        outs = self._fast.outputs(self._prepare(x))
         return {nid: np.ascontiguousarray(np.moveaxis(y, -1, 0)) for nid, y in outs.items()}
 
     # -- parameters -------------------------------------------------------------------
@@ -646,58 +462,20 @@ class Network:
             for k in layer.params
         ]
 
-    def _make_flat(self, buffers: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """Place every parameter, and every gradient, in one contiguous buffer.
-
-        Each layer's arrays become views of the two buffers, so an optimizer step can
-        be a dozen array operations for the whole network instead of a dozen per
-        parameter, and helper processes exchange weights and gradients in one copy.
-        ``buffers``: the two flat arrays to use (a helper process passes its shared
-        blocks); new ones otherwise.
-        """
-        entries = [(layer, k) for layer in self.nodes.values() for k in layer.params]
-        dtypes = {layer.params[k].dtype for layer, k in entries}
-        total = sum(layer.params[k].size for layer, k in entries)
-        self._flat: tuple[np.ndarray, np.ndarray, list[tuple[Any, str, Any, Any]]] | None = None
-        if len(dtypes) != 1:
-            return
-        dtype = dtypes.pop()
-        if buffers is None:
-            flat_p = np.empty(total, dtype=dtype)
-            flat_g = np.zeros(total, dtype=dtype)
-        else:
-            flat_p, flat_g = buffers
-        views = []
-        at = 0
-        for layer, k in entries:
-            p = layer.params[k]
-            pv = flat_p[at : at + p.size].reshape(p.shape)
-            gv = flat_g[at : at + p.size].reshape(p.shape)
-            np.copyto(pv, p)
-            layer.params[k] = pv
-            layer.grads[k] = gv
-            views.append((layer, k, pv, gv))
-            at += p.size
-        self._flat = (flat_p, flat_g, views)
-
     def use_flat_arrays(self, params: np.ndarray, grads: np.ndarray) -> None:
         """Keep every parameter in ``params`` and every gradient in ``grads`` from now on
         (flat arrays of ``parameter_count()`` numbers of the parameters' dtype, such as
         shared memory); the current parameters are copied into ``params``."""
-        self._make_flat((params, grads))
-        if self._flat is None or self._flat[0] is not params or self._flat[1] is not grads:
+        self._flat = FlatParameters(self.layers, (params, grads))
+        if not self._flat.ok:
             raise EngineError("use_flat_arrays: the network's parameters differ in dtype")
 
     def flat_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """``[("*", all parameters, all gradients)]`` as two flat live arrays, for element-
-        wise optimizers; ``parameters()`` instead if the layers' arrays were replaced."""
-        if self._flat is not None:
-            flat_p, flat_g, views = self._flat
-            if all(
-                layer.params.get(k) is pv and layer.grads.get(k) is gv for layer, k, pv, gv in views
-            ):
-                return [("*", flat_p, flat_g)]
-            self._flat = None
+        wise optimizers (``engine.flat``); ``parameters()`` instead if the layers' arrays
+        were replaced."""
+        if self._flat.intact():
+            return [("*", self._flat.params, self._flat.grads)]
         return self.parameters()
 
     def _weight_arrays(self) -> dict[str, np.ndarray]:
@@ -818,28 +596,3 @@ class Network:
             f"input {format_shape(self.input_shape)}, "
             f"{self.num_classes} outputs, {self.parameter_count():,} parameters)"
         )
-
-
-def _assign_names(layers: Iterable[Layer]) -> None:
-    layers = list(layers)
-    explicit = [layer.name for layer in layers if not layer.auto_named]
-    dup = {n for n, count in Counter(explicit).items() if count > 1}
-    if dup:
-        raise EngineError(f"Network: duplicate layer name(s) {', '.join(sorted(dup))}")
-    taken = set(explicit)
-    counters: dict[str, int] = {}
-    for layer in layers:
-        if not layer.auto_named:
-            continue
-        base = layer.type_name.lower()
-        if isinstance(layer, Input) and "input" not in taken:
-            layer.name = "input"
-            taken.add("input")
-            continue
-        while True:
-            counters[base] = counters.get(base, 0) + 1
-            candidate = f"{base}{counters[base]}"
-            if candidate not in taken:
-                break
-        layer.name = candidate
-        taken.add(candidate)

@@ -284,7 +284,7 @@ def test_fused_steps_give_each_batch_its_own_gradients():
 
     rng = np.random.default_rng(7)
     used, fresh = make(), make()
-    fused = [type(step).__name__ for _, _, step, _ in used._plan]
+    fused = [type(step).__name__ for _, _, step, _ in used._fast.steps]
     assert fused.count("ConvReluMaxPool") == 1 and "MaxPool2D" in fused
     for layer in used.layers:
         if "b" in layer.params:
@@ -306,7 +306,7 @@ def test_fused_conv_relu_maxpool_matches_the_layers_and_gradchecks():
         input_shape=(2, 7, 6),
         seed=4,
     )
-    assert any(type(step).__name__ == "ConvReluMaxPool" for _, _, step, _ in net._plan)
+    assert any(type(step).__name__ == "ConvReluMaxPool" for _, _, step, _ in net._fast.steps)
     for layer in net.layers:
         to_float64(layer)
     net._dtype = np.float64
@@ -414,14 +414,7 @@ def test_inference_of_a_wide_network_runs_in_batches_within_the_memory_budget(mo
     # 256 images a batch held 8 float32 inputs and their ReLU outputs at once (512 MB).
     assert peak < 200 << 20, f"predict_proba peaked at {peak >> 20} MB"
     assert probs.shape == (8, 2)
-    batches = []
-    run = net._run
-
-    def spy(xb, *args, **kwargs):
-        batches.append(xb.shape[-1])
-        return run(xb, *args, **kwargs)
-
-    monkeypatch.setattr(net, "_run", spy)
+    batches = spy_batches(monkeypatch, net)
     logits = net.forward(x[:5])
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), probs[:5], rtol=1e-5)
@@ -436,16 +429,23 @@ def test_inference_of_a_wide_network_runs_in_batches_within_the_memory_budget(mo
     assert min(batches) >= 1
 
 
+def spy_batches(monkeypatch, net: Network) -> list[int]:
+    """The batch sizes the fast tier runs from now on (logits, or every node's output)."""
+    batches: list[int] = []
+    for name in ("forward", "outputs"):
+        real = getattr(net._fast, name)
+
+        def spy(xb, *args, _real=real):
+            batches.append(xb.shape[-1])
+            return _real(xb, *args)
+
+        monkeypatch.setattr(net._fast, name, spy)
+    return batches
+
+
 def test_small_networks_still_predict_256_images_a_batch(monkeypatch):
     net = lenet()
-    batches = []
-    run = net._run
-
-    def spy(xb, *args, **kwargs):
-        batches.append(xb.shape[-1])
-        return run(xb, *args, **kwargs)
-
-    monkeypatch.setattr(net, "_run", spy)
+    batches = spy_batches(monkeypatch, net)
     net.predict_proba(np.zeros((600, 1, 28, 28), np.float32))
     assert batches == [256, 256, 88]
     batches.clear()
