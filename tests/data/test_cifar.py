@@ -373,3 +373,49 @@ def test_what_is_a_cifar_source(tmp_path):
     assert not is_cifar_source(tmp_path / "other")
     assert not is_cifar_source(tmp_path / "missing.tar.gz")
     assert not is_cifar_source(tmp_path / "other" / "a.png")
+
+
+# -- the JPEG copy as a folder of class folders ------------------------------------------
+
+
+def _jpeg_tree(root: Path, per_class: int, start: int = 0) -> np.ndarray:
+    """``root/<class>/<nnnn>.jpg`` as in the shared CIFAR-10 JPEG archive, from the built-in
+    sample's own JPEG files; returns the photos as the sample decodes them."""
+    from cnnstudio.data import load_builtin
+    from cnnstudio.resources import resource_path
+
+    with np.load(resource_path("datasets", "cifar10_sample.npz"), allow_pickle=False) as npz:
+        blob, offsets, files = npz["train_jpeg"], npz["train_offsets"], npz["train_files"]
+    decoded = load_builtin("cifar10-sample").train.images
+    picked = [k * 500 + i for k in range(10) for i in range(start, start + per_class)]
+    for i in picked:
+        target = root / str(files[i])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob[offsets[i] : offsets[i + 1]].tobytes())
+    return decoded[picked]
+
+
+def test_the_cifar_jpeg_tree_loads_as_a_class_folder_dataset(tmp_path):
+    from cnnstudio.data import describe_spec, load_dataset
+
+    expect = _jpeg_tree(tmp_path / "cifar10", 3)
+    assert describe_spec(tmp_path / "cifar10") == "folder"
+    # As `cnnstudio train --data DIR` reads it for a 3@32x32 network.
+    split = load_dataset(tmp_path / "cifar10", input_size=(32, 32), color="RGB")
+    assert split.train.class_names == list(CIFAR10_CLASSES)
+    assert split.train.counts().tolist() == [3] * 10 and split.test is None
+    assert np.array_equal(split.train.images, expect)  # the JPEG pixels, unchanged
+    assert split.train.color_mode == "RGB"  # also when the colour mode is detected:
+    assert load_dataset(tmp_path / "cifar10").train.color_mode == "RGB"
+
+
+def test_the_cifar_jpeg_tree_with_train_and_test_folders(tmp_path):
+    from cnnstudio.data import load_dataset
+
+    train = _jpeg_tree(tmp_path / "c" / "train", 3)
+    test = _jpeg_tree(tmp_path / "c" / "test", 2, start=3)
+    split = load_dataset(tmp_path / "c", input_size=(32, 32), color="RGB")
+    assert split.test is not None and split.evaluation is split.test
+    assert np.array_equal(split.train.images, train) and np.array_equal(split.test.images, test)
+    assert split.test.class_names == list(CIFAR10_CLASSES)
+    assert split.test.counts().tolist() == [2] * 10
