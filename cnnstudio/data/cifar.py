@@ -96,7 +96,7 @@ def _is_archive_name(name: str) -> bool:
 
 
 def _batch_role(name: str) -> str | None:
-    """ "train" or "test" for a batch file's name, None for any other name."""
+    """A batch file's part by its name: "train", "test", or None for any other name."""
     if name in TRAIN_BATCHES:
         return "train"
     if name == TEST_BATCH:
@@ -464,7 +464,7 @@ def _not_batches(path: Path, pickled: int, images: int, *, many: bool = False) -
     if many:
         return DatasetError(
             f"the archive holds more than {_MAX_MEMBERS:,} entries, so it is not CIFAR-10's "
-            "binary distribution (cifar-10-binary.tar.gz holds 9)",
+            "binary distribution (cifar-10-binary.tar.gz, which holds a few files)",
             path,
         )
     return DatasetError(_NO_BATCHES, path)
