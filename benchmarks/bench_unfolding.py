@@ -13,8 +13,7 @@ Inference keeps one block at any batch size. This script compares, in alternatin
 in one process (the only comparison that holds still on a busy host), on one BLAS
 thread:
 
-- whole LeNet training steps, unfolding again against keeping the whole matrix (the
-  plan threads sharing the GIL still use, selected here through ``kernels.shared_gil``);
+- whole LeNet training steps, unfolding again against keeping the whole matrix;
 - batched inference, one block against a whole unfolded matrix kept from call to call;
 - the tracemalloc peak of 10 training steps at batch 128.
 
@@ -41,8 +40,8 @@ INFER_BATCHES = (64, 256, 1000)
 
 class _Plan:
     """``with _Plan("keep"):`` makes the convolutions keep whole unfolded inputs, as before
-    (training: ``shared_gil`` answers True; inference: ``conv_forward`` gets a whole-width
-    array kept per shape); ``_Plan("blocks")`` leaves the engine as it is."""
+    (``conv_forward`` gets a whole-width array kept per shape, so training keeps it for
+    the weight gradient); ``_Plan("blocks")`` leaves the engine as it is."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -51,7 +50,7 @@ class _Plan:
     def __enter__(self) -> None:
         from cnnstudio.engine import kernels
 
-        self.saved = (kernels.shared_gil, kernels.conv_forward)
+        self.saved = (kernels.conv_forward,)
         if self.mode == "keep":
             orig = kernels.conv_forward
             whole: dict = {}
@@ -64,13 +63,12 @@ class _Plan:
                         cols = whole[shape] = kernels.np.empty(shape, xp.dtype)
                 return orig(xp, wmat, kh, kw, sh, sw, oh, ow, cols, out)
 
-            kernels.shared_gil = lambda: True
             kernels.conv_forward = conv_forward
 
     def __exit__(self, *exc: object) -> None:
         from cnnstudio.engine import kernels
 
-        kernels.shared_gil, kernels.conv_forward = self.saved
+        (kernels.conv_forward,) = self.saved
 
 
 def time_steps(rounds: int) -> list[str]:

@@ -29,13 +29,14 @@ class FlatParameters:
     ) -> None:
         entries = [(layer, k) for layer in layers for k in layer.params]
         dtypes = {layer.params[k].dtype for layer, k in entries}
-        self.ok = len(dtypes) == 1
+        self.ok = len(dtypes) <= 1
         self.views: list[tuple[Layer, str, np.ndarray, np.ndarray]] = []
         self.params = self.grads = np.empty(0)
         if not self.ok:
             return
         if buffers is None:
-            total, dtype = sum(layer.params[k].size for layer, k in entries), dtypes.pop()
+            total = sum(layer.params[k].size for layer, k in entries)
+            dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
             buffers = (np.empty(total, dtype=dtype), np.zeros(total, dtype=dtype))
         self.params, self.grads = buffers
         at = 0

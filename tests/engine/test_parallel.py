@@ -136,6 +136,17 @@ def test_graphs_with_branches_and_sigmoid_outputs_shard_too():
         assert_same_step(binary(), two, x, y)
 
 
+def test_a_network_without_parameters_shares_its_steps_too(recwarn):
+    def net():
+        return Network([Flatten(), Softmax()], input_shape=(3, 1, 1))
+
+    x, y = batch(32, shape=(3, 1, 1), k=3)
+    with DataParallel(net(), 2) as two:
+        assert_same_step(net(), two, x, y)
+        assert two.processes == 2
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_small_batches_batchnorm_and_float64_stay_in_this_process():
     with DataParallel(lenet(), 2) as two:
         sent = []
