@@ -42,8 +42,10 @@ def template_path() -> Path:
 def predictor_model(bundle: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``model.json`` contents and the weights for the exported predictor.
 
-    Padding is made explicit (``"same"`` resolved for the input size), and flipped
-    kernels (``flip_kernel``) are flipped here, so predict.py needs no special cases.
+    Each layer says what predict.py needs (``Layer.predictor_config``, padding made
+    explicit, and ``Layer.export_weights``, flipped kernels already flipped), so
+    predict.py needs no special cases. predict.py runs every engine layer type
+    (tests/io/test_numpy_export.py checks that it does).
     """
     network = bundle.network()
     shape = tuple(network.input_shape)
@@ -52,38 +54,19 @@ def predictor_model(bundle: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
             f"the NumPy predictor reads image files, but this model's input is "
             f"{'x'.join(map(str, shape))}; export it as ONNX instead"
         )
-    weights = {k: np.ascontiguousarray(a, dtype=np.float32) for k, a in bundle.weights.items()}
+    weights: dict[str, np.ndarray] = {}
     nodes = []
     for nid, layer in network.nodes.items():
-        kind = layer.type_name
-        cfg: dict[str, Any] = {}
-        if kind == "Conv2D":
-            cfg = {
-                "filters": layer.filters,
-                "kernel_size": list(layer.kernel_size),
-                "stride": list(layer.stride),
-                "pads": list(layer.pads()),
+        for key, arr in layer.export_weights().items():
+            weights[f"{nid}.{key}"] = np.ascontiguousarray(arr, dtype=np.float32)
+        nodes.append(
+            {
+                "id": nid,
+                "type": layer.type_name,
+                "config": layer.predictor_config(),
+                "inputs": network.inputs[nid],
             }
-            if layer.flip_kernel:
-                weights[f"{nid}.w"] = np.ascontiguousarray(weights[f"{nid}.w"][:, :, ::-1, ::-1])
-        elif kind in ("MaxPool2D", "AvgPool2D"):
-            cfg = {
-                "pool_size": list(layer.pool_size),
-                "stride": list(layer.stride),
-                "pads": list(layer.pads()),
-            }
-        elif kind == "BatchNorm":
-            cfg = {"eps": float(layer.eps)}
-        elif kind == "LeakyReLU":
-            cfg = {"alpha": float(layer.alpha)}
-        elif kind == "Input":
-            cfg = {"shape": list(layer.shape)}
-        elif kind not in (
-            "Flatten", "Dense", "ReLU", "PReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
-            "Add", "Concatenate",
-        ):  # fmt: skip
-            raise ExportError(f"layer {nid}: {kind} has no NumPy export yet")
-        nodes.append({"id": nid, "type": kind, "config": cfg, "inputs": network.inputs[nid]})
+        )
     model = {
         "format": "cnnstudio-numpy-predictor",
         "version": 1,
@@ -113,7 +96,7 @@ def export_numpy(bundle: Any, folder: str | os.PathLike[str]) -> Path:
     Raises
     ------
     ExportError
-        If the folder holds other files or a layer has no NumPy export.
+        If the folder holds other files or the input is not an image.
     ModelFileError
         If a file cannot be written.
     """

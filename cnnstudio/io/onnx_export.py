@@ -7,8 +7,9 @@ gives two columns ``[1 - p, p]``). The normalisation from training is *not* part
 the graph (as with most published models); it is recorded, with the class names, in
 the model's ``metadata_props``.
 
-Every engine layer has a direct ONNX counterpart; Dropout is the identity at
-inference and is left out.
+Every engine layer describes its ONNX operator itself (``Layer.onnx_op``: op type,
+attributes and weights as NumPy arrays); this module turns those descriptions into
+protobuf. Dropout is the identity at inference and is left out.
 """
 
 from __future__ import annotations
@@ -63,103 +64,32 @@ def to_onnx(
 
     nodes: list[Any] = []
     inits: list[Any] = []
-    # Tensor name holding each engine node's output (Dropout aliases its input).
-    tensor: dict[str, str] = {}
+    # Tensor name holding each engine node's output (a layer without an operator, such
+    # as Dropout, aliases its input).
+    tensor: dict[str, str] = {network.input_id: "input"}
 
     def init(name: str, arr: np.ndarray) -> str:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name))
         return name
 
     for nid, layer in network.nodes.items():
-        kind = layer.type_name
-        srcs = [tensor[s] for s in network.inputs[nid]]
-        out = nid
-        if kind == "Input":
-            tensor[nid] = "input"
-            continue
-        x = srcs[0] if srcs else ""
-        if kind == "Dropout":
-            tensor[nid] = x
+        if nid == network.input_id:
             continue
         if nid == network.output_id and nid != network.logits_id:
-            # The sink is the output activation, fused below with the head.
-            break
-        p = layer.params
-        if kind == "Conv2D":
-            w = p["w"][:, :, ::-1, ::-1] if layer.flip_kernel else p["w"]
-            top, bottom, left, right = layer.pads()
-            ins = [x, init(f"{nid}.w", w)]
-            if layer.use_bias:
-                ins.append(init(f"{nid}.b", p["b"]))
-            nodes.append(
-                helper.make_node(
-                    "Conv",
-                    ins,
-                    [out],
-                    name=nid,
-                    kernel_shape=list(layer.kernel_size),
-                    strides=list(layer.stride),
-                    pads=[top, left, bottom, right],
-                )
-            )
-        elif kind in ("MaxPool2D", "AvgPool2D"):
-            top, bottom, left, right = layer.pads()
-            attrs: dict[str, Any] = {
-                "kernel_shape": list(layer.pool_size),
-                "strides": list(layer.stride),
-                "pads": [top, left, bottom, right],
-            }
-            if kind == "AvgPool2D":
-                attrs["count_include_pad"] = 1  # the engine averages padded zeros too
-            op = "MaxPool" if kind == "MaxPool2D" else "AveragePool"
-            nodes.append(helper.make_node(op, [x], [out], name=nid, **attrs))
-        elif kind == "Flatten":
-            nodes.append(helper.make_node("Flatten", [x], [out], name=nid, axis=1))
-        elif kind == "Dense":
-            ins = [x, init(f"{nid}.w", p["w"])]
-            if layer.use_bias:
-                ins.append(init(f"{nid}.b", p["b"]))
-            nodes.append(helper.make_node("Gemm", ins, [out], name=nid, transB=1))
-        elif kind == "ReLU":
-            nodes.append(helper.make_node("Relu", [x], [out], name=nid))
-        elif kind == "LeakyReLU":
-            nodes.append(
-                helper.make_node("LeakyRelu", [x], [out], name=nid, alpha=float(layer.alpha))
-            )
-        elif kind == "PReLU":
-            ndim = len(network.shapes[nid])
-            # One slope per channel, shaped (C, 1, 1) to broadcast over H and W.
-            slope = p["alpha"].reshape((-1,) + (1,) * (ndim - 1))
-            nodes.append(
-                helper.make_node("PRelu", [x, init(f"{nid}.alpha", slope)], [out], name=nid)
-            )
-        elif kind == "Sigmoid":
-            nodes.append(helper.make_node("Sigmoid", [x], [out], name=nid))
-        elif kind == "Tanh":
-            nodes.append(helper.make_node("Tanh", [x], [out], name=nid))
-        elif kind == "Softmax":
-            nodes.append(helper.make_node("Softmax", [x], [out], name=nid, axis=1))
-        elif kind == "BatchNorm":
-            s = layer.state
-            ins = [
-                x,
-                init(f"{nid}.gamma", p["gamma"]),
-                init(f"{nid}.beta", p["beta"]),
-                init(f"{nid}.running_mean", s["running_mean"]),
-                init(f"{nid}.running_var", s["running_var"]),
-            ]
-            nodes.append(
-                helper.make_node(
-                    "BatchNormalization", ins, [out], name=nid, epsilon=float(layer.eps)
-                )
-            )
-        elif kind == "Add":
-            nodes.append(helper.make_node("Sum", srcs, [out], name=nid))
-        elif kind == "Concatenate":
-            nodes.append(helper.make_node("Concat", srcs, [out], name=nid, axis=1))
+            break  # the output activation, written below with the probabilities
+        try:
+            op = layer.onnx_op()
+        except NotImplementedError:
+            raise ExportError(f"layer {nid}: {layer.type_name} has no ONNX export yet") from None
+        srcs = [tensor[s] for s in network.inputs[nid]]
+        if op is None:
+            tensor[nid] = srcs[0]
         else:
-            raise ExportError(f"layer {nid}: {kind} has no ONNX export yet")
-        tensor[nid] = out
+            weights = [init(f"{nid}.{key}", arr) for key, arr in op.initializers]
+            nodes.append(
+                helper.make_node(op.op_type, srcs + weights, [nid], name=nid, **op.attributes)
+            )
+            tensor[nid] = nid
         if nid == network.logits_id:
             break
 

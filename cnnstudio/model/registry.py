@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.layers import Layer, layer_from_config
 from cnnstudio.engine.shapes import describe
 from cnnstudio.model.errors import ArchitectureFileError, ParamError
 
@@ -302,23 +304,34 @@ class BlockSpec:
         except ParamError as exc:
             raise ArchitectureFileError(str(exc)) from None
 
+    def engine_layer(self, params: Mapping[str, Any], where: str = "") -> Layer:
+        """The (unbuilt) engine layer of these canonical ``params``.
+
+        Raises
+        ------
+        cnnstudio.engine.EngineError
+            When the engine refuses the values (the message names ``where``).
+        """
+        return layer_from_config(*self.to_engine(params), name=where)
+
     def parameter_count(self, params: Mapping[str, Any], input_shapes: Sequence[tuple]) -> int:
-        """Trainable parameters for these inputs (checked against the engine in the tests)."""
+        """Trainable parameters for these inputs, as the engine layer counts them."""
         if not input_shapes:
             return 0
-        shape = input_shapes[0]
-        if self.type == "Conv2D" and len(shape) == 3:
-            kh, kw = params["kernel_size"]
-            filters = params["filters"]
-            return filters * shape[0] * kh * kw + (filters if params["use_bias"] else 0)
-        if self.type == "Dense" and len(shape) == 1:
-            units = params["units"]
-            return units * shape[0] + (units if params["use_bias"] else 0)
-        if self.type == "BatchNorm":
-            return 2 * shape[0]  # gamma and beta; running statistics are not trained
-        if self.type == "PReLU":
-            return shape[0]  # one slope per channel (or per feature)
-        return 0
+        shape = input_shapes if self.is_merge else input_shapes[0]
+        return self.engine_layer(params).parameter_count_for(shape)
+
+    def summary(self, params: Mapping[str, Any]) -> str:
+        """The block's key settings in a few words for the canvas (``6 filters 5x5 pad 2``),
+        as its engine layer says them; the Output block names its loss."""
+        if self.type == "Output":
+            if params["activation"] == "softmax":
+                return "softmax + cross-entropy"
+            return "sigmoid + BCE"
+        try:
+            return self.engine_layer(params).summary() or self.description
+        except EngineError:
+            return self.description
 
 
 # -- parameter specs shared by several blocks ------------------------------------------

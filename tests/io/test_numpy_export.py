@@ -265,3 +265,13 @@ def test_predict_py_refuses_fifos_and_oversized_images_before_reading_them(tmp_p
         assert result.returncode == 1, path.name
         assert str(path) in result.stderr and words in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_predict_py_runs_every_engine_layer_type():
+    # The exporter no longer lists the types predict.py knows: each layer describes what
+    # predict.py needs, so predict.py must know every type the engine has. The hand-made
+    # architectures hold them all, and each is run by predict.py above.
+    from cnnstudio.engine.layers import LAYER_TYPES
+
+    covered = {node["type"] for fn in archs.ALL.values() for node in fn()["nodes"]}
+    assert covered == set(LAYER_TYPES)

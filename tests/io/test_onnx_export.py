@@ -94,3 +94,18 @@ def test_sigmoid_network_gives_two_columns(tmp_path):
 def test_export_into_missing_folder(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         export_onnx(make_bundle(archs.binary()), tmp_path / "no" / "m.onnx")
+
+
+def test_every_engine_layer_type_is_exported_and_checked_by_onnxruntime():
+    from cnnstudio.engine.layers import LAYER_TYPES
+
+    assert {node["type"] for a in ARCHS.values() for node in a["nodes"]} == set(LAYER_TYPES)
+
+
+def test_a_layer_without_an_onnx_form_is_an_export_error_naming_it(monkeypatch):
+    from cnnstudio.engine.layers import Layer, Tanh
+    from cnnstudio.io import ExportError
+
+    monkeypatch.setattr(Tanh, "onnx_op", Layer.onnx_op)
+    with pytest.raises(ExportError, match="layer tanh2: Tanh has no ONNX export yet"):
+        to_onnx(make_bundle(archs.lenet()).network())

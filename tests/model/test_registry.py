@@ -135,3 +135,32 @@ def test_absurd_values_are_refused_with_a_short_message():
         with pytest.raises(ParamError) as info:
             spec.validate_params(params)
         assert len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("block", "params", "words"),
+    [
+        ("Conv2D", {"filters": 6, "kernel_size": 5, "padding": 2}, "6 filters 5x5 pad 2"),
+        ("Conv2D", {"padding": "valid", "stride": 2}, "8 filters 3x3 stride 2 pad valid"),
+        ("MaxPool2D", {"stride": (1, 1)}, "max 2x2 stride 1"),
+        ("AvgPool2D", {"pool_size": (3, 3), "stride": (3, 3)}, "avg 3x3"),
+        ("Input", {"channels": 3, "height": 32, "width": 30}, "image 3@32x30"),
+        ("Dense", {"units": 10}, "10 units"),
+        ("Dropout", {"rate": 0.25}, "rate 0.25"),
+        ("Output", {}, "softmax + cross-entropy"),
+        ("Output", {"activation": "sigmoid"}, "sigmoid + BCE"),
+        ("ReLU", {}, "max(0, x)"),
+    ],
+)
+def test_a_block_summary_is_its_engine_layers_own(block, params, words):
+    spec = block_spec(block)
+    assert spec.summary(spec.validate_params(params)) == words
+
+
+def test_parameter_counts_are_the_engine_layers():
+    conv = block_spec("Conv2D")
+    params = conv.validate_params({"filters": 6, "kernel_size": 5})
+    assert conv.parameter_count(params, [(1, 28, 28)]) == 6 * 25 + 6
+    bn = block_spec("BatchNorm")
+    assert bn.parameter_count(bn.defaults(), [(16, 5, 5)]) == 32  # not the running stats
+    assert block_spec("Add").parameter_count({}, [(3, 4, 4), (3, 4, 4)]) == 0

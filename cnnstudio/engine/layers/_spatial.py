@@ -110,3 +110,28 @@ def buffer(
         buf = np.empty(shape, dtype=dtype) if fill is None else np.full(shape, fill, dtype=dtype)
         ctx[key] = buf
     return buf
+
+
+# -- describing a window layer (summaries and exports of Conv2D and the pooling layers) --
+def pair_text(pair_: tuple[int, int]) -> str:
+    """``(5, 3)`` as ``5x3``."""
+    return f"{pair_[0]}x{pair_[1]}"
+
+
+def step_text(pair_: tuple[int, int]) -> str:
+    """A stride or padding reads best as one number when both sides agree (``pad 2``)."""
+    return str(pair_[0]) if pair_[0] == pair_[1] else pair_text(pair_)
+
+
+def padding_text(padding_config_: Any) -> str:
+    """``pad same``, ``pad valid``, ``pad 2``, or nothing for no padding."""
+    if isinstance(padding_config_, str):
+        return f"pad {padding_config_}"
+    ph, pw = padding_config_
+    return f"pad {step_text((ph, pw))}" if (ph, pw) != (0, 0) else ""
+
+
+def onnx_pads(pads: Pads) -> list[int]:
+    """``(top, bottom, left, right)`` in ONNX's order: begins, then ends."""
+    top, bottom, left, right = pads
+    return [top, left, bottom, right]

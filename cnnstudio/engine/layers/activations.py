@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from cnnstudio.engine.errors import ShapeError
-from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+from cnnstudio.engine.layers.base import Layer, OnnxOp, Shape, register_layer
 from cnnstudio.engine.shapes import config_number
 
 __all__ = ["LeakyReLU", "PReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
@@ -40,6 +40,13 @@ class ReLU(_Elementwise):
             return None
         return dout * (ctx["y"] > 0)
 
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return "max(0, x)"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("Relu")
+
 
 @register_layer
 class LeakyReLU(_Elementwise):
@@ -66,6 +73,16 @@ class LeakyReLU(_Elementwise):
 
     def config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return f"slope {self.alpha:g}"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("LeakyRelu", {"alpha": float(self.alpha)})
+
+    def predictor_config(self) -> dict[str, Any]:
+        return {"alpha": float(self.alpha)}
 
 
 @register_layer
@@ -113,6 +130,15 @@ class PReLU(_Elementwise):
     def config(self) -> dict[str, Any]:
         return {"init": self.init}
 
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return f"learned slopes, start {self.init:g}"
+
+    def onnx_op(self) -> OnnxOp:
+        # One slope per channel, shaped (C, 1, 1) to broadcast over H and W.
+        slope = self.params["alpha"].reshape((-1,) + (1,) * (len(self.input_shape) - 1))
+        return OnnxOp("PRelu", initializers=(("alpha", slope),))
+
 
 @register_layer
 class Sigmoid(_Elementwise):
@@ -137,6 +163,13 @@ class Sigmoid(_Elementwise):
         y = ctx["y"]
         return dout * y * (1 - y)
 
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return "1 / (1 + e^−x)"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("Sigmoid")
+
 
 @register_layer
 class Tanh(_Elementwise):
@@ -157,6 +190,13 @@ class Tanh(_Elementwise):
             return None
         y = ctx["y"]
         return dout * (1 - y * y)
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return "tanh(x), between −1 and 1"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("Tanh")
 
 
 @register_layer
@@ -185,3 +225,10 @@ class Softmax(_Elementwise):
             return None
         y = ctx["y"]
         return y * (dout - (dout * y).sum(axis=0, keepdims=True))
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return "e^x / Σ e^x: positive, sums to 1"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("Softmax", {"axis": 1})

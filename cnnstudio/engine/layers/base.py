@@ -10,6 +10,8 @@ with the batch as the innermost axis); it converts at its public edges.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +22,7 @@ from cnnstudio.engine.shapes import describe
 __all__ = [
     "LAYER_TYPES",
     "Layer",
+    "OnnxOp",
     "Shape",
     "format_shape",
     "layer_from_config",
@@ -43,6 +46,21 @@ def _batch_last(x: np.ndarray) -> np.ndarray:
 
 def _batch_first(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, -1, 0))
+
+
+@dataclass(frozen=True)
+class OnnxOp:
+    """One ONNX operator standing for a layer, as plain data (``cnnstudio.io.onnx_export``
+    makes the protobuf; the engine needs no onnx).
+
+    The operator reads the layer's inputs, then ``initializers`` in order: each
+    ``(key, array)`` becomes a float32 tensor named ``"<node>.<key>"``. ``attributes``
+    are the operator's ONNX attributes (ints, floats and lists of them).
+    """
+
+    op_type: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    initializers: tuple[tuple[str, np.ndarray], ...] = ()
 
 
 #: Every layer class by its architecture ``type`` name, e.g. ``"Conv2D"``.
@@ -107,6 +125,8 @@ class Layer:
     #: Whether ``backward`` may follow ``forward(x, training=False)`` (layers whose
     #: inference forward is a different function, like BatchNorm's, say so).
     backward_in_eval: ClassVar[bool] = False
+    #: Keys of ``weight_shapes`` that are ``state``, not trained (BatchNorm's statistics).
+    state_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
@@ -154,6 +174,12 @@ class Layer:
 
     def parameter_count(self) -> int:
         return int(sum(p.size for p in self.params.values()))
+
+    def parameter_count_for(self, input_shape: Any) -> int:
+        """Trainable numbers ``build(input_shape)`` would create, found without building
+        (what a block on the canvas shows before any network exists)."""
+        shapes = self.weight_shapes(input_shape)
+        return sum(math.prod(s) for key, s in shapes.items() if key not in self.state_keys)
 
     # -- computation ----------------------------------------------------------------
     # Public ``forward``/``backward`` take and return NCHW / (N, F) arrays. Internally
@@ -221,6 +247,36 @@ class Layer:
     def config(self) -> dict[str, Any]:
         """Plain JSON-able dict such that ``type(self)(**config, name=...)`` rebuilds the layer."""
         return {}
+
+    # -- describing itself ------------------------------------------------------------
+    # What the exporters and the canvas say about a layer lives with the layer, so a new
+    # layer type is described in its own module (see this package's docstring).
+
+    def summary(self) -> str:
+        """Its key settings in a few words for the canvas (``6 filters 5x5 pad 2``); empty
+        when there is nothing to say beyond the type."""
+        return ""
+
+    def onnx_op(self) -> OnnxOp | None:
+        """The ONNX operator computing this (built) layer at inference, or ``None`` where
+        the layer passes its input on unchanged (Dropout; the Input is the graph's input).
+
+        Raises
+        ------
+        NotImplementedError
+            For a layer type with no ONNX form.
+        """
+        raise NotImplementedError(f"{self.type_name} has no ONNX form")
+
+    def predictor_config(self) -> dict[str, Any]:
+        """What the exported NumPy predictor (``io/templates/predict.py``) needs to run this
+        built layer, beyond its weights: plain JSON, padding made explicit."""
+        return {}
+
+    def export_weights(self) -> dict[str, np.ndarray]:
+        """The arrays an exported model stores for this layer, ``params`` then ``state``,
+        as a plain framework applies them (Conv2D's ``flip_kernel`` already applied)."""
+        return {**self.params, **self.state}
 
     def _check_input(self, x: np.ndarray) -> None:
         """Raise ``ShapeError`` naming the layer when ``x`` does not match the built input shape."""

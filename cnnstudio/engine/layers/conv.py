@@ -13,12 +13,16 @@ from cnnstudio.engine.layers._spatial import (
     Pads,
     buffer,
     explicit_pads,
+    onnx_pads,
     padding_config,
+    padding_text,
+    pair_text,
     parse_padding,
     positive_pair,
     spatial_output,
+    step_text,
 )
-from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+from cnnstudio.engine.layers.base import Layer, OnnxOp, Shape, register_layer
 from cnnstudio.engine.shapes import config_bool, config_int
 
 __all__ = ["Conv2D"]
@@ -259,4 +263,40 @@ class Conv2D(Layer):
             "use_bias": self.use_bias,
             "flip_kernel": self.flip_kernel,
             "init": self.init,
+        }
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        parts = [f"{self.filters} filters {pair_text(self.kernel_size)}"]
+        if self.stride != (1, 1):
+            parts.append(f"stride {step_text(self.stride)}")
+        parts.append(padding_text(self._padding_config))
+        return " ".join(p for p in parts if p)
+
+    def export_weights(self) -> dict[str, np.ndarray]:
+        # Exports cross-correlate, as nearly every framework does: a flipped kernel is
+        # stored flipped.
+        weights = dict(self.params)
+        if self.flip_kernel:
+            weights["w"] = np.ascontiguousarray(weights["w"][:, :, ::-1, ::-1])
+        return weights
+
+    def onnx_op(self) -> OnnxOp:
+        weights = self.export_weights()
+        return OnnxOp(
+            "Conv",
+            {
+                "kernel_shape": list(self.kernel_size),
+                "strides": list(self.stride),
+                "pads": onnx_pads(self.pads()),
+            },
+            tuple((key, weights[key]) for key in ("w", "b") if key in weights),
+        )
+
+    def predictor_config(self) -> dict[str, Any]:
+        return {
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "pads": list(self.pads()),
         }

@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnstudio.engine.errors import ShapeError
 from cnnstudio.engine.initializers import initialize, parse_init
-from cnnstudio.engine.layers.base import Layer, Shape, format_shape, register_layer
+from cnnstudio.engine.layers.base import Layer, OnnxOp, Shape, format_shape, register_layer
 from cnnstudio.engine.shapes import config_bool, config_int, describe
 
 __all__ = ["Dense", "Flatten", "Input"]
@@ -50,6 +50,17 @@ class Input(Layer):
     def config(self) -> dict[str, Any]:
         return {"shape": list(self.shape)}
 
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        kind = "image" if len(self.shape) == 3 else "vector"
+        return f"{kind} {format_shape(self.shape)}"
+
+    def onnx_op(self) -> None:
+        return None  # the graph's input itself
+
+    def predictor_config(self) -> dict[str, Any]:
+        return {"shape": list(self.shape)}
+
 
 @register_layer
 class Flatten(Layer):
@@ -73,6 +84,13 @@ class Flatten(Layer):
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
         """Reproduces ``reference.shape.Flatten.backward`` (batch-last)."""
         return dout.reshape(ctx["x_shape"]) if need_dx else None
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return "maps → one vector"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("Flatten", {"axis": 1})
 
 
 @register_layer
@@ -151,3 +169,11 @@ class Dense(Layer):
 
     def config(self) -> dict[str, Any]:
         return {"units": self.units, "use_bias": self.use_bias, "init": self.init}
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return f"{self.units} units"
+
+    def onnx_op(self) -> OnnxOp:
+        # Gemm computes x @ w.T + b with w stored (units, in), as here.
+        return OnnxOp("Gemm", {"transB": 1}, tuple(self.params.items()))

@@ -13,6 +13,7 @@ import numpy as np
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.layers.base import (
     Layer,
+    OnnxOp,
     Shape,
     _batch_first,
     _batch_last,
@@ -88,6 +89,13 @@ class Add(_Merge):
         """Reproduces ``reference.merge.Add.backward`` (batch-last)."""
         return [dout] * ctx["n"]
 
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return "sum of the branches"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("Sum")
+
 
 @register_layer
 class Concatenate(_Merge):
@@ -119,3 +127,10 @@ class Concatenate(_Merge):
         """Reproduces ``reference.merge.Concatenate.backward`` (batch-last)."""
         cuts = np.cumsum(ctx["sizes"])[:-1]
         return np.split(dout, cuts, axis=0)
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return "stack the branches' channels"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("Concat", {"axis": 1})

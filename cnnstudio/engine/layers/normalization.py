@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from cnnstudio.engine.errors import EngineError, ShapeError
-from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+from cnnstudio.engine.layers.base import Layer, OnnxOp, Shape, register_layer
 from cnnstudio.engine.shapes import config_number
 
 __all__ = ["BatchNorm", "Dropout"]
@@ -27,6 +27,7 @@ class BatchNorm(Layer):
     type_name = "BatchNorm"
     has_params = True
     backward_in_eval = True
+    state_keys = ("running_mean", "running_var")
 
     def __init__(
         self, momentum: float = 0.1, eps: float = 1e-5, *, name: str | None = None
@@ -118,6 +119,23 @@ class BatchNorm(Layer):
     def config(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "eps": self.eps}
 
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return f"momentum {self.momentum:g}"
+
+    def onnx_op(self) -> OnnxOp:
+        # Inference: the running statistics, as BatchNormalization's mean and var inputs.
+        arrays = self.export_weights()
+        keys = ("gamma", "beta", "running_mean", "running_var")
+        return OnnxOp(
+            "BatchNormalization",
+            {"epsilon": float(self.eps)},
+            tuple((key, arrays[key]) for key in keys),
+        )
+
+    def predictor_config(self) -> dict[str, Any]:
+        return {"eps": float(self.eps)}
+
 
 @register_layer
 class Dropout(Layer):
@@ -165,3 +183,10 @@ class Dropout(Layer):
 
     def config(self) -> dict[str, Any]:
         return {"rate": self.rate}
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return f"rate {self.rate:g}"
+
+    def onnx_op(self) -> None:
+        return None  # the identity at inference

@@ -12,12 +12,16 @@ from cnnstudio.engine.layers._spatial import (
     Pads,
     buffer,
     explicit_pads,
+    onnx_pads,
     padding_config,
+    padding_text,
+    pair_text,
     parse_padding,
     positive_pair,
     spatial_output,
+    step_text,
 )
-from cnnstudio.engine.layers.base import Layer, Shape, register_layer
+from cnnstudio.engine.layers.base import Layer, OnnxOp, Shape, register_layer
 
 __all__ = ["AvgPool2D", "MaxPool2D"]
 
@@ -88,6 +92,31 @@ class _Pool2D(Layer):
             "padding": self._padding_config,
         }
 
+    # -- describing itself ------------------------------------------------------------
+    #: ``"max"`` or ``"avg"``: the summary's first word.
+    _kind = ""
+
+    def summary(self) -> str:
+        parts = [f"{self._kind} {pair_text(self.pool_size)}"]
+        if self.stride != self.pool_size:
+            parts.append(f"stride {step_text(self.stride)}")
+        parts.append(padding_text(self._padding_config))
+        return " ".join(p for p in parts if p)
+
+    def _onnx_attributes(self) -> dict[str, Any]:
+        return {
+            "kernel_shape": list(self.pool_size),
+            "strides": list(self.stride),
+            "pads": onnx_pads(self.pads()),
+        }
+
+    def predictor_config(self) -> dict[str, Any]:
+        return {
+            "pool_size": list(self.pool_size),
+            "stride": list(self.stride),
+            "pads": list(self.pads()),
+        }
+
 
 @register_layer
 class MaxPool2D(_Pool2D):
@@ -100,6 +129,10 @@ class MaxPool2D(_Pool2D):
 
     type_name = "MaxPool2D"
     _pad_value = -np.inf
+    _kind = "max"
+
+    def onnx_op(self) -> OnnxOp:
+        return OnnxOp("MaxPool", self._onnx_attributes())
 
     def fwd(
         self, x: np.ndarray, training: bool, ctx: dict[str, Any], reuse_output: bool = False
@@ -163,6 +196,11 @@ class AvgPool2D(_Pool2D):
     """
 
     type_name = "AvgPool2D"
+    _kind = "avg"
+
+    def onnx_op(self) -> OnnxOp:
+        # The engine averages padded zeros too.
+        return OnnxOp("AveragePool", {**self._onnx_attributes(), "count_include_pad": 1})
 
     def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
         """Reproduces ``reference.pooling.AvgPool2D.forward`` (batch-last)."""
