@@ -84,7 +84,8 @@ def parse_architecture(arch: Any) -> Architecture:
 
     A missing ``format`` or ``version`` means this format, version 1; a missing (or
     null) ``config`` and missing ``inputs`` mean none. Nothing is built: whether the
-    types exist, the configs fit them and the graph can run is for the reader to check.
+    types exist, the configs fit them, the inputs name nodes and the graph can run is
+    for the reader to check (a network and a canvas graph word those differently).
 
     Raises
     ------
