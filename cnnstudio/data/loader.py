@@ -1,9 +1,16 @@
-"""One entry point for ``--data``: a built-in name, a folder or a CSV file."""
+"""One dispatch for datasets: ``--data`` on the command line and the Train view's Source.
+
+:func:`load_source` loads a source of a known kind (the Train view's picker, a
+project's saved choice); :func:`load_dataset` first tells the kind of a name or path
+(``--data``) with :func:`describe_spec`, then loads it the same way.
+"""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cnnstudio.data.builtin import BUILTIN_DATASETS, load_builtin
 from cnnstudio.data.csvfile import load_csv
@@ -14,7 +21,11 @@ from cnnstudio.data.folder import is_image_folder, load_image_folder_split
 from cnnstudio.data.idx import find_idx_pairs, load_idx, load_idx_dir
 from cnnstudio.fileio import check_regular
 
-__all__ = ["describe_spec", "load_dataset"]
+__all__ = ["SOURCE_KINDS", "describe_spec", "load_dataset", "load_source"]
+
+#: Kinds of dataset source: a built-in sample, an IDX folder or file, a folder of class
+#: folders, a CSV file, or the user's own drawn samples (a ``data.SampleCollection``).
+SOURCE_KINDS = ("builtin", "idx", "folder", "csv", "samples")
 
 _HELP = (
     "give 'mnist-sample', a folder of IDX files (e.g. train-images-idx3-ubyte.gz and "
@@ -95,26 +106,80 @@ def load_dataset(
     text = str(spec)
     kind = describe_spec(spec)
     path = Path(spec)
-    if kind == "builtin":
-        split = load_builtin(text)
-    elif kind == "idx" and path.is_dir():
-        split = load_idx_dir(path)
-    elif kind == "idx":
-        _check_file(path)
-        split = DatasetSplit(train=load_idx(path, _labels_beside(path)))
-    elif kind == "folder":
-        split = load_image_folder_split(path, input_size=input_size or (28, 28), color=color)
-    elif kind == "csv":
-        split = DatasetSplit(train=load_csv(path))
-    elif not _exists(path):
+    if kind != "unknown":
+        return load_source(kind, text, input_size=input_size, color=color)
+    if not _exists(path):
         close = difflib.get_close_matches(text, list(BUILTIN_DATASETS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise DatasetError(f"no such file or folder{hint}; {_HELP}", text)
-    elif is_folder(path):
+    if is_folder(path):
         raise DatasetError(f"the folder holds no IDX files and no class subfolders; {_HELP}", path)
+    _check_file(path)
+    raise DatasetError(f"not a dataset file CNN Studio can read; {_HELP}", path)
+
+
+def load_source(
+    kind: str,
+    path: str | Path | None = None,
+    *,
+    input_size: tuple[int, int] | None = None,
+    color: str | None = None,
+    samples: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DatasetSplit:
+    """Load a source of a known ``kind`` (one of ``SOURCE_KINDS``).
+
+    Parameters
+    ----------
+    kind
+        ``"builtin"`` (``path`` names the sample, default ``"mnist-sample"``),
+        ``"idx"``, ``"folder"``, ``"csv"``, or ``"samples"`` (the drawn ``samples``).
+    path
+        The file or folder (for a built-in source: its name).
+    input_size, color
+        As in :func:`load_dataset`.
+    samples
+        The user's drawn samples, for ``"samples"``.
+    progress
+        Called as ``progress(done, total)`` while the images of a folder are converted.
+
+    Raises
+    ------
+    DatasetError
+        For anything it cannot use, saying what it expected.
+    """
+    if kind not in SOURCE_KINDS:
+        raise DatasetError(f"unknown kind of dataset {kind!r}; one of: {', '.join(SOURCE_KINDS)}")
+    if kind == "builtin":
+        split = load_builtin(str(path or "mnist-sample"))
+    elif kind == "samples":
+        if samples is None or len(samples) == 0:
+            raise DatasetError(
+                "there are no drawn samples yet; draw digits in Draw & Predict and add them"
+            )
+        split = DatasetSplit(train=samples.to_dataset())
     else:
-        _check_file(path)
-        raise DatasetError(f"not a dataset file CNN Studio can read; {_HELP}", path)
+        where = Path(path or "")
+        if not _exists(where):
+            raise DatasetError("no such file or folder", where)
+        if kind == "folder":
+            split = load_image_folder_split(
+                where, input_size=input_size or (28, 28), color=color, progress=progress
+            )
+        elif kind == "csv":
+            split = DatasetSplit(train=load_csv(where))
+        elif is_folder(where):
+            split = load_idx_dir(where)
+        else:
+            _check_file(where)
+            split = DatasetSplit(train=load_idx(where, _labels_beside(where)))
+    return _converted(split, input_size, color)
+
+
+def _converted(
+    split: DatasetSplit, input_size: tuple[int, int] | None, color: str | None
+) -> DatasetSplit:
+    """``split`` at ``input_size`` and ``color`` where given (a model's input)."""
     if input_size is None and color is None:
         return split
     train = split.train.converted(input_size, color)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from psygnal import Signal, SignalGroup
 
+from cnnstudio.data.loader import SOURCE_KINDS
 from cnnstudio.model.session import RunHistory
 
 if TYPE_CHECKING:
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DatasetChoice", "Project", "ProjectEvents", "RunHistory"]
 
-#: Dataset kinds the Train view offers.
-DATASET_KINDS = ("builtin", "idx", "folder", "csv", "samples")
+#: Dataset kinds the Train view offers (the data loader's kinds of source).
+DATASET_KINDS = SOURCE_KINDS
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 
 from cnnstudio.data import DatasetError, describe_spec, load_dataset
 
-from .conftest import digit_like, run_capped, write_idx
+from .conftest import digit_like, run_capped, write_idx, write_png
 
 
 def test_unknown_name_suggests_the_builtin(tmp_path):
@@ -69,3 +69,37 @@ def test_a_path_that_cannot_be_examined(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="permission denied") as err:
         load_dataset(path)
     assert "data.csv" in str(err.value)
+
+
+def _train_test_folder(root):
+    for part, n in (("train", 3), ("test", 2)):
+        for name, value in (("dark", 10), ("light", 240)):
+            for i in range(n):
+                write_png(root / part / name / f"{i}.png", np.full((12, 12), value, np.uint8))
+    return root
+
+
+def test_the_train_views_sources_load_as_the_command_line_does(tmp_path):
+    # One dispatch: a train/ + test/ folder picked in the Train view used to become two
+    # classes named "train" and "test"; it is a training part and a held-out part.
+    from cnnstudio.data.loader import load_source
+
+    root = _train_test_folder(tmp_path / "imgs")
+    picked = load_source("folder", str(root), input_size=(12, 12), color="L")
+    named = load_dataset(root, input_size=(12, 12), color="L")
+    assert picked.train.class_names == named.train.class_names == ["dark", "light"]
+    assert len(picked.train) == len(named.train) == 6
+    assert picked.test is not None and len(picked.test) == 4
+    assert load_source("builtin").train.name == load_dataset("mnist-sample").train.name
+
+
+def test_a_source_of_a_known_kind_that_is_missing_or_empty_says_so(tmp_path):
+    from cnnstudio.data.loader import load_source
+
+    with pytest.raises(DatasetError, match="no such file or folder") as err:
+        load_source("csv", tmp_path / "gone.csv")
+    assert "gone.csv" in str(err.value)
+    with pytest.raises(DatasetError, match="no drawn samples yet"):
+        load_source("samples", samples=[])
+    with pytest.raises(DatasetError, match="unknown kind of dataset 'zip'"):
+        load_source("zip", tmp_path)
