@@ -61,7 +61,7 @@ def bare_engine(epochs: int, threads: int) -> dict:
     from cnnstudio.data import load_builtin
     from cnnstudio.data.augment import make_transform
     from cnnstudio.engine.network import Network
-    from cnnstudio.ui.train.bridge import TrainSettings
+    from cnnstudio.ui.train.train_settings import TrainSettings
 
     split = load_builtin()
     train, val = split.train.split(SETTINGS["val_split"], seed=SETTINGS["seed"])
@@ -177,7 +177,7 @@ def app_run(epochs: int, view: str, until_accuracy: float | None = None) -> dict
     ticker.start()
     t0 = time.perf_counter()
     if not train_view.start():
-        raise RuntimeError(f"could not start: {train_view.message_label.text()}")
+        raise RuntimeError(f"could not start: {train_view.controls.message_label.text()}")
     loop.exec()
     wall = time.perf_counter() - t0
     all_gaps = sorted(ticker.stop())

@@ -36,7 +36,7 @@ from cnnstudio.model.registry import BlockSpec, ParamSpec
 from cnnstudio.ui.canvas._signals import ModelConnections
 from cnnstudio.ui.canvas.style import block_icon
 
-__all__ = ["QtBlockInspector", "explain_spec", "formula_lines"]
+__all__ = ["QtBlockInspector", "explain_spec", "formula_lines", "param_editor"]
 
 _WINDOW_TYPES = ("Conv2D", "MaxPool2D", "AvgPool2D")
 
@@ -206,6 +206,62 @@ class _PairEditor(QWidget):
         self.lock.setEnabled(numbers)
         self.w.setEnabled(numbers and not self.lock.isChecked())
         self.value_changed.emit(self.value())
+
+
+def param_editor(
+    p: ParamSpec, emit: Callable[[Any], None], finished: Callable[[], None] | None = None
+) -> tuple[QWidget, Callable[[Any], None]]:
+    """The editing widget of a parameter spec, and the function that shows a value in it.
+
+    ``emit(value)`` gets each edit as the canonical value; ``finished()`` is called when
+    the user leaves a number field (Enter or focus out). Shared by the block inspector
+    and the Train view's settings form.
+    """
+
+    def done() -> None:
+        if finished is not None:
+            finished()
+
+    if p.kind == "int":
+        spin = QSpinBox()
+        spin.setRange(int(p.min if p.min is not None else -(2**31)), int(p.max or 2**31 - 1))
+        spin.setSingleStep(int(p.step or 1))
+        spin.setKeyboardTracking(False)
+        spin.valueChanged.connect(emit)
+        spin.editingFinished.connect(done)
+        return spin, spin.setValue
+    if p.kind == "float":
+        dspin = QDoubleSpinBox()
+        low = p.min if p.min is not None else -1e9
+        decimals = 2
+        for number in (p.step, p.min):
+            if number:
+                decimals = max(decimals, min(8, math.ceil(-math.log10(abs(number)) - 1e-9)))
+        dspin.setDecimals(decimals)
+        dspin.setRange(low, p.max if p.max is not None else 1e9)
+        dspin.setSingleStep(p.step or 0.1)
+        dspin.setKeyboardTracking(False)
+        dspin.editingFinished.connect(done)
+        dspin.valueChanged.connect(lambda v: emit(round(float(v), decimals)))
+        return dspin, dspin.setValue
+    if p.kind == "bool":
+        box = QCheckBox()
+        box.toggled.connect(emit)
+        return box, box.setChecked
+    if p.kind == "choice":
+        combo = QComboBox()
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(10)
+        labels = p.choice_labels or p.choices
+        for value, text in zip(p.choices, labels, strict=True):
+            combo.addItem(text, value)
+        combo.currentIndexChanged.connect(lambda i: emit(combo.itemData(i)))
+        return combo, lambda v: combo.setCurrentIndex(max(0, combo.findData(v)))
+    pair = _PairEditor(p)
+    pair.value_changed.connect(emit)
+    pair.h.editingFinished.connect(done)
+    pair.w.editingFinished.connect(done)
+    return pair, pair.set_value
 
 
 def _card(object_name: str, color: str, border: str) -> QLabel:
@@ -435,52 +491,9 @@ class QtBlockInspector(QWidget):
     def _make_editor(self, spec: BlockSpec, p: ParamSpec) -> tuple[QWidget, Callable[[Any], None]]:
         bid = self.block_id
         assert bid is not None
-
-        def emit(value: Any) -> None:
-            self.param_edited.emit(bid, p.name, value)
-
-        if p.kind == "int":
-            spin = QSpinBox()
-            spin.setRange(int(p.min if p.min is not None else -(2**31)), int(p.max or 2**31 - 1))
-            spin.setSingleStep(int(p.step or 1))
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(emit)
-            spin.editingFinished.connect(self.edit_finished)
-            return spin, spin.setValue
-        if p.kind == "float":
-            dspin = QDoubleSpinBox()
-            low = p.min if p.min is not None else -1e9
-            decimals = 2
-            for number in (p.step, p.min):
-                if number:
-                    decimals = max(decimals, min(8, math.ceil(-math.log10(abs(number)) - 1e-9)))
-            dspin.setDecimals(decimals)
-            dspin.setRange(low, p.max if p.max is not None else 1e9)
-            dspin.setSingleStep(p.step or 0.1)
-            dspin.setKeyboardTracking(False)
-            dspin.editingFinished.connect(self.edit_finished)
-            dspin.valueChanged.connect(lambda v: emit(round(float(v), decimals)))
-            return dspin, dspin.setValue
-        if p.kind == "bool":
-            box = QCheckBox()
-            box.toggled.connect(emit)
-            return box, box.setChecked
-        if p.kind == "choice":
-            combo = QComboBox()
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(10)
-            labels = p.choice_labels or p.choices
-            for value, text in zip(p.choices, labels, strict=True):
-                combo.addItem(text, value)
-            combo.currentIndexChanged.connect(lambda i: emit(combo.itemData(i)))
-            return combo, lambda v: combo.setCurrentIndex(max(0, combo.findData(v)))
-        pair = _PairEditor(p)
-        pair.value_changed.connect(emit)
-        pair.h.editingFinished.connect(self.edit_finished)
-        pair.w.editingFinished.connect(self.edit_finished)
-        return pair, pair.set_value
+        return param_editor(
+            p, lambda value: self.param_edited.emit(bid, p.name, value), self.edit_finished.emit
+        )
 
     # -- refreshing from the model ------------------------------------------------------------
     def _refresh_values(self) -> None:

@@ -55,8 +55,8 @@ def test_running_out_of_memory_keeps_the_last_good_model_and_says_lower_the_batc
     fail_step(monkeypatch, at=3)
     result = run(qtbot, view)
     assert result.outcome == "out of memory"
-    text = view.message_label.text()
-    assert view.message_label.isVisibleTo(view)
+    text = view.controls.message_label.text()
+    assert view.controls.message_label.isVisibleTo(view)
     assert text.startswith("Training ran out of memory after step 2")
     assert "Lower the batch size (now 32)" in text and "failed" not in text.lower()
     assert "model of step 2" in text
@@ -65,7 +65,7 @@ def test_running_out_of_memory_keeps_the_last_good_model_and_says_lower_the_batc
     assert trained.training_summary["outcome"] == "out of memory"
     assert all(np.isfinite(w).all() for w in trained.weights.values())
     assert len(project.history) == 1 and len(project.history[0].loss) == 2
-    assert view.start_button.isEnabled()  # ready for a run with a smaller batch
+    assert view.controls.start_button.isEnabled()  # ready for a run with a smaller batch
 
 
 def test_running_out_of_memory_at_the_first_step_keeps_the_previous_model(view, qtbot, monkeypatch):
@@ -75,8 +75,8 @@ def test_running_out_of_memory_at_the_first_step_keeps_the_previous_model(view, 
     fail_step(monkeypatch, at=1)
     result = run(qtbot, view)
     assert result.outcome == "out of memory" and result.model is None
-    assert "before the first step" in view.message_label.text()
-    assert "previous model is unchanged" in view.message_label.text()
+    assert "before the first step" in view.controls.message_label.text()
+    assert "previous model is unchanged" in view.controls.message_label.text()
     assert project.trained is previous
 
 
@@ -89,14 +89,14 @@ def test_a_one_class_dataset_is_refused_when_picked(view, tmp_path):
     rows = ["label," + ",".join(f"p{i}" for i in range(784))]
     rows += ["7," + ",".join(str((r * i) % 256) for i in range(784)) for r in range(20)]
     csv.write_text("\n".join(rows) + "\n")
-    assert not view.load_source("csv", str(csv))
-    note = view.data_error_label.text()
-    assert view.data_error_label.isVisibleTo(view)
+    assert not view.data.load_source("csv", str(csv))
+    note = view.data.data_error_label.text()
+    assert view.data.data_error_label.isVisibleTo(view)
     assert note.startswith("Could not load the dataset: one.csv has only one class")
     assert "labelled '7'" in note and "add another class" in note and "\n" not in note
     assert project.dataset is before
-    assert view.source_combo.currentData() == "builtin"
-    assert view.start_button.isEnabled()
+    assert view.data.source_combo.currentData() == "builtin"
+    assert view.controls.start_button.isEnabled()
 
 
 def test_an_image_with_nan_values_is_refused_at_start_naming_it(view, qtbot, monkeypatch):
@@ -115,8 +115,8 @@ def test_an_image_with_nan_values_is_refused_at_start_naming_it(view, qtbot, mon
 
     monkeypatch.setattr(view, "_prepare_job", job_with_nan)
     assert not view.start()
-    text = view.message_label.text()
-    assert view.message_label.isVisibleTo(view)
+    text = view.controls.message_label.text()
+    assert view.controls.message_label.isVisibleTo(view)
     assert text.startswith("image 5 of the training data contains NaN/inf values")
     assert not view.session.is_active and project.trained is previous
 
@@ -138,7 +138,7 @@ def test_nan_made_by_the_transform_is_not_blamed_on_the_learning_rate(view, qtbo
     monkeypatch.setattr(train_module, "transforms_for", poisoned)
     result = run(qtbot, view)
     assert result.outcome == "diverged"
-    text = view.message_label.text()
+    text = view.controls.message_label.text()
     assert "contains NaN/inf values after the training transform" in text
     assert "learning rate" not in text
     assert project.trained is None  # nothing trained, nothing kept
@@ -169,16 +169,16 @@ def test_a_folder_with_links_out_and_a_bomb_image_loads_and_lists_what_was_skipp
     os.symlink("/", root / "everything")  # a "class" linking to the whole file system
     os.symlink(tmp_path, root / "dog" / "up")  # a folder linking out of the dataset
     (root / "cat" / "bomb.png").write_bytes(_png_bomb(100_000, 100_000))
-    assert view.load_source("folder", str(root), size=[16, 16], color="L")
+    assert view.data.load_source("folder", str(root), size=[16, 16], color="L")
     assert len(view.project.dataset.train) == 6
-    summary = view.dataset_label.text()
+    summary = view.data.dataset_label.text()
     assert "3 files skipped" in summary
     # what and why, without hovering: the first reason is in the note itself
     assert "everything: a link to a folder outside the dataset folder" in summary
-    listing = view.dataset_label.toolTip()
+    listing = view.data.dataset_label.toolTip()
     assert all(name in listing for name in ("everything", "up", "bomb.png"))
     assert "too large" in listing
-    assert not view.data_error_label.isVisibleTo(view)
+    assert not view.data.data_error_label.isVisibleTo(view)
 
 
 def test_a_class_folder_named_with_invalid_bytes_is_one_note_and_the_previous_dataset_stays(
@@ -190,9 +190,9 @@ def test_a_class_folder_named_with_invalid_bytes_is_one_note_and_the_previous_da
     bad.mkdir()
     Image.new("L", (10, 12), 0).save(bad / "0.png")
     before = view.project.dataset
-    assert not view.load_source("folder", str(root), size=[16, 16], color="L")
-    note = view.data_error_label.text()
-    assert view.data_error_label.isVisibleTo(view)
+    assert not view.data.load_source("folder", str(root), size=[16, 16], color="L")
+    note = view.data.data_error_label.text()
+    assert view.data.data_error_label.isVisibleTo(view)
     assert note.startswith("Could not load the dataset: ") and "\n" not in note
     assert "caf\\xe9" in note and "not valid UTF-8" in note and "rename the folder" in note
     assert view.project.dataset is before
@@ -203,10 +203,10 @@ def test_why_start_is_disabled_is_on_the_page_not_only_in_a_tooltip(view, tmp_pa
     # to keep saying "Press Start to train." with the reason only in a tooltip.
     root = tmp_path / "pets"
     _two_classes(root)
-    assert view.load_source("folder", str(root), size=[28, 28], color="L")
-    reason = view.start_button.toolTip()
-    assert not view.start_button.isEnabled() and "2 classes" in reason
-    assert view.status_label.text() == f"Cannot start: {reason}"
-    assert view.load_source("builtin")
-    assert view.start_button.isEnabled()
-    assert view.status_label.text() == "Press Start to train."
+    assert view.data.load_source("folder", str(root), size=[28, 28], color="L")
+    reason = view.controls.start_button.toolTip()
+    assert not view.controls.start_button.isEnabled() and "2 classes" in reason
+    assert view.controls.status_label.text() == f"Cannot start: {reason}"
+    assert view.data.load_source("builtin")
+    assert view.controls.start_button.isEnabled()
+    assert view.controls.status_label.text() == "Press Start to train."

@@ -1,0 +1,425 @@
+"""The Train view's data panel: pick a dataset, load it (in the background), say what it is.
+
+The one dataset dispatch is ``data.loader.load_source`` (the command line's too);
+this panel adds what a window needs around it: file dialogs, a progress dialog
+with Cancel for slow folders, reloading the dataset an opened project names, and
+refusing data no network can learn from when it is picked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QWidget,
+)
+
+from cnnstudio.data import DatasetError, DatasetSplit, load_builtin
+from cnnstudio.data.loader import load_source
+from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.layers.base import format_shape
+from cnnstudio.engine.training import check_training_data
+from cnnstudio.model.project import DatasetChoice
+from cnnstudio.ui.train.qt_settings_form import QtSettingsForm
+from cnnstudio.ui.train.train_settings import SETTING_SPECS
+
+__all__ = ["FILE_KINDS", "SOURCES", "LoadCancelled", "QtDataPanel", "load_choice"]
+
+#: Milliseconds a dataset takes to load before its progress dialog shows.
+LOAD_DIALOG_DELAY_MS = 500
+#: Dataset kinds read from the user's files: loaded on a worker thread (seconds for a
+#: folder of thousands of images). The built-in sample and the drawn samples are quick.
+FILE_KINDS = ("idx", "folder", "csv")
+#: Dataset sources in the picker: (kind, label).
+SOURCES = (
+    ("builtin", "Built-in MNIST sample"),
+    ("idx", "IDX folder…"),
+    ("folder", "Image folder…"),
+    ("csv", "CSV file…"),
+    ("samples", "My drawn samples"),
+)
+
+
+class LoadCancelled(Exception):
+    """The user cancelled loading a dataset."""
+
+
+def load_choice(choice: Any, samples: Any = None, progress: Any = None) -> DatasetSplit:
+    """Load the dataset a ``DatasetChoice`` names (raises ``DatasetError``).
+
+    ``progress(done, total)`` is called while the images of a folder are converted.
+    Training data no network can learn from (a single class) is refused here, when
+    it is picked, rather than at Start, after the network was edited to fit it.
+    """
+    split = _load_choice(choice, samples, progress)
+    what = Path(choice.path).name if choice.path else choice.label
+    if choice.kind == "samples":
+        what = "the drawn samples"
+    try:
+        check_training_data(split.train.images, split.train.labels, what, split.train.class_names)
+    except EngineError as exc:
+        raise DatasetError(str(exc)) from None
+    return split
+
+
+def _load_choice(choice: Any, samples: Any, progress: Any) -> DatasetSplit:
+    options = dict(choice.options or {})
+    if choice.kind == "builtin":
+        return load_source("builtin", options.get("name", "mnist-sample"))
+    size = options.get("size", [28, 28]) if choice.kind == "folder" else None
+    return load_source(
+        choice.kind,
+        choice.path,
+        input_size=None if size is None else (int(size[0]), int(size[1])),
+        color=(options.get("color") or None) if choice.kind == "folder" else None,
+        samples=samples,
+        progress=progress,
+    )
+
+
+class QtDataPanel(QGroupBox):
+    """The "Data" box: source, image-folder options, drawn samples, validation share.
+
+    Built as ``QtDataPanel(context, parent)``; reads ``context.project`` and puts the
+    loaded dataset there with ``project.set_dataset``.
+
+    Signals
+    -------
+    dataset_shown(str)
+        The project's dataset is loaded and described (its summary).
+    """
+
+    dataset_shown = Signal(str)
+
+    def __init__(self, context: Any, parent: QWidget | None = None) -> None:
+        super().__init__("Data", parent)
+        self._context = context
+        #: (project, dataset choice) whose saved dataset is being loaded again.
+        self._reloading: tuple[Any, Any] | None = None
+        self.form = QtSettingsForm([s for s in SETTING_SPECS if s.group == "data"], self)
+        self._build()
+        self.source_combo.activated.connect(self._on_source_activated)
+        self.add_samples_check.toggled.connect(self._on_add_samples_toggled)
+
+    @property
+    def project(self) -> Any:
+        return getattr(self._context, "project", None)
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Let the user pick data (not while a run is going)."""
+        for widget in (self.source_combo, self.add_samples_check, self.folder_options):
+            widget.setEnabled(enabled)
+        self.form.set_enabled(enabled)
+
+    def _build(self) -> None:
+        form = self.form
+        rows = itertools.count()  # these rows go above the settings'
+        self.source_combo = QComboBox()
+        for kind, label in SOURCES:
+            self.source_combo.addItem(label, kind)
+        form.insertRow(next(rows), "Source", self.source_combo)
+        size_row = QHBoxLayout()
+        self.folder_h = QSpinBox()
+        self.folder_w = QSpinBox()
+        for spin in (self.folder_h, self.folder_w):
+            spin.setRange(4, 256)
+            spin.setValue(28)
+        self.folder_color = QComboBox()
+        self.folder_color.addItem("Auto", "")
+        self.folder_color.addItem("Grayscale", "L")
+        self.folder_color.addItem("Colour", "RGB")
+        size_row.addWidget(self.folder_h)
+        size_row.addWidget(QLabel("×"))
+        size_row.addWidget(self.folder_w)
+        size_row.addWidget(self.folder_color)
+        self.folder_options = QWidget()
+        self.folder_options.setLayout(size_row)
+        size_row.setContentsMargins(0, 0, 0, 0)
+        self.folder_options.setToolTip("Input size (H × W) and colour mode for image folders")
+        form.insertRow(next(rows), "Images", self.folder_options)
+        self.add_samples_check = QCheckBox("Add my drawn samples")
+        self.add_samples_check.setToolTip(
+            "Train on this dataset plus the digits you drew and labelled in Draw & Predict"
+        )
+        form.insertRow(next(rows), "", self.add_samples_check)
+        self.dataset_label = QLabel("No dataset")
+        self.dataset_label.setObjectName("datasetSummary")
+        self.dataset_label.setWordWrap(True)
+        form.insertRow(next(rows), self.dataset_label)
+        self.data_error_label = QLabel()
+        self.data_error_label.setObjectName("datasetError")
+        self.data_error_label.setWordWrap(True)
+        self.data_error_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.data_error_label.setStyleSheet("color: #b00020;")
+        self.data_error_label.hide()
+        form.insertRow(next(rows), self.data_error_label)
+
+    def show_dataset(self) -> None:
+        """Describe the project's dataset (loading it again first for an opened project)."""
+        project = self.project
+        if project is None:
+            self.dataset_label.setText("No dataset")
+            return
+        if project.dataset is None:
+            # An opened project stores only the choice: load the data again.
+            choice = project.dataset_choice
+            if choice.kind not in FILE_KINDS:
+                self._reload_saved(project, choice)
+            elif not self._is_reloading(project, choice):
+                # From the event loop, once whoever replaced the project has finished
+                # (File > Open is still on the stack here), and off the GUI thread.
+                self._reloading = (project, choice)
+                self.source_combo.setCurrentIndex(max(self.source_combo.findData(choice.kind), 0))
+                self.dataset_label.setText(f"<b>{escape(choice.label)}</b><br>Loading…")
+                QTimer.singleShot(0, self, lambda: self._reload_saved(project, choice))
+            return
+        choice = project.dataset_choice
+        index = self.source_combo.findData(choice.kind)
+        self.source_combo.setCurrentIndex(max(index, 0))
+        self.add_samples_check.blockSignals(True)
+        self.add_samples_check.setChecked(bool(choice.options.get("add_samples")))
+        self.add_samples_check.blockSignals(False)
+        split = project.dataset
+        train = split.train
+        text = f"<b>{escape(choice.label)}</b><br>{len(train):,} training images"
+        if split.test is not None:
+            text += f", {len(split.test):,} held out"
+        text += f"<br>{format_shape(train.input_shape)}, {train.num_classes} classes"
+        if choice.options.get("add_samples") and project.samples is not None:
+            text += f"<br>+ {len(project.samples)} drawn sample(s)"
+        skipped = getattr(train, "skipped", ())
+        if skipped:
+            text += f"<br><span style='color:#a05000'>{_skipped_note(skipped, choice.path)}</span>"
+            listing = [str(s) for s in skipped[:30]]
+            if len(skipped) > 30:
+                listing.append(f"… and {len(skipped) - 30:,} more")
+            self.dataset_label.setToolTip("\n".join(listing))
+        else:
+            self.dataset_label.setToolTip("")
+        self.dataset_label.setText(text)
+        self.dataset_shown.emit(train.summary())
+
+    def _is_reloading(self, project: Any, choice: Any) -> bool:
+        r = self._reloading
+        return r is not None and r[0] is project and r[1] is choice
+
+    def _reload_saved(self, project: Any, choice: Any) -> None:
+        """Load the dataset an opened project names, as ``load_source`` would (files and
+        folders in the background, with the progress dialog). If it cannot be loaded,
+        or the user cancels, the built-in sample takes its place and a note says why.
+        Nothing happens if the project moved on meanwhile (another file was opened or
+        another dataset picked)."""
+
+        def current() -> bool:
+            return (
+                project is self.project
+                and project.dataset is None
+                and project.dataset_choice is choice
+            )
+
+        if not current():
+            return
+        note = ""
+        try:
+            if choice.kind in FILE_KINDS:
+                split = self._load_in_background(choice)
+            else:
+                split = load_choice(choice, project.samples)
+        except LoadCancelled:
+            note = (
+                "Loading cancelled: using the built-in MNIST sample instead. "
+                f"To use {choice.label}, choose it again under Source."
+            )
+        except (DatasetError, ValueError, OSError, MemoryError) as exc:
+            note = f"Could not load the dataset: {exc} — using the built-in MNIST sample instead."
+        finally:
+            if self._is_reloading(project, choice):
+                self._reloading = None
+        if not current():
+            return
+        if note:
+            self._show_data_note(note)
+            project.set_dataset(DatasetChoice(), load_builtin())
+        else:
+            self.data_error_label.hide()
+            project.set_dataset(choice, split)
+
+    def _on_source_activated(self, index: int) -> None:
+        kind = self.source_combo.itemData(index)
+        path: str | None = None
+        if kind in ("idx", "folder"):
+            path = QFileDialog.getExistingDirectory(self, "Choose a dataset folder")
+        elif kind == "csv":
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Choose a CSV file", "", "CSV files (*.csv *.csv.gz);;All files (*)"
+            )
+        if kind in FILE_KINDS and not path:
+            self._show_current_source()
+            return
+        self.load_source(kind, path)
+
+    def load_source(self, kind: str, path: str | None = None, **options: Any) -> bool:
+        """Load a dataset into the project; on failure show why and keep the previous one."""
+        project = self.project
+        if project is None:
+            return False
+        opts: dict[str, Any] = dict(options)
+        if kind == "folder":
+            opts.setdefault("size", [self.folder_h.value(), self.folder_w.value()])
+            if self.folder_color.currentData():
+                opts.setdefault("color", self.folder_color.currentData())
+        if self.add_samples_check.isChecked() and kind != "samples":
+            opts.setdefault("add_samples", True)
+        try:
+            choice = DatasetChoice(kind=kind, path=path, options=opts)
+            if kind in FILE_KINDS:
+                self.data_error_label.hide()  # an earlier failure is not this load's news
+                split = self._load_in_background(choice)
+            else:  # built in or drawn: quick, and the drawn samples belong to this thread
+                split = load_choice(choice, project.samples)
+        except LoadCancelled:
+            self._show_data_note("Loading cancelled: the previous dataset is still in use.")
+            self._show_current_source()
+            return False
+        except (DatasetError, ValueError, OSError, MemoryError) as exc:
+            self.show_data_error(str(exc))
+            self._show_current_source()
+            return False
+        self.data_error_label.hide()
+        project.set_dataset(choice, split)
+        return True
+
+    def _load_in_background(self, choice: Any) -> DatasetSplit:
+        """``load_choice`` on a worker thread, so the window keeps painting: a folder of
+        thousands of images takes seconds. After half a second a progress dialog shows
+        how far it got and offers Cancel (``LoadCancelled``). Returns when it is done."""
+        from PySide6.QtCore import QEventLoop
+        from PySide6.QtWidgets import QProgressDialog
+        from superqt.utils import create_worker
+
+        cancelled = threading.Event()
+        counts = [0, 0]  # images done, total: written by the worker, read by the timer
+
+        def progress(done: int, total: int) -> None:
+            counts[0], counts[1] = done, total
+            if cancelled.is_set():
+                raise LoadCancelled
+
+        outcome: dict[str, Any] = {}
+        worker = create_worker(
+            load_choice, choice, None, progress, _start_thread=False, _ignore_errors=True
+        )
+        worker.returned.connect(lambda split: outcome.setdefault("split", split))
+        worker.errored.connect(lambda exc: outcome.setdefault("error", exc))
+        loop = QEventLoop()
+
+        def finished(*_: Any) -> None:
+            loop.quit()
+
+        worker.finished.connect(finished)
+        dialog = QProgressDialog(f"Loading {choice.label}…", "Cancel", 0, 0, self)
+        dialog.setWindowTitle("Loading dataset")
+        dialog.setMinimumWidth(460)  # so the growing counts do not resize it
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(LOAD_DIALOG_DELAY_MS)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.canceled.connect(cancelled.set)
+
+        def show_progress() -> None:
+            done, total = counts
+            if total:
+                dialog.setMaximum(total)
+                dialog.setValue(done)
+                dialog.setLabelText(f"Loading {choice.label}: {done:,} of {total:,} images")
+
+        timer = QTimer(dialog, interval=100)
+        timer.timeout.connect(lambda: show_progress())
+        timer.start()
+        worker.start()
+        loop.exec()  # the worker's signals arrive (queued) in here, "finished" last
+        timer.stop()
+        dialog.close()
+        dialog.deleteLater()
+        error = outcome.get("error")
+        if error is not None:
+            raise error
+        if "split" not in outcome:  # the application is quitting (it ends every loop)
+            cancelled.set()
+            raise LoadCancelled
+        return outcome["split"]
+
+    def show_data_error(self, text: str) -> None:
+        self._show_data_note(f"Could not load the dataset: {text}")
+
+    def _show_data_note(self, text: str) -> None:
+        self.data_error_label.setText(text)
+        self.data_error_label.show()
+
+    def _show_current_source(self) -> None:
+        project = self.project
+        kind = project.dataset_choice.kind if project is not None else "builtin"
+        self.source_combo.setCurrentIndex(max(self.source_combo.findData(kind), 0))
+
+    def _on_add_samples_toggled(self, checked: bool) -> None:
+        project = self.project
+        if project is None:
+            return
+        choice = project.dataset_choice
+        options = dict(choice.options)
+        options["add_samples"] = bool(checked)
+        if project.dataset is not None:
+            project.set_dataset(DatasetChoice(choice.kind, choice.path, options), project.dataset)
+
+    def training_data(self, seed: int) -> tuple[Any, Any]:
+        """(training set, validation set or None), the validation part drawn with ``seed``."""
+        project = self.project
+        split: DatasetSplit = project.dataset
+        train = split.train
+        if project.dataset_choice.options.get("add_samples") and len(project.samples):
+            try:
+                mine = project.samples.to_dataset(train.class_names)
+            except DatasetError:
+                mine = project.samples.to_dataset()
+            if mine.input_shape != train.input_shape:
+                mine = mine.converted(train.input_shape[1:], train.color_mode)
+            train = train.concatenate(mine, name=f"{train.name} + my samples")
+        fraction = float(self.form.values()["val_split"])
+        val: Any = None
+        if fraction > 0 and len(train) > 1:
+            train, val = train.split(fraction, seed=seed)
+            if len(val) == 0:
+                val = None
+        return train, val
+
+
+def _skipped_note(skipped: Any, root: str | None) -> str:
+    """One line (rich text) on the files a loader left out: how many, the first and why.
+
+    The whole list is the tooltip; a count alone would leave the user guessing why.
+    """
+    from cnnstudio.data.errors import printable_path
+
+    first = Path(skipped[0].path)
+    try:
+        shown = first.relative_to(root) if root else Path(first.name)
+    except ValueError:
+        shown = Path(first.name)
+    n = len(skipped)
+    more = f"; hover here for all {n:,}" if n > 1 else ""
+    return (
+        f"{n:,} {'file' if n == 1 else 'files'} skipped "
+        f"({escape(printable_path(shown))}: {escape(skipped[0].reason)}{more})"
+    )

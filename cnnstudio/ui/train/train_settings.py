@@ -1,0 +1,325 @@
+"""The Train view's settings without widgets: their values, their form, what they make.
+
+``TrainSettings`` is what ``project.train_settings`` stores; ``SETTING_SPECS``
+declares each setting once (its kind, limits, label, help and where the form shows
+it), and the form (``qt_settings_form.py``) is generated from it. Also here: the
+engine's ``TrainConfig`` and the data layer's transforms for a run, and whether
+the project's graph can be trained. Kept apart from the widgets so all of it can be
+tested without a window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cnnstudio.data.augment import Augmentation, make_transform
+from cnnstudio.data.normalize import Normalization
+from cnnstudio.engine.training import TrainConfig
+from cnnstudio.model.registry import ParamSpec
+
+__all__ = [
+    "AUGMENTATIONS",
+    "DEFAULT_SETTINGS",
+    "SETTING_SPECS",
+    "GraphState",
+    "SettingSpec",
+    "TrainSettings",
+    "graph_state",
+    "preprocessing_dict",
+    "transforms_for",
+]
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting in the Train view's form: what it is (``param``) and how it shows.
+
+    ``param.name`` is the setting's key in :meth:`TrainSettings.flat`. ``group`` is
+    the box it sits in (``"data"``, ``"optimizer"``, ``"augmentation"``); settings with
+    the same ``row`` share one line of the form under that label. The widget shows the
+    value (a float) times ``scale`` with ``decimals`` decimals (None: from the limits), between
+    ``prefix`` and ``suffix``. ``while_training``: editable while a run is going
+    (the others are fixed for the run). ``enabled_when`` is ``(other setting, value)``: editable
+    only while the other setting has that value; ``min_cores``: only on a computer
+    with at least that many processor cores.
+    """
+
+    param: ParamSpec
+    group: str
+    row: str = ""
+    scale: float = 1.0
+    decimals: int | None = None
+    prefix: str = ""
+    suffix: str = ""
+    adaptive_step: bool = False
+    while_training: bool = False
+    enabled_when: tuple[str, str] | None = None
+    min_cores: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+
+#: The augmentation settings, in ``TrainSettings.augmentation`` (0 means off).
+AUGMENTATIONS = ("shift", "rotation", "scale", "noise", "thickness")
+
+
+@dataclass
+class TrainSettings:
+    """The Train view's settings, stored in ``project.train_settings`` as a plain dict."""
+
+    optimizer: str = "adam"
+    # Adam at 3e-3 with a cosine decay takes LeNet-5 past 95% on the sample in 5 epochs.
+    lr: float = 3e-3
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    step_size: int = 2
+    gamma: float = 0.5
+    batch_size: int = 64
+    epochs: int = 5
+    seed: int = 0
+    val_split: float = 0.1
+    augmentation: dict[str, Any] = field(default_factory=dict)
+    normalize: bool = False
+    # Processes sharing each batch (engine Network.set_processes); 1 keeps the second
+    # core free for the window, as DESIGN.md advises while the GUI runs.
+    processes: int = 1
+
+    def flat(self) -> dict[str, Any]:
+        """One value per form setting (``SETTING_SPECS``): the augmentations unpacked,
+        ``processes`` as a bool (use two)."""
+        out = self.to_dict()
+        aug = out.pop("augmentation")
+        out.update({k: aug.get(k, 0) for k in AUGMENTATIONS})
+        out["processes"] = self.processes > 1
+        return out
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> TrainSettings:
+        """The settings of a filled-in form (see :meth:`flat`)."""
+        data = dict(values)
+        aug = {k: data.pop(k) for k in AUGMENTATIONS if k in data}
+        data["augmentation"] = {k: v for k, v in aug.items() if v}
+        data["processes"] = 2 if data.get("processes") else 1
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> TrainSettings:
+        """Settings from a project; unknown or malformed entries fall back to defaults."""
+        out = cls()
+        if not isinstance(data, dict):
+            return out
+        for key, default in cls().to_dict().items():
+            value = data.get(key, default)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, type(default)) and not isinstance(value, bool)
+            if ok:
+                setattr(out, key, float(value) if isinstance(default, float) else value)
+        return out
+
+    def train_config(
+        self, *, threads: int | None = 1, snapshot_interval: float = 0.2
+    ) -> TrainConfig:
+        """The engine's config for these settings (raises ``EngineError`` when out of range)."""
+        return TrainConfig(
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            optimizer=self.optimizer,
+            lr=float(self.lr),
+            momentum=float(self.momentum),
+            schedule=self.schedule,
+            step_size=int(self.step_size),
+            gamma=float(self.gamma),
+            seed=int(self.seed),
+            snapshot_interval=snapshot_interval,
+            threads=threads,
+            processes=max(1, min(int(self.processes), 64)),
+        )
+
+    def augmentation_object(self) -> Augmentation:
+        return Augmentation.from_dict(self.augmentation or {})
+
+
+DEFAULT_SETTINGS = TrainSettings()
+
+
+def _spec(group: str, name: str, label: str, kind: Any, **kw: Any) -> SettingSpec:
+    shown = {k: kw.pop(k) for k in list(kw) if k in SettingSpec.__dataclass_fields__}
+    default = DEFAULT_SETTINGS.flat()[name]
+    return SettingSpec(ParamSpec(name, label, kind, default, **kw), group, **shown)
+
+
+#: Every setting of the Train view, in the order the form shows them.
+SETTING_SPECS: tuple[SettingSpec, ...] = (
+    _spec(
+        "data",
+        "val_split",
+        "Validation",
+        "float",
+        min=0.0,
+        max=0.5,
+        step=0.01,
+        scale=100.0,
+        decimals=0,
+        suffix=" %",
+        help="Share of the training data held back to validate each epoch",
+    ),
+    _spec(
+        "optimizer",
+        "optimizer",
+        "Optimizer",
+        "choice",
+        choices=("sgd", "adam", "rmsprop"),
+        choice_labels=("SGD with momentum", "Adam", "RMSprop"),
+    ),
+    _spec(
+        "optimizer",
+        "lr",
+        "Learning rate",
+        "float",
+        min=1e-5,
+        max=1000.0,
+        adaptive_step=True,
+        while_training=True,
+        help="Learning rate; can be changed while training",
+    ),
+    _spec(
+        "optimizer",
+        "momentum",
+        "Momentum",
+        "float",
+        min=0.0,
+        max=0.99,
+        step=0.05,
+        enabled_when=("optimizer", "sgd"),
+    ),
+    _spec(
+        "optimizer",
+        "schedule",
+        "Schedule",
+        "choice",
+        choices=("constant", "step", "cosine"),
+        choice_labels=("Constant", "Step decay", "Cosine"),
+        help="Constant; step decay (× factor every N epochs); cosine annealing to 0",
+    ),
+    _spec(
+        "optimizer",
+        "step_size",
+        "Decay",
+        "int",
+        min=1,
+        max=1000,
+        row="Decay",
+        prefix="every ",
+        suffix=" ep.",
+        enabled_when=("schedule", "step"),
+        help="Step decay: multiply the rate by this factor every N epochs",
+    ),
+    _spec(
+        "optimizer",
+        "gamma",
+        "Decay factor",
+        "float",
+        min=0.01,
+        max=0.99,
+        step=0.05,
+        row="Decay",
+        prefix="× ",
+        enabled_when=("schedule", "step"),
+        help="Step decay: multiply the rate by this factor every N epochs",
+    ),
+    _spec("optimizer", "batch_size", "Batch size", "int", min=1, max=4096),
+    _spec("optimizer", "epochs", "Epochs", "int", min=1, max=1000),
+    _spec("optimizer", "seed", "Seed", "int", min=0, max=2**31 - 1),
+    _spec("optimizer", "normalize", "Standardise inputs (mean/std)", "bool"),
+    _spec(
+        "optimizer",
+        "processes",
+        "Use 2 processor cores",
+        "bool",
+        min_cores=2,
+        help=(
+            "Split every batch between this program and a helper process, one core each:\n"
+            "up to ~1.7x faster on an otherwise idle computer, slower when another program\n"
+            "keeps a core busy. The helper starts with each run (about half a second).\n"
+            "Networks with BatchNorm or Dropout, and batches under 16, train on one core."
+        ),
+    ),
+    _spec("augmentation", "shift", "Shift", "int", min=0, max=8, suffix=" px"),
+    _spec(
+        "augmentation",
+        "rotation",
+        "Rotation",
+        "float",
+        min=0.0,
+        max=180.0,
+        step=1.0,
+        decimals=0,
+        suffix="°",
+    ),
+    _spec("augmentation", "scale", "Scale ±", "float", min=0.0, max=0.5, step=0.05),
+    _spec("augmentation", "noise", "Noise", "float", min=0.0, max=1.0, step=0.05),
+    _spec("augmentation", "thickness", "Thickness ±", "int", min=0, max=3),
+)
+
+
+def transforms_for(
+    settings: TrainSettings, train_images: np.ndarray
+) -> tuple[Any, Any, Normalization]:
+    """(training transform, validation transform, normalisation) for ``settings``."""
+    norm = Normalization.fit(train_images) if settings.normalize else Normalization()
+    aug = settings.augmentation_object()
+    return make_transform(norm, aug), make_transform(norm), norm
+
+
+@dataclass(frozen=True)
+class GraphState:
+    """Whether the project's graph can be trained: the architecture, or why not."""
+
+    architecture: dict[str, Any] | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.architecture is not None and self.problem is None
+
+
+def graph_state(graph: Any, num_classes: int | None = None) -> GraphState:
+    """The architecture dict of the project's graph, or the first problem in words.
+
+    Uses the model layer's shape inference (``graph.inference.reason`` is the "why is
+    Train disabled") and its compiler for the architecture. A plain architecture dict
+    is accepted too.
+    """
+    if graph is None:
+        return GraphState(None, "There is no network yet; build one in the Build view.")
+    if isinstance(graph, dict):
+        return GraphState(graph, None)
+    info = getattr(graph, "inference", None)
+    if info is not None and not info.is_valid:
+        return GraphState(None, info.reason or "The network is not valid.")
+    from cnnstudio.model.architecture import graph_to_architecture
+
+    try:
+        return GraphState(graph_to_architecture(graph), None)
+    except ValueError as exc:
+        return GraphState(None, str(exc))
+
+
+def preprocessing_dict(norm: Normalization, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The trained model's ``preprocessing`` for a run normalised with ``norm``."""
+    return {
+        "normalization": None if norm.is_plain else norm.to_dict(),
+        "digit": len(input_shape) == 3 and input_shape[0] == 1,
+    }
