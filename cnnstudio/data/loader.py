@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.data.builtin import BUILTIN_DATASETS, load_builtin
+from cnnstudio.data.cifar import is_cifar_source, load_cifar
 from cnnstudio.data.csvfile import load_csv
 from cnnstudio.data.dataset import DatasetSplit
 from cnnstudio.data.errors import DatasetError
@@ -24,18 +25,21 @@ from cnnstudio.fileio import check_regular
 __all__ = ["SOURCE_KINDS", "describe_spec", "load_dataset", "load_source"]
 
 #: Kinds of dataset source: a built-in sample, an IDX folder or file, a folder of class
-#: folders, a CSV file, or the user's own drawn samples (a ``data.SampleCollection``).
-SOURCE_KINDS = ("builtin", "idx", "folder", "csv", "samples")
+#: folders, a CSV file, the user's own drawn samples (a ``data.SampleCollection``), or
+#: CIFAR-10's binary batches (a folder, one batch, or cifar-10-binary.tar.gz).
+SOURCE_KINDS = ("builtin", "idx", "folder", "csv", "samples", "cifar")
 
 _HELP = (
-    "give 'mnist-sample', a folder of IDX files (e.g. train-images-idx3-ubyte.gz and "
-    "train-labels-idx1-ubyte.gz), a folder with one subfolder of images per class, "
+    "give 'mnist-sample' or 'cifar10-sample', a folder of IDX files (e.g. "
+    "train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz), a folder with one subfolder "
+    "of images per class, CIFAR-10's binary batches (cifar-10-binary.tar.gz or its folder), "
     "or a .csv / .csv.gz file"
 )
 
 
 def describe_spec(spec: str | Path) -> str:
-    """What kind of source ``spec`` names: "builtin", "idx", "folder", "csv" or "unknown".
+    """What kind of source ``spec`` names: "builtin", "idx", "folder", "csv", "cifar" or
+    "unknown".
 
     A path that exists but is no regular file (a FIFO named ``x.csv``, say) is told by
     its name, so that its loader refuses it with a message saying what it is.
@@ -49,6 +53,8 @@ def describe_spec(spec: str | Path) -> str:
     if str(spec) in BUILTIN_DATASETS:
         return "builtin"
     p = Path(spec)
+    if is_cifar_source(p):
+        return "cifar"
     if is_folder(p):
         if find_idx_pairs(p):
             return "idx"
@@ -82,8 +88,9 @@ def load_dataset(
     spec
         ``"mnist-sample"``; a folder holding an IDX pair (or a train and a test pair),
         one subfolder of images per class, or ``train/`` and ``test/`` (or ``val/``)
-        folders of class subfolders; a ``.csv``/``.csv.gz`` file; or an
-        ``*images*idx3-ubyte`` file whose labels file lies beside it.
+        folders of class subfolders; a ``.csv``/``.csv.gz`` file; an
+        ``*images*idx3-ubyte`` file whose labels file lies beside it; or CIFAR-10's binary
+        distribution (see :func:`cnnstudio.data.cifar.load_cifar`).
     input_size
         (H, W) the images should have (a model's input). Image folders are converted
         to it (default 28x28); other sources are resized only when it differs.
@@ -133,7 +140,8 @@ def load_source(
     ----------
     kind
         ``"builtin"`` (``path`` names the sample, default ``"mnist-sample"``),
-        ``"idx"``, ``"folder"``, ``"csv"``, or ``"samples"`` (the drawn ``samples``).
+        ``"idx"``, ``"folder"``, ``"csv"``, ``"cifar"``, or ``"samples"`` (the drawn
+        ``samples``).
     path
         The file or folder (for a built-in source: its name).
     input_size, color
@@ -168,6 +176,8 @@ def load_source(
             )
         elif kind == "csv":
             split = DatasetSplit(train=load_csv(where))
+        elif kind == "cifar":
+            split = load_cifar(where)
         elif is_folder(where):
             split = load_idx_dir(where)
         else:
