@@ -419,3 +419,38 @@ def test_the_cifar_jpeg_tree_with_train_and_test_folders(tmp_path):
     assert np.array_equal(split.train.images, train) and np.array_equal(split.test.images, test)
     assert split.test.class_names == list(CIFAR10_CLASSES)
     assert split.test.counts().tolist() == [2] * 10
+
+
+# -- through the one dispatch (command line and Train view) -------------------------------
+
+
+def test_load_dataset_recognises_the_binary_distribution(tmp_path):
+    from cnnstudio.data import describe_spec, load_dataset
+    from cnnstudio.data.loader import load_source
+
+    content = write_folder(tmp_path / "c", {"data_batch_1.bin": 4, "test_batch.bin": 3})
+    members, _ = official_members(2)
+    archive = write_tar(tmp_path / "cifar-10-binary.tar.gz", members)
+    for source in (tmp_path / "c", archive, tmp_path / "c" / "test_batch.bin"):
+        assert describe_spec(source) == "cifar" and describe_spec(str(source)) == "cifar"
+    split = load_dataset(tmp_path / "c")
+    assert np.array_equal(split.test.images, content["test_batch.bin"][0])
+    assert len(load_dataset(archive).train) == 10
+    assert len(load_source("cifar", str(tmp_path / "c")).train) == 4
+    # `cnnstudio evaluate` with a digit model: converted to the model's input.
+    small = load_dataset(tmp_path / "c", input_size=(28, 28), color="L")
+    assert small.evaluation.input_shape == (1, 28, 28)
+
+
+def test_load_dataset_refuses_the_pickled_distribution_and_says_what_it_reads(tmp_path):
+    from cnnstudio.data import load_dataset
+
+    planted = tmp_path / "unpickled.txt"
+    (tmp_path / "py").mkdir()
+    (tmp_path / "py" / "data_batch_1").write_bytes(pickle.dumps(_Plant(planted), protocol=2))
+    with pytest.raises(DatasetError, match=r"cifar-10-binary\.tar\.gz"):
+        load_dataset(tmp_path / "py")
+    assert not planted.exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"cifar10-sample.*CIFAR-10.s binary batches"):
+        load_dataset(tmp_path / "empty")
