@@ -8,7 +8,6 @@ is training.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from typing import Any
@@ -16,16 +15,13 @@ from typing import Any
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -37,16 +33,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker, qthrottled
-from threadpoolctl import threadpool_limits
+from superqt.utils import qthrottled
 
-from cnnstudio.data.augment import make_transform
 from cnnstudio.engine.layers.base import format_shape
-from cnnstudio.engine.metrics import Evaluation, evaluate
+from cnnstudio.engine.metrics import Evaluation
 from cnnstudio.io.model_file import TrainedModel
 from cnnstudio.model.session import SnapshotBatch, TrainingResult
 from cnnstudio.ui.inspect.diagnostics import layer_warnings
-from cnnstudio.ui.inspect.tiles import QtTileCanvas, TileGroup
+from cnnstudio.ui.inspect.qt_evaluation import EvalSets, QtEvaluationTab
+from cnnstudio.ui.inspect.tiles import QtTileCanvas, TileGroup, pixmap
 from cnnstudio.ui.train.qt_train_view import scrolling_page
 from cnnstudio.ui.worker import training_session
 
@@ -56,24 +51,6 @@ __all__ = ["QtInspectView"]
 MAP_INTERVAL_MS = 250
 #: Most images shown in the misclassified gallery.
 GALLERY_LIMIT = 200
-
-
-def _pixmap(image: np.ndarray, size: int) -> QPixmap:
-    """A float [0, 1] (H, W) or (C, H, W) image as a pixmap ``size`` pixels high (nearest)."""
-    a = np.asarray(image, dtype=np.float32)
-    if a.ndim == 3 and a.shape[0] == 1:
-        a = a[0]
-    u8 = np.clip(np.nan_to_num(a) * 255.0, 0, 255).astype(np.uint8)
-    if u8.ndim == 2:
-        u8 = np.ascontiguousarray(u8)
-        qimg = QImage(
-            u8.data, u8.shape[1], u8.shape[0], u8.strides[0], QImage.Format.Format_Grayscale8
-        )
-    else:
-        u8 = np.ascontiguousarray(u8.transpose(1, 2, 0))
-        qimg = QImage(u8.data, u8.shape[1], u8.shape[0], u8.strides[0], QImage.Format.Format_RGB888)
-    pix = QPixmap.fromImage(qimg.copy())
-    return pix.scaledToHeight(size, Qt.TransformationMode.FastTransformation)
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -104,11 +81,6 @@ class QtInspectView(QWidget):
         self._model: TrainedModel | None = None
         self._model_label = ""
         self._layer_stats: dict[str, dict[str, float]] | None = None
-        self.evaluation: Evaluation | None = None
-        self._eval_data: tuple[np.ndarray, np.ndarray, list[str]] | None = None
-        self._eval_key: tuple | None = None
-        self._confusion: np.ndarray | None = None
-        self._gallery_indices: list[int] = []
         self._zoom: tuple[str, int] | None = None
         self._acts: dict[str, np.ndarray] = {}
         #: Feature-map refreshes so far.
@@ -240,63 +212,10 @@ class QtInspectView(QWidget):
         self.warnings_label.setStyleSheet("color: #a04000;")
         hl.addWidget(self.warnings_label)
         self.tabs.addTab(health, "Layer health")
-
-        # evaluation
-        ev = QWidget()
-        el = QVBoxLayout(ev)
-        erow = QHBoxLayout()
-        self.eval_set = QComboBox()
-        erow.addWidget(QLabel("Evaluate on:"))
-        erow.addWidget(self.eval_set)
-        self.evaluate_button = QPushButton("Evaluate")
-        erow.addWidget(self.evaluate_button)
-        self.eval_summary = QLabel("")
-        self.eval_summary.setObjectName("evalSummary")
-        self.eval_summary.setWordWrap(True)
-        erow.addWidget(self.eval_summary, 1)
-        el.addLayout(erow)
-        esplit = QSplitter(Qt.Orientation.Horizontal)
-        cm_box = QWidget()
-        cl = QVBoxLayout(cm_box)
-        cl.setContentsMargins(0, 0, 0, 0)
-        cl.addWidget(
-            QLabel("Confusion matrix (rows: true class, columns: predicted). Click a cell.")
-        )
-        self.confusion_table = QTableWidget(0, 0)
-        self.confusion_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.confusion_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.confusion_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.confusion_table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        cl.addWidget(self.confusion_table, 1)
-        esplit.addWidget(cm_box)
-        self.per_class_plot = pg.PlotWidget()
-        self.per_class_plot.setBackground("w")
-        self.per_class_plot.setTitle("Accuracy per class (%)", color="#222", size="11pt")
-        self.per_class_plot.setYRange(0, 100, padding=0.02)
-        self.per_class_plot.setMouseEnabled(x=False, y=False)
-        for axis in ("left", "bottom"):
-            self.per_class_plot.getAxis(axis).setTextPen("#333")
-        self.per_class_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(70, 130, 220))
-        self.per_class_plot.addItem(self.per_class_bars)
-        esplit.addWidget(self.per_class_plot)
-        esplit.setSizes([520, 420])
-        el.addWidget(esplit, 3)
-        grow = QHBoxLayout()
-        self.gallery_label = QLabel("Click a cell of the matrix to see those images.")
-        grow.addWidget(self.gallery_label, 1)
-        self.send_gallery_button = QPushButton("Send to Draw && Predict")
-        self.send_gallery_button.setEnabled(False)
-        grow.addWidget(self.send_gallery_button)
-        el.addLayout(grow)
-        self.gallery = QListWidget()
-        self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
-        self.gallery.setIconSize(QSize(56, 56))
-        self.gallery.setGridSize(QSize(92, 96))
-        self.gallery.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.gallery.setMovement(QListWidget.Movement.Static)
-        self.gallery.setWordWrap(True)
-        el.addWidget(self.gallery, 2)
-        self.tabs.addTab(ev, "Evaluation")
+        self.evaluation_tab = QtEvaluationTab(self._model_and_label, self._eval_sets)
+        self.evaluation_tab.evaluated.connect(self.evaluated)
+        self.evaluation_tab.send_image.connect(self._send)
+        self.tabs.addTab(self.evaluation_tab, "Evaluation")
 
         self.probe_source.currentIndexChanged.connect(self._on_probe_changed)
         self.probe_index.valueChanged.connect(self._on_probe_changed)
@@ -304,14 +223,6 @@ class QtInspectView(QWidget):
         self.maps.tile_clicked.connect(self._on_map_clicked)
         self.kernel_mode.currentIndexChanged.connect(lambda _i: self.refresh(force=True))
         self.tabs.currentChanged.connect(lambda _i: self.refresh(force=True))
-        self.evaluate_button.clicked.connect(self.run_evaluation)
-        self.eval_set.currentIndexChanged.connect(lambda _i: self.run_evaluation())
-        self.confusion_table.cellClicked.connect(self.show_cell)
-        self.gallery.itemDoubleClicked.connect(lambda _item: self.send_gallery_image())
-        self.gallery.currentRowChanged.connect(
-            lambda row: self.send_gallery_button.setEnabled(row >= 0)
-        )
-        self.send_gallery_button.clicked.connect(self.send_gallery_image)
 
     # -- the model ------------------------------------------------------------------------
     def current_model(self) -> TrainedModel | None:
@@ -338,9 +249,18 @@ class QtInspectView(QWidget):
         return trained
 
     # -- data -----------------------------------------------------------------------------
-    def _eval_sets(self) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    @property
+    def evaluation(self) -> Evaluation | None:
+        """The evaluation on display (None while training or before one ran)."""
+        return self.evaluation_tab.evaluation
+
+    def _model_and_label(self) -> tuple[TrainedModel | None, str]:
+        model = self.current_model()
+        return model, self._model_label
+
+    def _eval_sets(self) -> EvalSets:
         """Evaluation sets by name: the run's validation part and the held-out test part."""
-        out: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        out: EvalSets = {}
         job = self.session.job
         if job is not None and job.val_data is not None:
             out["Validation"] = (job.val_data[0], job.val_data[1], list(job.class_names))
@@ -360,18 +280,9 @@ class QtInspectView(QWidget):
         return out
 
     def _on_dataset_changed(self) -> None:
-        sets = self._eval_sets()
-        current = self.eval_set.currentText()
-        self.eval_set.blockSignals(True)
-        self.eval_set.clear()
-        for name in sets:
-            self.eval_set.addItem(name)
-        if current in sets:
-            self.eval_set.setCurrentText(current)
-        self.eval_set.blockSignals(False)
+        self.evaluation_tab.set_sets(list(self._eval_sets()))
         probe_set = self._probe_images()
         self.probe_index.setRange(0, max(len(probe_set) - 1, 0) if probe_set is not None else 0)
-        self.evaluation = None
         self.refresh(force=True)
 
     def _probe_images(self) -> np.ndarray | None:
@@ -449,7 +360,7 @@ class QtInspectView(QWidget):
         return ("dataset", self.probe_index.value(), id(self._probe_images()))
 
     def _show_probe(self, probe: np.ndarray, model: TrainedModel) -> None:
-        self.probe_label.setPixmap(_pixmap(probe, 34))
+        self.probe_label.setPixmap(pixmap(probe, 34))
         net = model.network()
         out = self._acts.get(net.output_id)
         if out is not None and out.ndim == 2 and net.output_activation == "softmax":
@@ -507,7 +418,7 @@ class QtInspectView(QWidget):
         lo, hi = group.levels
         scaled = (np.nan_to_num(tile, nan=lo) - lo) / (hi - lo if hi > lo else 1.0)
         side = max(min(self.zoom_image.width(), self.zoom_image.height()), 160) - 10
-        pix = _pixmap(scaled, side)
+        pix = pixmap(scaled, side)
         self.zoom_image.setPixmap(pix)
         self.zoom_caption.setText(
             f"<b>{key}</b>, channel {index + 1} of {group.tiles.shape[0]}<br>"
@@ -595,162 +506,6 @@ class QtInspectView(QWidget):
             else "No warnings: no dead ReLU layers, no vanishing or exploding gradients."
         )
 
-    # -- evaluation -----------------------------------------------------------------------
-    def _evaluation_job(self) -> tuple[TrainedModel, str, tuple, Any] | None:
-        """What an evaluation needs: (model, set name, (images, labels, names), transform),
-        or None (with the reason shown) when there is nothing to evaluate."""
-        model = self.current_model()
-        sets = self._eval_sets()
-        name = self.eval_set.currentText()
-        if model is None or name not in sets:
-            self.eval_summary.setText("Train a model first." if model is None else "")
-            return None
-        transform = make_transform(model.normalization)
-        return model, name, sets[name], transform
-
-    def run_evaluation(self) -> Evaluation | None:
-        """Evaluate the current model on the chosen set and show the results (blocking)."""
-        job = self._evaluation_job()
-        if job is None:
-            return None
-        model, name, data, transform = job
-        images, labels, _names = data
-        try:
-            result = evaluate(
-                model.network(), images, labels, 256, lambda xb, _rng: transform(xb, None)
-            )
-        except ValueError as exc:
-            self.eval_summary.setText(f"Cannot evaluate on this set: {exc}")
-            return None
-        self._show_evaluation(result, name, model, data)
-        return result
-
-    def run_evaluation_in_background(self) -> None:
-        """Evaluate on a worker thread so the window never stalls (used after a run).
-
-        The worker gets its own copy of the model (and so of its network): a Network
-        is not shared across threads. ``evaluated`` is emitted when the results are on
-        screen.
-        """
-        job = self._evaluation_job()
-        if job is None:
-            return
-        model, name, data, transform = job
-        images, labels, _names = data
-        copy = dataclasses.replace(model)
-        self.eval_summary.setText(f"Evaluating on {len(labels):,} {name.lower()} images…")
-
-        def compute() -> Evaluation:
-            with threadpool_limits(1):
-                return evaluate(
-                    copy.network(), images, labels, 256, lambda xb, _rng: transform(xb, None)
-                )
-
-        worker = create_worker(compute, _start_thread=False)
-        worker.returned.connect(lambda result: self._show_evaluation(result, name, model, data))
-        worker.errored.connect(
-            lambda exc: self.eval_summary.setText(f"Cannot evaluate on this set: {exc}")
-        )
-        self._eval_worker = worker
-        worker.start()
-
-    def _show_evaluation(self, result: Evaluation, name: str, model: Any, data: tuple) -> None:
-        self.evaluation = result
-        self._eval_data = data
-        self.eval_summary.setText(
-            f"<b>{name} accuracy {result.accuracy * 100:.1f}%</b> on {result.n_samples:,} images "
-            f"(loss {result.loss:.3f}) · {self._model_label}"
-        )
-        self._show_confusion(result.confusion, model.class_names)
-        self._show_per_class(result.per_class, model.class_names)
-        self.evaluated.emit(result)
-
-    def _show_confusion(self, cm: np.ndarray, class_names: list[str]) -> None:
-        self._confusion = cm
-        k = cm.shape[0]
-        names = [class_names[i] if i < len(class_names) else str(i) for i in range(k)]
-        table = self.confusion_table
-        table.setRowCount(k)
-        table.setColumnCount(k)
-        table.setHorizontalHeaderLabels(names)
-        table.setVerticalHeaderLabels(names)
-        rows = cm.sum(axis=1, keepdims=True).astype(np.float64)
-        share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
-        for t in range(k):
-            for p in range(k):
-                item = QTableWidgetItem(str(int(cm[t, p])))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                s = float(share[t, p])
-                if t == p:
-                    colour = QColor(int(255 - 160 * s), int(255 - 60 * s), int(255 - 160 * s))
-                elif cm[t, p]:
-                    fade = int(235 - 190 * min(s * 3, 1))
-                    colour = QColor(255, fade, fade)
-                else:
-                    colour = QColor(255, 255, 255)
-                item.setBackground(QBrush(colour))
-                item.setToolTip(f"true {names[t]}, predicted {names[p]}: {int(cm[t, p])}")
-                table.setItem(t, p, item)
-
-    def _show_per_class(self, per_class: np.ndarray, class_names: list[str]) -> None:
-        k = len(per_class)
-        heights = np.nan_to_num(np.asarray(per_class, dtype=np.float64) * 100.0)
-        self.per_class_bars.setOpts(x=np.arange(k), height=heights, width=0.7)
-        names = [class_names[i] if i < len(class_names) else str(i) for i in range(k)]
-        self.per_class_plot.getAxis("bottom").setTicks([list(enumerate(names))])
-        self.per_class_plot.setXRange(-0.6, k - 0.4, padding=0)
-
-    def confusion_matrix(self) -> np.ndarray | None:
-        """The matrix on display (rows true, columns predicted)."""
-        return self._confusion
-
-    def show_cell(self, true_class: int, predicted: int) -> list[int]:
-        """Show the images of ``true_class`` predicted as ``predicted``; returns their indices."""
-        if self.evaluation is None or self._eval_data is None:
-            if self.run_evaluation() is None:
-                return []
-        assert self.evaluation is not None and self._eval_data is not None
-        images, labels, class_names = self._eval_data
-        names = self._model.class_names if self._model is not None else class_names
-        pred = self.evaluation.predictions
-        probs = self.evaluation.probabilities
-        idx = np.flatnonzero((labels == true_class) & (pred == predicted))
-        self._gallery_indices = [int(i) for i in idx[:GALLERY_LIMIT]]
-        self.gallery.clear()
-
-        def nm(i: int) -> str:
-            return names[i] if i < len(names) else str(i)
-
-        for i in self._gallery_indices:
-            image = images[i].astype(np.float32) / 255.0
-            p = probs[i]
-            top = np.argsort(p)[::-1][:3]
-            item = QListWidgetItem(
-                QIcon(_pixmap(image, 56)), f"{nm(predicted)} {p[predicted] * 100:.0f}%"
-            )
-            item.setToolTip(
-                f"image #{i}: true {nm(true_class)}\n"
-                + "\n".join(f"{nm(int(c))}: {p[c] * 100:.1f}%" for c in top)
-            )
-            self.gallery.addItem(item)
-        what = "correctly classified" if true_class == predicted else "misclassified"
-        self.gallery_label.setText(
-            f"{len(idx)} image(s) of {nm(true_class)} predicted as {nm(predicted)} ({what})"
-            + (f"; showing the first {GALLERY_LIMIT}" if len(idx) > GALLERY_LIMIT else "")
-            + ". Double-click one to send it to Draw & Predict."
-        )
-        return self._gallery_indices
-
-    def send_gallery_image(self) -> None:
-        row = self.gallery.currentRow()
-        if self._eval_data is None or not 0 <= row < len(self._gallery_indices):
-            return
-        images, labels, class_names = self._eval_data
-        i = self._gallery_indices[row]
-        self._send(
-            images[i], f"{self.eval_set.currentText()} image #{i} (true {class_names[labels[i]]})"
-        )
-
     def send_probe(self) -> None:
         model = self._model or self.current_model()
         if model is None:
@@ -772,22 +527,9 @@ class QtInspectView(QWidget):
 
     def _on_progress(self, batch: SnapshotBatch) -> None:
         self._refresh_soon()
-        for snap in batch.snapshots:
-            if (
-                snap.val_confusion is not None
-                and snap.val_accuracy is not None
-                and self.session.job is not None
-            ):
-                self._show_confusion(np.asarray(snap.val_confusion), self.session.job.class_names)
-                cm = np.asarray(snap.val_confusion)
-                rows = cm.sum(axis=1)
-                per = np.divide(np.diag(cm), rows, out=np.full(len(rows), np.nan), where=rows > 0)
-                self._show_per_class(per, self.session.job.class_names)
-                self.eval_summary.setText(
-                    f"<b>Validation accuracy {snap.val_accuracy * 100:.1f}%</b> after epoch "
-                    f"{snap.epoch} (live; click a cell to see the images)"
-                )
-                self.evaluation = None  # the gallery re-evaluates with the newest weights
+        job = self.session.job
+        if job is not None:
+            self.evaluation_tab.show_live(batch.snapshots, job.class_names)
 
     def _on_run_finished(self, _result: TrainingResult) -> None:
         # After the other views have taken the new model, in its own turn of the event
@@ -801,15 +543,12 @@ class QtInspectView(QWidget):
         self._needs_evaluation = False
         self.refresh(force=True)
         if self._model is not None:
-            if "Validation" in [self.eval_set.itemText(i) for i in range(self.eval_set.count())]:
-                self.eval_set.blockSignals(True)
-                self.eval_set.setCurrentText("Validation")
-                self.eval_set.blockSignals(False)
-            self.run_evaluation_in_background()
+            self.evaluation_tab.choose("Validation")
+            self.evaluation_tab.run_evaluation_in_background()
 
     def _on_trained_changed(self) -> None:
         if not self.session.is_active:
-            self.evaluation = None
+            self.evaluation_tab.evaluation = None
             self.refresh(force=True)
 
     def _on_drawing_changed(self, _image: Any) -> None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-__all__ = ["DIVERGING_LUT", "QtTileCanvas", "TileGroup", "to_rgb_atlas", "to_uint8"]
+__all__ = ["DIVERGING_LUT", "QtTileCanvas", "TileGroup", "pixmap", "to_rgb_atlas", "to_uint8"]
 
 
 def _diverging_lut() -> np.ndarray:
@@ -58,6 +58,24 @@ def to_rgb_atlas(tiles: np.ndarray, symmetric: bool) -> tuple[np.ndarray, tuple[
     if symmetric:
         return np.ascontiguousarray(DIVERGING_LUT[flat]), levels
     return np.ascontiguousarray(np.repeat(flat[..., None], 3, axis=2)), levels
+
+
+def pixmap(image: np.ndarray, size: int) -> QPixmap:
+    """A float [0, 1] (H, W) or (C, H, W) image as a pixmap ``size`` pixels high (nearest)."""
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    u8 = np.clip(np.nan_to_num(a) * 255.0, 0, 255).astype(np.uint8)
+    if u8.ndim == 2:
+        u8 = np.ascontiguousarray(u8)
+        qimg = QImage(
+            u8.data, u8.shape[1], u8.shape[0], u8.strides[0], QImage.Format.Format_Grayscale8
+        )
+    else:
+        u8 = np.ascontiguousarray(u8.transpose(1, 2, 0))
+        qimg = QImage(u8.data, u8.shape[1], u8.shape[0], u8.strides[0], QImage.Format.Format_RGB888)
+    pix = QPixmap.fromImage(qimg.copy())
+    return pix.scaledToHeight(size, Qt.TransformationMode.FastTransformation)
 
 
 @dataclass

@@ -114,22 +114,22 @@ def test_layer_warnings_in_plain_words():
 def test_confusion_matrix_counts_every_validation_image_and_opens_a_gallery(trained, qtbot):
     context, train, inspect = trained
     n_val = len(train.session.job.val_data[1])
-    assert inspect.eval_set.currentText() == "Validation"
-    cm = inspect.confusion_matrix()
+    assert inspect.evaluation_tab.eval_set.currentText() == "Validation"
+    cm = inspect.evaluation_tab.confusion_matrix()
     assert cm is not None and cm.sum() == n_val == 40
-    table = inspect.confusion_table
+    table = inspect.evaluation_tab.confusion_table
     shown = sum(int(table.item(r, c).text()) for r in range(10) for c in range(10))
     assert shown == n_val
-    assert "accuracy" in inspect.eval_summary.text()
+    assert "accuracy" in inspect.evaluation_tab.eval_summary.text()
     # a misclassified cell if there is one, else a diagonal one
     off = [(t, p) for t in range(10) for p in range(10) if t != p and cm[t, p]]
     t, p = off[0] if off else (0, 0)
     table.cellClicked.emit(t, p)
-    assert inspect.gallery.count() == cm[t, p]
-    assert "%" in inspect.gallery.item(0).text()
-    inspect.gallery.setCurrentRow(0)
+    assert inspect.evaluation_tab.gallery.count() == cm[t, p]
+    assert "%" in inspect.evaluation_tab.gallery.item(0).text()
+    inspect.evaluation_tab.gallery.setCurrentRow(0)
     with qtbot.waitSignal(context.image_to_predict) as blocker:
-        inspect.send_gallery_button.click()
+        inspect.evaluation_tab.send_gallery_button.click()
     image, caption = blocker.args
     assert image.shape == (28, 28) and image.dtype == np.float32
     assert 0.0 <= image.min() and image.max() <= 1.0 and "true" in caption
@@ -137,11 +137,11 @@ def test_confusion_matrix_counts_every_validation_image_and_opens_a_gallery(trai
 
 def test_test_set_evaluation_per_class(trained):
     _, _, inspect = trained
-    inspect.eval_set.setCurrentText("Test (held out)")
+    inspect.evaluation_tab.eval_set.setCurrentText("Test (held out)")
     result = inspect.evaluation
     assert result is not None and result.confusion.sum() == 100
     assert result.per_class.shape == (10,)
-    heights = inspect.per_class_bars.opts["height"]
+    heights = inspect.evaluation_tab.per_class_bars.opts["height"]
     np.testing.assert_allclose(heights, np.nan_to_num(result.per_class) * 100)
 
 
@@ -168,4 +168,4 @@ def test_a_hidden_view_evaluates_when_shown(qtbot):
     assert inspect.evaluation is None  # nothing computed for a view nobody looks at
     with qtbot.waitSignal(inspect.evaluated, timeout=10000):
         inspect.show()
-    assert inspect.confusion_matrix().sum() == 40
+    assert inspect.evaluation_tab.confusion_matrix().sum() == 40
