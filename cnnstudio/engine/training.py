@@ -29,6 +29,13 @@ the pace:
 
 While the generator runs a step it owns the network: the consumer must read only the
 snapshots (every array in them is a read-only copy).
+
+Why one file of about 900 lines: the settings (``TrainConfig``), the remote control,
+the snapshot and the loop are one contract that is read together, and the loop
+(``_loop``) is one function so that a step reads top to bottom: the batch, the
+step, the divergence and memory checks with their restoring of the last good
+weights, and the throttled rich snapshot. ``fit`` and ``format_progress`` are thin
+wrappers for scripts and the command line.
 """
 
 from __future__ import annotations

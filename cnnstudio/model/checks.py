@@ -9,6 +9,11 @@ A fractional output size (``(I + 2P − K)/S`` not a whole number) is a *warning
 an error: the engine rounds down, as PyTorch does, and the last rows or columns of
 the padded input are simply never covered. Common networks (a 5x5 map pooled by 2)
 must still train.
+
+Why one file of a little over 600 lines: the walk (`infer`), the structural checks
+(cycles, inputs, outputs) and the plain-words messages for each kind of problem are
+read together when a message needs changing; the shape arithmetic itself is the
+engine's.
 """
 
 from __future__ import annotations
