@@ -48,7 +48,7 @@ def _format_for(out: Path, given: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnstudio.io import file_kind, load_architecture, load_project, load_trained_model
+    from cnnstudio.io import file_kind, load_project, load_trained_model, read_architecture
 
     src: Path = args.model
     out: Path = args.output
@@ -64,16 +64,16 @@ def run(args: argparse.Namespace) -> int:
 
     if fmt == "json":
         # The architecture alone: from a model, a project's graph, or an architecture file.
-        from cnnstudio.io import export_architecture
+        from cnnstudio.io import write_architecture
 
         kind = file_kind(src)
         if kind == "project":
             arch = load_project(src).architecture
         elif kind == "architecture":
-            arch = load_architecture(src)
+            arch = read_architecture(src)
         else:
             arch = load_trained_model(src).architecture
-        export_architecture(arch, out)
+        write_architecture(arch, out)
         print(f"wrote {out} (architecture, {len(arch.get('nodes', []))} nodes)")
         return 0
 

@@ -23,10 +23,6 @@ from cnnstudio.io.recovery import (
     write_recovery,
 )
 
-# The names the command line's export and the fuzz suite still use.
-load_architecture = read_architecture
-export_architecture = write_architecture
-
 __all__ = [
     "MODEL_SUFFIX",
     "PROJECT_SUFFIX",
@@ -35,12 +31,10 @@ __all__ = [
     "ProjectData",
     "RecoveryInfo",
     "TrainedModel",
-    "export_architecture",
     "export_numpy",
     "export_onnx",
     "file_kind",
     "has_recovery",
-    "load_architecture",
     "load_model",
     "load_project",
     "load_trained_model",

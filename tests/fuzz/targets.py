@@ -106,27 +106,22 @@ def load_arch_file(path: Path) -> None:
 
 
 def load_arch_file_io(path: Path) -> None:
-    from cnnstudio.io import load_architecture
+    from cnnstudio.io import read_architecture
 
-    load_architecture(path)
+    read_architecture(path)
 
 
 def build_network(value: Any) -> None:
     from cnnstudio.engine.network import Network
 
     net = Network.from_architecture(m.realize(value))
-    try:
-        if _small(net.input_shape, 20_000) and net.parameter_count() < 2_000_000:
-            try:
-                out = net.forward(np.zeros((1, *net.input_shape), np.float32))
-            except Exception as exc:
-                raise Invariant(
-                    f"it built, but forward failed: {type(exc).__name__}: {exc}"
-                ) from exc
-            if out.shape[0] != 1:
-                raise Invariant(f"one input, output {out.shape}")
-    finally:
-        net.close()
+    if _small(net.input_shape, 20_000) and net.parameter_count() < 2_000_000:
+        try:
+            out = net.forward(np.zeros((1, *net.input_shape), np.float32))
+        except Exception as exc:
+            raise Invariant(f"it built, but forward failed: {type(exc).__name__}: {exc}") from exc
+        if out.shape[0] != 1:
+            raise Invariant(f"one input, output {out.shape}")
 
 
 def build_graph(value: Any) -> None:
@@ -144,7 +139,7 @@ def build_graph(value: Any) -> None:
         and info.total_params < 2_000_000
     ):
         try:
-            compile_network(graph).close()
+            compile_network(graph)
         except (ModelError, EngineError) as exc:
             raise Invariant(f"inference calls it valid, the engine refuses it: {exc}") from exc
 

@@ -18,15 +18,15 @@ import pytest
 from cnnstudio.io import (
     ModelFileError,
     ProjectData,
-    export_architecture,
     file_kind,
     load_model,
     load_project,
     load_trained_model,
     save_model,
     save_project,
+    write_architecture,
 )
-from cnnstudio.io import load_architecture as load_arch_dict
+from cnnstudio.io import read_architecture as load_arch_dict
 from cnnstudio.model import ArchitectureFileError, load_architecture, load_preset, save_architecture
 from tests.io import archs
 from tests.io.conftest import make_bundle, rewrite_zip
@@ -86,7 +86,7 @@ def test_dev_zero_is_refused_with_bounded_memory():
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 from cnnstudio.io import ModelFileError, file_kind, load_model, load_project
-from cnnstudio.io import load_architecture as load_arch_dict
+from cnnstudio.io import read_architecture as load_arch_dict
 from cnnstudio.model import ArchitectureFileError, load_architecture
 print(file_kind("/dev/zero"))
 for load in (load_architecture, load_arch_dict, load_model, load_project):
@@ -160,7 +160,7 @@ def _savers(tmp_path: Path) -> dict[str, Callable[[Path], object]]:
         "model": lambda p: save_model(p, bundle),
         "project": lambda p: save_project(p, ProjectData(architecture=archs.lenet())),
         "architecture": lambda p: save_architecture(graph, p),
-        "architecture dict": lambda p: export_architecture(archs.lenet(), p),
+        "architecture dict": lambda p: write_architecture(archs.lenet(), p),
     }
 
 

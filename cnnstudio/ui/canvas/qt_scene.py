@@ -8,8 +8,6 @@ commands.
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import (
@@ -34,72 +32,9 @@ __all__ = ["QtGraphScene", "block_summary"]
 
 
 def block_summary(block: Block) -> str:
-    """The key parameters of a block in a few words: ``6 filters 5x5 pad 2``."""
-    p = block.params
-    t = block.type
-    if t == "Input":
-        return f"image {p['channels']}@{p['height']}x{p['width']}"
-    if t == "Conv2D":
-        parts = [f"{p['filters']} filters {_pair(p['kernel_size'])}"]
-        if p["stride"] != (1, 1):
-            parts.append(f"stride {_step(p['stride'])}")
-        pad = p["padding"]
-        if pad == "same" or pad == "valid":
-            parts.append(f"pad {pad}")
-        elif pad != (0, 0):
-            parts.append(f"pad {_step(pad)}")
-        return " ".join(parts)
-    if t in ("MaxPool2D", "AvgPool2D"):
-        parts = [f"{'max' if t == 'MaxPool2D' else 'avg'} {_pair(p['pool_size'])}"]
-        if p["stride"] is not None and p["stride"] != p["pool_size"]:
-            parts.append(f"stride {_step(p['stride'])}")
-        pad = p["padding"]
-        if pad in ("same", "valid"):
-            parts.append(f"pad {pad}")
-        elif pad != (0, 0):
-            parts.append(f"pad {_step(pad)}")
-        return " ".join(parts)
-    if t == "Dense":
-        return f"{p['units']} units"
-    if t == "Dropout":
-        return f"rate {p['rate']:g}"
-    if t == "LeakyReLU":
-        return f"slope {p['alpha']:g}"
-    if t == "PReLU":
-        return f"learned slopes, start {p['init']:g}"
-    if t == "BatchNorm":
-        return f"momentum {p['momentum']:g}"
-    if t in _FORMULAS:
-        return _FORMULAS[t]
-    if t == "Flatten":
-        return "maps → one vector"
-    if t == "Add":
-        return "sum of the branches"
-    if t == "Concatenate":
-        return "stack the branches' channels"
-    if t == "Output":
-        return "softmax + cross-entropy" if p["activation"] == "softmax" else "sigmoid + BCE"
-    return block.spec.description
-
-
-_FORMULAS = {
-    "ReLU": "max(0, x)",
-    "Sigmoid": "1 / (1 + e^−x)",
-    "Tanh": "tanh(x), between −1 and 1",
-}
-
-
-def _pair(value: Any) -> str:
-    if isinstance(value, tuple):
-        return f"{value[0]}x{value[1]}"
-    return str(value)
-
-
-def _step(value: Any) -> str:
-    """Stride and padding read best as one number when both sides agree (``pad 2``)."""
-    if isinstance(value, tuple) and value[0] == value[1]:
-        return str(value[0])
-    return _pair(value)
+    """The key parameters of a block in a few words: ``6 filters 5x5 pad 2`` (the engine
+    layer says them: ``BlockSpec.summary``)."""
+    return block.spec.summary(block.params)
 
 
 class QtGraphScene(QGraphicsScene):
