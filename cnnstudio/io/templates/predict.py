@@ -156,8 +156,8 @@ def preprocess_digit(image, out_size=(28, 28), invert="auto"):
     factor = min(box_h / crop.shape[0], box_w / crop.shape[1])
     new_h = min(box_h, max(1, round(crop.shape[0] * factor)))
     new_w = min(box_w, max(1, round(crop.shape[1] * factor)))
-    glyph = Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.LANCZOS)
-    glyph = np.clip(np.asarray(glyph, dtype=np.float32), 0.0, 1.0)
+    resized = Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.LANCZOS)
+    glyph = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
     mass = float(glyph.sum())
     if mass <= 0.0:
