@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from cnnstudio.data.preprocess import load_image_for_prediction, preprocess_digit
-from cnnstudio.io import ExportError, export_architecture, export_numpy, load_architecture
+from cnnstudio.io import ExportError, export_numpy, read_architecture, write_architecture
 from cnnstudio.io.numpy_export import template_path
 from tests.io import archs
 from tests.io.conftest import make_bundle
@@ -220,9 +220,9 @@ def test_export_over_an_earlier_export(tmp_path):
 
 def test_architecture_json_round_trip(tmp_path):
     arch = archs.residual()
-    path = export_architecture(arch, tmp_path / "a.json")
+    path = write_architecture(arch, tmp_path / "a.json")
     assert json.loads(path.read_text()) == arch
-    assert load_architecture(path) == arch
+    assert read_architecture(path) == arch
 
 
 def test_vector_input_model_cannot_be_a_predictor(tmp_path):
