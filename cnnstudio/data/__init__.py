@@ -1,9 +1,10 @@
 """Datasets and image preprocessing for CNN Studio (NumPy and Pillow only, no Qt).
 
-Sources: the built-in MNIST sample (:func:`load_builtin`), IDX files
+Sources: the built-in MNIST and CIFAR-10 samples (:func:`load_builtin`), IDX files
 (:func:`load_idx`, :func:`load_idx_dir`), image folders (:func:`load_image_folder`),
-CSV files (:func:`load_csv`), the user's drawings (:class:`SampleCollection`), and
-one entry point for the command line (:func:`load_dataset`). Everything becomes a
+CSV files (:func:`load_csv`), CIFAR-10's binary batches (``data.cifar.load_cifar``),
+the user's drawings (:class:`SampleCollection`), and one dispatch for the command line
+and the Train view (``data.loader``: :func:`load_dataset`, ``load_source``). Everything becomes a
 :class:`Dataset` of uint8 (N, C, H, W) images. Training uses
 :func:`make_transform` (normalisation + augmentation per batch); prediction uses
 :func:`preprocess_digit` / :func:`load_image_for_prediction` and the same

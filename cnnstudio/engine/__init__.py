@@ -1,6 +1,6 @@
 """The NumPy engine: layers, kernels, the Network, losses, optimizers, training (no Qt).
 
-See ../shared/DESIGN.md ("Engine contract") and docs/file-formats.md.
+See docs/architecture.md ("The engine contract", "Two tiers") and docs/file-formats.md.
 """
 
 from cnnstudio.engine.errors import DivergenceError, EngineError, ShapeError, TrainingMemoryError

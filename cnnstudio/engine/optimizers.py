@@ -28,12 +28,11 @@ ParamList = Iterable[tuple[str, np.ndarray, np.ndarray]]
 
 #: State values smaller than this in magnitude are set to zero every ``FLUSH_EVERY``
 #: steps. A parameter whose gradient stays zero (the weights of a ReLU unit that never
-#: fires) has its momentum or moments decay geometrically, and below ~1.2e-38 float32
-#: numbers are subnormal: arithmetic on them is ~50x slower on x86. Measured on LeNet-5:
-#: 6% of the momentum buffer subnormal after 3,000 steps made SGD's update 1.75x slower,
-#: and in a network whose ReLUs had all died, 95% and 10x slower. A value under 1e-30
-#: moves no weight above ~1e-23 (float32 keeps 24 bits), so flushing it changes nothing
-#: a user can see.
+#: fires) has its momentum or moments decay geometrically until they are subnormal
+#: (below ~1.2e-38 in float32), where x86 arithmetic is many times slower, so a network
+#: with dead units would slow down the longer it trains (benchmarks/README.md, "The
+#: benchmark timed dying networks"). A value under 1e-30 moves no weight above ~1e-23
+#: (float32 keeps 24 bits), so flushing it changes nothing a user can see.
 FLUSH_BELOW = 1e-30
 #: Steps between flushes: a state decaying by 0.5 a step takes 26 steps to fall from
 #: ``FLUSH_BELOW`` to the subnormal range (0.9, the usual momentum: 173 steps).

@@ -1,6 +1,8 @@
 """The document a user edits: the architecture graph, block registry, shape checks, compiling.
 
-Pure Python + psygnal; no Qt (see DESIGN.md). Views in ``cnnstudio.ui`` mirror it.
+Also the open project, the training session and the Learn lab's numbers (``learn``).
+Pure Python + psygnal; no Qt (docs/architecture.md, "Layers, and who may import whom").
+Views in ``cnnstudio.ui`` mirror it.
 """
 
 from cnnstudio.model.checks import BlockInfo, NetworkInfo, format_shape

@@ -1,7 +1,10 @@
 """Compiling: a graph the user built becomes an engine ``Network``.
 
-:func:`compile_network` is the one way from a graph to a network: the Train view, the
-command line's ``train`` and the self-test all go through it.
+:func:`compile_network` is a graph's way to a network: the graph's architecture dict
+(``model.architecture.graph_to_architecture``), then ``Network.from_architecture``. The
+command line's ``train`` and the self-test call it; the Train view takes the same two
+steps in turn, the dict when it checks the graph (``ui/train/train_settings.py``,
+``graph_state``) and the network in ``model.session.make_job``.
 """
 
 from __future__ import annotations

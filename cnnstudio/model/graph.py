@@ -29,6 +29,12 @@ edit                               undo
 Redo must pass the same ``block_id`` again so later commands keep referring to the
 right block. After any such round trip :meth:`Graph.to_architecture` is equal to
 what it was before.
+
+Why one file of about 900 lines: ``Graph`` is one class whose edits all keep the same
+private state consistent (the blocks, the links and the index of the links into each
+block) and re-run inference once per edit or batch; split over files, that rule would
+be too. Shape checks (``checks.py``), reading and writing architectures
+(``architecture.py``) and the block table (``registry.py``) already live outside.
 """
 
 from __future__ import annotations

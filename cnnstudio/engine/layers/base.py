@@ -1,4 +1,4 @@
-"""The layer contract every engine layer follows (see ../shared/DESIGN.md, "Engine contract").
+"""The layer contract every engine layer follows (docs/architecture.md, "The engine contract").
 
 Public tensors are float32 and NCHW: ``(N, C, H, W)`` for images, ``(N, F)`` for
 vectors. A *shape* in this package is the per-sample shape without the batch axis:

@@ -159,7 +159,8 @@ class Dense(Layer):
         """Reproduces ``reference.dense.Dense.backward`` (batch-last)."""
         x = ctx["x"]
         if x.shape[1] == 1:
-            # An outer product: matmul with an inner length of 1 is ~20x slower here.
+            # An outer product: matmul with an inner length of 1 is far slower than a
+            # broadcast multiply (benchmarks/README.md, "Figures quoted in the code").
             np.multiply(dout, x.T, out=grads["w"])
         else:
             np.matmul(dout, x.T, out=grads["w"])

@@ -1,4 +1,11 @@
-"""The Build page: canvas, toolbar and status strip, plus the palette and inspector docks."""
+"""The Build page: canvas, toolbar and status strip, plus the palette and inspector docks.
+
+Why one file of about 670 lines: ``QtBuildView`` is the one place where every edit made
+on the canvas, the palette, the inspector, the menus or the clipboard becomes an undo
+command (``commands.py``), and those paths are read together. The items, the scene,
+the canvas widget, the palette, the inspector and the commands each have their own
+file already; what stays here is that wiring.
+"""
 
 from __future__ import annotations
 
