@@ -1,7 +1,8 @@
 """Guard against PySide6 builds that leak references to None (6.12.0 on Python 3.11).
 
 Such a build passes short GUI tests, then aborts the interpreter after a few thousand
-Qt calls ("Fatal Python error: none_dealloc"). The pin in pyproject.toml keeps PySide6 below 6.12.
+Qt calls ("Fatal Python error: none_dealloc"). The pin in pyproject.toml keeps PySide6
+below 6.12.
 """
 
 from __future__ import annotations
