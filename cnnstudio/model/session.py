@@ -32,9 +32,11 @@ import numpy as np
 from cnnstudio.engine.errors import DivergenceError, EngineError
 from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.engine.metrics import n_classes_of
-from cnnstudio.engine.network import Network
 from cnnstudio.engine.training import TrainConfig, TrainingControl, TrainingSnapshot, train
 from cnnstudio.io.model_file import TrainedModel
+from cnnstudio.model.architecture import graph_to_architecture
+from cnnstudio.model.compile import compile_network
+from cnnstudio.model.graph import Graph
 
 __all__ = [
     "BATCH_INTERVAL",
@@ -161,7 +163,7 @@ class TrainingJob:
 
 
 def make_job(
-    architecture: dict[str, Any],
+    graph: Graph,
     train_set: Any,
     val_set: Any,
     config: TrainConfig,
@@ -173,17 +175,20 @@ def make_job(
     name: str = "Run",
     settings: dict[str, Any] | None = None,
 ) -> TrainingJob:
-    """A job training a new network built from ``architecture`` on ``train_set``.
+    """A job training a new network compiled from ``graph`` on ``train_set``.
 
     ``train_set`` and ``val_set`` (or None) are ``data.Dataset`` s. Class names are
     padded with numbers when the network has more outputs than the data has classes.
 
     Raises
     ------
+    GraphError
+        When the graph is not a valid network yet.
     EngineError
         When the architecture cannot be built, or gives fewer classes than the data has.
     """
-    network = Network.from_architecture(architecture, seed=seed)
+    network = compile_network(graph, seed=seed)
+    architecture = graph_to_architecture(graph)
     n_classes = n_classes_of(network)
     if n_classes < train_set.num_classes:
         raise EngineError(

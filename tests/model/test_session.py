@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cnnstudio.engine.training import TrainConfig
+from cnnstudio.model.graph import Graph
 from cnnstudio.model.session import (
     BATCH_INTERVAL,
     EMA_DECAY,
@@ -53,7 +54,14 @@ def job(epochs: int = 2, **config):
     split = tiny_split()
     train, val = split.train.split(0.2, seed=0)
     cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, snapshot_interval=0.0, **config)
-    return make_job(TINY_ARCH, train, val, cfg, name="Run 1", settings={"epochs": epochs})
+    return make_job(
+        Graph.from_architecture(TINY_ARCH),
+        train,
+        val,
+        cfg,
+        name="Run 1",
+        settings={"epochs": epochs},
+    )
 
 
 def drive(session: TrainingSession, batches, *, until=None) -> list:

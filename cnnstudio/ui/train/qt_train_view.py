@@ -363,7 +363,7 @@ class QtTrainView(QWidget):
             train, val = self.training_data()
             transform, val_transform, norm = transforms_for(settings, train.images)
             return make_job(
-                arch,
+                self.project.graph,
                 train,
                 val,
                 settings.train_config(threads=1),
