@@ -379,7 +379,7 @@ def _infer_block(
         return
     w.output = tuple(int(d) for d in out)
     w.weights = sum(math.prod(s) for s in layer.weight_shapes(in_shape).values())
-    w.params = spec.parameter_count(params, in_shapes)
+    w.params = layer.parameter_count_for(in_shape)
     if spec.type in ("Conv2D", "MaxPool2D", "AvgPool2D"):
         w.formula, warnings = _window_arithmetic(spec, params, in_shapes[0])
         w.warnings.extend(warnings)

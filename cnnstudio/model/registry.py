@@ -319,13 +319,6 @@ class BlockSpec:
         """
         return layer_from_config(*self.to_engine(params), name=where)
 
-    def parameter_count(self, params: Mapping[str, Any], input_shapes: Sequence[tuple]) -> int:
-        """Trainable parameters for these inputs, as the engine layer counts them."""
-        if not input_shapes:
-            return 0
-        shape = input_shapes if self.is_merge else input_shapes[0]
-        return self.engine_layer(params).parameter_count_for(shape)
-
     def summary(self, params: Mapping[str, Any]) -> str:
         """The block's key settings in a few words for the canvas (``6 filters 5x5 pad 2``),
         as its engine layer says them; the Output block names its loss."""

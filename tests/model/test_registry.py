@@ -158,9 +158,24 @@ def test_a_block_summary_is_its_engine_layers_own(block, params, words):
 
 
 def test_parameter_counts_are_the_engine_layers():
-    conv = block_spec("Conv2D")
-    params = conv.validate_params({"filters": 6, "kernel_size": 5})
-    assert conv.parameter_count(params, [(1, 28, 28)]) == 6 * 25 + 6
-    bn = block_spec("BatchNorm")
-    assert bn.parameter_count(bn.defaults(), [(16, 5, 5)]) == 32  # not the running stats
-    assert block_spec("Add").parameter_count({}, [(3, 4, 4), (3, 4, 4)]) == 0
+    """The canvas shows the count the engine layer gives (one formula, in the engine)."""
+    from cnnstudio.model import Graph
+
+    g = Graph.from_architecture(
+        {
+            "format": "cnnstudio-architecture",
+            "version": 1,
+            "nodes": [
+                {"id": "in", "type": "Input", "config": {"shape": [1, 28, 28]}, "inputs": []},
+                {
+                    "id": "c",
+                    "type": "Conv2D",
+                    "config": {"filters": 6, "kernel_size": 5},
+                    "inputs": ["in"],
+                },
+                {"id": "bn", "type": "BatchNorm", "config": {}, "inputs": ["c"]},
+            ],
+        }
+    )
+    assert g.info("c").params == 6 * 25 + 6
+    assert g.info("bn").params == 12  # scale and shift per channel, not the running stats
