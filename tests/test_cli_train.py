@@ -276,3 +276,14 @@ def test_running_out_of_memory_is_one_line_and_keeps_the_last_good_model(
     assert f"Saved the last good weights to {out}" in err[1]
     summary = load_model(out).training_summary
     assert summary["outcome"] == "out of memory" and summary["steps"] == 2
+
+
+def test_the_readable_engine_trains_from_the_command_line(trained_model):
+    folder, _, _ = trained_model
+    proc = cnnstudio(
+        "train", "--arch", str(folder / "tiny.json"), "--data", "mnist-sample", "--epochs", "1",
+        "--kernels", "reference", "--out", str(folder / "readable.cnnmodel"), cwd=folder,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "readable (reference) engine" in proc.stderr
+    assert (folder / "readable.cnnmodel").exists()

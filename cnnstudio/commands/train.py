@@ -91,6 +91,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "~1.7x as fast on an idle 2-core machine; not used with BatchNorm or Dropout)",
     )
     parser.add_argument(
+        "--kernels",
+        choices=("fast", "reference"),
+        default="fast",
+        help="engine tier: fast (default) or reference, the readable NumPy tier in "
+        "cnnstudio/engine/reference/ (several times slower; one process)",
+    )
+    parser.add_argument(
         "--out", metavar="MODEL.cnnmodel", type=path_arg, help="where to save the model"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -335,6 +342,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         snapshot_interval=3600.0,  # no rich snapshots needed here beyond epoch ends
         threads=args.threads,
         processes=args.processes,
+        kernels=args.kernels,
     )
     name = arch.get("name", "network")
 
@@ -369,6 +377,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         + (f", validating on {len(val_set):,}" if val_set is not None else "")
         + f"; {args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epoch(s)"
         + (f", {args.processes} processes" if args.processes > 1 else "")
+        + (", readable (reference) engine" if args.kernels == "reference" else "")
         + "\n"
     )
     bar = None if args.quiet else ProgressBar(err)

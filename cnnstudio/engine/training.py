@@ -137,6 +137,10 @@ class TrainConfig:
         program keeps a core busy. Helpers start with the run and stop at its end.
         Networks with BatchNorm or Dropout, and batches under 8 samples a process,
         train in this process only.
+    kernels : {"fast", "reference"}
+        The engine tier the run trains on (``Network.set_kernels``): ``"reference"`` is
+        the readable NCHW tier a student can step through in a debugger, several times
+        slower; it trains in this process only.
     """
 
     epochs: int = 5
@@ -156,6 +160,7 @@ class TrainConfig:
     snapshot_interval: float = 0.25
     threads: int | None = 1
     processes: int = 1
+    kernels: str = "fast"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -208,6 +213,8 @@ class TrainConfig:
             raise bad("threads", "None or an integer from 1 to 1024")
         if not _is_int(self.processes) or not 1 <= self.processes <= 64:
             raise bad("processes", "an integer from 1 to 64")
+        if self.kernels not in ("fast", "reference"):
+            raise bad("kernels", "'fast' or 'reference'")
 
     def make_optimizer(self) -> Optimizer:
         """The optimizer these settings describe."""
@@ -596,8 +603,10 @@ def _run(
         limiter: Any = threadpool_limits(limits=config.threads, user_api="blas")
     else:
         limiter = contextlib.nullcontext()
+    if hasattr(network, "set_kernels") and network.kernels != config.kernels:
+        network.set_kernels(config.kernels)
     parallel: Any = None
-    if config.processes > 1 and hasattr(network, "flat_parameters"):
+    if config.processes > 1 and config.kernels == "fast" and hasattr(network, "flat_parameters"):
         from cnnstudio.engine.parallel import DataParallel
 
         parallel = DataParallel(network, config.processes)

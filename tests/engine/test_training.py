@@ -636,3 +636,30 @@ def test_two_processes_share_the_steps_and_the_helper_ends_with_the_run():
     assert helpers == [0, 1]
     assert not multiprocessing.active_children()  # closed when the run ended
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-3)
+
+
+def test_the_readable_engine_trains_the_same_run_as_the_fast_one():
+    """kernels="reference": the run goes through engine/reference/ and learns the same
+    weights as the fast tier, up to float rounding."""
+    from cnnstudio.engine.network import Network
+
+    rng = np.random.default_rng(0)
+    x = rng.random((48, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 48)
+    runs = {}
+    for kernels in ("fast", "reference"):
+        net = Network.from_architecture(lenet_architecture(), seed=3)
+        config = TrainConfig(epochs=1, batch_size=16, lr=1e-3, kernels=kernels)
+        for _ in train(net, (x, y), None, config):
+            assert net.kernels == kernels
+        runs[kernels] = net.get_weights()
+    for key, fast in runs["fast"].items():
+        np.testing.assert_allclose(runs["reference"][key], fast, rtol=1e-3, atol=1e-5)
+    assert not weights_equal(
+        runs["fast"], Network.from_architecture(lenet_architecture(), seed=3).get_weights()
+    )
+
+
+def test_an_unknown_engine_tier_is_refused_by_name():
+    with pytest.raises(EngineError, match="kernels"):
+        TrainConfig(kernels="turbo")

@@ -88,6 +88,9 @@ class TrainSettings:
     # Processes sharing each batch (engine Network.set_processes); 1 keeps the second
     # core free for the window, as DESIGN.md advises while the GUI runs.
     processes: int = 1
+    # The readable engine tier (engine/reference/): slower, but every step can be
+    # followed in a debugger.
+    readable_engine: bool = False
 
     def flat(self) -> dict[str, Any]:
         """One value per form setting (``SETTING_SPECS``): the augmentations unpacked,
@@ -145,6 +148,7 @@ class TrainSettings:
             snapshot_interval=snapshot_interval,
             threads=threads,
             processes=max(1, min(int(self.processes), 64)),
+            kernels="reference" if self.readable_engine else "fast",
         )
 
     def augmentation_object(self) -> Augmentation:
@@ -254,6 +258,18 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
             "up to ~1.7x faster on an otherwise idle computer, slower when another program\n"
             "keeps a core busy. The helper starts with each run (about half a second).\n"
             "Networks with BatchNorm or Dropout, and batches under 16, train on one core."
+        ),
+    ),
+    _spec(
+        "optimizer",
+        "readable_engine",
+        "Readable engine (slower)",
+        "bool",
+        help=(
+            "Train on the engine's readable tier (cnnstudio/engine/reference/): plain\n"
+            "NumPy im2col, two matrix products and col2im per convolution, several times\n"
+            "slower than the fast tier, with the same numbers up to rounding. Use it to\n"
+            "step through a training step in a debugger. Trains on one core."
         ),
     ),
     _spec("augmentation", "shift", "Shift", "int", min=0, max=8, suffix=" px"),

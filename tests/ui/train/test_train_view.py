@@ -529,3 +529,12 @@ def test_a_train_and_test_image_folder_gives_a_held_out_part(view, tmp_path):
     assert split.train.class_names == ["dark", "light"] and len(split.train) == 8
     assert split.test is not None and len(split.test) == 4
     assert "4 held out" in view.data.dataset_label.text()
+
+
+def test_the_readable_engine_setting_makes_runs_use_the_reference_tier():
+    from cnnstudio.ui.train.train_settings import SETTING_SPECS, TrainSettings
+
+    assert "readable_engine" in {spec.name for spec in SETTING_SPECS}
+    assert TrainSettings().train_config().kernels == "fast"
+    assert TrainSettings(readable_engine=True).train_config().kernels == "reference"
+    assert TrainSettings.from_dict({"readable_engine": True}).readable_engine is True
