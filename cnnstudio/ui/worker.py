@@ -198,7 +198,8 @@ def limit_gui_blas_threads(threads: int = 1) -> None:
     """Run BLAS with ``threads`` threads in this (GUI) process from now on.
 
     With two BLAS threads and another busy process on a 2-core machine, training
-    and inference slowed down 3-13x; one thread was barely affected. The engine
+    and inference slow down several times over (benchmarks/README.md); one thread
+    is barely affected. The engine
     limits its own training loop, but that limit is lifted when a run ends, and
     evaluations on the GUI thread would then collapse. Doing it once at start-up
     also keeps threadpoolctl's first library scan out of the first training step.

@@ -85,8 +85,8 @@ class TrainSettings:
     val_split: float = 0.1
     augmentation: dict[str, Any] = field(default_factory=dict)
     normalize: bool = False
-    # Processes sharing each batch (engine Network.set_processes); 1 keeps the second
-    # core free for the window, as DESIGN.md advises while the GUI runs.
+    # Processes sharing each batch (TrainConfig.processes, engine.parallel.DataParallel);
+    # 1 keeps the second core free for the window while the GUI runs.
     processes: int = 1
     # The readable engine tier (engine/reference/): slower, but every step can be
     # followed in a debugger.
