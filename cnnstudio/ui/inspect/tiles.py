@@ -1,9 +1,9 @@
 """A painted grid of small images in labelled groups (feature maps, kernels, galleries).
 
 One QImage per group (an atlas of its tiles side by side) is drawn tile by tile, so
-repainting dozens of feature maps costs a handful of draw calls, not one per pixel. Levels are fixed per
-group (the group's own range, or symmetric around 0 for weights), so channels of one
-layer compare honestly.
+repainting dozens of feature maps costs a handful of draw calls, not one per pixel.
+Levels are fixed per group (the group's own range, or symmetric around 0 for weights),
+so channels of one layer compare honestly.
 """
 
 from __future__ import annotations
