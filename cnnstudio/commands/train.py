@@ -151,7 +151,7 @@ def _load_data(args: argparse.Namespace, graph: Any) -> Any:
 def _fit_to_data(graph: Any, args: argparse.Namespace, data: Any) -> list[str]:
     """Make the network's input and output fit ``data``: a preset is adapted (the notes
     say how), an architecture file that does not fit is refused naming the layer."""
-    from cnnstudio.data.dataset import shape_text
+    from cnnstudio.engine.layers.base import format_shape
 
     adapt = bool(args.preset)
     source = args.data
@@ -159,15 +159,15 @@ def _fit_to_data(graph: Any, args: argparse.Namespace, data: Any) -> list[str]:
     want = tuple(data.input_shape)
     inputs = [b for b in graph.blocks.values() if b.type == "Input"]
     if inputs and graph.input_shape != want:
-        have = shape_text(graph.input_shape)
+        have = format_shape(graph.input_shape)
         if not adapt:
             raise CLIError(
                 f"{args.arch}: the input layer '{inputs[0].label}' takes {have} images, but "
-                f"{source} has {shape_text(want)} images; set its shape to {shape_text(want)} "
+                f"{source} has {format_shape(want)} images; set its shape to {format_shape(want)} "
                 "or use data of that size"
             )
         graph.set_input_shape(want)
-        notes.append(f"{graph.name}'s input set to {shape_text(want)} for this dataset")
+        notes.append(f"{graph.name}'s input set to {format_shape(want)} for this dataset")
     k = data.num_classes
     outputs = [b for b in graph.blocks.values() if b.type == "Output"]
     if len(outputs) == 1 and outputs[0].params.get("activation") == "softmax":

@@ -28,7 +28,6 @@ from cnnstudio.data.dataset import (
     SkippedFile,
     batch_indices,
     concatenate,
-    shape_text,
     stratified_split_indices,
 )
 from cnnstudio.data.errors import DatasetError
@@ -84,7 +83,6 @@ __all__ = [
     "preprocess_digit",
     "preview_grid",
     "read_idx",
-    "shape_text",
     "stratified_split_indices",
     "to_gray01",
 ]

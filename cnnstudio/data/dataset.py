@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnstudio.data.errors import DatasetError, printable_path
+from cnnstudio.engine.layers.base import format_shape
 
 __all__ = [
     "Dataset",
@@ -15,15 +16,8 @@ __all__ = [
     "SkippedFile",
     "batch_indices",
     "concatenate",
-    "shape_text",
     "stratified_split_indices",
 ]
-
-
-def shape_text(shape: Sequence[int]) -> str:
-    """Format a (C, H, W) shape in the notes' ``C@HxW`` notation."""
-    c, h, w = shape
-    return f"{c}@{h}x{w}"
 
 
 @dataclass(frozen=True)
@@ -146,7 +140,7 @@ class Dataset:
 
     def __repr__(self) -> str:
         return (
-            f"Dataset({self.name!r}, {len(self)} images, {shape_text(self.input_shape)}, "
+            f"Dataset({self.name!r}, {len(self)} images, {format_shape(self.input_shape)}, "
             f"{self.num_classes} classes)"
         )
 
@@ -176,7 +170,7 @@ class Dataset:
     def summary(self) -> str:
         """One line for a status bar or the command line."""
         return (
-            f"{self.name}: {len(self)} images of {shape_text(self.input_shape)}, "
+            f"{self.name}: {len(self)} images of {format_shape(self.input_shape)}, "
             f"{self.num_classes} classes"
         )
 
@@ -276,8 +270,8 @@ def concatenate(first: Dataset, second: Dataset, name: str | None = None) -> Dat
     """
     if first.input_shape != second.input_shape:
         raise DatasetError(
-            f"cannot combine {first.name!r} ({shape_text(first.input_shape)}) with "
-            f"{second.name!r} ({shape_text(second.input_shape)}): the images must have the "
+            f"cannot combine {first.name!r} ({format_shape(first.input_shape)}) with "
+            f"{second.name!r} ({format_shape(second.input_shape)}): the images must have the "
             "same size and colour mode"
         )
     names = list(first.class_names)

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnstudio.data.dataset import Dataset, shape_text
+from cnnstudio.data.dataset import Dataset
 from cnnstudio.data.errors import DatasetError
+from cnnstudio.engine.layers.base import format_shape
 
 __all__ = ["Sample", "SampleCollection"]
 
@@ -100,8 +101,8 @@ class SampleCollection:
         label = self._check_label(label)
         if self._images and a.shape != self._images[0].shape:
             raise DatasetError(
-                f"this sample is {shape_text(a.shape)} but the collection holds "
-                f"{shape_text(self._images[0].shape)} samples; draw at the same input size"
+                f"this sample is {format_shape(a.shape)} but the collection holds "
+                f"{format_shape(self._images[0].shape)} samples; draw at the same input size"
             )
         self._images.append(a)
         self._labels.append(label)

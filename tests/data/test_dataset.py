@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnstudio.data import Dataset, DatasetError, batch_indices, concatenate, shape_text
+from cnnstudio.data import Dataset, DatasetError, batch_indices, concatenate
+from cnnstudio.engine.layers.base import format_shape
 
 
 def make(n_per_class=(10, 20, 30), shape=(1, 8, 8), names=None, seed=0):
@@ -21,7 +22,7 @@ def test_basic_facts():
     assert ds.color_mode == "L"
     assert ds.images.dtype == np.uint8 and ds.labels.dtype == np.int64
     assert ds.counts().tolist() == [10, 20, 30]
-    assert shape_text(ds.input_shape) == "1@8x8"
+    assert format_shape(ds.input_shape) == "1@8x8"
     assert "60 images of 1@8x8, 3 classes" in ds.summary()
 
 
