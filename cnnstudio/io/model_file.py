@@ -84,7 +84,7 @@ class TrainedModel:
     training_summary : dict
         Free-form JSON: epochs, accuracy, dataset, date...
     format_version : int
-        The model format version the bundle was read from (or will be written as).
+        The model format version the model was read from (or will be written as).
     app_version : str
         The CNN Studio version that wrote it.
     """
@@ -114,7 +114,7 @@ class TrainedModel:
         digit: bool | None = None,
         training_summary: dict[str, Any] | None = None,
     ) -> TrainedModel:
-        """A bundle holding a copy of ``network``'s architecture and weights.
+        """A model holding a copy of ``network``'s architecture and weights.
 
         Parameters
         ----------
@@ -233,38 +233,38 @@ class TrainedModel:
         }
 
 
-def _checked_network(bundle: TrainedModel, path: v.PathLike, prefix: str = "") -> Any:
-    """Build the bundle's network, check weights, class names and input shape; set weights."""
-    net = v.build_network(path, bundle.architecture, f"{prefix}architecture")
-    weights = v.check_weights(path, net, bundle.weights, f"{prefix}weights")
+def _checked_network(model: TrainedModel, path: v.PathLike, prefix: str = "") -> Any:
+    """Build the model's network, check weights, class names and input shape; set weights."""
+    net = v.build_network(path, model.architecture, f"{prefix}architecture")
+    weights = v.check_weights(path, net, model.weights, f"{prefix}weights")
     net.set_weights(weights)
     n = n_classes_of(net)
-    if len(bundle.class_names) != n:
+    if len(model.class_names) != n:
         raise ModelFileError(
             path,
-            f"{prefix}class names do not fit the architecture: {len(bundle.class_names)} "
+            f"{prefix}class names do not fit the architecture: {len(model.class_names)} "
             f"names for {n} output classes",
         )
-    if tuple(bundle.input_shape) != tuple(net.input_shape):
+    if tuple(model.input_shape) != tuple(net.input_shape):
         raise ModelFileError(
             path,
-            f"{prefix}input shape {list(bundle.input_shape)} differs from the architecture's "
+            f"{prefix}input shape {list(model.input_shape)} differs from the architecture's "
             f"Input {list(net.input_shape)}",
         )
     return net
 
 
-def bundle_members(bundle: TrainedModel, path: v.PathLike) -> list[tuple[str, bytes]]:
-    """The zip members of ``bundle`` after checking it (so we never write what we cannot read)."""
-    v.check_class_names(path, bundle.class_names, "class names")
-    v.check_preprocessing(path, bundle.preprocessing, "preprocessing")
-    v.check_object(path, bundle.training_summary, "training summary")
-    check_text_names(path, bundle.class_names, "class name")
-    _checked_network(bundle, path)
-    weights = {k: np.ascontiguousarray(a, dtype=np.float32) for k, a in bundle.weights.items()}
+def model_members(model: TrainedModel, path: v.PathLike) -> list[tuple[str, bytes]]:
+    """The zip members of ``model`` after checking it (so we never write what we cannot read)."""
+    v.check_class_names(path, model.class_names, "class names")
+    v.check_preprocessing(path, model.preprocessing, "preprocessing")
+    v.check_object(path, model.training_summary, "training summary")
+    check_text_names(path, model.class_names, "class name")
+    _checked_network(model, path)
+    weights = {k: np.ascontiguousarray(a, dtype=np.float32) for k, a in model.weights.items()}
     return [
-        ("meta.json", saved_json(path, bundle.meta(), "the model's metadata")),
-        ("architecture.json", saved_json(path, bundle.architecture, "the architecture")),
+        ("meta.json", saved_json(path, model.meta(), "the model's metadata")),
+        ("architecture.json", saved_json(path, model.architecture, "the architecture")),
         ("weights.npz", npz_bytes(weights)),
     ]
 
@@ -295,8 +295,8 @@ def saved_json(path: v.PathLike, obj: Any, what: str) -> bytes:
         raise ModelFileError(path, f"cannot be saved: {what} is {exc.reason}") from None
 
 
-def save_model(path: str | os.PathLike[str], bundle: TrainedModel) -> Path:
-    """Write ``bundle`` to ``path`` atomically (a crash mid-save keeps the old file).
+def save_model(path: str | os.PathLike[str], model: TrainedModel) -> Path:
+    """Write ``model`` to ``path`` atomically (a crash mid-save keeps the old file).
 
     Returns the path written. The ``.cnnmodel`` suffix is not added; callers (file
     dialogs, the command line) choose the name.
@@ -304,11 +304,11 @@ def save_model(path: str | os.PathLike[str], bundle: TrainedModel) -> Path:
     Raises
     ------
     ModelFileError
-        If the bundle is inconsistent (weights that do not fit the architecture...)
+        If the model is inconsistent (weights that do not fit the architecture...)
         or the file cannot be written.
     """
     path = Path(path)
-    write_zip_atomic(path, bundle_members(bundle, path), _KIND)
+    write_zip_atomic(path, model_members(model, path), _KIND)
     return path
 
 
@@ -337,14 +337,14 @@ def load_model(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS)
         v.check_architecture(path, arch, "architecture.json")
         weights = z.read_npz("weights.npz", limits.weights_bytes)
     v.precheck_sizes(path, arch, weights, "weights.npz")
-    bundle = bundle_from_meta(path, meta, arch, weights, "meta.json", version)
-    bundle._network = _checked_network(bundle, path)
+    model = model_from_meta(path, meta, arch, weights, "meta.json", version)
+    model._network = _checked_network(model, path)
     # The checked float32 copies, so callers see exactly what the network holds.
-    bundle.weights = bundle._network.get_weights()
-    return bundle
+    model.weights = model._network.get_weights()
+    return model
 
 
-def bundle_from_meta(
+def model_from_meta(
     path: Path,
     meta: dict[str, Any],
     arch: dict[str, Any],

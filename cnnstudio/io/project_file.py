@@ -33,8 +33,8 @@ from cnnstudio.io.errors import ModelFileError
 from cnnstudio.io.model_file import (
     TrainedModel,
     _checked_network,
-    bundle_from_meta,
     check_text_names,
+    model_from_meta,
     saved_json,
 )
 from cnnstudio.io.zipfmt import (
@@ -278,10 +278,10 @@ def load_project(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMIT
             path, trained_meta.get("architecture"), "the trained model's architecture"
         )
         v.precheck_sizes(path, t_arch, weights or {}, "trained model weights")
-        bundle = bundle_from_meta(path, trained_meta, t_arch, weights or {}, "trained model")
-        bundle._network = _checked_network(bundle, path, "trained model ")
-        bundle.weights = bundle._network.get_weights()
-        project.trained = bundle
+        model = model_from_meta(path, trained_meta, t_arch, weights or {}, "trained model")
+        model._network = _checked_network(model, path, "trained model ")
+        model.weights = model._network.get_weights()
+        project.trained = model
     if samples_meta is not None:
         project.samples = _load_samples(path, samples_meta, samples_arrays or {})
     return project
