@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cnnstudio.engine.errors import EngineError
-from cnnstudio.engine.losses import labels_to_int, loss_for, sigmoid
+from cnnstudio.engine.losses import labels_to_int, loss_for, sigmoid, softmax
 
 __all__ = [
     "Evaluation",
@@ -112,10 +112,7 @@ def probabilities_from_logits(logits: np.ndarray, output_activation: str) -> np.
     if output_activation == "sigmoid":
         p1 = sigmoid(logits.reshape(logits.shape[0], -1)[:, :1])
         return np.concatenate([1 - p1, p1], axis=1)
-    z = logits - logits.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
+    return softmax(logits, axis=1)
 
 
 def check_inputs(network: Any, x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
