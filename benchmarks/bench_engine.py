@@ -325,17 +325,21 @@ def compare(other: Path, rounds: int, seconds: float) -> None:
         f"# Engine comparison, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"LeNet-5 training, samples/s: {rounds} alternating rounds of {seconds:g} s per figure, "
-        f"each in a fresh process; before = {other}. Median (min-max).",
+        f"each in a fresh process; before = {other}. Median (min-max) over the rounds; the",
+        "ratio of the medians, of the best runs, and the median of each round's ratio (the",
+        "two runs of a round are back to back, so they share the host's load most).",
         "",
-        "| processes | batch | before | after | after / before |",
-        "|---|---|---|---|---|",
+        "| processes | batch | before | after | medians | best | per round |",
+        "|---|---|---|---|---|---|---|",
     ]
     for b, p in configs:
         old, new = runs[("before", b, p)], runs[("after", b, p)]
-        ratio = statistics.median(new) / statistics.median(old)
+        rounds_ratio = statistics.median(n / o for n, o in zip(new, old, strict=True))
         lines.append(
             f"| {p} | {b} | {statistics.median(old):,.0f} ({min(old):,.0f}-{max(old):,.0f}) | "
-            f"{statistics.median(new):,.0f} ({min(new):,.0f}-{max(new):,.0f}) | {ratio:.3f} |"
+            f"{statistics.median(new):,.0f} ({min(new):,.0f}-{max(new):,.0f}) | "
+            f"{statistics.median(new) / statistics.median(old):.3f} | "
+            f"{max(new) / max(old):.3f} | {rounds_ratio:.3f} |"
         )
     save_results("\n".join(lines) + "\n", "engine-compare")
 
