@@ -152,7 +152,7 @@ def test_lenet_gradients_match_torch_after_some_training():
         input_shape=(1, 28, 28),
         seed=3,
     )  # fmt: skip
-    assert any(type(step).__name__ == "_ConvReluMaxPool" for _, _, step, _ in net._plan)
+    assert any(type(step).__name__ == "ConvReluMaxPool" for _, _, step, _ in net._fast.steps)
     rng = np.random.default_rng(4)
     x = (rng.random((16, 1, 28, 28)) > 0.7).astype(np.float32)  # ties on blank pixels
     y = rng.integers(0, 10, 16)
