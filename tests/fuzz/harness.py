@@ -1,5 +1,9 @@
 """Run fuzz tries in isolation and judge them.
 
+Over 600 lines: the child process (limits, outcome), the parent (timeouts, peak memory,
+leftovers) and the report (summary table, saved failing inputs) are one protocol, read
+best together.
+
 Every try runs in its own child process: forked from the test process for the in-process
 targets (a few milliseconds), or a fresh ``python -m cnnstudio`` for the command line. The
 child gets an address-space cap a little above what it starts with, so a runaway

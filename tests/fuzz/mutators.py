@@ -1,5 +1,8 @@
 """Seeded mutations: bytes, text, JSON documents, zips, PNG/JPEG headers, IDX headers.
 
+Over 600 lines because every format's mutator lives here beside the others, so the
+targets share them; each function stands alone.
+
 Every function takes a ``numpy.random.Generator`` and uses nothing else for chance, so a
 try is the same each time its seed and index are. Functions that pick among several
 mutations return ``(result, note)``: the note says what was done, which is most of a

@@ -1,5 +1,8 @@
 """The fuzz targets: what each one loads, what it may raise, its seed corpus and mutator.
 
+Over 600 lines because it is a catalogue (one section per target, in the order of the
+summary table); a new loader adds one section here.
+
 A corpus holds valid inputs made by the project's own writers (``save_model``,
 ``save_project``, ``write_recovery``, ``save_architecture``; the data tests' IDX and PNG
 writers; CIFAR-10 batches written with NumPy), then the reproductions from issue 18.

@@ -1,4 +1,8 @@
-"""The Build view as a user drives it: drops, wires, the inspector, undo, presets, files."""
+"""The Build view as a user drives it: drops, wires, the inspector, undo, presets, files.
+
+One file over 600 lines because the tests share one window fixture and read as one walk
+through the view; each test stands alone.
+"""
 
 from __future__ import annotations
 
