@@ -311,6 +311,7 @@ def compare(other: Path, rounds: int, seconds: float) -> None:
     if not theirs.is_file():
         raise SystemExit(f"{theirs} does not exist: give the root of another source tree")
     configs = [(b, p) for p in (1, 2) for b in BATCHES]
+    load_before = os.getloadavg()[0]
     runs: dict[tuple[str, int, int], list[float]] = {}
     for r in range(rounds):
         for b, p in configs:
@@ -321,13 +322,25 @@ def compare(other: Path, rounds: int, seconds: float) -> None:
                 value = run_worker("numpy", "train", b, 1, seconds, p, 1, script)["samples_per_s"]
                 runs.setdefault((tree, b, p), []).append(value)
         print(f"round {r + 1}/{rounds} done, load average {os.getloadavg()[0]:.2f}", flush=True)
+    commits = [
+        subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or "?"
+        for tree in (other, ROOT)
+    ]
     lines = [
         f"# Engine comparison, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"LeNet-5 training, samples/s: {rounds} alternating rounds of {seconds:g} s per figure, "
-        f"each in a fresh process; before = {other}. Median (min-max) over the rounds; the",
+        f"each in a fresh process; before = {other} (commit {commits[0]}), after = this tree "
+        f"(commit {commits[1]}, with what is not committed). Median (min-max) over the rounds; the",
         "ratio of the medians, of the best runs, and the median of each round's ratio (the",
-        "two runs of a round are back to back, so they share the host's load most).",
+        "two runs of a round are back to back, so they share the host's load most). Load",
+        f"average before: {load_before:.2f}, after: {os.getloadavg()[0]:.2f}.",
         "",
         "| processes | batch | before | after | medians | best | per round |",
         "|---|---|---|---|---|---|---|",
