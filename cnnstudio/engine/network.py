@@ -1,7 +1,10 @@
 """``Network``: a directed acyclic graph of layers with one input and one output.
 
-The whole graph runs in the batch-last layout (``(C, H, W, N)`` / ``(F, N)``); the
-public methods take and return NCHW / ``(N, F)`` arrays and convert only at the edges.
+The public methods take and return NCHW / ``(N, F)`` arrays. On the fast tier (the
+default) the whole graph runs in the batch-last layout (``(C, H, W, N)`` / ``(F, N)``,
+``engine.fused.Plan``), converting only at the edges; on the readable tier
+(``kernels="reference"``) each node's NCHW layer of ``engine.reference`` runs in turn.
+Training on several processes wraps a network from outside (``engine.parallel``).
 """
 
 from __future__ import annotations

@@ -123,8 +123,9 @@ class DataParallel:
     network : Network
     processes : int
         Processes that share the steps now: 1 for networks with BatchNorm or Dropout (each
-        shard would have its own batch statistics and masks), for networks that are not
-        float32, when the helpers could not start, or after one was lost.
+        shard would have its own batch statistics and masks), networks that are not
+        float32 or run on the reference tier (see ``shareable``), when the helpers could
+        not start, or after one was lost.
     min_shard : int
         Batches under ``min_shard * processes`` samples run in this process only.
 
@@ -162,7 +163,7 @@ class DataParallel:
         ``grads`` filled for an optimizer step. Returns ``(mean loss, logits (N, K))``.
 
         Shared only with the network's own loss (``losses.loss_for``) or another of
-        ``losses.FUSED_LOSSES``, which the helpers know by name; other losses run here.
+        ``losses.FUSED_LOSSES``, which the helpers know; other losses run here.
         """
         net = self.network
         loss_fn = loss_for(net) if loss_fn is None else loss_fn
@@ -240,10 +241,18 @@ class DataParallel:
 
 def shareable(network: Network) -> bool:
     """Whether ``network``'s steps can be split between processes with the same results:
-    float32, without BatchNorm (whose batch statistics would be each shard's) or Dropout
-    (whose masks would be drawn by each process's own generator)."""
-    return not any(isinstance(layer, BatchNorm | Dropout) for layer in network.layers) and all(
-        p.dtype == np.float32 for _, p, _ in network.parameters()
+    float32 and on the fast tier (the readable one runs whole in this process, to be
+    stepped through), without BatchNorm or Dropout.
+
+    BatchNorm's batch statistics would be each shard's and Dropout's masks drawn by each
+    process's own generator. Sharing BatchNorm would take the shards' per-channel sums
+    exchanged mid-step, between the helpers' forward passes: a wrapper that owns the
+    whole step, as this one does, is where that goes.
+    """
+    return (
+        network.kernels == "fast"
+        and not any(isinstance(layer, BatchNorm | Dropout) for layer in network.layers)
+        and all(p.dtype == np.float32 for _, p, _ in network.parameters())
     )
 
 

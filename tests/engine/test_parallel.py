@@ -147,7 +147,7 @@ def test_a_network_without_parameters_shares_its_steps_too(recwarn):
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-def test_small_batches_batchnorm_and_float64_stay_in_this_process():
+def test_small_batches_batchnorm_float64_and_the_reference_tier_stay_in_this_process():
     with DataParallel(lenet(), 2) as two:
         sent = []
         start = two._shards.start_step
@@ -171,6 +171,10 @@ def test_small_batches_batchnorm_and_float64_stay_in_this_process():
             layer.grads[key] = layer.grads[key].astype(np.float64)
     with DataParallel(wide, 2) as two:
         assert two._shards is None
+    readable = lenet()
+    readable.set_kernels("reference")  # to be stepped through whole, in this process
+    with DataParallel(readable, 2) as two:
+        assert two._shards is None and two.processes == 1
 
 
 def test_bad_process_counts_and_labels_are_refused_clearly():
