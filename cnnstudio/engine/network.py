@@ -115,13 +115,10 @@ class Network:
 
     def set_kernels(self, kernels: str) -> None:
         """Run on the fast tier (``"fast"``, the default) or on the readable one
-        (``"reference"``: ``cnnstudio.engine.reference``, several times slower).
-
-        The reference tier runs each node's NCHW layer in plain order, forward through
-        the nodes and backward in reverse, so a student can step through a training step
-        in a debugger. Both tiers share the weights, the gradients, BatchNorm's statistics
-        and Dropout's generators: switching keeps all of them, and the results agree up
-        to float rounding.
+        (``"reference"``: ``cnnstudio.engine.reference``, several times slower): each
+        node's NCHW layer forward in order and backward in reverse, for a student to step
+        through in a debugger. Both tiers share the weights, gradients, BatchNorm's
+        statistics and Dropout's generators, and agree up to float rounding.
         """
         if kernels not in ("fast", "reference"):
             raise EngineError(f"kernels must be 'fast' or 'reference', got {describe(kernels)}")
