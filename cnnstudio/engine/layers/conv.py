@@ -161,17 +161,17 @@ class Conv2D(Layer):
         array kept in ``ctx`` and overwritten by the next call. Both views of kept arrays
         are the same objects from call to call, so a reader may keep plans made of them
         (``engine.fused``, whose max pooling reads the output in place)."""
-        c, h, w, n = x.shape
-        kh, kw = self.kernel_size
-        sh, sw = self.stride
-        oh, ow = self._out_hw
-        t, b, lft, rgt = self._pads
-        if self._rows_apply(training, n):
+        if self._rows_apply(training, x.shape[-1]):  # (first: single-image latency)
             rc = self._row_conv(x, ctx)
             y4 = rc(x, self._weight_matrix())
             if self.use_bias and add_bias:
                 y4 += self.params["b"][:, None, None, None]
             return np.ascontiguousarray(rc.valid) if contiguous else rc.valid
+        c, h, w, n = x.shape
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        oh, ow = self._out_hw
+        t, b, lft, rgt = self._pads
         ybuf = None
         cols: np.ndarray | None
         if self._is_pointwise():

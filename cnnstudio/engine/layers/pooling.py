@@ -141,21 +141,22 @@ class MaxPool2D(_Pool2D):
 
         ``reuse_output=True``: a training batch's output goes into an array kept in
         ``ctx``, overwritten by the next call (the fused step, which only reads it)."""
-        kh, kw = self.pool_size
-        sh, sw = self.stride
-        oh, ow = self._out_hw
         xp = self._padded(x, ctx)
         c, _, _, n = xp.shape
-        keep = buffer(ctx, "out", (c, oh, ow, n), xp.dtype) if reuse_output and training else None
+        keep = None
+        if reuse_output and training:
+            keep = buffer(ctx, "out", (c, *self._out_hw, n), xp.dtype)
         if n <= kernels.SEPARABLE_POOL_BATCH:
             # One or two images: the views are made once for an input that stays the
             # same array from call to call (a padded input's buffer, the fused step's
             # convolution output), as single-image inference's is.
             plan = ctx.get("plan")
             if plan is None or not plan.matches(xp):
-                plan = ctx["plan"] = kernels.MaxPoolPlan(xp, kh, kw, sh, sw, oh, ow)
+                args = (*self.pool_size, *self.stride, *self._out_hw)
+                plan = ctx["plan"] = kernels.MaxPoolPlan(xp, *args)
             out = plan(keep)
         else:
+            (kh, kw), (sh, sw), (oh, ow) = self.pool_size, self.stride, self._out_hw
             out = kernels.maxpool_forward(xp, kh, kw, sh, sw, oh, ow, out=keep)
         if training:
             ctx["xp"] = xp
