@@ -47,6 +47,9 @@ lost shards and trains alone.
 
 Nothing here unpickles data from a file: a helper receives only its start-up arguments
 (the architecture dict and the blocks) from its parent process.
+
+(One file of about 700 lines: the wrapper, the helper's loop and this process's side of
+each exchange are the two ends of one protocol, best read together.)
 """
 
 from __future__ import annotations
