@@ -53,8 +53,9 @@ def default_transform(x: np.ndarray, rng: np.random.Generator | None = None) -> 
 
 
 def n_classes_of(network: Any) -> int:
-    """Number of classes a network predicts: its ``num_classes``, or 2 for a 1-unit sigmoid."""
-    k = int(getattr(network, "num_classes", 0) or network.output_shape[-1])
+    """Number of classes a network predicts (``n_classes``): its ``n_logits``, or 2 for a
+    1-unit sigmoid. The one place that says so."""
+    k = int(getattr(network, "n_logits", 0) or network.output_shape[-1])
     return max(k, 2) if getattr(network, "output_activation", "softmax") == "sigmoid" else k
 
 

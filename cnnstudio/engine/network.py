@@ -27,6 +27,7 @@ from cnnstudio.engine.layers import (
 )
 from cnnstudio.engine.layers.base import Shape, format_shape
 from cnnstudio.engine.losses import loss_for, softmax
+from cnnstudio.engine.metrics import n_classes_of
 from cnnstudio.engine.reference import reference_layer
 from cnnstudio.engine.shapes import describe
 from cnnstudio.engine.topology import assign_names, check_graph
@@ -63,7 +64,7 @@ class Network:
     ----------
     input_shape, output_shape : tuple
         Per-sample shapes of the input and of the logits ``(K,)``.
-    num_classes : int
+    n_logits : int
         ``K``, the logits' width; 1 means a binary sigmoid output.
     output_activation : {"softmax", "sigmoid"}
         How logits become probabilities (and which loss the trainer fuses):
@@ -213,7 +214,7 @@ class Network:
                 f"{format_shape(logits_shape)}; end the network with Flatten and Dense"
             )
         self.output_shape: Shape = logits_shape
-        self.num_classes = int(logits_shape[0])
+        self.n_logits = int(logits_shape[0])
         values = sum(math.prod(shape) for shape in self.shapes.values())
         #: Images per inference batch (see ``INFERENCE_VALUES``).
         self.inference_batch = max(1, INFERENCE_VALUES // max(1, values))
@@ -288,10 +289,9 @@ class Network:
         if self._batch is None:
             raise EngineError("backward called before forward(x, training=True)")
         d = np.asarray(dlogits)
-        if d.shape != (self._batch, self.num_classes):
+        if d.shape != (self._batch, self.n_logits):
             raise ShapeError(
-                f"backward: dlogits must have shape ({self._batch}, {self.num_classes}), "
-                f"got {d.shape}"
+                f"backward: dlogits must have shape ({self._batch}, {self.n_logits}), got {d.shape}"
             )
         if self._reference is not None:
             self._backward_nodes(self._reference, np.asarray(d, dtype=self._dtype))
@@ -320,7 +320,7 @@ class Network:
                 f"input_gradient: expected input of shape (N, {format_shape(self.input_shape)}),"
                 f" got {xb.shape}"
             )
-        classes = 2 if self.output_activation == "sigmoid" else self.num_classes
+        classes = n_classes_of(self)
         if not 0 <= class_index < classes:
             raise EngineError(f"class index {class_index} is out of range (0..{classes - 1})")
         saved = {
@@ -403,9 +403,7 @@ class Network:
             raise EngineError(f"batch_size must be at least 1, got {batch_size}")
         batch_size = min(batch_size, self.inference_batch)
         if x.ndim == len(self.input_shape) + 1 and len(x) == 0:
-            return np.zeros(
-                (0, 2 if self.output_activation == "sigmoid" else self.num_classes), np.float32
-            )
+            return np.zeros((0, n_classes_of(self)), np.float32)
         parts = []
         for s in range(0, len(x), batch_size):
             if self._reference is None:
@@ -594,5 +592,5 @@ class Network:
         return (
             f"Network({self.name!r}, {len(self.nodes)} nodes, "
             f"input {format_shape(self.input_shape)}, "
-            f"{self.num_classes} outputs, {self.parameter_count():,} parameters)"
+            f"{self.n_logits} outputs, {self.parameter_count():,} parameters)"
         )

@@ -184,7 +184,7 @@ class DataParallel:
         n = x.shape[0]
         # The checks one process would make, here, before any helper sees the batch.
         net.check_batch(x)
-        check_labels(y, n, max(2, net.num_classes), FUSED_LOSSES[name][1])
+        check_labels(y, n, max(2, net.n_logits), FUSED_LOSSES[name][1])
         bounds = shards.split(n)
         try:
             shards.start_step([p for _, p, _ in net.flat_parameters()], x, y, bounds, name)
@@ -452,7 +452,7 @@ def _serve(pipe: _Channel, arch: dict[str, Any], refs: dict[str, Any], blocks: l
         pipe.send(_failure(exc))
         return
     pipe.send({"ok": True, "total": total})
-    in_shape, k = tuple(net.input_shape), net.num_classes
+    in_shape, k = tuple(net.input_shape), net.n_logits
     loss_fns = [fn for fn, _ in FUSED_LOSSES.values()]
     while True:
         pipe.wait(None)
@@ -530,7 +530,7 @@ class _ProcessShards:
     def __init__(self, network: Network, processes: int) -> None:
         self.total = network.parameter_count()
         self.in_shape = tuple(network.input_shape)
-        self.k = int(network.num_classes)
+        self.k = int(network.n_logits)
         nbytes = max(1, 4 * self.total)
         self.params_shm = _new_block(nbytes)
         self.p_flat = _flat_view(self.params_shm.buf, self.total)

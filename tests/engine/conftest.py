@@ -25,7 +25,7 @@ class StandInMLP:
         rng = np.random.default_rng(seed)
         self.input_shape = tuple(input_shape)
         f = int(np.prod(input_shape))
-        self.num_classes = num_classes
+        self.n_logits = num_classes
         self.output_activation = "sigmoid" if num_classes == 1 else "softmax"
         self.output_shape = (num_classes,)
         self.params = {
@@ -86,7 +86,7 @@ class StandInMLP:
 
     def predict_proba(self, x, batch_size=256):
         out = self.forward(x)
-        if self.num_classes == 1:
+        if self.n_logits == 1:
             p = 1 / (1 + np.exp(-out[:, :1]))
             return np.concatenate([1 - p, p], axis=1)
         e = np.exp(out - out.max(axis=1, keepdims=True))

@@ -67,7 +67,7 @@ def residual_arch():
 def test_lenet_chain_attributes_and_summary():
     net = lenet()
     assert net.input_shape == (1, 28, 28)
-    assert net.output_shape == (10,) and net.num_classes == 10
+    assert net.output_shape == (10,) and net.n_logits == 10
     assert net.output_activation == "softmax"
     assert net.parameter_count() == 61706
     text = net.summary()
@@ -112,7 +112,7 @@ def test_residual_concat_graph_builds_and_round_trips():
     arch = residual_arch()
     net = Network.from_architecture(arch, seed=1)
     assert next(iter(net.nodes)) == "input" and list(net.nodes)[-1] == "out"
-    assert net.shapes["cat"] == (5, 6, 6) and net.num_classes == 4
+    assert net.shapes["cat"] == (5, 6, 6) and net.n_logits == 4
     again = net.to_architecture()
     json.dumps(again)
     assert again == Network.from_architecture(again).to_architecture()
@@ -226,7 +226,7 @@ def test_sigmoid_output_gives_two_columns():
         ]
     }
     net = Network.from_architecture(arch)
-    assert net.output_activation == "sigmoid" and net.num_classes == 1
+    assert net.output_activation == "sigmoid" and net.n_logits == 1
     x = np.random.default_rng(0).normal(size=(5, 4))
     p = net.predict_proba(x)
     assert p.shape == (5, 2)

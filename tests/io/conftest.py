@@ -41,7 +41,7 @@ def make_bundle(arch: dict | None = None, seed: int = 3) -> TrainedModel:
         norm = Normalization((0.13,), (0.31,))
     else:
         norm = Normalization((0.4, 0.5, 0.6), (0.2,) * 3)
-    n = 2 if net.output_activation == "sigmoid" else net.num_classes
+    n = 2 if net.output_activation == "sigmoid" else net.n_logits
     names = [f"class {i}" for i in range(n)]
     return TrainedModel.from_network(
         net,
