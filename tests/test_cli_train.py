@@ -174,7 +174,7 @@ def test_a_preset_adapts_its_output_layer_to_the_class_count_and_says_so(tmp_pat
     from cnnstudio.io import load_model
 
     bundle = load_model(out)
-    assert bundle.class_names == ["0", "1", "2"] and bundle.network().num_classes == 3
+    assert bundle.class_names == ["0", "1", "2"] and bundle.network().n_logits == 3
 
 
 def test_a_preset_adapts_its_input_to_the_image_size(tmp_path):
