@@ -19,8 +19,9 @@ class _BlasThreads:
     """Limit BLAS to ``n`` threads inside a ``with`` block, restoring the previous counts.
 
     Talks to the loaded BLAS libraries' thread setters directly (found once with
-    threadpoolctl): ~2 us a block, where ``threadpoolctl.threadpool_limits`` takes
-    25-50 us, too much for a block around every training step.
+    threadpoolctl): ``threadpoolctl.threadpool_limits`` looks the libraries up again on
+    every call, too slow for a block around every training step (benchmarks/README.md,
+    "Figures quoted in the code").
     """
 
     def __init__(self, n: int) -> None:

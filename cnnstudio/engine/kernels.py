@@ -1,10 +1,17 @@
 """Vectorised convolution and pooling kernels in the engine's batch-last layout.
 
+(One file of about 750 lines, most of it docstrings: the convolution and pooling
+kernels share the window views, the padding and the ufunc-buffer rule below. Should it
+grow, it would split into convolution (unfold, fold, products) and pooling modules over
+a small one holding those shared helpers.)
+
 Every array here keeps the batch as the innermost axis: images are ``(C, H, W, N)``,
 vectors ``(F, N)``. With that layout each shifted-slice copy below moves runs of
 ``OW * N`` contiguous numbers, flattening is a free reshape, and the unfolded
-("im2col") matrix of a convolution multiplies straight into the next layer's layout.
-(``../shared/DESIGN.md`` lists what was measured: this layout alone is worth 1.4-1.7x.)
+("im2col") matrix of a convolution multiplies straight into the next layer's layout:
+long contiguous runs instead of NumPy calls over short ones, which is where most of
+the engine's speed comes from (``docs/architecture.md``, section 4; figures in
+``benchmarks/README.md``, "Figures quoted in the code").
 
 No function loops over samples, pixels or channels; the only Python loops run over
 the ``kh * kw`` kernel offsets and over blocks of output rows. A convolution's product
@@ -50,8 +57,8 @@ __all__ = [
 Pads = tuple[int, int, int, int]
 
 #: Inner length above which a skinny weight-gradient GEMM is split into chunks.
-#: OpenBLAS handles (C_out x M) @ (M x K) with M ~ 50k and tiny C_out, K badly;
-#: chunks of a few thousand were 2-3x faster for those calls.
+#: OpenBLAS handles (C_out x M) @ (M x K) with a long M and tiny C_out, K badly (LeNet's
+#: first convolution: M ~ 50k); chunks of a few thousand columns stay in cache.
 GEMM_CHUNK = 4096
 #: Columns (output positions x batch) per block of a convolution's product: its
 #: forward pass, and for wider training batches the weight gradient and the fold too.
@@ -61,11 +68,11 @@ SEPARABLE_POOL_BATCH = 2
 #: NumPy's ufunc buffer size (``np.setbufsize``, in elements) for the slice-adds of
 #: ``Col2Im``, and for the elementwise operations of pooling. A ufunc whose operands are
 #: strided views (runs of ``OW * N`` or only ``N`` contiguous numbers) copies them
-#: through buffers of this many elements; NumPy's default, 8,192, made a col2im
-#: slice-add 3-6x slower than the same add on contiguous arrays. Measured here
-#: (``benchmarks/README.md``, "NumPy's ufunc buffers"): LeNet's col2im at 16-128 images
-#: took 2-2.6x less time with 256, its pooling 5-20% less with 2,048 (three buffers of
-#: 8 KB fit the 48 KB L1 cache; three of 32 KB do not).
+#: through buffers of this many elements. With NumPy's default, 8,192, col2im's runs
+#: (``OW * N``) are copied in and out; with 256 they are longer than a buffer and added
+#: where they are. Pooling's runs are copied at any size, and three buffers of 2,048
+#: float32 fit a core's L1 cache where three of 8,192 do not (``benchmarks/README.md``,
+#: "NumPy's ufunc buffers").
 SLICE_ADD_BUFSIZE = 256
 POOL_BUFSIZE = 2048
 
@@ -134,8 +141,8 @@ def unpad(xp: np.ndarray, pads: Pads) -> np.ndarray:
 def _windows(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int) -> np.ndarray:
     """All ``kh * kw`` shifted windows of ``xp`` as one ``(C, kh, kw, OH, OW, N)`` view (read only).
 
-    Built with the ``ndarray`` constructor when ``xp`` is contiguous: ``as_strided`` costs
-    ~10 us a call in Python, several times a training step.
+    Built with the ``ndarray`` constructor when ``xp`` is contiguous: ``as_strided`` does
+    much more Python-level work per call, and this runs several times a training step.
     """
     c, _, _, n = xp.shape
     s0, s1, s2, s3 = xp.strides
@@ -178,8 +185,8 @@ def im2col(
         out = np.empty((c, kh, kw, oh, ow, n), dtype=xp.dtype)
     cols = out.reshape(c, kh, kw, oh, ow, n)
     # All kh*kw shifted windows as one strided view, copied in a single call: the same
-    # data movement as a loop of kh*kw slice copies, minus the per-call overhead (4x
-    # faster for one image, ~10% at batch 64).
+    # data movement as a loop of kh*kw slice copies, minus their per-call cost, which
+    # is most of the time for small batches.
     np.copyto(cols, _windows(xp, kh, kw, sh, sw, oh, ow))
     return cols.reshape(c * kh * kw, oh * ow * n)
 
@@ -206,8 +213,8 @@ def conv_forward(
     Returns ``(y, cols)``: ``y`` (C_out, OH*OW*N; in ``out`` if given) and the unfolded
     input (kept for the weight gradient). The unfolding and the product run in blocks
     of ``conv_block_rows`` output rows (about ``CONV_BLOCK`` columns), so each block is
-    multiplied while it is still in cache: at batch 128 that halved the time of LeNet's
-    second convolution.
+    multiplied while it is still in cache instead of being written out to memory and
+    read back, which matters most for large batches.
 
     ``cols`` may be narrower than the whole unfolding, ``(C*kh*kw, rows * OW * N)`` for
     ``rows = conv_block_rows(...)``: then each block is unfolded into the same small array
@@ -250,10 +257,10 @@ def weight_grad_unfolding(
 
     A training step that keeps the whole unfolding carries it through the rest of the
     forward and backward passes: LeNet's first convolution's is 1.25 MB at 16 images,
-    more than half a core's L2 cache here, and was written and read back from further
-    away. Unfolding it twice made whole LeNet training steps 4-9% faster at 16-64 images,
-    and with ``FoldByBlocks`` 1.02-1.05x at 16, 1.09-1.12x at 32 and 1.16-1.20x at 64-128
-    (``benchmarks/README.md``, "Unfolding twice").
+    more than half a core's L2 cache, and was written and read back from further away.
+    Unfolding each block again costs one more copy and keeps the step in cache, the
+    better trade for every training batch of more than one block (``benchmarks/README.md``,
+    "Unfolding twice").
 
     Reproduces ``dW = dY @ cols.T`` of ``reference.conv.Conv2D.backward``.
     """
@@ -289,8 +296,8 @@ class RowConv:
     padded input, starting at ``((c * Hp + i) * Wp + j) * N``: the unfolding copies
     ``C * kh * kw`` long runs instead of ``C * kh * kw * OH`` runs of ``OW * N``
     numbers. Its price is ``Wp / OW`` times the multiply-adds, so it pays only for
-    ``N`` of 1 or 2 (LeNet's convolutions on one image: 11-13 us less each; figures in
-    ``benchmarks/README.md``).
+    ``N`` of 1 or 2, where copying many short runs costs more than the product
+    (``benchmarks/README.md``, "Single-image latency").
 
     Everything is allocated once per input shape: the padded input (its border and the
     tail the last runs read past its end are zeros written once), the unfolded matrix,
@@ -387,8 +394,9 @@ def col2im(
 ) -> np.ndarray:
     """Fold ``(C*kh*kw, OH*OW*N)`` gradients back onto the padded input (adjoint of im2col).
 
-    One slice-add per kernel offset; overlapping windows add up. (``np.add.at`` did
-    the same 10x slower.) A training step keeps a ``Col2Im`` instead, for its views.
+    One slice-add per kernel offset; overlapping windows add up. (``np.add.at`` would do
+    the same element by element, far slower.) A training step keeps a ``Col2Im`` instead,
+    for its views.
 
     Reproduces ``reference.im2col.col2im``.
     """
@@ -400,8 +408,8 @@ def col2im(
 class Col2Im:
     """``col2im`` from one fixed ``dcols`` array into one fixed ``out`` array, with the
     ``kh * kw`` pairs of views made once: a training step's buffers stay the same from
-    step to step, and making the views was ~3 us an offset (25 for a 5x5 kernel), more
-    than the additions themselves for small batches.
+    step to step, and for small batches making the views (one pair per kernel offset)
+    cost more than the additions themselves.
 
     ``matches(dcols, out)`` says whether the plan was made for these arrays.
 
@@ -451,9 +459,9 @@ class FoldByBlocks:
     block, ``wmat.T @ dout2`` into the narrow array ``block``, then folded (``col2im``)
     onto ``out``, the padded input's gradient, where the blocks' windows overlap and add
     up. The whole ``(C*kh*kw, OH*OW*N)`` matrix of column gradients never exists, and each
-    block is folded while it is in cache: LeNet's training steps at 32-128 images were
-    1.01-1.07x as fast as with one whole matrix (``benchmarks/README.md``, "Unfolding
-    twice"). Each block's ``Col2Im`` views are made once.
+    block is folded while it is in cache, which made training steps faster than with
+    one whole matrix (``benchmarks/README.md``, "Unfolding twice"). Each block's
+    ``Col2Im`` views are made once.
 
     Reproduces ``col2im(W.T @ dY)`` of ``reference.conv.Conv2D.backward``.
     """
@@ -498,8 +506,8 @@ class FoldByBlocks:
 def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` for a small ``a`` and a very wide ``b`` (K, M), in column chunks of ``b``.
 
-    OpenBLAS runs (6 x 25) @ (25 x 50k) -- the first convolution of LeNet -- 2-3x
-    faster as a dozen (25 x 4096) pieces that stay in cache.
+    OpenBLAS runs (6 x 25) @ (25 x 50k) -- the first convolution of LeNet -- faster as
+    a dozen (25 x 4096) pieces that stay in cache.
 
     Reproduces the products ``W @ cols`` and ``W.T @ dY`` of ``reference.conv.Conv2D``.
     """
@@ -516,9 +524,10 @@ def matmul_wide(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
 def weight_grad(dout2: np.ndarray, cols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``dout2 @ cols.T`` for ``dout2`` (C_out, M) and ``cols`` (K, M), chunked along ``M``.
 
-    Computed as ``(cols @ dout2.T).T``: OpenBLAS ran that orientation 1.5-1.8x faster for
-    these shapes (measured on LeNet's layers), and chunks of about ``GEMM_CHUNK`` columns
-    were another 2-3x for the first convolution's ~50k-long inner dimension.
+    Computed as ``(cols @ dout2.T).T``: OpenBLAS runs that orientation faster for these
+    skinny shapes, and chunks of about ``GEMM_CHUNK`` columns keep the first
+    convolution's ~50k-long inner dimension in cache (both measured on LeNet's layers:
+    ``benchmarks/README.md``, "Figures quoted in the code").
 
     The chunks run as one batched ``matmul`` over a strided view (no copy).
 
@@ -563,13 +572,13 @@ def maxpool_forward(
     pass takes ``kh - 1`` maxima of whole (contiguous) rows into a ``(C, OH, Wp, N)``
     array (``work``, if given) and a width pass ``kw - 1`` more over half of that. For a
     2x2 window that is 2 calls instead of 3 over strided views whose innermost run is
-    only ``N`` long: LeNet's pools on one image took 1.3-1.45x less time. For training
-    batches of 16 and 32 the two passes were as fast alone but no faster within a
-    whole training step (0.99x, alternating steps in one process), so batches keep the
-    window-by-window maxima.
+    only ``N`` long, and for one image the cost is in the calls, not the arithmetic. For
+    training batches the two passes were no faster within a whole training step, so
+    batches keep the window-by-window maxima.
 
-    (``reshape(...).max(axis=...)`` was 3-20x slower; so was tracking the argmax here:
-    the backward pass recovers it from ``xp`` and the output.)
+    (``reshape(...).max(axis=...)`` was much slower, and so was tracking the argmax
+    here: the backward pass recovers it from ``xp`` and the output. Figures in
+    ``benchmarks/README.md``, "Figures quoted in the code".)
 
     Reproduces ``reference.pooling.MaxPool2D.forward``.
     """

@@ -2,7 +2,8 @@
 process and ``processes - 1`` helper processes, each on one BLAS thread.
 
 Why processes: threads in one process take turns on the GIL between NumPy calls, and
-a LeNet-5 step is ~150 short calls, so two threads gained little (benchmarks/README.md).
+a small network's step is many short calls, so two threads gained little
+(benchmarks/README.md, "Reading the figures").
 Two processes run those calls truly at once, as PyTorch's C++ threads do.
 
 Each helper holds its own copy of the network, rebuilt from the architecture dict, and
@@ -21,9 +22,9 @@ shard's loss), packed with ``struct``; the rare messages (start-up, a new io blo
 errors, stop) are JSON objects. Everything written into shared memory before a message
 is sent is seen by the other side once it has received it (the pipe's system calls
 order memory), on any processor. Both sides poll the pipe for a few milliseconds
-before they sleep in it: waking a sleeping process took 0.1-0.4 ms on the 2-core VMs we
-measured, and a step's answer usually comes sooner. The pipe also closes when either
-side dies.
+before they sleep in it: waking a sleeping process takes longer than a step's answer
+usually takes to come (benchmarks/README.md, "Figures quoted in the code"). The pipe
+also closes when either side dies.
 
 Shared memory under POSIX has a name (a file in /dev/shm on Linux) that outlives every
 process until it is removed, so a killed process group (the terminal closed, kill -9)
@@ -90,9 +91,10 @@ _BY_FD = os.name == "posix"
 #: Seconds to poll the pipe before sleeping in it (see the module's docstring).
 SPIN_SECONDS = 0.005
 #: A step's messages: the command (b"S", the shard's rows, the batch's size, the loss's
-#: index in ``losses.FUSED_LOSSES``) and the answer (b"D", the shard's mean loss). As
-#: JSON they took ~30 us each way, read right after a shard's arithmetic had filled
-#: the caches: ~2% of a two-process LeNet step at batch 128, ~5% at 32.
+#: index in ``losses.FUSED_LOSSES``) and the answer (b"D", the shard's mean loss).
+#: Packed, because parsing JSON right after a shard's arithmetic has filled the caches
+#: was a noticeable part of a small network's step (benchmarks/README.md, "The pipe
+#: again").
 _STEP = struct.Struct("<cqqq")
 _DONE = struct.Struct("<cd")
 
@@ -107,8 +109,9 @@ class DataParallel:
     Each step's batch is split in near-equal shards: this process runs the first on
     ``network`` itself, each helper one of the others on its own copy, and the helpers'
     parameter gradients are added to ``network``'s. Results equal one process's up to
-    float rounding of the summed gradients; on an idle machine two processes train up to
-    ~1.8x as fast as one, and slower when another program keeps a core busy.
+    float rounding of the summed gradients; on an idle machine two processes train
+    markedly faster than one, and slower when another program keeps a core busy
+    (benchmarks/README.md).
 
     The helpers start at once, in the background (about half a second before the first
     step can use them). A helper that cannot start, fails or dies is reported with a
@@ -279,7 +282,7 @@ class _Channel:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self._ready: Callable[[], bool]
-        if hasattr(select, "poll"):  # ~0.4 us a look, where conn.poll(0) takes ~4 us
+        if hasattr(select, "poll"):  # a look far cheaper than conn.poll(0), for the spin
             poller = select.poll()
             poller.register(conn.fileno(), select.POLLIN)  # (a closed pipe counts too)
             self._ready = lambda: bool(poller.poll(0))

@@ -132,8 +132,8 @@ class TrainConfig:
         BLAS threads while the generator runs (threadpoolctl); ``None`` leaves the
         process setting alone.
     processes : int
-        Processes sharing every batch (``engine.parallel.DataParallel``): 2 trains up to
-        ~1.7x as fast on an otherwise idle 2-core machine, and slower when another
+        Processes sharing every batch (``engine.parallel.DataParallel``): 2 trains
+        markedly faster on an otherwise idle 2-core machine, and slower when another
         program keeps a core busy. Helpers start with the run and stop at its end.
         Networks with BatchNorm or Dropout, and batches under 8 samples a process,
         train in this process only.
