@@ -8,8 +8,9 @@ the graph (as with most published models); it is recorded, with the class names,
 the model's ``metadata_props``.
 
 Every engine layer describes its ONNX operator itself (``Layer.onnx_op``: op type,
-attributes and weights as NumPy arrays); this module turns those descriptions into
-protobuf. Dropout is the identity at inference and is left out.
+attributes and weights as NumPy arrays, or a short chain of them, e.g. global pooling
+then Flatten); this module turns those descriptions into protobuf. Dropout is the
+identity at inference and is left out.
 """
 
 from __future__ import annotations
@@ -85,10 +86,19 @@ def to_onnx(
         if op is None:
             tensor[nid] = srcs[0]
         else:
-            weights = [init(f"{nid}.{key}", arr) for key, arr in op.initializers]
-            nodes.append(
-                helper.make_node(op.op_type, srcs + weights, [nid], name=nid, **op.attributes)
-            )
+            # A layer may be a short chain of operators (global pooling, then Flatten):
+            # each reads the one before, and the last writes the node's own tensor.
+            chain = op if isinstance(op, tuple) else (op,)
+            for k, step in enumerate(chain):
+                # ":" never occurs in a node id, so inner names cannot clash with one.
+                out = nid if k == len(chain) - 1 else f"{nid}:{step.op_type}"
+                weights = [init(f"{nid}.{key}", arr) for key, arr in step.initializers]
+                nodes.append(
+                    helper.make_node(
+                        step.op_type, srcs + weights, [out], name=out, **step.attributes
+                    )
+                )
+                srcs = [out]
             tensor[nid] = nid
         if nid == network.logits_id:
             break
@@ -108,7 +118,7 @@ def to_onnx(
         nodes.append(
             helper.make_node("Softmax", [logits], ["probabilities"], name="output", axis=1)
         )
-        n_out = int(network.num_classes)
+        n_out = int(network.n_logits)
 
     in_dims: list[Any] = ["N", *(int(d) for d in network.input_shape)]
     graph = helper.make_graph(

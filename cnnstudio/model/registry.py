@@ -630,12 +630,43 @@ _SPECS: tuple[BlockSpec, ...] = (
         "pooling",
         "Shrinks each feature map by averaging every window.",
         "Average pooling works like max pooling but outputs the mean of each window, a "
-        "gentler summary that keeps some of everything the window saw. A window as large "
-        "as the whole map (global average pooling) turns each channel into one number.\n\n"
+        "gentler summary that keeps some of everything the window saw. To turn each whole "
+        "channel into one number, whatever the image size, use global average pooling.\n\n"
         "Output size: (I + 2P − K) / S + 1 with K the pool size.",
         params=_pool_params(),
         id_prefix="avgpool",
         engine_type="AvgPool2D",
+    ),
+    BlockSpec(
+        "GlobalAvgPool2D",
+        "Pooling",
+        "Global average pooling",
+        "globalpooling",
+        "Turns each feature map into one number, its mean, for any image size.",
+        "Global average pooling replaces every whole feature map by its mean: 64@8x8 "
+        "becomes a vector of 64 numbers, one per channel, and so would 64@16x16. It has "
+        "no weights and no settings.\n\n"
+        "Its output is already a vector, so a Dense block can follow directly, without "
+        "Flatten. The vector's length depends only on the channel count, so the dense "
+        "layers after it stay small and the same network accepts larger or smaller "
+        "images. ResNet and DenseNet end this way instead of flattening a large map.",
+        id_prefix="globalavg",
+        engine_type="GlobalAvgPool2D",
+    ),
+    BlockSpec(
+        "GlobalMaxPool2D",
+        "Pooling",
+        "Global max pooling",
+        "globalpooling",
+        "Turns each feature map into one number, its largest value, for any image size.",
+        "Global max pooling keeps the largest value of every whole feature map: 64@8x8 "
+        "becomes a vector of 64 numbers, one per channel. Each number says how strongly "
+        "the channel's pattern appeared anywhere in the image, wherever it was.\n\n"
+        "As with global average pooling, the output is a vector, so a Dense block can "
+        "follow directly; there are no weights, and the network accepts images of any "
+        "size. While training, only the position of each maximum receives a gradient.",
+        id_prefix="globalmax",
+        engine_type="GlobalMaxPool2D",
     ),
     BlockSpec(
         "Flatten",

@@ -17,6 +17,8 @@ CASES = {
     ),
     "MaxPool2D": ({"pool_size": 2, "padding": 1}, (3, 6, 5)),
     "AvgPool2D": ({"pool_size": 3, "stride": 1}, (3, 6, 5)),
+    "GlobalAvgPool2D": ({}, (3, 6, 5)),
+    "GlobalMaxPool2D": ({}, (3, 6, 5)),
     "Flatten": ({}, (3, 6, 5)),
     "Dense": ({"units": 7, "use_bias": False}, (12,)),
     "ReLU": ({}, (3, 6, 5)),
@@ -59,9 +61,11 @@ def test_every_layer_describes_itself_in_plain_data(type_name):
     if type_name in ("Input", "Dropout"):
         assert op is None  # the graph's input; the identity at inference
     else:
-        assert isinstance(op, OnnxOp) and op.op_type
-        for key, arr in op.initializers:
-            assert isinstance(arr, np.ndarray) and key in layer.export_weights()
+        # One operator, or a short chain of them (global pooling, then Flatten).
+        for step in op if isinstance(op, tuple) else (op,):
+            assert isinstance(step, OnnxOp) and step.op_type
+            for key, arr in step.initializers:
+                assert isinstance(arr, np.ndarray) and key in layer.export_weights()
     assert set(layer.export_weights()) == set(layer.params) | set(layer.state)
     config = layer.predictor_config()
     assert isinstance(config, dict)
@@ -94,6 +98,8 @@ def test_a_flipped_kernel_is_exported_flipped_and_padding_made_explicit():
         ),
         ("Input", {"shape": [1, 28, 28]}, "image 1@28x28"),
         ("Dense", {"units": 120}, "120 units"),
+        ("GlobalAvgPool2D", {}, "each map → its mean"),
+        ("GlobalMaxPool2D", {}, "each map → its max"),
     ],
 )
 def test_summaries_say_the_key_settings(type_name, config, words):

@@ -63,6 +63,12 @@ for _kind in ("MaxPool2D", "AvgPool2D"):
             (2, 7, 6),
         ),
     }
+for _kind in ("GlobalAvgPool2D", "GlobalMaxPool2D"):
+    CASES |= {
+        f"{_kind}": (_kind, {}, (3, 5, 4)),
+        f"{_kind} one pixel": (_kind, {}, (2, 1, 1)),
+        f"{_kind} one row": (_kind, {}, (2, 1, 7)),
+    }
 _CONFIG = {"LeakyReLU": {"alpha": 0.2}, "Dropout": {"rate": 0.4}}
 for _kind in ("ReLU", "LeakyReLU", "PReLU", "Sigmoid", "Tanh", "Softmax", "BatchNorm", "Dropout"):
     CASES[f"{_kind} vector"] = (_kind, _CONFIG.get(_kind, {}), (6,))

@@ -14,6 +14,7 @@ from cnnstudio.engine import (
     Network,
     PReLU,
 )
+from cnnstudio.engine.layers import GlobalAvgPool2D, GlobalMaxPool2D
 from tests.engine.naive import to_float64
 
 torch = pytest.importorskip("torch")
@@ -89,6 +90,23 @@ def test_maxpool_ties_match_torch():
     mp = MaxPool2D(2, name="mp")
     mp.build((1, 4, 4))
     _run_both(mp, x, lambda xt: F.max_pool2d(xt, 2), {})
+
+
+@pytest.mark.parametrize("shape", [(3, 9, 8), (4, 1, 1), (2, 1, 6), (5, 32, 32)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_global_pooling_matches_torch_adaptive_pooling(shape, ties):
+    # Global pooling is PyTorch's adaptive pooling to 1x1, flattened; on ties (blank
+    # maps) both give the gradient to the first maximum.
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3, *shape))
+    if ties:
+        x = rng.integers(0, 2, size=x.shape).astype(np.float64)
+    gap = GlobalAvgPool2D(name="gap")
+    gap.build(shape)
+    _run_both(gap, x, lambda xt: F.adaptive_avg_pool2d(xt, 1).flatten(1), {})
+    gmp = GlobalMaxPool2D(name="gmp")
+    gmp.build(shape)
+    _run_both(gmp, x, lambda xt: F.adaptive_max_pool2d(xt, 1).flatten(1), {})
 
 
 def test_dense_matches_torch():

@@ -110,7 +110,31 @@ def binary() -> dict[str, Any]:
     )
 
 
-ALL = {"lenet": lenet, "kitchen_sink": kitchen_sink, "residual": residual, "binary": binary}
+def global_pooling() -> dict[str, Any]:
+    """Global average and max pooling side by side on an odd-sized RGB input, their
+    vectors joined and fed to Dense without a Flatten."""
+    return _arch(
+        "global-pooling",
+        [3, 9, 7],
+        [
+            ("conv", "Conv2D", {"filters": 4, "kernel_size": 3, "padding": 1}, ["input"]),
+            ("relu", "ReLU", {}, ["conv"]),
+            ("gap", "GlobalAvgPool2D", {}, ["relu"]),
+            ("gmp", "GlobalMaxPool2D", {}, ["conv"]),
+            ("cat", "Concatenate", {}, ["gap", "gmp"]),
+            ("fc", "Dense", {"units": 6}, ["cat"]),
+            ("out", "Softmax", {}, ["fc"]),
+        ],
+    )
+
+
+ALL = {
+    "lenet": lenet,
+    "kitchen_sink": kitchen_sink,
+    "residual": residual,
+    "binary": binary,
+    "global_pooling": global_pooling,
+}
 
 
 def presets() -> dict[str, dict[str, Any]]:

@@ -54,6 +54,22 @@ def test_dropout_is_identity_and_not_in_the_graph():
     assert "AveragePool" in ops
 
 
+def test_global_pooling_is_global_pool_then_flatten(tmp_path):
+    # ONNX's global pooling keeps (N, C, 1, 1); the engine's layer gives (N, C), so each
+    # is followed by a Flatten (the onnxruntime check of this model is above).
+    model = to_onnx(make_bundle(archs.global_pooling()).network())
+    ops = [(n.op_type, list(n.input), list(n.output)) for n in model.graph.node]
+    assert ("GlobalAveragePool", ["relu"], ["gap:GlobalAveragePool"]) in ops
+    assert ("Flatten", ["gap:GlobalAveragePool"], ["gap"]) in ops
+    assert ("GlobalMaxPool", ["conv"], ["gmp:GlobalMaxPool"]) in ops
+    assert ("Flatten", ["gmp:GlobalMaxPool"], ["gmp"]) in ops
+    assert len({n.name for n in model.graph.node}) == len(model.graph.node)
+    # The same file runs images of the size it was exported for, in any batch size.
+    sess = _session(model.SerializeToString())
+    x = np.random.default_rng(3).random((2, 3, 9, 7)).astype(np.float32)
+    assert sess.run(None, {"input": x})[0].shape == (2, 6)
+
+
 def test_interface_names_shapes_and_metadata(tmp_path):
     bundle = make_bundle(archs.lenet())
     model = onnx.load(str(export_onnx(bundle, tmp_path / "m.onnx")))

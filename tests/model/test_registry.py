@@ -16,7 +16,7 @@ def test_palette_groups_follow_the_reference_notes():
         "Input": ["Input"],
         "Convolution": ["Conv2D"],
         "Activation": ["ReLU", "LeakyReLU", "PReLU", "Sigmoid", "Tanh"],
-        "Pooling": ["MaxPool2D", "AvgPool2D"],
+        "Pooling": ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"],
         "Flatten": ["Flatten"],
         "Dense": ["Dense"],
         "BatchNorm": ["BatchNorm"],
@@ -150,6 +150,8 @@ def test_absurd_values_are_refused_with_a_short_message():
         ("Output", {}, "softmax + cross-entropy"),
         ("Output", {"activation": "sigmoid"}, "sigmoid + BCE"),
         ("ReLU", {}, "max(0, x)"),
+        ("GlobalAvgPool2D", {}, "each map → its mean"),
+        ("GlobalMaxPool2D", {}, "each map → its max"),
     ],
 )
 def test_a_block_summary_is_its_engine_layers_own(block, params, words):
@@ -179,3 +181,56 @@ def test_parameter_counts_are_the_engine_layers():
     )
     assert g.info("c").params == 6 * 25 + 6
     assert g.info("bn").params == 12  # scale and shift per channel, not the running stats
+
+
+@pytest.mark.parametrize("block", ["GlobalAvgPool2D", "GlobalMaxPool2D"])
+def test_a_global_pooling_block_gives_a_vector_a_dense_block_can_take(block):
+    """Any map size becomes one number per channel: the canvas shows "C" and 0
+    parameters, a Dense block follows without Flatten, and a Flatten there is flagged."""
+    from cnnstudio.model import Graph
+    from cnnstudio.model.architecture import graph_to_architecture
+
+    def graph(shape, after):
+        nodes = [
+            {"id": "in", "type": "Input", "config": {"shape": shape}, "inputs": []},
+            {"id": "c", "type": "Conv2D", "config": {"filters": 16}, "inputs": ["in"]},
+            {"id": "g", "type": block, "config": {}, "inputs": ["c"]},
+            *after,
+        ]
+        return Graph.from_architecture(
+            {"format": "cnnstudio-architecture", "version": 1, "nodes": nodes}
+        )
+
+    dense = [
+        {"id": "fc", "type": "Dense", "config": {"units": 10}, "inputs": ["g"]},
+        {"id": "out", "type": "Softmax", "config": {}, "inputs": ["fc"]},
+    ]
+    for shape in ([3, 32, 32], [3, 9, 13]):
+        g = graph(shape, dense)
+        info = g.info("g")
+        assert info.output_shape == (16,) and info.shape_text == "16"
+        assert info.params == 0 and not info.errors
+        assert g.info("fc").params == 16 * 10 + 10 and not g.info("fc").errors
+        assert graph_to_architecture(g)["nodes"][2]["type"] == block
+
+    flat = [{"id": "f", "type": "Flatten", "config": {}, "inputs": ["g"]}]
+    assert "already a vector" in " ".join(graph([3, 8, 8], flat).info("f").warnings)
+
+
+@pytest.mark.parametrize("block", ["GlobalAvgPool2D", "GlobalMaxPool2D"])
+def test_a_global_pooling_block_after_flatten_says_where_it_belongs(block):
+    from cnnstudio.model import Graph
+
+    g = Graph.from_architecture(
+        {
+            "format": "cnnstudio-architecture",
+            "version": 1,
+            "nodes": [
+                {"id": "in", "type": "Input", "config": {"shape": [1, 6, 6]}, "inputs": []},
+                {"id": "f", "type": "Flatten", "config": {}, "inputs": ["in"]},
+                {"id": "g", "type": block, "config": {}, "inputs": ["f"]},
+            ],
+        }
+    )
+    error = g.info("g").error
+    assert error is not None and "gets a vector of 36" in error and "before Flatten" in error

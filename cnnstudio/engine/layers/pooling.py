@@ -1,4 +1,5 @@
-"""Max and average pooling over any window size and stride (overlapping windows included)."""
+"""Max and average pooling over any window size and stride (overlapping windows included),
+and global pooling: one number per channel for an input of any size."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from cnnstudio.engine.layers._spatial import (
     spatial_output,
     step_text,
 )
-from cnnstudio.engine.layers.base import Layer, OnnxOp, Shape, register_layer
+from cnnstudio.engine.layers.base import Layer, OnnxOp, Shape, format_shape, register_layer
 
-__all__ = ["AvgPool2D", "MaxPool2D"]
+__all__ = ["AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "MaxPool2D"]
 
 
 class _Pool2D(Layer):
@@ -229,3 +230,108 @@ class AvgPool2D(_Pool2D):
             dout, xp_shape, kh, kw, sh, sw, out=buffer(ctx, "dxp", xp_shape, dout.dtype)
         )
         return kernels.unpad(dxp, self._pads)
+
+
+class _GlobalPool2D(Layer):
+    """One number per channel, whatever the height and width: ``C@HxW`` -> ``C``.
+
+    The output is a vector, as Flatten's is, so a Dense layer can follow directly and
+    the same network accepts any image size. (Keras's ``GlobalAveragePooling2D`` does
+    the same; PyTorch's ``adaptive_avg_pool2d(x, 1)`` keeps a ``C@1x1`` map that is then
+    flattened, and ONNX's ``GlobalAveragePool`` too, which is why the export adds a
+    Flatten.) No parameters and no settings.
+    """
+
+    #: ``"mean"`` or ``"max"``: the summary's last word.
+    _kind = ""
+    #: The ONNX operator, followed by a Flatten.
+    _onnx_type = ""
+
+    def output_shape(self, input_shape: Any) -> Shape:
+        shape = tuple(input_shape)
+        if len(shape) != 3 or any(d < 1 for d in shape):
+            got = f"a vector of {format_shape(shape)}" if len(shape) == 1 else f"shape {shape}"
+            raise ShapeError(
+                f"{self.name}: needs feature maps (channels@height x width) but gets {got}; "
+                "global pooling must come before Flatten"
+            )
+        return (shape[0],)
+
+    # -- describing itself ------------------------------------------------------------
+    def summary(self) -> str:
+        return f"each map → its {self._kind}"
+
+    def onnx_op(self) -> tuple[OnnxOp, ...]:  # type: ignore[override]
+        # ONNX's global pooling keeps (N, C, 1, 1); the engine gives (N, C).
+        return (OnnxOp(self._onnx_type), OnnxOp("Flatten", {"axis": 1}))
+
+
+@register_layer
+class GlobalAvgPool2D(_GlobalPool2D):
+    """The mean of each whole channel: ``(C, H, W)`` -> ``(C,)``."""
+
+    type_name = "GlobalAvgPool2D"
+    _kind = "mean"
+    _onnx_type = "GlobalAveragePool"
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.pooling.GlobalAvgPool2D.forward`` (batch-last)."""
+        c, h, w, n = x.shape
+        if training:
+            ctx["x_shape"] = x.shape
+        return x.reshape(c, h * w, n).mean(axis=1)
+
+    def bwd(
+        self,
+        dout: np.ndarray,
+        ctx: dict[str, Any],
+        grads: dict[str, np.ndarray],
+        need_dx: bool = True,
+    ) -> np.ndarray | None:
+        """Reproduces ``reference.pooling.GlobalAvgPool2D.backward`` (batch-last)."""
+        if not need_dx:
+            return None
+        c, h, w, n = ctx["x_shape"]
+        # Every one of a map's H*W values counts 1/(H*W) in its mean.
+        dx = buffer(ctx, "dx", (c, h, w, n), dout.dtype)
+        np.multiply(dout[:, None, None, :], 1.0 / (h * w), out=dx)
+        return dx
+
+
+@register_layer
+class GlobalMaxPool2D(_GlobalPool2D):
+    """The maximum of each whole channel: ``(C, H, W)`` -> ``(C,)``.
+
+    The gradient goes to the first maximum of each map in row-major order, as
+    MaxPool2D's does, so a map with tied maxima passes its gradient on once.
+    """
+
+    type_name = "GlobalMaxPool2D"
+    _kind = "max"
+    _onnx_type = "GlobalMaxPool"
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``reference.pooling.GlobalMaxPool2D.forward`` (batch-last)."""
+        c, h, w, n = x.shape
+        maps = x.reshape(c, h * w, n)
+        if not training:
+            return maps.max(axis=1)
+        first = maps.argmax(axis=1)[:, None, :]  # (C, 1, N): argmax gives the first
+        ctx["x_shape"], ctx["first"] = x.shape, first
+        return np.take_along_axis(maps, first, axis=1)[:, 0, :]
+
+    def bwd(
+        self,
+        dout: np.ndarray,
+        ctx: dict[str, Any],
+        grads: dict[str, np.ndarray],
+        need_dx: bool = True,
+    ) -> np.ndarray | None:
+        """Reproduces ``reference.pooling.GlobalMaxPool2D.backward`` (batch-last)."""
+        if not need_dx:
+            return None
+        c, h, w, n = ctx["x_shape"]
+        dx = buffer(ctx, "dx", (c, h, w, n), dout.dtype)
+        dx.fill(0)
+        np.put_along_axis(dx.reshape(c, h * w, n), ctx["first"], dout[:, None, :], axis=1)
+        return dx

@@ -12,7 +12,7 @@ Where to start reading:
 - ``conv.py``: convolution as im2col, ``W @ cols``; backward ``dW = dY @ cols.T``,
   ``dcols = W.T @ dY``, col2im;
 - ``pooling.py``: max pooling (the gradient to each window's first maximum), average
-  pooling;
+  pooling, and global max and average pooling (one number per channel);
 - ``dense.py``, ``activations.py``, ``normalization.py`` (BatchNorm), ``dropout.py``,
   ``merge.py`` (Add, Concatenate), ``shape.py`` (Input, Flatten).
 
@@ -43,7 +43,12 @@ from cnnstudio.engine.reference.dense import Dense
 from cnnstudio.engine.reference.dropout import Dropout
 from cnnstudio.engine.reference.merge import Add, Concatenate
 from cnnstudio.engine.reference.normalization import BatchNorm
-from cnnstudio.engine.reference.pooling import AvgPool2D, MaxPool2D
+from cnnstudio.engine.reference.pooling import (
+    AvgPool2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    MaxPool2D,
+)
 from cnnstudio.engine.reference.shape import Flatten, Input
 
 __all__ = [
@@ -56,6 +61,8 @@ __all__ = [
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
     "Input",
     "Layer",
     "LeakyReLU",
@@ -81,6 +88,8 @@ REFERENCE_TYPES: dict[str, type[Layer]] = {
         Dense,
         Dropout,
         Flatten,
+        GlobalAvgPool2D,
+        GlobalMaxPool2D,
         Input,
         LeakyReLU,
         MaxPool2D,

@@ -3,6 +3,9 @@
 The columns of one channel's windows are stacked so that each window's ``kh*kw``
 values lie along one axis; pooling is then a ``max`` or a ``mean`` over that axis, and
 its backward pass a routing of each window's gradient back through ``col2im``.
+
+Global pooling needs no windows: each channel's whole map is one "window", so it is a
+``mean`` or a ``max`` over the height and width axes.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from cnnstudio.engine.layers import pooling as fast
 from cnnstudio.engine.reference.base import Layer
 from cnnstudio.engine.reference.im2col import Pads, col2im, im2col, pad, unpad
 
-__all__ = ["AvgPool2D", "MaxPool2D"]
+__all__ = ["AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "MaxPool2D"]
 
 
 class _Pool2D(Layer):
@@ -103,3 +106,42 @@ class AvgPool2D(_Pool2D):
         # Each of a window's kh*kw values counts 1/(kh*kw) in its mean.
         dcols = np.repeat(dy / (kh * kw), kh * kw, axis=1)  # (C, kh*kw, N*OH*OW)
         return self._fold(dcols, xp_shape, pads)
+
+
+class GlobalAvgPool2D(Layer):
+    """The mean of each whole channel: ``(N, C, H, W)`` -> ``(N, C)``, a vector per image
+    (no settings)."""
+
+    type_name = "GlobalAvgPool2D"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.cache = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """``dout`` (N, C) -> ``dx`` (N, C, H, W)."""
+        n, c, h, w = self._cached()
+        # Each of a map's H*W values counts 1/(H*W) in its mean.
+        return np.broadcast_to(dout[:, :, None, None] / (h * w), (n, c, h, w)).copy()
+
+
+class GlobalMaxPool2D(Layer):
+    """The maximum of each whole channel: ``(N, C, H, W)`` -> ``(N, C)``; the gradient goes
+    to each map's first maximum, as in ``MaxPool2D`` (no settings)."""
+
+    type_name = "GlobalMaxPool2D"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        n, c, h, w = x.shape
+        maps = x.reshape(n, c, h * w)  # each map's values in row-major order
+        first = maps.argmax(axis=2)  # (N, C): the FIRST position of the maximum
+        self.cache = (x.shape, first)
+        return maps.max(axis=2)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """``dout`` (N, C) -> ``dx`` (N, C, H, W)."""
+        (n, c, h, w), first = self._cached()
+        # The output is one of the map's values: it gets the whole gradient, the others none.
+        dmaps = np.zeros((n, c, h * w), dtype=dout.dtype)
+        np.put_along_axis(dmaps, first[:, :, None], dout[:, :, None], axis=2)
+        return dmaps.reshape(n, c, h, w)

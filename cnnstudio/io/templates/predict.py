@@ -319,6 +319,16 @@ def _pool(xp, size, stride, combine):
     return result
 
 
+def global_avg_pool(x):
+    """The mean of each whole channel: (N, C, H, W) -> (N, C), one number per map."""
+    return x.mean(axis=(2, 3))
+
+
+def global_max_pool(x):
+    """The largest value of each whole channel: (N, C, H, W) -> (N, C)."""
+    return x.max(axis=(2, 3))
+
+
 def flatten(x):
     """(N, C, H, W) -> (N, C*H*W), channel by channel, row by row."""
     return x.reshape(x.shape[0], -1)
@@ -389,6 +399,10 @@ def run_layer(node, inputs, weights):
         return max_pool2d(x, cfg["pool_size"], cfg["stride"], cfg["pads"])
     if kind == "AvgPool2D":
         return avg_pool2d(x, cfg["pool_size"], cfg["stride"], cfg["pads"])
+    if kind == "GlobalAvgPool2D":
+        return global_avg_pool(x)
+    if kind == "GlobalMaxPool2D":
+        return global_max_pool(x)
     if kind == "Flatten":
         return flatten(x)
     if kind == "Dense":
