@@ -1,10 +1,13 @@
 """Datasets and image preprocessing for CNN Studio (NumPy and Pillow only, no Qt).
 
-Sources: the built-in MNIST and CIFAR-10 samples (:func:`load_builtin`), IDX files
-(:func:`load_idx`, :func:`load_idx_dir`), image folders (:func:`load_image_folder`),
-CSV files (:func:`load_csv`), CIFAR-10's binary batches (``data.cifar.load_cifar``),
-the user's drawings (:class:`SampleCollection`), and one dispatch for the command line
-and the Train view (``data.loader``: :func:`load_dataset`, ``load_source``). Everything becomes a
+Sources: the built-in samples, MNIST digits and CIFAR-10 colour photos
+(:func:`load_builtin`, :data:`BUILTIN_DATASETS`), IDX files (:func:`load_idx`,
+:func:`load_idx_dir`), image folders (:func:`load_image_folder`), CSV files
+(:func:`load_csv`), CIFAR-10's binary distribution, its batches or
+``cifar-10-binary.tar.gz`` (:func:`load_cifar`, :func:`is_cifar_source`; the pickled
+Python distribution is refused, never unpickled), the user's drawings
+(:class:`SampleCollection`), and one dispatch for the command line and the Train view
+(``data.loader``: :func:`load_dataset`, ``load_source``). Everything becomes a
 :class:`Dataset` of uint8 (N, C, H, W) images. Training uses
 :func:`make_transform` (normalisation + augmentation per batch); prediction uses
 :func:`preprocess_digit` / :func:`load_image_for_prediction` and the same
@@ -20,6 +23,7 @@ from cnnstudio.data.augment import (
     preview_grid,
 )
 from cnnstudio.data.builtin import BUILTIN_DATASETS, load_builtin
+from cnnstudio.data.cifar import CIFAR10_CLASSES, is_cifar_source, load_cifar
 from cnnstudio.data.convert import MAX_DATASET_BYTES, convert_images
 from cnnstudio.data.csvfile import load_csv
 from cnnstudio.data.dataset import (
@@ -50,6 +54,7 @@ from cnnstudio.data.samples import Sample, SampleCollection
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "CIFAR10_CLASSES",
     "DIGIT_AUGMENTATION",
     "IMAGE_EXTENSIONS",
     "KNOWN_CLASS_NAMES",
@@ -70,7 +75,9 @@ __all__ = [
     "describe_spec",
     "find_idx_pairs",
     "has_ink",
+    "is_cifar_source",
     "load_builtin",
+    "load_cifar",
     "load_csv",
     "load_dataset",
     "load_idx",

@@ -15,24 +15,38 @@ from typing import TYPE_CHECKING, Any
 
 from psygnal import Signal, SignalGroup
 
+# The samples' own titles ("CIFAR-10 sample"), which their datasets are named with too.
+from cnnstudio.data.builtin import _TITLES as _BUILTIN_TITLES
+from cnnstudio.data.builtin import BUILTIN_DATASETS
 from cnnstudio.data.loader import SOURCE_KINDS
 from cnnstudio.model.session import RunHistory
 
 if TYPE_CHECKING:
     from cnnstudio.data.dataset import DatasetSplit
 
-__all__ = ["DatasetChoice", "Project", "ProjectEvents", "RunHistory"]
+__all__ = ["DEFAULT_BUILTIN", "DatasetChoice", "Project", "ProjectEvents", "RunHistory"]
 
 #: Dataset kinds the Train view offers (the data loader's kinds of source).
 DATASET_KINDS = SOURCE_KINDS
+#: Kinds read from the user's files or folders: their choice needs a ``path``.
+PATH_KINDS = ("idx", "folder", "csv", "cifar")
+#: The built-in sample a "builtin" choice without a name means (all a project saved
+#: before the CIFAR-10 sample could name).
+DEFAULT_BUILTIN = "mnist-sample"
+#: How a label names a kind read from the user's files.
+_KIND_WORDS = {"cifar": "CIFAR-10 binary"}
 
 
 @dataclass
 class DatasetChoice:
     """Which data to train on; enough to load it again when a project is reopened.
 
-    ``kind`` is one of ``DATASET_KINDS``; ``path`` the IDX folder, image folder or CSV
-    file; ``options`` e.g. ``{"size": [28, 28], "color": "L", "add_samples": True}``.
+    ``kind`` is one of ``DATASET_KINDS``; ``path`` the IDX folder, image folder, CSV
+    file or CIFAR-10 batches (a folder, one batch, or the ``.tar.gz``); ``options`` e.g.
+    ``{"size": [28, 28], "color": "L", "add_samples": True}``, and for a built-in sample
+    its name, ``{"name": "cifar10-sample"}`` (a key of ``data.BUILTIN_DATASETS``).
+    The default sample, ``DEFAULT_BUILTIN``, is kept without its name, as every
+    release wrote it, so picking it again is no change to the project.
     """
 
     kind: str = "builtin"
@@ -44,16 +58,33 @@ class DatasetChoice:
             raise ValueError(
                 f"unknown dataset kind {self.kind!r}; choose one of: {', '.join(DATASET_KINDS)}"
             )
-        if self.kind in ("idx", "folder", "csv") and not self.path:
+        if self.kind in PATH_KINDS and not self.path:
             raise ValueError(f"a {self.kind} dataset needs a path")
+        if self.kind == "builtin" and "name" in self.options:
+            name = self.options["name"]
+            if not isinstance(name, str) or not name:
+                raise ValueError(
+                    f"a built-in dataset's name is text (one of: {', '.join(BUILTIN_DATASETS)})"
+                )
+            if name == DEFAULT_BUILTIN:
+                self.options = {k: v for k, v in self.options.items() if k != "name"}
+        # An unknown sample name (a newer release's) is kept: loading it says what is known.
+
+    @property
+    def builtin_name(self) -> str | None:
+        """The built-in sample's name (a key of ``data.BUILTIN_DATASETS``), else None."""
+        if self.kind != "builtin":
+            return None
+        return str(self.options.get("name", DEFAULT_BUILTIN))
 
     @property
     def label(self) -> str:
-        if self.kind == "builtin":
-            return "Built-in MNIST sample (5,000 digits)"
+        name = self.builtin_name
+        if name is not None:
+            return f"Built-in {_BUILTIN_TITLES.get(name, name)}"
         if self.kind == "samples":
             return "My drawn samples"
-        return f"{Path(self.path or '').name} ({self.kind})"
+        return f"{Path(self.path or '').name} ({_KIND_WORDS.get(self.kind, self.kind)})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path, "options": dict(self.options)}

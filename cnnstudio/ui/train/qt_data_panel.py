@@ -1,9 +1,10 @@
 """The Train view's data panel: pick a dataset, load it (in the background), say what it is.
 
 The one dataset dispatch is ``data.loader.load_source`` (the command line's too);
-this panel adds what a window needs around it: file dialogs, a progress dialog
-with Cancel for slow folders, reloading the dataset an opened project names, and
-refusing data no network can learn from when it is picked.
+this panel adds what a window needs around it: one Source entry per built-in
+sample, file dialogs, a progress dialog with Cancel for slow loads, reloading the
+dataset an opened project names, saying when the data changed the network's input,
+and refusing data no network can learn from when it is picked.
 """
 
 from __future__ import annotations
@@ -26,30 +27,47 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.data import DatasetError, DatasetSplit, load_builtin
+from cnnstudio.data import (
+    BUILTIN_DATASETS,
+    DatasetError,
+    DatasetSplit,
+    is_cifar_source,
+    load_builtin,
+)
 from cnnstudio.data.loader import load_source
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.engine.training import check_training_data
-from cnnstudio.model.project import DatasetChoice
+from cnnstudio.model.project import PATH_KINDS, DatasetChoice
 from cnnstudio.ui.train.qt_settings_form import QtSettingsForm
 from cnnstudio.ui.train.train_settings import SETTING_SPECS
 
-__all__ = ["FILE_KINDS", "SOURCES", "LoadCancelled", "QtDataPanel", "load_choice"]
+__all__ = [
+    "FILE_KINDS",
+    "SOURCES",
+    "LoadCancelled",
+    "QtDataPanel",
+    "choose_cifar_source",
+    "load_choice",
+]
 
 #: Milliseconds a dataset takes to load before its progress dialog shows.
 LOAD_DIALOG_DELAY_MS = 500
 #: Dataset kinds read from the user's files: loaded on a worker thread (seconds for a
-#: folder of thousands of images). The built-in sample and the drawn samples are quick.
-FILE_KINDS = ("idx", "folder", "csv")
-#: Dataset sources in the picker: (kind, label).
-SOURCES = (
-    ("builtin", "Built-in MNIST sample"),
-    ("idx", "IDX folder…"),
-    ("folder", "Image folder…"),
-    ("csv", "CSV file…"),
-    ("samples", "My drawn samples"),
+#: folder of thousands of images or CIFAR-10's archive), and so is a built-in sample
+#: when picked (the photos are decoded once per process). The drawn samples are quick.
+FILE_KINDS = PATH_KINDS
+#: Dataset sources in the picker: (kind, built-in sample's name or None, label).
+SOURCES: tuple[tuple[str, str | None, str], ...] = (
+    *(("builtin", name, DatasetChoice(options={"name": name}).label) for name in BUILTIN_DATASETS),
+    ("idx", None, "IDX folder…"),
+    ("folder", None, "Image folder…"),
+    ("csv", None, "CSV file…"),
+    ("cifar", None, "CIFAR-10 binary batches…"),
+    ("samples", None, "My drawn samples"),
 )
+#: The Source menu's item role holding a built-in sample's name (the kind is UserRole).
+NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class LoadCancelled(Exception):
@@ -77,7 +95,7 @@ def load_choice(choice: Any, samples: Any = None, progress: Any = None) -> Datas
 def _load_choice(choice: Any, samples: Any, progress: Any) -> DatasetSplit:
     options = dict(choice.options or {})
     if choice.kind == "builtin":
-        return load_source("builtin", options.get("name", "mnist-sample"))
+        return load_source("builtin", choice.builtin_name)
     size = options.get("size", [28, 28]) if choice.kind == "folder" else None
     return load_source(
         choice.kind,
@@ -108,6 +126,8 @@ class QtDataPanel(QGroupBox):
         self._context = context
         #: (project, dataset choice) whose saved dataset is being loaded again.
         self._reloading: tuple[Any, Any] | None = None
+        #: (dataset choice picked, the network's input shape before it was used).
+        self._input_before: tuple[Any, tuple[int, ...]] | None = None
         self.form = QtSettingsForm([s for s in SETTING_SPECS if s.group == "data"], self)
         self._build()
         self.source_combo.activated.connect(self._on_source_activated)
@@ -127,8 +147,21 @@ class QtDataPanel(QGroupBox):
         form = self.form
         rows = itertools.count()  # these rows go above the settings'
         self.source_combo = QComboBox()
-        for kind, label in SOURCES:
+        for kind, name, label in SOURCES:
+            index = self.source_combo.count()
             self.source_combo.addItem(label, kind)
+            if name is not None:
+                self.source_combo.setItemData(index, name, NAME_ROLE)
+                self.source_combo.setItemData(
+                    index, BUILTIN_DATASETS[name][1], Qt.ItemDataRole.ToolTipRole
+                )
+            elif kind == "cifar":
+                self.source_combo.setItemData(
+                    index,
+                    "CIFAR-10's binary distribution: cifar-10-binary.tar.gz, or the folder "
+                    "holding data_batch_1.bin … test_batch.bin",
+                    Qt.ItemDataRole.ToolTipRole,
+                )
         form.insertRow(next(rows), "Source", self.source_combo)
         size_row = QHBoxLayout()
         self.folder_h = QSpinBox()
@@ -181,13 +214,12 @@ class QtDataPanel(QGroupBox):
                 # From the event loop, once whoever replaced the project has finished
                 # (File > Open is still on the stack here), and off the GUI thread.
                 self._reloading = (project, choice)
-                self.source_combo.setCurrentIndex(max(self.source_combo.findData(choice.kind), 0))
+                self.source_combo.setCurrentIndex(self._source_index(choice))
                 self.dataset_label.setText(f"<b>{escape(choice.label)}</b><br>Loading…")
                 QTimer.singleShot(0, self, lambda: self._reload_saved(project, choice))
             return
         choice = project.dataset_choice
-        index = self.source_combo.findData(choice.kind)
-        self.source_combo.setCurrentIndex(max(index, 0))
+        self.source_combo.setCurrentIndex(self._source_index(choice))
         self.add_samples_check.blockSignals(True)
         self.add_samples_check.setChecked(bool(choice.options.get("add_samples")))
         self.add_samples_check.blockSignals(False)
@@ -196,9 +228,15 @@ class QtDataPanel(QGroupBox):
         text = f"<b>{escape(choice.label)}</b><br>{len(train):,} training images"
         if split.test is not None:
             text += f", {len(split.test):,} held out"
-        text += f"<br>{format_shape(train.input_shape)}, {train.num_classes} classes"
+        text += (
+            f"<br>{format_shape(train.input_shape)} {_colour_word(train.input_shape[0])}, "
+            f"{train.num_classes} classes: {escape(_class_list(train.class_names))}"
+        )
         if choice.options.get("add_samples") and project.samples is not None:
             text += f"<br>+ {len(project.samples)} drawn sample(s)"
+        changed = self._input_change(project, choice)
+        if changed:
+            text += f"<br><i>{escape(changed, quote=False)}</i>"
         skipped = getattr(train, "skipped", ())
         if skipped:
             text += f"<br><span style='color:#a05000'>{_skipped_note(skipped, choice.path)}</span>"
@@ -207,7 +245,10 @@ class QtDataPanel(QGroupBox):
                 listing.append(f"… and {len(skipped) - 30:,} more")
             self.dataset_label.setToolTip("\n".join(listing))
         else:
-            self.dataset_label.setToolTip("")
+            name = choice.builtin_name
+            self.dataset_label.setToolTip(
+                BUILTIN_DATASETS[name][1] if name in BUILTIN_DATASETS else ""
+            )
         self.dataset_label.setText(text)
         self.dataset_shown.emit(train.summary())
 
@@ -256,6 +297,17 @@ class QtDataPanel(QGroupBox):
             self.data_error_label.hide()
             project.set_dataset(choice, split)
 
+    def _input_change(self, project: Any, choice: Any) -> str:
+        """How picking ``choice`` changed the network's input, in words ("" if it did not)."""
+        before = self._input_before
+        now = getattr(project.graph, "input_shape", None)
+        if before is None or before[0] is not choice or now is None or tuple(now) == before[1]:
+            return ""
+        return (
+            f"The network's input changed from {format_shape(before[1])} to "
+            f"{format_shape(now)} to fit this data."
+        )
+
     def _on_source_activated(self, index: int) -> None:
         kind = self.source_combo.itemData(index)
         path: str | None = None
@@ -265,10 +317,13 @@ class QtDataPanel(QGroupBox):
             path, _ = QFileDialog.getOpenFileName(
                 self, "Choose a CSV file", "", "CSV files (*.csv *.csv.gz);;All files (*)"
             )
+        elif kind == "cifar":
+            path = choose_cifar_source(self)
         if kind in FILE_KINDS and not path:
             self._show_current_source()
             return
-        self.load_source(kind, path)
+        name = self.source_combo.itemData(index, NAME_ROLE)
+        self.load_source(kind, path, **({"name": name} if name else {}))
 
     def load_source(self, kind: str, path: str | None = None, **options: Any) -> bool:
         """Load a dataset into the project; on failure show why and keep the previous one."""
@@ -284,10 +339,10 @@ class QtDataPanel(QGroupBox):
             opts.setdefault("add_samples", True)
         try:
             choice = DatasetChoice(kind=kind, path=path, options=opts)
-            if kind in FILE_KINDS:
+            if kind != "samples":
                 self.data_error_label.hide()  # an earlier failure is not this load's news
                 split = self._load_in_background(choice)
-            else:  # built in or drawn: quick, and the drawn samples belong to this thread
+            else:  # quick, and the drawn samples belong to this thread
                 split = load_choice(choice, project.samples)
         except LoadCancelled:
             self._show_data_note("Loading cancelled: the previous dataset is still in use.")
@@ -298,6 +353,8 @@ class QtDataPanel(QGroupBox):
             self._show_current_source()
             return False
         self.data_error_label.hide()
+        shape = getattr(project.graph, "input_shape", None)
+        self._input_before = None if shape is None else (choice, tuple(shape))
         project.set_dataset(choice, split)
         return True
 
@@ -337,6 +394,7 @@ class QtDataPanel(QGroupBox):
         dialog.setAutoClose(False)
         dialog.setAutoReset(False)
         dialog.canceled.connect(cancelled.set)
+        dialog.setValue(0)  # shows it after the delay even if the loader reports no progress
 
         def show_progress() -> None:
             done, total = counts
@@ -350,15 +408,19 @@ class QtDataPanel(QGroupBox):
         timer.start()
         worker.start()
         loop.exec()  # the worker's signals arrive (queued) in here, "finished" last
+        # Cancel drops the result even when the loader could not be interrupted (CIFAR-10's
+        # batches report no progress). Read before close(), which emits "canceled" too.
+        dropped = cancelled.is_set()
         timer.stop()
         dialog.close()
         dialog.deleteLater()
         error = outcome.get("error")
-        if error is not None:
-            raise error
-        if "split" not in outcome:  # the application is quitting (it ends every loop)
+        # No result and no error: the application is quitting (it ends every loop).
+        if dropped or (error is None and "split" not in outcome):
             cancelled.set()
             raise LoadCancelled
+        if error is not None:
+            raise error
         return outcome["split"]
 
     def show_data_error(self, text: str) -> None:
@@ -370,8 +432,18 @@ class QtDataPanel(QGroupBox):
 
     def _show_current_source(self) -> None:
         project = self.project
-        kind = project.dataset_choice.kind if project is not None else "builtin"
-        self.source_combo.setCurrentIndex(max(self.source_combo.findData(kind), 0))
+        choice = project.dataset_choice if project is not None else DatasetChoice()
+        self.source_combo.setCurrentIndex(self._source_index(choice))
+
+    def _source_index(self, choice: Any) -> int:
+        """The Source entry of ``choice``: its kind, and for a built-in sample its name."""
+        combo = self.source_combo
+        for i in range(combo.count()):
+            if combo.itemData(i) == choice.kind and (
+                choice.kind != "builtin" or combo.itemData(i, NAME_ROLE) == choice.builtin_name
+            ):
+                return i
+        return max(combo.findData(choice.kind), 0)  # a sample this release does not ship
 
     def _on_add_samples_toggled(self, checked: bool) -> None:
         project = self.project
@@ -403,6 +475,55 @@ class QtDataPanel(QGroupBox):
             if len(val) == 0:
                 val = None
         return train, val
+
+
+def choose_cifar_source(parent: QWidget) -> str:
+    """Ask for CIFAR-10's binary batches: the ``.tar.gz``, a batch file, or the folder
+    holding the batches (selected, then Open). "" if the user cancelled.
+
+    Qt's own file dialogs take either files or folders; this one takes a file, or a
+    folder that holds CIFAR-10 batches (any other folder opens, as usual).
+    Tests replace this function to answer without a dialog.
+    """
+    dialog = _CifarDialog(parent)
+    if dialog.exec() != QFileDialog.DialogCode.Accepted:
+        return ""
+    return dialog.chosen
+
+
+class _CifarDialog(QFileDialog):
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(
+            parent,
+            "Choose cifar-10-binary.tar.gz, or select the folder of batches and press Open",
+        )
+        self.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        self.setFileMode(QFileDialog.FileMode.ExistingFile)
+        self.setNameFilters(["CIFAR-10 binary (*.tar.gz *.tgz *.tar *.bin)", "All files (*)"])
+        self.chosen = ""
+
+    def accept(self) -> None:
+        picked = self.selectedFiles()
+        if len(picked) == 1 and Path(picked[0]).is_dir() and is_cifar_source(picked[0]):
+            self.chosen = picked[0]
+            self.done(QFileDialog.DialogCode.Accepted)
+            return
+        super().accept()  # a file is taken; another folder is opened
+        if self.result() == QFileDialog.DialogCode.Accepted and self.selectedFiles():
+            self.chosen = self.selectedFiles()[0]
+
+
+def _colour_word(channels: int) -> str:
+    return {1: "grey", 3: "colour"}.get(channels, f"{channels} channels")
+
+
+def _class_list(names: Any, shown: int = 10) -> str:
+    """The first ``shown`` class names, comma-separated ("… and 5 more" after them)."""
+    names = [str(n) for n in names]
+    text = ", ".join(names[:shown])
+    if len(names) > shown:
+        text += f", … and {len(names) - shown} more"
+    return text
 
 
 def _skipped_note(skipped: Any, root: str | None) -> str:

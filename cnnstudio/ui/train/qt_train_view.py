@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.data import DatasetError, preview_grid
-from cnnstudio.data.augment import Augmentation
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.layers.base import format_shape
 from cnnstudio.model.session import RunHistory, SnapshotBatch, TrainingJob, TrainingResult, make_job
@@ -46,7 +45,7 @@ from cnnstudio.ui.train.train_settings import (
 )
 from cnnstudio.ui.worker import training_session
 
-__all__ = ["QtPage", "QtTrainView", "ask_keep_weights", "scrolling_page"]
+__all__ = ["QtPage", "QtTrainView", "ask_keep_weights", "input_mismatch", "scrolling_page"]
 
 #: Shown when a run cannot even be set up (a plain MemoryError says nothing itself).
 NO_MEMORY_TO_START = (
@@ -129,6 +128,8 @@ class QtTrainView(QWidget):
         self.session = training_session(context)
         self._loading = False
         self._watched: Any = None
+        # (project, channels): the data whose kind the shown settings were chosen for.
+        self._settings_made_for: tuple[Any, int | None] = (None, None)
         self._build_ui()
         self._connect()
         self._load_settings()
@@ -256,7 +257,35 @@ class QtTrainView(QWidget):
         self._update_enabled()
 
     def _load_settings(self) -> None:
-        self.set_settings(TrainSettings.from_dict(getattr(self.project, "train_settings", None)))
+        stored = getattr(self.project, "train_settings", None)
+        settings = TrainSettings.from_dict(stored)
+        channels = self._data_channels()
+        if not stored and channels is not None:
+            settings = settings.with_data_defaults(channels)
+        # A project's saved settings suit its data; new ones are the digits' until data comes.
+        made_for = channels if channels is not None else None if stored else 1
+        self._settings_made_for = (self.project, made_for)
+        self.set_settings(settings)
+        self._fit_settings_to_data()
+
+    def _data_channels(self) -> int | None:
+        dataset = getattr(self.project, "dataset", None)
+        return None if dataset is None else int(dataset.input_shape[0])
+
+    def _fit_settings_to_data(self) -> None:
+        """Follow the kind of the data: the form disables what does not apply to it, and
+        data of another kind (digits <-> photos) gets that kind's default augmentation."""
+        project = self.project
+        channels = self._data_channels()
+        if channels is None:
+            return
+        self.augmentation_form.set_context(channels=channels)
+        made_for_project, made_for = self._settings_made_for
+        if made_for_project is not project:
+            return  # this project's settings are not shown yet: _load_settings comes
+        if made_for is not None and made_for != channels:
+            self.set_settings(self.settings().with_data_defaults(channels))
+        self._settings_made_for = (project, channels)
 
     def _on_settings_changed(self) -> None:
         project = self.project
@@ -300,6 +329,7 @@ class QtTrainView(QWidget):
             self.data.show_dataset()
 
     def _on_dataset_shown(self, summary: str) -> None:
+        self._fit_settings_to_data()
         self._refresh_preview()
         self._update_enabled()
         self.dataset_loaded.emit(summary)
@@ -314,8 +344,8 @@ class QtTrainView(QWidget):
             self.preview_label.clear()
             return
         try:
-            aug = Augmentation.from_dict(self.settings().augmentation)
             images = project.dataset.train.images
+            aug = self.settings().augmentation_object(images.shape[1])
             # Images spread over the dataset (sources are often sorted by class).
             picks = images[np.linspace(0, len(images) - 1, 3).astype(int)]
             grid = preview_grid(picks, aug, seed=0, rows=3, cols=5)
@@ -343,10 +373,7 @@ class QtTrainView(QWidget):
             input_shape = _arch_input_shape(arch)
             data_shape = tuple(project.dataset.input_shape)
             if input_shape is not None and tuple(input_shape) != data_shape:
-                return None, (
-                    f"The network's input is {format_shape(input_shape)} "
-                    f"but the dataset's images are {format_shape(data_shape)}."
-                )
+                return None, input_mismatch(tuple(input_shape), data_shape)
         return arch, None
 
     # -- control -------------------------------------------------------------------------
@@ -491,6 +518,35 @@ class QtTrainView(QWidget):
 
 def _specs(group: str) -> list[Any]:
     return [spec for spec in SETTING_SPECS if spec.group == group]
+
+
+def input_mismatch(network: tuple[int, ...], data: tuple[int, ...]) -> str:
+    """Why a network cannot train on the data (its input is another shape), and what to do.
+
+    A preset loaded in the Build view takes the dataset's shape, so it is the quick way
+    out; the presets drawn for images of this kind are named.
+    """
+    from cnnstudio.model.presets import list_presets
+
+    def kind(shape: tuple[int, ...]) -> str:
+        return {1: "grey", 3: "colour"}.get(shape[0], "") if len(shape) == 3 else ""
+
+    def what(shape: tuple[int, ...]) -> str:
+        return f"{format_shape(shape)} ({kind(shape)})" if kind(shape) else format_shape(shape)
+
+    presets = list_presets()
+    made_for = [p.name for p in presets if tuple(p.input_shape) == data]
+    images = f"{format_shape(data)} images"
+    if not made_for and kind(data):
+        made_for = [p.name for p in presets if p.input_shape[:1] == data[:1]]
+        images = f"{kind(data)} images"
+    names = " and ".join(f'"{name}"' for name in made_for[:2])
+    hint = f"; {names} {'is' if len(made_for[:2]) == 1 else 'are'} made for {images}"
+    return (
+        f"The network's input is {what(network)} but the dataset's images are {what(data)}. "
+        f"In the Build view, set the Input block to {format_shape(data)}, or load a preset, "
+        f"which takes the dataset's shape{hint if made_for else ''}."
+    )
 
 
 def _arch_input_shape(arch: dict) -> tuple[int, ...] | None:
