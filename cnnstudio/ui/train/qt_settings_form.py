@@ -47,6 +47,7 @@ class QtSettingsForm(QFormLayout):
         self._editors: dict[str, QWidget] = {}
         self._setters: dict[str, Callable[[Any], None]] = {}
         self._values: dict[str, Any] = {}
+        self._context: dict[str, Any] = {}
         self._enabled = True
         rows: dict[str, QHBoxLayout] = {}
         for spec in self.specs.values():
@@ -123,12 +124,24 @@ class QtSettingsForm(QFormLayout):
         self._enabled = enabled
         self._refresh_enabled()
 
+    def set_context(self, **facts: Any) -> None:
+        """Facts about the data (``channels=3``) that ``enabled_when`` may name like a
+        setting; a fact not given yet holds any condition."""
+        self._context.update(facts)
+        self._refresh_enabled()
+
     def _refresh_enabled(self) -> None:
         cores = os.cpu_count() or 1
         for name, widget in self._editors.items():
             spec = self.specs[name]
             ok = (self._enabled or spec.while_training) and cores >= spec.min_cores
+            met = True
             if spec.enabled_when is not None:
                 other, wanted = spec.enabled_when
-                ok = ok and self._values.get(other) == wanted
-            widget.setEnabled(ok)
+                if other in self._values:
+                    met = self._values[other] == wanted
+                else:
+                    met = self._context.get(other, wanted) == wanted
+            widget.setEnabled(ok and met)
+            if spec.disabled_note:
+                widget.setToolTip(spec.param.help if met else spec.disabled_note)

@@ -10,12 +10,17 @@ tested without a window.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from cnnstudio.data.augment import Augmentation, make_transform
+from cnnstudio.data.augment import (
+    CHANNEL_RULES,
+    Augmentation,
+    default_augmentation,
+    make_transform,
+)
 from cnnstudio.data.normalize import Normalization
 from cnnstudio.engine.training import TrainConfig
 from cnnstudio.model.registry import ParamSpec
@@ -43,8 +48,10 @@ class SettingSpec:
     value (a float) times ``scale`` with ``decimals`` decimals (None: from the limits), between
     ``prefix`` and ``suffix``. ``while_training``: editable while a run is going
     (the others are fixed for the run). ``enabled_when`` is ``(other setting, value)``: editable
-    only while the other setting has that value; ``min_cores``: only on a computer
-    with at least that many processor cores.
+    only while the other setting has that value; the other may also be a fact about the
+    data that the form is told (``QtSettingsForm.set_context``: ``"channels"``), and
+    ``disabled_note`` says why it is off then. ``min_cores``: only on a computer with at
+    least that many processor cores.
     """
 
     param: ParamSpec
@@ -56,7 +63,8 @@ class SettingSpec:
     suffix: str = ""
     adaptive_step: bool = False
     while_training: bool = False
-    enabled_when: tuple[str, str] | None = None
+    enabled_when: tuple[str, Any] | None = None
+    disabled_note: str = ""
     min_cores: int = 1
 
     @property
@@ -64,8 +72,27 @@ class SettingSpec:
         return self.param.name
 
 
-#: The augmentation settings, in ``TrainSettings.augmentation`` (0 means off).
-AUGMENTATIONS = ("shift", "rotation", "scale", "noise", "thickness")
+#: The augmentation settings, in ``TrainSettings.augmentation`` (0 or false means off):
+#: the digits' first, then the photos'.
+AUGMENTATIONS = (
+    "shift",
+    "rotation",
+    "scale",
+    "noise",
+    "thickness",
+    "crop",
+    "flip",
+    "brightness",
+    "contrast",
+    "saturation",
+    "cutout",
+)
+_AUGMENTATION_OFF = Augmentation().to_dict()
+
+
+def _stored(aug: Augmentation) -> dict[str, Any]:
+    """An augmentation as ``TrainSettings.augmentation`` keeps it: only what is on."""
+    return {k: v for k, v in aug.to_dict().items() if v}
 
 
 @dataclass
@@ -97,7 +124,7 @@ class TrainSettings:
         ``processes`` as a bool (use two)."""
         out = self.to_dict()
         aug = out.pop("augmentation")
-        out.update({k: aug.get(k, 0) for k in AUGMENTATIONS})
+        out.update({k: aug.get(k, _AUGMENTATION_OFF[k]) for k in AUGMENTATIONS})
         out["processes"] = self.processes > 1
         return out
 
@@ -151,8 +178,17 @@ class TrainSettings:
             kernels="reference" if self.readable_engine else "fast",
         )
 
-    def augmentation_object(self) -> Augmentation:
-        return Augmentation.from_dict(self.augmentation or {})
+    def augmentation_object(self, channels: int | None = None) -> Augmentation:
+        """The augmentation; for ``channels``-channel data without the settings that do
+        not apply to it (stroke thickness on photos, saturation on grey images)."""
+        aug = Augmentation.from_dict(self.augmentation or {})
+        return aug if channels is None else aug.for_channels(channels)
+
+    def with_data_defaults(self, channels: int) -> TrainSettings:
+        """These settings with the augmentation that suits ``channels``-channel data:
+        none for grey digits, a 4-pixel crop and left-right flips for colour photos
+        (``data.augment.default_augmentation``)."""
+        return replace(self, augmentation=_stored(default_augmentation(channels)))
 
 
 DEFAULT_SETTINGS = TrainSettings()
@@ -162,6 +198,12 @@ def _spec(group: str, name: str, label: str, kind: Any, **kw: Any) -> SettingSpe
     shown = {k: kw.pop(k) for k in list(kw) if k in SettingSpec.__dataclass_fields__}
     default = DEFAULT_SETTINGS.flat()[name]
     return SettingSpec(ParamSpec(name, label, kind, default, **kw), group, **shown)
+
+
+def _only_for(name: str) -> dict[str, Any]:
+    """``enabled_when`` and ``disabled_note`` of an augmentation for one kind of image."""
+    channels, why = CHANNEL_RULES[name]
+    return {"enabled_when": ("channels", channels), "disabled_note": f"{why}."}
 
 
 #: Every setting of the Train view, in the order the form shows them.
@@ -272,7 +314,16 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
             "step through a training step in a debugger. Trains on one core."
         ),
     ),
-    _spec("augmentation", "shift", "Shift", "int", min=0, max=8, suffix=" px"),
+    _spec(
+        "augmentation",
+        "shift",
+        "Shift",
+        "int",
+        min=0,
+        max=8,
+        suffix=" px",
+        help="Move each image by up to this many pixels each way; black comes in",
+    ),
     _spec(
         "augmentation",
         "rotation",
@@ -285,8 +336,87 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         suffix="°",
     ),
     _spec("augmentation", "scale", "Scale ±", "float", min=0.0, max=0.5, step=0.05),
-    _spec("augmentation", "noise", "Noise", "float", min=0.0, max=1.0, step=0.05),
-    _spec("augmentation", "thickness", "Thickness ±", "int", min=0, max=3),
+    _spec(
+        "augmentation",
+        "noise",
+        "Noise",
+        "float",
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        help="Standard deviation of random noise added to every pixel (0 to 1 scale)",
+    ),
+    _spec(
+        "augmentation",
+        "thickness",
+        "Thickness ±",
+        "int",
+        min=0,
+        max=3,
+        help="Make pen strokes up to this many pixels thicker or thinner",
+        **_only_for("thickness"),
+    ),
+    _spec(
+        "augmentation",
+        "crop",
+        "Crop, padding",
+        "int",
+        min=0,
+        max=16,
+        suffix=" px",
+        help=(
+            "Random crop: pad each image by this many pixels, mirroring its edges, and\n"
+            "cut an image-sized window at a random place (photos: 4)"
+        ),
+    ),
+    _spec(
+        "augmentation",
+        "flip",
+        "Flip left-right",
+        "bool",
+        help="Mirror half of the images left-right (photos: on; digits: off, a mirrored 3 is no 3)",
+    ),
+    _spec(
+        "augmentation",
+        "brightness",
+        "Brightness ±",
+        "float",
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        help="Multiply each image by a factor from 1 - this to 1 + this",
+    ),
+    _spec(
+        "augmentation",
+        "contrast",
+        "Contrast ±",
+        "float",
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        help="Scale each image about its mean grey by a factor from 1 - this to 1 + this",
+    ),
+    _spec(
+        "augmentation",
+        "saturation",
+        "Saturation ±",
+        "float",
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        help="Mix each pixel with its own grey: factor 0 is grey, 2 twice as colourful",
+        **_only_for("saturation"),
+    ),
+    _spec(
+        "augmentation",
+        "cutout",
+        "Cutout",
+        "int",
+        min=0,
+        max=32,
+        suffix=" px",
+        help="Black out a square of this side at a random place in each image",
+    ),
 )
 
 
@@ -295,7 +425,7 @@ def transforms_for(
 ) -> tuple[Any, Any, Normalization]:
     """(training transform, validation transform, normalisation) for ``settings``."""
     norm = Normalization.fit(train_images) if settings.normalize else Normalization()
-    aug = settings.augmentation_object()
+    aug = settings.augmentation_object(train_images.shape[1])
     return make_transform(norm, aug), make_transform(norm), norm
 
 
