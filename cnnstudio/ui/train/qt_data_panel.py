@@ -181,7 +181,7 @@ class QtDataPanel(QGroupBox):
         self.folder_options.setLayout(size_row)
         size_row.setContentsMargins(0, 0, 0, 0)
         self.folder_options.setToolTip("Input size (H × W) and colour mode for image folders")
-        form.insertRow(next(rows), "Images", self.folder_options)
+        form.insertRow(next(rows), "Image folders", self.folder_options)
         self.add_samples_check = QCheckBox("Add my drawn samples")
         self.add_samples_check.setToolTip(
             "Train on this dataset plus the digits you drew and labelled in Draw & Predict"

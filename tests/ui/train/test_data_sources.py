@@ -254,3 +254,26 @@ def test_a_network_for_digits_and_colour_photos_is_refused_with_what_to_do(view)
     assert '"LeNet-5 (RGB)"' in status
     assert not view.start()
     assert view.controls.message_label.text() == status.removeprefix("Cannot start: ")
+
+
+def test_the_cifar_dialog_takes_the_folder_of_batches_or_a_file(view, tmp_path):
+    # Qt's dialogs take files or folders, not both; this one takes both.
+    from PySide6.QtWidgets import QFileDialog
+
+    batches = tmp_path / "cifar-10-batches-bin"
+    batches.mkdir()
+    (batches / "data_batch_1.bin").write_bytes(records(*photos(2, seed=4)))
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    archive.write_bytes(b"")
+    other = tmp_path / "holiday photos"
+    other.mkdir()
+    for target, taken in ((batches, True), (archive, True), (other, False)):
+        dialog = data_module._CifarDialog(view)
+        dialog.setDirectory(str(tmp_path))
+        dialog.selectFile(str(target))
+        dialog.accept()
+        accepted = dialog.result() == QFileDialog.DialogCode.Accepted
+        assert accepted is taken
+        assert dialog.chosen == (str(target) if taken else "")
+        if not taken:  # an ordinary folder opens, as in any file dialog
+            assert dialog.directory().path() == str(other)
