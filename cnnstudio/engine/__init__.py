@@ -14,6 +14,8 @@ from cnnstudio.engine.layers import (
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
     Input,
     Layer,
     LeakyReLU,
@@ -36,6 +38,7 @@ from cnnstudio.engine.metrics import (
 )
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.optimizers import SGD, Adam, RMSprop, make_optimizer
+from cnnstudio.engine.parallel import DataParallel
 from cnnstudio.engine.schedules import make_schedule
 from cnnstudio.engine.training import (
     TrainConfig,
@@ -55,12 +58,15 @@ __all__ = [
     "BatchNorm",
     "Concatenate",
     "Conv2D",
+    "DataParallel",
     "Dense",
     "DivergenceError",
     "Dropout",
     "EngineError",
     "Evaluation",
     "Flatten",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
     "Input",
     "Layer",
     "LeakyReLU",

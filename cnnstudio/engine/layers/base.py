@@ -257,9 +257,11 @@ class Layer:
         when there is nothing to say beyond the type."""
         return ""
 
-    def onnx_op(self) -> OnnxOp | None:
-        """The ONNX operator computing this (built) layer at inference, or ``None`` where
-        the layer passes its input on unchanged (Dropout; the Input is the graph's input).
+    def onnx_op(self) -> OnnxOp | tuple[OnnxOp, ...] | None:
+        """The ONNX operator computing this (built) layer at inference, a short chain of
+        them applied in order (global pooling is GlobalAveragePool then Flatten), or
+        ``None`` where the layer passes its input on unchanged (Dropout; the Input is the
+        graph's input).
 
         Raises
         ------

@@ -261,7 +261,7 @@ class _GlobalPool2D(Layer):
     def summary(self) -> str:
         return f"each map → its {self._kind}"
 
-    def onnx_op(self) -> tuple[OnnxOp, ...]:  # type: ignore[override]
+    def onnx_op(self) -> tuple[OnnxOp, ...]:
         # ONNX's global pooling keeps (N, C, 1, 1); the engine gives (N, C).
         return (OnnxOp(self._onnx_type), OnnxOp("Flatten", {"axis": 1}))
 
