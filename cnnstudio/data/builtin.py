@@ -18,7 +18,7 @@ from cnnstudio.data.dataset import Dataset, DatasetSplit
 from cnnstudio.data.errors import DatasetError
 from cnnstudio.fileio import open_regular
 
-__all__ = ["BUILTIN_DATASETS", "load_builtin"]
+__all__ = ["BUILTIN_DATASETS", "BUILTIN_TITLES", "load_builtin"]
 
 #: Name accepted by :func:`load_builtin` and ``--data`` -> (file, description).
 BUILTIN_DATASETS: dict[str, tuple[str, str]] = {
@@ -32,7 +32,8 @@ BUILTIN_DATASETS: dict[str, tuple[str, str]] = {
     ),
 }
 
-_TITLES = {"mnist-sample": "MNIST sample", "cifar10-sample": "CIFAR-10 sample"}
+#: Each built-in dataset's short title, as menus and summaries say it.
+BUILTIN_TITLES = {"mnist-sample": "MNIST sample", "cifar10-sample": "CIFAR-10 sample"}
 
 _KEYS = ("train_images", "train_labels", "test_images", "test_labels", "class_names")
 
@@ -107,7 +108,7 @@ def load_builtin(name: str = "mnist-sample") -> DatasetSplit:
     a = _arrays(name)
     names = [str(n) for n in a["class_names"]]
     source = f"built-in ({BUILTIN_DATASETS[name][1]})"
-    title = _TITLES.get(name, name)
+    title = BUILTIN_TITLES.get(name, name)
     return DatasetSplit(
         train=Dataset(a["train_images"], a["train_labels"], names, f"{title} (training)", source),
         test=Dataset(a["test_images"], a["test_labels"], names, f"{title} (held out)", source),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from psygnal import Signal, SignalGroup
 
 # The samples' own titles ("CIFAR-10 sample"), which their datasets are named with too.
-from cnnstudio.data.builtin import _TITLES as _BUILTIN_TITLES
+from cnnstudio.data.builtin import BUILTIN_TITLES
 from cnnstudio.data.builtin import BUILTIN_DATASETS
 from cnnstudio.data.loader import SOURCE_KINDS
 from cnnstudio.model.session import RunHistory
@@ -81,7 +81,7 @@ class DatasetChoice:
     def label(self) -> str:
         name = self.builtin_name
         if name is not None:
-            return f"Built-in {_BUILTIN_TITLES.get(name, name)}"
+            return f"Built-in {BUILTIN_TITLES.get(name, name)}"
         if self.kind == "samples":
             return "My drawn samples"
         return f"{Path(self.path or '').name} ({_KIND_WORDS.get(self.kind, self.kind)})"
