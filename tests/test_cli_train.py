@@ -287,3 +287,79 @@ def test_the_readable_engine_trains_from_the_command_line(trained_model):
     assert proc.returncode == 0, proc.stderr
     assert "readable (reference) engine" in proc.stderr
     assert (folder / "readable.cnnmodel").exists()
+
+
+def test_train_help_documents_every_augmentation_and_data_source():
+    from dataclasses import fields
+
+    from cnnstudio.cli import build_parser
+    from cnnstudio.data.augment import Augmentation
+
+    def help_of(command):
+        parser = build_parser()
+        sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices)
+        return " ".join(sub.choices[command].format_help().split())
+
+    train = help_of("train")
+    for name in [f.name for f in fields(Augmentation)] + ["jitter"]:
+        assert f"{name}=" in train or f"{name} (" in train, name
+    assert "crop=4,flip,jitter=0.2,cutout=8" in train and "'none'" in train
+    assert "Default: none for grey (1-channel) images such as digits, crop=4,flip for colour" in (
+        train
+    )
+    for command in ("train", "evaluate"):
+        text = help_of(command)
+        for source in ("mnist-sample", "cifar10-sample", "CIFAR-10's binary batches",
+                       "cifar-10-binary.tar.gz", "one subfolder of images per class",
+                       "IDX files", ".csv"):  # fmt: skip
+            assert source in text, (command, source)
+
+
+@pytest.mark.parametrize(
+    ("spec", "part"),
+    [
+        ("crop=4,flop", "unknown augmentation 'flop' in 'crop=4,flop'"),
+        ("crop=4,flip,jitter=x", "'jitter=x': jitter must be a number"),
+        ("cutout=99", "'cutout=99': cutout must lie in 0-32, got 99"),
+        ("rotation", "'rotation': rotation needs a value, e.g. rotation=10"),
+    ],
+)
+def test_a_bad_augment_spec_is_one_line_naming_the_bad_part(capsys, spec, part):
+    from cnnstudio.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--preset", "lenet5", "--augment", spec])
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("cnnstudio train: argument --augment: ") and part in lines[0]
+
+
+def test_augmentation_defaults_per_kind_of_data_and_as_given(tmp_path, capsys):
+    from cnnstudio.cli import main
+    from cnnstudio.io import load_model
+
+    def train(*args):
+        out = tmp_path / "m.cnnmodel"
+        code = main(["train", "--preset", "lenet5", "--epochs", "1", "--quiet",
+                     "--val-split", "0", "--out", str(out), *args])  # fmt: skip
+        err = capsys.readouterr().err.splitlines()
+        assert code == 0, err
+        return err, load_model(out).training_summary["settings"]["augmentation"]
+
+    err, saved = train("--data", "cifar10-sample")
+    assert "augmentation crop=4,flip" in err[-1] and saved == {"crop": 4, "flip": True}
+    err, saved = train("--data", "mnist-sample")
+    assert "augmentation none" in err[-1] and saved == {}
+    err, saved = train("--data", "mnist-sample", "--augment", "shift=2,rotation=10,scale=0.1")
+    assert "augmentation shift=2,rotation=10,scale=0.1" in err[-1]
+    assert saved == {"shift": 2, "rotation": 10.0, "scale": 0.1}
+    # Photos leave out stroke thickness, and say so; jitter's colours stay.
+    err, saved = train("--data", "cifar10-sample", "--augment", "thickness=1,jitter=0.1")
+    assert err[-2] == (
+        "--augment: left out for cifar10-sample: stroke thickness is for grey (1-channel) "
+        "images such as digits"
+    )
+    assert saved == {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1}
+    err, saved = train("--data", "cifar10-sample", "--augment", "none")
+    assert "augmentation none" in err[-1] and saved == {}

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from cnnstudio.cli_errors import CLIError, naming, path_arg, text_arg
+from cnnstudio.commands.train import DATA_HELP
 
 __all__ = ["add_parser", "confusion_text", "run"]
 
@@ -27,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default="mnist-sample",
         type=text_arg,
         metavar="SOURCE",
-        help="mnist-sample (default), a folder of IDX files or class subfolders, or a .csv file",
+        help=DATA_HELP + ". Default: mnist-sample",
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass")

@@ -30,6 +30,42 @@ OPTIMIZER_CHOICES = ("sgd", "adam", "rmsprop")
 DEFAULT_LR = {"sgd": 0.05, "adam": 3e-3, "rmsprop": 1e-3}
 
 
+#: What --data accepts (evaluate's --data says the same).
+DATA_HELP = (
+    "the built-in samples mnist-sample (4,000 + 1,000 held-out digits) or cifar10-sample "
+    "(5,000 + 1,000 held-out colour photos); CIFAR-10's binary batches (a folder of some "
+    "or all of data_batch_1.bin ... data_batch_5.bin and test_batch.bin, one .bin batch, or "
+    "cifar-10-binary.tar.gz); a folder with one subfolder of images per class (optionally "
+    "inside train/ and test/); a folder of IDX files (train-images-idx3-ubyte and "
+    "train-labels-idx1-ubyte, .gz or not); or a .csv or .csv.gz file of a label column and "
+    "one column per pixel"
+)
+
+AUGMENT_HELP = (
+    "random changes to each training image, as NAME=VALUE,NAME=VALUE...: "
+    "shift=PX (move up to PX pixels, black comes in), rotation=DEG, scale=S (size times "
+    "1-S to 1+S), noise=STD (0-1 scale), thickness=PX (thicker or thinner pen strokes; grey "
+    "images only); crop=PX (pad by PX mirrored pixels, cut out an image-sized window at a "
+    "random place), flip (mirror half the images left-right), brightness=S, contrast=S, "
+    "saturation=S (factors from 1-S to 1+S, S up to 1; saturation for colour images only), "
+    "jitter=S (brightness, contrast and saturation at once), cutout=PX (a black PX-sided "
+    "square at a random place). Example: crop=4,flip,jitter=0.2,cutout=8 or "
+    "shift=2,rotation=10,scale=0.1; 'none' for no augmentation. Default: none for grey "
+    "(1-channel) images such as digits, crop=4,flip for colour (3-channel) photos"
+)
+
+
+def augment_arg(text: str) -> Any:
+    """``--augment``'s words as an ``Augmentation``; a usage error names the bad part."""
+    from cnnstudio.data.augment import Augmentation
+    from cnnstudio.data.errors import DatasetError
+
+    try:
+        return Augmentation.parse(text)
+    except DatasetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
@@ -49,7 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default="mnist-sample",
         type=text_arg,
         metavar="SOURCE",
-        help="mnist-sample (default), a folder of IDX files or class subfolders, or a .csv file",
+        help=DATA_HELP + ". Default: mnist-sample",
     )
     parser.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per step (default 64)")
@@ -77,6 +113,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--normalize", action="store_true", help="standardise inputs with the data's mean and std"
     )
+    parser.add_argument("--augment", metavar="SPEC", type=augment_arg, help=AUGMENT_HELP)
     parser.add_argument(
         "--threads",
         type=int,
@@ -295,6 +332,17 @@ def run(args: argparse.Namespace) -> int:
             ) from None
 
 
+def _augmentation(args: argparse.Namespace, channels: int, err: TextIO) -> Any:
+    """--augment, or the default for the data's kind; what does not apply is left out, saying so."""
+    from cnnstudio.data.augment import default_augmentation
+
+    if args.augment is None:
+        return default_augmentation(channels)
+    for why in args.augment.unsuited(channels):
+        err.write(f"--augment: left out for {args.data}: {why[0].lower()}{why[1:]}\n")
+    return args.augment.for_channels(channels)
+
+
 def _train(args: argparse.Namespace, signals: StopSignals) -> int:
     from cnnstudio.data.augment import make_transform
     from cnnstudio.data.normalize import Normalization
@@ -329,7 +377,8 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         if len(val_set) == 0:
             val_set = None
     norm = Normalization.fit(train_set.images) if args.normalize else Normalization()
-    transform = make_transform(norm)
+    augmentation = _augmentation(args, int(network.input_shape[0]), err)
+    transform = make_transform(norm, augmentation)  # called with rng=None: no augmentation
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     config = TrainConfig(
         epochs=args.epochs,
@@ -345,6 +394,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         kernels=args.kernels,
     )
     name = arch.get("name", "network")
+    augmented = {k: v for k, v in augmentation.to_dict().items() if v}
 
     def bundle(summary: dict[str, Any]) -> TrainedModel:
         return TrainedModel(
@@ -356,7 +406,11 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
                 "normalization": None if norm.is_plain else norm.to_dict(),
                 "digit": network.input_shape[0] == 1,
             },
-            training_summary={"dataset": data.name, **summary, "settings": config.to_dict()},
+            training_summary={
+                "dataset": data.name,
+                **summary,
+                "settings": {**config.to_dict(), "augmentation": augmented},
+            },
         )
 
     control = TrainingControl()
@@ -376,6 +430,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         f"{network.input_shape[2]} -> {data.num_classes} classes) on {len(train_set):,} images"
         + (f", validating on {len(val_set):,}" if val_set is not None else "")
         + f"; {args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epoch(s)"
+        + f", augmentation {augmentation.describe()}"
         + (f", {args.processes} processes" if args.processes > 1 else "")
         + (", readable (reference) engine" if args.kernels == "reference" else "")
         + "\n"
