@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from psygnal import Signal, SignalGroup
 
-# The samples' own titles ("CIFAR-10 sample"), which their datasets are named with too.
-from cnnstudio.data.builtin import BUILTIN_TITLES
-from cnnstudio.data.builtin import BUILTIN_DATASETS
+from cnnstudio.data.builtin import BUILTIN_DATASETS, BUILTIN_TITLES
 from cnnstudio.data.loader import SOURCE_KINDS
 from cnnstudio.model.session import RunHistory
 
