@@ -103,7 +103,8 @@ def ask_keep_weights(parent: QWidget) -> str:
     return "cancel"
 
 
-def _gray_pixmap(image: np.ndarray, scale: int = 2) -> QPixmap:
+def _image_pixmap(image: np.ndarray, scale: int = 2) -> QPixmap:
+    """A grey (H, W) or RGB (H, W, 3) uint8 image, ``scale`` times the size."""
     a = np.ascontiguousarray(image)
     if a.ndim == 2:
         qimg = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_Grayscale8)
@@ -348,12 +349,14 @@ class QtTrainView(QWidget):
             aug = self.settings().augmentation_object(images.shape[1])
             # Images spread over the dataset (sources are often sorted by class).
             picks = images[np.linspace(0, len(images) - 1, 3).astype(int)]
-            grid = preview_grid(picks, aug, seed=0, rows=3, cols=5)
+            # As many columns as fit ~300 pixels at twice the size (5 digits, 4 photos).
+            cols = max(2, min(5, 151 // (images.shape[-1] + 1)))
+            grid = preview_grid(picks, aug, seed=0, rows=3, cols=cols)
         except DatasetError as exc:
             self.preview_label.setText(str(exc))
             return
         scale = 2 if grid.shape[1] <= 150 else 1
-        self.preview_label.setPixmap(_gray_pixmap(grid, scale))
+        self.preview_label.setPixmap(_image_pixmap(grid, scale))
 
     # -- graph ---------------------------------------------------------------------------
     def refresh_graph_state(self) -> None:

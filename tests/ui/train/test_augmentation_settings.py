@@ -91,6 +91,8 @@ def test_choosing_photos_gives_their_defaults_and_disables_thickness(qtbot, phot
     assert thickness.toolTip() == "Stroke thickness is for grey (1-channel) images such as digits."
     assert view.editor("saturation").isEnabled() and view.editor("cutout").isEnabled()
     assert preview_is_colour(view)
+    # Four 32-pixel photos a row at twice the size: as wide as five digits.
+    assert view.preview_label.pixmap().width() == 2 * (4 * 33 - 1)
 
     # The user's own choice for the photos stays while the data stays photos.
     view.editor("cutout").setValue(8)
