@@ -15,9 +15,9 @@ from cnnstudio.model.errors import ModelError
 from cnnstudio.model.graph import Graph
 from cnnstudio.resources import resource_path
 
-__all__ = ["PRESET_ORDER", "PresetInfo", "list_presets", "load_preset"]
+__all__ = ["PRESET_ALIASES", "PRESET_ORDER", "PresetInfo", "list_presets", "load_preset"]
 
-#: Menu order: from the simplest baseline to the branching networks.
+#: Menu order: from the simplest baseline to the branching networks, then the photo networks.
 PRESET_ORDER = (
     "mlp",
     "lenet5",
@@ -26,7 +26,12 @@ PRESET_ORDER = (
     "vgg_mini",
     "resnet_mini",
     "densenet_mini",
+    "vgg_photo",
+    "resnet_photo",
 )
+
+#: Short names for the command line (``--preset photo``): alias -> preset key.
+PRESET_ALIASES = {"photo": "resnet_photo"}
 
 
 @dataclass(frozen=True)
@@ -67,15 +72,17 @@ def list_presets() -> list[PresetInfo]:
 
 
 def load_preset(name: str) -> Graph:
-    """A new :class:`Graph` of the preset with this key (``"lenet5"``) or name (``"LeNet-5"``).
+    """A new :class:`Graph` of the preset with this key (``"lenet5"``), name (``"LeNet-5"``)
+    or alias of :data:`PRESET_ALIASES` (``"photo"``).
 
     Raises
     ------
     ModelError
         No preset has that key or name (the message lists them).
     """
+    key = PRESET_ALIASES.get(name, name)
     for info in list_presets():
-        if name in (info.key, info.name):
+        if key in (info.key, info.name):
             return Graph.from_architecture(_read(info.path))
-    known = ", ".join(info.key for info in list_presets())
+    known = ", ".join([*PRESET_ALIASES, *(info.key for info in list_presets())])
     raise ModelError(f"there is no preset {name!r} (presets: {known})")

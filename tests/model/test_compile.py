@@ -24,6 +24,8 @@ def test_every_named_architecture_has_a_preset():
         "vgg_mini",
         "resnet_mini",
         "densenet_mini",
+        "vgg_photo",
+        "resnet_photo",
     }
     for info in list_presets():
         assert info.name and len(info.description) > 80
