@@ -9,6 +9,7 @@ loss over the batch and its gradient with respect to the *logits*, which is what
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from cnnstudio.engine.errors import EngineError
 
 __all__ = [
     "LossFn",
+    "check_label_smoothing",
     "labels_to_int",
     "loss_for",
     "sigmoid",
@@ -64,7 +66,9 @@ def check_labels(y: np.ndarray, n: int, n_classes: int, what: str) -> None:
         )
 
 
-def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(
+    logits: np.ndarray, y: np.ndarray, label_smoothing: float = 0.0
+) -> tuple[float, np.ndarray]:
     """Softmax followed by cross-entropy, fused.
 
     Parameters
@@ -73,16 +77,22 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
         Unnormalised scores (the input of the network's ``Softmax``).
     y : ndarray of int, shape (N,)
         Class indices in ``0..K-1``.
+    label_smoothing : float in [0, 1)
+        ``e``: the target of each sample is ``(1 - e) onehot(y) + e / K`` instead of
+        ``onehot(y)`` (PyTorch's ``cross_entropy(..., label_smoothing=e)``). 0 is the
+        plain loss, computed exactly as without the argument.
 
     Returns
     -------
     loss : float
-        Mean over the batch of ``-log softmax(logits)[i, y_i]``, computed with
+        Mean over the batch of ``-sum_k t_k log softmax(logits)_k`` with the targets
+        ``t`` above (``-log softmax(logits)[i, y_i]`` for ``e = 0``), computed with
         log-sum-exp so large logits neither overflow nor give ``log(0)``.
     dlogits : ndarray, shape (N, K)
-        ``(softmax(logits) - onehot(y)) / N``, same dtype as ``logits``.
+        ``(softmax(logits) - t) / N``, same dtype as ``logits``.
     """
     k = logits.shape[-1] if logits.ndim else 0
+    check_label_smoothing(label_smoothing, "softmax cross-entropy")
     _check_logits_labels(logits, y, k, "softmax cross-entropy")
     n = logits.shape[0]
     if n == 0:
@@ -92,14 +102,37 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     exp = np.exp(shifted)
     sums = exp.sum(axis=1)
     # log p_y = shifted_y - log(sum exp(shifted)); summed in float64 for an exact mean.
-    loss = float(np.log(sums).sum(dtype=np.float64) - shifted[rows, y].sum(dtype=np.float64)) / n
+    target_sum = shifted[rows, y].sum(dtype=np.float64)
+    if label_smoothing:
+        # sum_k t_k log p_k = (1-e) log p_y + e/K sum_k log p_k, and sum_k t_k = 1.
+        e = float(label_smoothing)
+        target_sum = (1.0 - e) * target_sum + e / k * shifted.sum(dtype=np.float64)
+    loss = float(np.log(sums).sum(dtype=np.float64) - target_sum) / n
     exp /= sums[:, None]
-    exp[rows, y] -= 1.0
+    if label_smoothing:
+        exp[rows, y] -= 1.0 - e
+        exp -= e / k
+    else:
+        exp[rows, y] -= 1.0
     exp /= n
     return loss, exp
 
 
-def sigmoid_binary_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def check_label_smoothing(value: Any, what: str = "label smoothing") -> None:
+    """Raise ``EngineError`` unless ``value`` is a number in [0, 1)."""
+    ok = (
+        isinstance(value, int | float | np.floating | np.integer)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value < 1
+    )
+    if not ok:
+        raise EngineError(f"{what}: label smoothing must be a number in [0, 1), got {value!r}")
+
+
+def sigmoid_binary_cross_entropy(
+    logits: np.ndarray, y: np.ndarray, label_smoothing: float = 0.0
+) -> tuple[float, np.ndarray]:
     """Sigmoid followed by binary cross-entropy, fused.
 
     Parameters
@@ -108,15 +141,19 @@ def sigmoid_binary_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[flo
         The single logit ``z`` per sample (the input of the network's ``Sigmoid``).
     y : ndarray of int, shape (N,)
         0 or 1 per sample.
+    label_smoothing : float in [0, 1)
+        ``e``: the target is ``t = (1 - e) y + e / 2`` (the two-class case of the
+        softmax smoothing); 0 is the plain loss.
 
     Returns
     -------
     loss : float
-        Mean of ``softplus(z) - y z`` (= ``-y log σ(z) - (1-y) log(1-σ(z))``), written
-        as ``max(z, 0) - y z + log1p(exp(-|z|))`` so it is finite for any finite ``z``.
+        Mean of ``softplus(z) - t z`` (= ``-t log σ(z) - (1-t) log(1-σ(z))``), written
+        as ``max(z, 0) - t z + log1p(exp(-|z|))`` so it is finite for any finite ``z``.
     dlogits : ndarray, same shape as ``logits``
-        ``(σ(z) - y) / N``.
+        ``(σ(z) - t) / N``.
     """
+    check_label_smoothing(label_smoothing, "sigmoid binary cross-entropy")
     if logits.ndim not in (1, 2):
         raise EngineError(
             f"sigmoid binary cross-entropy: logits must have shape (N, 1), got {logits.shape}"
@@ -132,6 +169,9 @@ def sigmoid_binary_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[flo
         raise EngineError("sigmoid binary cross-entropy: the batch is empty")
     z = z[:, 0]
     yf = y.astype(z.dtype)
+    if label_smoothing:
+        yf = yf * (1.0 - float(label_smoothing)) + 0.5 * float(label_smoothing)
+        yf = yf.astype(z.dtype, copy=False)
     loss_terms = np.maximum(z, 0) - z * yf + np.log1p(np.exp(-np.abs(z)))
     loss = float(loss_terms.sum(dtype=np.float64)) / n
     d = sigmoid(z) - yf
@@ -158,17 +198,29 @@ def labels_to_int(y: Any, what: str = "labels") -> np.ndarray:
     raise EngineError(f"{what} must be integer class indices, got dtype {arr.dtype}")
 
 
-def loss_for(network: Any) -> LossFn:
+def loss_for(network: Any, label_smoothing: float = 0.0) -> LossFn:
     """The loss matching ``network.output_activation``.
 
     ``"sigmoid"`` (a 1-unit output) gives :func:`sigmoid_binary_cross_entropy`;
     ``"softmax"`` (or anything else: raw outputs are treated as logits for softmax,
     see docs/file-formats.md) gives :func:`softmax_cross_entropy`.
+
+    A ``label_smoothing`` above 0 smooths the targets (see the two losses). The
+    smoothed loss is not one of ``FUSED_LOSSES``, so ``engine.parallel`` runs it in
+    the main process.
     """
+    check_label_smoothing(label_smoothing)
     activation = getattr(network, "output_activation", "softmax")
-    if activation == "sigmoid":
-        return sigmoid_binary_cross_entropy
-    return softmax_cross_entropy
+    base = sigmoid_binary_cross_entropy if activation == "sigmoid" else softmax_cross_entropy
+    if not label_smoothing:
+        return base
+    e = float(label_smoothing)
+
+    def smoothed(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        return base(logits, y, e)
+
+    smoothed.__name__ = f"smoothed_{base.__name__}"
+    return smoothed
 
 
 FUSED_LOSSES.update(

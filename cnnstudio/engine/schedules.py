@@ -21,6 +21,7 @@ __all__ = [
     "SCHEDULES",
     "ConstantSchedule",
     "CosineSchedule",
+    "OneCycleSchedule",
     "Schedule",
     "StepSchedule",
     "make_schedule",
@@ -101,10 +102,59 @@ class CosineSchedule(Schedule):
         return f"CosineSchedule(total_steps={self.total_steps}, min_lr={self.min_lr})"
 
 
+class OneCycleSchedule(Schedule):
+    """One cycle: up from ``base_lr / 25`` to ``base_lr``, then down to ``min_lr``.
+
+    The rate rises linearly over the first ``warmup`` of ``total_steps`` (a quarter by
+    default) and falls linearly to ``min_lr`` at ``total_steps``, staying there after.
+    This is the piecewise-linear cycle of the fast-CIFAR (ResNet-9 / DAWNBench) recipe;
+    the start at ``base_lr / 25`` is PyTorch ``OneCycleLR``'s default ``div_factor``. A
+    ``min_lr`` above the start rate is clamped to it.
+    """
+
+    name = "onecycle"
+    #: The starting rate is ``base_lr / DIV_FACTOR``.
+    DIV_FACTOR = 25.0
+
+    def __init__(self, total_steps: int, min_lr: float = 0.0, warmup: float = 0.25) -> None:
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+            raise EngineError(
+                f"one-cycle schedule: total_steps must be an integer >= 1, got {total_steps!r}"
+            )
+        if not (isinstance(min_lr, int | float) and math.isfinite(min_lr) and min_lr >= 0):
+            raise EngineError(f"one-cycle schedule: min_lr must be a number >= 0, got {min_lr!r}")
+        if not (isinstance(warmup, int | float) and 0 < warmup < 1):
+            raise EngineError(
+                f"one-cycle schedule: warmup must be a fraction in (0, 1), got {warmup!r}"
+            )
+        self.total_steps = total_steps
+        self.min_lr = float(min_lr)
+        self.warmup = float(warmup)
+        # The step at which the rate peaks; at least 1 so a 1-step run does not divide by 0.
+        self.peak_step = max(1, round(total_steps * self.warmup))
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        start = base_lr / self.DIV_FACTOR
+        step = max(step, 0)
+        if step < self.peak_step:
+            return start + (base_lr - start) * step / self.peak_step
+        floor = min(self.min_lr, start)
+        down = self.total_steps - self.peak_step
+        t = 1.0 if down <= 0 else min(step - self.peak_step, down) / down
+        return base_lr + (floor - base_lr) * t
+
+    def __repr__(self) -> str:
+        return (
+            f"OneCycleSchedule(total_steps={self.total_steps}, min_lr={self.min_lr}, "
+            f"warmup={self.warmup})"
+        )
+
+
 SCHEDULES: dict[str, type[Schedule]] = {
     "constant": ConstantSchedule,
     "step": StepSchedule,
     "cosine": CosineSchedule,
+    "onecycle": OneCycleSchedule,
 }
 
 
@@ -113,9 +163,10 @@ def make_schedule(name: str, **kwargs: Any) -> Schedule:
 
     Parameters
     ----------
-    name : {"constant", "step", "cosine"}
+    name : {"constant", "step", "cosine", "onecycle"}
     **kwargs
-        ``step``: ``step_size`` (steps), ``gamma``; ``cosine``: ``total_steps``, ``min_lr``.
+        ``step``: ``step_size`` (steps), ``gamma``; ``cosine``: ``total_steps``, ``min_lr``;
+        ``onecycle``: ``total_steps``, ``min_lr``, ``warmup`` (fraction, default 0.25).
         Keywords that the chosen schedule does not use are ignored, so a caller can
         pass every setting it has.
 
@@ -135,4 +186,10 @@ def make_schedule(name: str, **kwargs: Any) -> Schedule:
         if "total_steps" not in kwargs:
             raise EngineError("cosine schedule: total_steps is required")
         return CosineSchedule(kwargs["total_steps"], kwargs.get("min_lr", 0.0))
+    if key == "onecycle":
+        if "total_steps" not in kwargs:
+            raise EngineError("one-cycle schedule: total_steps is required")
+        return OneCycleSchedule(
+            kwargs["total_steps"], kwargs.get("min_lr", 0.0), kwargs.get("warmup", 0.25)
+        )
     raise EngineError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")

@@ -110,7 +110,11 @@ class TrainConfig:
         SGD only (momentum in [0, 1)).
     weight_decay : float
         L2 penalty added to the gradients (>= 0), all optimizers.
-    schedule : {"constant", "step", "cosine"}
+    label_smoothing : float
+        In [0, 1): the training loss aims at ``(1 - e) onehot + e / K`` instead of the
+        one-hot labels (``losses.softmax_cross_entropy``); 0 is the plain loss. The
+        validation loss stays the plain one.
+    schedule : {"constant", "step", "cosine", "onecycle"}
     step_size, gamma : int, float
         ``"step"``: multiply the rate by ``gamma`` every ``step_size`` **epochs**.
     min_lr : float
@@ -150,6 +154,7 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
+    label_smoothing: float = 0.0
     schedule: str = "constant"
     step_size: int = 1
     gamma: float = 0.1
@@ -192,6 +197,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not _is_number(value) or not (math.isfinite(value) and value >= 0):
                 raise bad(name, "a number >= 0")
+        if not _is_number(self.label_smoothing) or not (
+            math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 1
+        ):
+            raise bad("label_smoothing", "a number in [0, 1)")
         if not _is_number(self.gamma) or not (math.isfinite(self.gamma) and self.gamma > 0):
             raise bad("gamma", "a number > 0")
         if not _is_int(self.seed) or self.seed < 0:
@@ -647,7 +656,7 @@ def _loop(
     optimizer = config.make_optimizer()
     schedule = config.make_schedule(spe, total)
     base_lr = float(config.lr)
-    loss_fn = loss_for(network)
+    loss_fn = loss_for(network, config.label_smoothing)
     binary = getattr(network, "output_activation", "softmax") == "sigmoid"
     # Independent streams: augmentation draws never shift the shuffling order.
     shuffle_rng, aug_rng = (

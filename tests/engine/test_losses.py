@@ -144,3 +144,90 @@ def test_matches_pytorch_losses():
     loss, d = sigmoid_binary_cross_entropy(z, yb)
     assert loss == pytest.approx(ref.item(), rel=1e-5)
     np.testing.assert_allclose(d, tz.grad.numpy(), rtol=1e-4, atol=1e-7)
+
+
+# --- label smoothing -------------------------------------------------------------
+
+
+def _old_softmax_cross_entropy(logits, y):
+    """The loss as it was before label smoothing: the default must stay bit-identical."""
+    n = logits.shape[0]
+    rows = np.arange(n)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    sums = exp.sum(axis=1)
+    loss = float(np.log(sums).sum(dtype=np.float64) - shifted[rows, y].sum(dtype=np.float64)) / n
+    exp /= sums[:, None]
+    exp[rows, y] -= 1.0
+    exp /= n
+    return loss, exp
+
+
+def test_label_smoothing_zero_is_bit_identical_to_the_plain_loss():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(9, 10)).astype(np.float32)
+    y = rng.integers(0, 10, 9)
+    old_loss, old_grad = _old_softmax_cross_entropy(logits, y)
+    for loss, grad in (softmax_cross_entropy(logits, y), softmax_cross_entropy(logits, y, 0.0)):
+        assert loss == old_loss
+        assert grad.dtype == np.float32
+        assert np.array_equal(grad, old_grad)
+
+
+def test_label_smoothing_matches_the_smoothed_targets_formula():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(6, 5))
+    y = rng.integers(0, 5, 6)
+    e = 0.2
+    t = np.full((6, 5), e / 5)
+    t[np.arange(6), y] += 1 - e
+    logp = np.log(softmax(logits))
+    loss, grad = softmax_cross_entropy(logits, y, e)
+    np.testing.assert_allclose(loss, -(t * logp).sum(axis=1).mean(), rtol=1e-12)
+    np.testing.assert_allclose(grad, (softmax(logits) - t) / 6, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("e", [0.1, 0.2, 0.9])
+def test_label_smoothing_gradient_check_float64(e):
+    rng = np.random.default_rng(11)
+    logits = rng.normal(size=(4, 6)) * 3
+    y = rng.integers(0, 6, 4)
+    _, grad = softmax_cross_entropy(logits, y, e)
+    num = numeric_grad(lambda z: softmax_cross_entropy(z, y, e)[0], logits.copy())
+    np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-9)
+    zb = rng.normal(size=(5, 1)) * 3
+    yb = rng.integers(0, 2, 5)
+    _, gb = sigmoid_binary_cross_entropy(zb, yb, e)
+    numb = numeric_grad(lambda z: sigmoid_binary_cross_entropy(z, yb, e)[0], zb.copy())
+    np.testing.assert_allclose(gb, numb, rtol=1e-6, atol=1e-9)
+
+
+def test_label_smoothing_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(8, 10)) * 4
+    y = rng.integers(0, 10, 8)
+    t = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(t, torch.tensor(y), label_smoothing=0.2)
+    ref.backward()
+    loss, grad = loss_for(type("N", (), {"output_activation": "softmax"})(), 0.2)(logits, y)
+    np.testing.assert_allclose(loss, ref.item(), rtol=1e-10)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-8, atol=1e-12)
+    # The binary loss smooths to the two-class targets (1 - e) y + e / 2.
+    z = rng.normal(size=(8, 1)) * 4
+    yb = rng.integers(0, 2, 8)
+    tz = torch.tensor(z, requires_grad=True)
+    target = torch.tensor(yb[:, None] * 0.8 + 0.1)
+    refb = torch.nn.functional.binary_cross_entropy_with_logits(tz, target)
+    refb.backward()
+    lossb, gradb = loss_for(type("N", (), {"output_activation": "sigmoid"})(), 0.2)(z, yb)
+    np.testing.assert_allclose(lossb, refb.item(), rtol=1e-10)
+    np.testing.assert_allclose(gradb, tz.grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("e", [-0.1, 1.0, float("nan"), "0.2", True])
+def test_label_smoothing_out_of_range_is_explained(e):
+    with pytest.raises(EngineError, match=r"label smoothing must be a number in \[0, 1\)"):
+        softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), e)
+    with pytest.raises(EngineError, match="label smoothing"):
+        loss_for(type("N", (), {"output_activation": "softmax"})(), e)

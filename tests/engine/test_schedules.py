@@ -53,3 +53,42 @@ def test_schedules_follow_a_changed_base_rate():
 def test_bad_settings_are_explained(name, kwargs, message):
     with pytest.raises(EngineError, match=message):
         make_schedule(name, **kwargs)
+
+
+def test_onecycle_warms_up_for_a_quarter_then_falls_to_zero():
+    s = make_schedule("onecycle", total_steps=200)
+    assert s(0, 0.2) == pytest.approx(0.2 / 25)
+    assert s(25, 0.2) == pytest.approx(0.2 / 25 + (0.2 - 0.2 / 25) / 2)
+    assert s(50, 0.2) == pytest.approx(0.2)  # the peak, after a quarter of the steps
+    assert s(125, 0.2) == pytest.approx(0.1)
+    assert s(200, 0.2) == pytest.approx(0.0)
+    assert s(1000, 0.2) == pytest.approx(0.0)
+    values = [s(i, 0.2) for i in range(201)]
+    assert max(values) == values[50]
+    assert all(a <= b for a, b in itertools.pairwise(values[:51]))
+    assert all(a >= b for a, b in itertools.pairwise(values[50:]))
+    # The last step actually taken (199) trains at a small, positive rate.
+    assert 0 < s(199, 0.2) < 0.01
+
+
+def test_onecycle_min_lr_and_tiny_runs():
+    s = make_schedule("onecycle", total_steps=8, min_lr=0.001)
+    assert s(2, 1.0) == pytest.approx(1.0)
+    assert s(8, 1.0) == pytest.approx(0.001)
+    one = make_schedule("onecycle", total_steps=1)
+    assert one(0, 0.5) == pytest.approx(0.02)
+    assert math.isfinite(one(1, 0.5))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "total_steps is required"),
+        ({"total_steps": 0}, "total_steps must be an integer >= 1"),
+        ({"total_steps": 10, "min_lr": -1}, "min_lr must be a number >= 0"),
+        ({"total_steps": 10, "warmup": 1.0}, "warmup must be a fraction"),
+    ],
+)
+def test_onecycle_bad_settings_are_explained(kwargs, message):
+    with pytest.raises(EngineError, match=message):
+        make_schedule("onecycle", **kwargs)

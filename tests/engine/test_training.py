@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from cnnstudio.engine.errors import DivergenceError, EngineError
+from cnnstudio.engine.losses import softmax_cross_entropy
 from cnnstudio.engine.metrics import evaluate
 from cnnstudio.engine.optimizers import Adam
 from cnnstudio.engine.training import (
@@ -477,6 +478,31 @@ def test_cosine_schedule_anneals_over_the_run(make_net, make_blobs):
     assert lrs[-1] > 0.001
 
 
+def test_onecycle_schedule_peaks_after_a_quarter_of_the_run(make_net, make_blobs):
+    x, y = make_blobs(n=40)
+    cfg = TrainConfig(epochs=4, batch_size=10, optimizer="sgd", lr=0.2, schedule="onecycle")
+    lrs = [s.lr for s in train(make_net(), (x, y), config=cfg)]
+    assert len(lrs) == 16
+    assert lrs[0] == pytest.approx(0.2 / 25)
+    assert max(lrs) == pytest.approx(0.2) and lrs.index(max(lrs)) == 4
+    assert 0 < lrs[-1] < 0.02
+
+
+def test_label_smoothing_reaches_the_training_loss(make_net, make_blobs):
+    x, y = make_blobs(n=30)
+    logits = make_net().forward(x)
+    cfg = TrainConfig(epochs=1, batch_size=30, label_smoothing=0.2)
+    first = next(iter(train(make_net(), (x, y), config=cfg)))
+    assert first.batch_loss == pytest.approx(softmax_cross_entropy(logits, y, 0.2)[0], rel=1e-5)
+    assert first.batch_loss != pytest.approx(softmax_cross_entropy(logits, y)[0], rel=1e-3)
+
+
+def test_weight_decay_and_nesterov_reach_the_optimizer():
+    opt = TrainConfig(optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4)
+    sgd = opt.make_optimizer()
+    assert sgd.nesterov is True and sgd.momentum == 0.9 and sgd.weight_decay == 5e-4
+
+
 def test_max_steps_caps_the_run(make_net, make_blobs):
     x, y = make_blobs(n=100)
     xv, yv = make_blobs(n=20, seed=3)
@@ -528,6 +554,8 @@ def test_train_checks_its_inputs_before_running(make_net, make_blobs):
         ({"snapshot_interval": -1}, "snapshot_interval must be a number of seconds >= 0"),
         ({"seed": -1}, "seed must be an integer >= 0"),
         ({"explode_factor": 0.5}, "explode_factor must be None or a number > 1"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be a number in \[0, 1\)"),
+        ({"label_smoothing": -0.1}, r"label_smoothing must be a number in \[0, 1\)"),
     ],
 )
 def test_bad_settings_are_explained(kwargs, message):
