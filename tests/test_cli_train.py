@@ -363,3 +363,108 @@ def test_augmentation_defaults_per_kind_of_data_and_as_given(tmp_path, capsys):
     assert saved == {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1}
     err, saved = train("--data", "cifar10-sample", "--augment", "none")
     assert "augmentation none" in err[-1] and saved == {}
+
+
+def _run_until_training(monkeypatch, capsys, *args):
+    """Run ``cnnstudio train`` up to the first step: the TrainConfig it built and its stderr."""
+    import cnnstudio.engine.training as training
+    from cnnstudio.cli import main
+
+    seen = {}
+
+    def fake_train(network, data, val, config, **kwargs):
+        seen["config"] = config
+        seen["transform"] = kwargs.get("transform")
+        raise KeyboardInterrupt
+        yield  # a generator, as train() is
+
+    monkeypatch.setattr(training, "train", fake_train)
+    code = main(["train", "--quiet", *args])
+    return code, seen["config"], capsys.readouterr().err.splitlines()
+
+
+def test_the_photo_preset_trains_with_the_fast_cifar_recipe(monkeypatch, capsys):
+    code, config, err = _run_until_training(monkeypatch, capsys, "--preset", "photo")
+    assert code == 130  # the fake run was interrupted before any step
+    assert (config.optimizer, config.lr, config.momentum, config.nesterov) == (
+        "sgd",
+        0.2,
+        0.9,
+        True,
+    )
+    assert (config.weight_decay, config.label_smoothing, config.schedule) == (5e-4, 0.2, "onecycle")
+    assert (config.batch_size, config.epochs) == (256, 10)
+    line = next(line for line in err if line.startswith("Training Photo ResNet"))
+    assert "(3@32x32 -> 10 classes)" in line  # the photo data by default, not digits
+    assert "sgd (Nesterov momentum 0.9) lr 0.2 onecycle, weight decay 0.0005" in line
+    assert "label smoothing 0.2, batch 256, 10 epoch(s), normalised per channel" in line
+    assert "augmentation crop=4,flip" in line and "(preset defaults: --optimizer," in line
+
+
+def test_explicit_options_override_the_preset_defaults(monkeypatch, capsys):
+    _, config, err = _run_until_training(
+        monkeypatch, capsys, "--preset", "photo", "--epochs", "3", "--batch-size", "128",
+        "--lr", "0.1", "--no-nesterov", "--weight-decay", "0", "--label-smoothing", "0.1",
+        "--schedule", "cosine", "--no-normalize",
+    )  # fmt: skip
+    assert (config.epochs, config.batch_size, config.lr, config.nesterov) == (3, 128, 0.1, False)
+    assert (config.weight_decay, config.label_smoothing, config.schedule) == (0.0, 0.1, "cosine")
+    line = next(line for line in err if line.startswith("Training Photo ResNet"))
+    assert "normalised" not in line and "(preset defaults: --optimizer, --data, --momentum)" in line
+    # Another optimizer keeps its own learning rate; the preset's SGD settings do not apply.
+    _, config, _ = _run_until_training(
+        monkeypatch, capsys, "--preset", "photo", "--optimizer", "adam", "--epochs", "1"
+    )
+    assert (config.optimizer, config.lr, config.nesterov) == ("adam", 3e-3, False)
+    assert config.label_smoothing == 0.2
+    # Other presets keep today's defaults.
+    _, config, _ = _run_until_training(monkeypatch, capsys, "--preset", "lenet5")
+    assert (config.optimizer, config.lr, config.schedule, config.epochs) == (
+        "adam",
+        3e-3,
+        "cosine",
+        5,
+    )
+    assert (config.nesterov, config.weight_decay, config.label_smoothing) == (False, 0.0, 0.0)
+
+
+def test_recipe_options_reach_the_training_settings(monkeypatch, capsys):
+    _, config, _ = _run_until_training(
+        monkeypatch, capsys, "--preset", "lenet5", "--optimizer", "sgd", "--nesterov",
+        "--weight-decay", "1e-4", "--label-smoothing", "0.05", "--schedule", "onecycle",
+    )  # fmt: skip
+    assert (config.nesterov, config.weight_decay, config.label_smoothing) == (True, 1e-4, 0.05)
+    assert config.schedule == "onecycle" and config.make_optimizer().nesterov is True
+    assert config.make_optimizer().weight_decay == 1e-4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--weight-decay", "-1"), "--weight-decay must be a number >= 0"),
+        (("--weight-decay", "nan"), "--weight-decay must be a number >= 0"),
+        (("--label-smoothing", "1"), "--label-smoothing must be at least 0 and below 1"),
+        (("--label-smoothing", "-0.1"), "--label-smoothing must be at least 0 and below 1"),
+        (("--nesterov",), "--nesterov is for --optimizer sgd only, not adam"),
+        (("--optimizer", "sgd", "--nesterov", "--momentum", "0"), "--nesterov needs a --momentum"),
+    ],
+)
+def test_bad_recipe_options_are_one_line_naming_the_option(capsys, args, message):
+    from cnnstudio.cli import main
+
+    code = main(["train", "--preset", "lenet5", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and message in err[0], err
+
+
+def test_train_help_documents_the_recipe_options_and_preset_defaults():
+    from cnnstudio.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if hasattr(a, "choices") and a.choices)
+    text = " ".join(sub.choices["train"].format_help().split())
+    for option in ("--weight-decay X", "--nesterov, --no-nesterov", "--label-smoothing X",
+                   "onecycle", "--normalize, --no-normalize"):  # fmt: skip
+        assert option in text, option
+    assert "--preset photo or resnet_photo: --data cifar10-sample --epochs 10" in text
+    assert "--schedule onecycle --label-smoothing 0.2 --normalize" in text

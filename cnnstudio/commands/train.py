@@ -29,6 +29,41 @@ OPTIMIZER_CHOICES = ("sgd", "adam", "rmsprop")
 # Adam at 3e-3 with a cosine decay takes LeNet-5 past 95% on the sample in 5 epochs.
 DEFAULT_LR = {"sgd": 0.05, "adam": 3e-3, "rmsprop": 1e-3}
 
+#: The defaults of the options that a preset may change (``args`` attribute -> value).
+BASE_DEFAULTS: dict[str, Any] = {
+    "data": "mnist-sample",
+    "epochs": 5,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "momentum": 0.9,
+    "nesterov": False,
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+    "label_smoothing": 0.0,
+    "normalize": False,
+}
+
+#: Per-preset defaults (preset key -> settings), used where the user gave no option.
+#: Photo ResNet gets the recipe it was measured with (the ResNet-9 / DAWNBench line of
+#: fast CIFAR-10 training, see docs/architecture.md). ``lr``, ``momentum`` and
+#: ``nesterov`` belong to the preset's optimizer: another --optimizer keeps its own.
+PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "resnet_photo": {
+        "data": "cifar10-sample",
+        "epochs": 10,
+        "batch_size": 256,
+        "optimizer": "sgd",
+        "lr": 0.2,
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "schedule": "onecycle",
+        "label_smoothing": 0.2,
+        "normalize": True,
+    }
+}
+_OPTIMIZER_SETTINGS = ("lr", "momentum", "nesterov")
+
 
 #: What --data accepts (evaluate's --data says the same).
 DATA_HELP = (
@@ -66,6 +101,34 @@ def augment_arg(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _preset_defaults_help() -> str:
+    """The epilog of ``train --help``: what each preset changes."""
+    from cnnstudio.model.presets import PRESET_ALIASES
+
+    parts = []
+    for key, table in PRESET_DEFAULTS.items():
+        aliases = [alias for alias, target in PRESET_ALIASES.items() if target == key]
+        words = []
+        for name, value in table.items():
+            if value is True:
+                words.append(_option(name))
+            elif value is not False:
+                words.append(f"{_option(name)} {value:g}" if isinstance(value, float) else
+                             f"{_option(name)} {value}")  # fmt: skip
+        parts.append(f"--preset {' or '.join([*aliases, key])}: " + " ".join(words))
+    return (
+        "Preset defaults: a preset may come with its own defaults, used for the options "
+        "not given (--lr, --momentum and --nesterov only with its optimizer). "
+        + "; ".join(parts)
+        + " (the fast CIFAR-10 recipe: one-cycle peaking after a quarter of the steps, "
+        "per-channel normalisation, crop=4,flip)."
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
@@ -74,33 +137,61 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Train a preset network (--preset) or an architecture file (--arch) on a dataset "
             "and save the trained model. Progress goes to stderr, the summary to stdout."
         ),
+        epilog=_preset_defaults_help(),
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--preset", metavar="NAME", help="a preset, e.g. lenet5 or 'LeNet-5'")
     source.add_argument(
         "--arch", metavar="FILE.json", type=path_arg, help="an architecture JSON file"
     )
+    # Defaults of None: filled in by _fill_defaults, from the preset's table or BASE_DEFAULTS.
     parser.add_argument(
         "--data",
-        default="mnist-sample",
         type=text_arg,
         metavar="SOURCE",
-        help=DATA_HELP + ". Default: mnist-sample",
-    )
-    parser.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per step (default 64)")
-    parser.add_argument(
-        "--optimizer", choices=OPTIMIZER_CHOICES, default="adam", help="default adam"
+        help=DATA_HELP + ". Default: mnist-sample (or the preset's, see below)",
     )
     parser.add_argument(
-        "--lr", type=float, help="learning rate (default 0.003 for adam, 0.001 rmsprop, 0.05 sgd)"
+        "--epochs", type=int, help="passes over the data (default 5, or the preset's)"
     )
-    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument(
+        "--batch-size", type=int, help="samples per step (default 64, or the preset's)"
+    )
+    parser.add_argument(
+        "--optimizer", choices=OPTIMIZER_CHOICES, help="default adam, or the preset's"
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        help="learning rate, the peak rate for onecycle (default 0.003 for adam, 0.001 "
+        "rmsprop, 0.05 sgd, or the preset's)",
+    )
+    parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    parser.add_argument(
+        "--nesterov",
+        action=argparse.BooleanOptionalAction,
+        help="SGD with Nesterov momentum (default off, or the preset's; --no-nesterov to "
+        "turn it off)",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="X",
+        help="L2 penalty on the weights, >= 0, e.g. 5e-4 (default 0, or the preset's)",
+    )
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        metavar="X",
+        help="train towards (1-X) on the true class and X/classes on every class, 0 to <1, "
+        "e.g. 0.1 (default 0, or the preset's)",
+    )
     parser.add_argument(
         "--schedule",
-        choices=("constant", "step", "cosine"),
-        default="cosine",
-        help="learning-rate schedule (default cosine: decays to a small rate by the end)",
+        choices=("constant", "step", "cosine", "onecycle"),
+        help="learning-rate schedule (default cosine: decays to a small rate by the end; "
+        "onecycle: rises linearly from lr/25 to lr over the first quarter of the steps, "
+        "then falls linearly to 0)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -111,7 +202,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="share of the training data held back for validation, 0 to <1 (default 0.1)",
     )
     parser.add_argument(
-        "--normalize", action="store_true", help="standardise inputs with the data's mean and std"
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        help="standardise inputs with the training data's mean and std per channel (default "
+        "off, or the preset's; --no-normalize to turn it off)",
     )
     parser.add_argument("--augment", metavar="SPEC", type=augment_arg, help=AUGMENT_HELP)
     parser.add_argument(
@@ -141,6 +235,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
+def _preset_key(name: str) -> str | None:
+    """The key of the preset ``--preset`` names, or None when there is none such."""
+    from cnnstudio.model.presets import PRESET_ALIASES, list_presets
+
+    wanted = PRESET_ALIASES.get(name, name)
+    return next((p.key for p in list_presets() if wanted in (p.key, p.name)), None)
+
+
+def _fill_defaults(args: argparse.Namespace) -> None:
+    """Fill the options left out: from the preset's table, else BASE_DEFAULTS.
+
+    ``args.preset_defaults`` lists the names the preset's table filled in.
+    """
+    table = PRESET_DEFAULTS.get(_preset_key(args.preset) or "", {}) if args.preset else {}
+    filled = []
+    for name in ("optimizer", *BASE_DEFAULTS):
+        if name in _OPTIMIZER_SETTINGS:
+            continue
+        if getattr(args, name, None) is None and name in table:
+            setattr(args, name, table[name])
+            filled.append(name)
+    same_optimizer = args.optimizer in (None, table.get("optimizer"))
+    for name in _OPTIMIZER_SETTINGS:
+        if getattr(args, name) is None and name in table and same_optimizer:
+            setattr(args, name, table[name])
+            filled.append(name)
+    for name, value in BASE_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.lr is None:
+        args.lr = DEFAULT_LR[args.optimizer]
+    args.preset_defaults = list(dict.fromkeys(filled))
+
+
 def _check_args(args: argparse.Namespace) -> None:
     if args.epochs < 1:
         raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
@@ -150,6 +278,17 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CLIError(f"--lr must be a number > 0, got {args.lr}")
     if not 0.0 <= args.momentum < 1.0:
         raise CLIError(f"--momentum must be at least 0 and below 1, got {args.momentum}")
+    if args.nesterov and args.optimizer != "sgd":
+        raise CLIError(f"--nesterov is for --optimizer sgd only, not {args.optimizer}")
+    if args.nesterov and args.momentum == 0:
+        raise CLIError("--nesterov needs a --momentum above 0, e.g. --momentum 0.9")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        raise CLIError(f"--weight-decay must be a number >= 0, e.g. 5e-4, got {args.weight_decay}")
+    if not (math.isfinite(args.label_smoothing) and 0.0 <= args.label_smoothing < 1.0):
+        raise CLIError(
+            "--label-smoothing must be at least 0 and below 1, e.g. 0.1, "
+            f"got {args.label_smoothing}"
+        )
     if args.seed < 0:
         raise CLIError(f"--seed must be a whole number >= 0, got {args.seed}")
     if not 0.0 <= args.val_split < 1.0:
@@ -322,6 +461,7 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
+    _fill_defaults(args)
     _check_args(args)
     with StopSignals() as signals:
         try:
@@ -341,6 +481,25 @@ def _augmentation(args: argparse.Namespace, channels: int, err: TextIO) -> Any:
     for why in args.augment.unsuited(channels):
         err.write(f"--augment: left out for {args.data}: {why[0].lower()}{why[1:]}\n")
     return args.augment.for_channels(channels)
+
+
+def _recipe(args: argparse.Namespace) -> str:
+    """The settings for the "Training ..." line, and which ones the preset chose."""
+    optimizer = args.optimizer
+    if optimizer == "sgd" and args.momentum:
+        optimizer += f" ({'Nesterov ' if args.nesterov else ''}momentum {args.momentum:g})"
+    words = [f"{optimizer} lr {args.lr:g} {args.schedule}"]
+    if args.weight_decay:
+        words.append(f"weight decay {args.weight_decay:g}")
+    if args.label_smoothing:
+        words.append(f"label smoothing {args.label_smoothing:g}")
+    words.append(f"batch {args.batch_size}, {args.epochs} epoch(s)")
+    if args.normalize:
+        words.append("normalised per channel")
+    if args.preset_defaults:
+        names = ", ".join(_option(n) for n in args.preset_defaults)
+        words.append(f"(preset defaults: {names})")
+    return ", ".join(words)
 
 
 def _train(args: argparse.Namespace, signals: StopSignals) -> int:
@@ -379,13 +538,16 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
     norm = Normalization.fit(train_set.images) if args.normalize else Normalization()
     augmentation = _augmentation(args, int(network.input_shape[0]), err)
     transform = make_transform(norm, augmentation)  # called with rng=None: no augmentation
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    lr = args.lr
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         lr=lr,
         momentum=args.momentum,
+        nesterov=args.nesterov,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
         schedule=args.schedule,
         seed=args.seed,
         snapshot_interval=3600.0,  # no rich snapshots needed here beyond epoch ends
@@ -429,8 +591,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         f"Training {name} ({network.input_shape[0]}@{network.input_shape[1]}x"
         f"{network.input_shape[2]} -> {data.num_classes} classes) on {len(train_set):,} images"
         + (f", validating on {len(val_set):,}" if val_set is not None else "")
-        + f"; {args.optimizer} lr {lr:g}, batch {args.batch_size}, {args.epochs} epoch(s)"
-        + f", augmentation {augmentation.describe()}"
+        + f"; {_recipe(args)}, augmentation {augmentation.describe()}"
         + (f", {args.processes} processes" if args.processes > 1 else "")
         + (", readable (reference) engine" if args.kernels == "reference" else "")
         + "\n"
