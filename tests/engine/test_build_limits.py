@@ -4,7 +4,6 @@ bounded before anything is allocated, and every absurd config value refused up f
 from __future__ import annotations
 
 import copy
-import gc
 import time
 import tracemalloc
 
@@ -14,6 +13,7 @@ import pytest
 from cnnstudio.engine import EngineError, Network, ShapeError
 from cnnstudio.engine.layers import LAYER_TYPES, layer_from_config
 from cnnstudio.engine.shapes import MAX_VALUES_PER_IMAGE, MAX_WEIGHTS
+from tests.timing import best_seconds
 
 
 def node(nid, type_, inputs, **config):
@@ -31,26 +31,11 @@ def relu_chain(n):
     return arch(*nodes)
 
 
-def _seconds(fn, *args):
-    """Best of two runs, the garbage collector off (both against a busy shared machine)."""
-    best = float("inf")
-    for _ in range(2):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            fn(*args)
-            best = min(best, time.perf_counter() - start)
-        finally:
-            gc.enable()
-    return best
-
-
 # -- time -------------------------------------------------------------------------------
 def test_a_long_chain_builds_in_linear_time():
     # Placing one node per pass over the remaining nodes took 230 s for 30,000 layers.
-    small = _seconds(Network.from_architecture, relu_chain(5_000))
-    large = _seconds(Network.from_architecture, relu_chain(20_000))
+    small = best_seconds(Network.from_architecture, relu_chain(5_000))
+    large = best_seconds(Network.from_architecture, relu_chain(20_000))
     assert large / small < 8, f"4x the layers took {large / small:.1f}x the time (quadratic: 16x)"
     start = time.perf_counter()
     net = Network.from_architecture(relu_chain(30_000))
@@ -65,7 +50,7 @@ def test_a_long_chain_of_layers_with_default_names_builds_in_linear_time():
     def build(n):
         return Network([ReLU(name=f"r{k}") for k in range(n)] + [Dense(3)], input_shape=(4,))
 
-    small, large = _seconds(build, 5_000), _seconds(build, 20_000)
+    small, large = best_seconds(build, 5_000), best_seconds(build, 20_000)
     assert large / small < 8, f"4x the layers took {large / small:.1f}x the time (quadratic: 16x)"
 
 

@@ -3,7 +3,6 @@ the engine's size limits is a problem shown by inference, not an allocation."""
 
 from __future__ import annotations
 
-import gc
 import time
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from cnnstudio.model.compile import compile_network, graph_to_architecture
 from cnnstudio.model.errors import GraphError
 from cnnstudio.model.graph import Graph
+from tests.timing import best_seconds
 
 
 def node(nid, type_, inputs, **config):
@@ -41,23 +41,8 @@ def shortcuts(n):
     return {"format": "cnnstudio-architecture", "version": 1, "nodes": nodes}
 
 
-def _seconds(fn, *args):
-    """Best of two runs, the garbage collector off (both against a busy shared machine)."""
-    best = float("inf")
-    for _ in range(2):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            fn(*args)
-            best = min(best, time.perf_counter() - start)
-        finally:
-            gc.enable()
-    return best
-
-
 def _assert_linear(fn, small, large):
-    ratio = _seconds(fn, large) / _seconds(fn, small)
+    ratio = best_seconds(fn, large) / best_seconds(fn, small)
     grows = large / small
     assert ratio < 2 * grows, f"{grows:.0f}x the blocks took {ratio:.1f}x the time"
 
