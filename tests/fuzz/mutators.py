@@ -392,13 +392,18 @@ def _npz(arrays: dict[str, bytes]) -> bytes:
     return build_zip([(f"{k}.npy", v) for k, v in arrays.items()])
 
 
+def pickled_npz(key: str) -> bytes:
+    """An .npz whose array ``key`` is an object array: loading it would unpickle."""
+    return _npz(
+        {key: npy_bytes({"descr": "|O", "fortran_order": False, "shape": (1,)}, PICKLE_PAYLOAD)}
+    )
+
+
 def _odd_npz(keys: list[str], rng: np.random.Generator) -> tuple[bytes, str]:
     key = pick(rng, keys) if keys else "w"
     choice = int(rng.integers(6))
     if choice == 0:
-        return _npz(
-            {key: npy_bytes({"descr": "|O", "fortran_order": False, "shape": (1,)}, PICKLE_PAYLOAD)}
-        ), f"{key}.npy is a pickle"
+        return pickled_npz(key), f"{key}.npy is a pickle"
     if choice == 1:
         shape = pick(rng, [(2**40,), (2**31, 2**31), (10000, 10000), (-1,), (2**63,)])
         return _npz(

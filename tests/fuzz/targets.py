@@ -810,14 +810,7 @@ def model_seeds() -> list[Sample]:
                 "m.cnnmodel": _zip_with(
                     lenet,
                     "weights.npz",
-                    m._npz(
-                        {
-                            "fc1.w": m.npy_bytes(
-                                {"descr": "|O", "fortran_order": False, "shape": (1,)},
-                                m.PICKLE_PAYLOAD,
-                            )
-                        }
-                    ),
+                    m.pickled_npz("fc1.w"),
                 )
             },
             "m.cnnmodel",
@@ -916,14 +909,7 @@ def project_seeds() -> list[Sample]:
                 "p.cnnstudio": _zip_with(
                     full,
                     "samples.npz",
-                    m._npz(
-                        {
-                            "images": m.npy_bytes(
-                                {"descr": "|O", "fortran_order": False, "shape": (1,)},
-                                m.PICKLE_PAYLOAD,
-                            )
-                        }
-                    ),
+                    m.pickled_npz("images"),
                 )
             },
             "p.cnnstudio",
