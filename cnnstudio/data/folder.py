@@ -1,5 +1,9 @@
 """Image folders: one subfolder per class, images of any size converted to one input size.
 
+A folder is one kind of data: colour photos or grayscale images such as digits. One
+that mixes the two in earnest is refused, saying how many of each it holds and of which
+sizes (see :func:`load_image_folder`).
+
 Symbolic links are followed only while they stay inside the dataset folder: a class
 folder (or a folder inside one) that links out of it, or back to it, is left out and
 listed in ``Dataset.skipped``, as is a link loop, so a link to ``/`` cannot make the
@@ -13,6 +17,7 @@ import errno
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +34,7 @@ from cnnstudio.fileio import UnsafeFileError, check_regular, open_regular
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_IMAGE_PIXELS",
+    "MIXED_SHARE",
     "image_file",
     "is_image_folder",
     "load_image_folder",
@@ -48,6 +54,10 @@ _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 _WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 #: How many images decide the colour mode when none is chosen.
 _COLOR_PROBE = 32
+#: A folder is refused as a mix of two kinds of data when both its colour and its
+#: grayscale images are more than this share of it. Below it, the odd grey photo among
+#: colour ones (photo collections have a few) is converted like any other image.
+MIXED_SHARE = 0.05
 
 
 def _natural_key(name: str) -> list[object]:
@@ -326,11 +336,16 @@ def load_image_folder(
         The folder; each subfolder's name is a class name (sorted naturally, so
         "2" comes before "10"). Images may sit deeper inside a class folder.
     input_size
-        (H, W) every image is resized to (stretched, Lanczos).
+        (H, W) every image is resized to (stretched, Lanczos), whatever its own size:
+        photos of different sizes make one dataset, as ``Resize((H, W))`` would in
+        other tools. Give the size most of the images have to keep every pixel.
     color
         ``"L"`` (grayscale, 1 channel) or ``"RGB"`` (3 channels). None picks RGB
         if any of the first images is in colour, else L. Transparent images are
-        put on white first.
+        put on white first. A folder whose colour and grayscale images are both more
+        than :data:`MIXED_SHARE` of it (photos and digits, say) is refused whatever
+        ``color`` is: the message gives how many there are of each, their sizes and
+        an example; a few grey photos among colour ones are converted.
     max_bytes
         Refuse to build a dataset larger than this (default 2 GB).
     progress
@@ -350,8 +365,8 @@ def load_image_folder(
     ------
     DatasetError
         For a missing, empty or unlistable folder, a class folder whose name is not
-        valid UTF-8, fewer than two classes with usable images, or a conversion larger
-        than ``max_bytes``.
+        valid UTF-8, fewer than two classes with usable images, a mix of colour and
+        grayscale images (see ``color``), or a conversion larger than ``max_bytes``.
     """
     root = Path(root)
     if not is_folder(root):
@@ -403,12 +418,14 @@ def load_image_folder(
 
     images = np.empty((len(candidates), c, h, w), dtype=np.uint8)
     labels = np.empty(len(candidates), dtype=np.int64)
+    kinds = _Kinds()
     n = 0
     for i, (f, k) in enumerate(candidates):
         try:
             with image_file(f, shrink_to=(w, h)) as img:
                 img.load()
                 images[n] = image_to_array(img, (h, w), color)
+                kinds.add(f, _is_colour(img), img.size)
         except DatasetError as exc:
             skipped.append(SkippedFile(str(f), exc.reason))
         else:
@@ -416,6 +433,7 @@ def load_image_folder(
             n += 1
         if progress is not None:
             progress(i + 1, len(candidates))
+    kinds.check(root)
 
     counts = np.bincount(labels[:n], minlength=len(dirs))
     keep = np.flatnonzero(counts)
@@ -442,16 +460,57 @@ def load_image_folder(
         )
 
 
+def _is_colour(img: Image.Image) -> bool:
+    """Whether an opened image is stored in colour (a palette of greys is grey)."""
+    if img.mode == "P":
+        return not _gray_palette(img)
+    return img.mode not in _GRAY_MODES
+
+
+class _Kinds:
+    """The colour and grayscale images of a folder as they are read: how many, of which
+    sizes, and one of each, to refuse a folder that mixes two kinds of data."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[bool, Counter[tuple[int, int]]] = {True: Counter(), False: Counter()}
+        self.example: dict[bool, Path] = {}
+
+    def add(self, path: Path, colour: bool, size: tuple[int, int]) -> None:
+        self.sizes[colour][size] += 1
+        self.example.setdefault(colour, path)
+
+    def check(self, root: Path) -> None:
+        colour, grey = (self.sizes[k].total() for k in (True, False))
+        if min(colour, grey) <= MIXED_SHARE * (colour + grey):
+            return
+        minority = colour < grey
+
+        def described(kind: bool, count: int) -> str:
+            (w, h), most = self.sizes[kind].most_common(1)[0]
+            size = f"all {w}x{h}" if most == count else f"{most:,} of them {w}x{h}"
+            return f"{count:,} {'colour' if kind else 'grayscale'} images ({size})"
+
+        example = self.example[minority]
+        try:
+            shown: Path = example.relative_to(root)
+        except ValueError:
+            shown = example
+        raise DatasetError(
+            f"mixes {described(True, colour)} and {described(False, grey)}, e.g. {shown}: "
+            "two kinds of data, such as photos and digits, in one dataset. Keep one kind: "
+            f"move the {'colour' if minority else 'grayscale'} images to a folder of their "
+            "own, or convert them all to one kind first",
+            root,
+        )
+
+
 def _guess_color(files: list[Path]) -> str:
     """``"RGB"`` if any of the first readable files is a colour image, else ``"L"``."""
     seen = 0
     for f in files:
         try:
             with image_file(f) as img:
-                if img.mode == "P":
-                    if not _gray_palette(img):
-                        return "RGB"
-                elif img.mode not in _GRAY_MODES:
+                if _is_colour(img):
                     return "RGB"
         except DatasetError:
             continue

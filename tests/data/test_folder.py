@@ -37,16 +37,15 @@ def test_round_trip_grayscale(folder):
     assert (ds.images[ds.labels == 1] < 30).all()
 
 
-def test_rgb_mode_and_detection(folder, rng):
-    write_png(
-        folder / "red" / "r.png",
-        np.dstack([np.full((9, 9), 250, np.uint8), *[np.zeros((9, 9), np.uint8)] * 2]),
-    )
-    ds = load_image_folder(folder, input_size=(8, 8))
+def test_rgb_mode_and_detection(tmp_path):
+    red = np.dstack([np.full((9, 9), 250, np.uint8), *[np.zeros((9, 9), np.uint8)] * 2])
+    write_png(tmp_path / "red" / "r.png", red)
+    write_png(tmp_path / "blue" / "b.png", red[..., ::-1].copy())
+    ds = load_image_folder(tmp_path, input_size=(8, 8))
     assert ds.input_shape == (3, 8, 8)
     red = ds.images[ds.labels == ds.class_names.index("red")][0]
     assert red[0].min() > 200 and red[1].max() < 30
-    gray = load_image_folder(folder, input_size=(8, 8), color="L")
+    gray = load_image_folder(tmp_path, input_size=(8, 8), color="L")
     assert gray.input_shape == (1, 8, 8)
 
 
@@ -269,3 +268,46 @@ def test_fifos_and_devices_among_the_images_are_skipped_and_reported(folder):
     assert ds.counts().tolist() == [4, 4]
     reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in ds.skipped}
     assert "pipe (FIFO)" in reasons["pipe.png"] and "device" in reasons["zero.png"]
+
+
+def _photos_and_digits(root, photos: int, digits: int, rng) -> None:
+    for i in range(photos):
+        write_png(root / "cat" / f"p{i}.png", rng.integers(0, 256, (32, 32, 3), np.uint8))
+    for i in range(digits):
+        write_png(root / "7" / f"d{i}.png", rng.integers(0, 256, (28, 28), np.uint8))
+
+
+@pytest.mark.parametrize("color", [None, "L", "RGB"])
+def test_a_folder_mixing_photos_and_digits_is_refused_saying_what_it_holds(tmp_path, rng, color):
+    root = tmp_path / "mixed"
+    _photos_and_digits(root, photos=6, digits=4, rng=rng)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(root, input_size=(32, 32), color=color)
+    message = str(err.value)
+    assert message.startswith(f"{root}: mixes ")
+    assert "6 colour images (all 32x32)" in message
+    assert "4 grayscale images (all 28x28)" in message
+    assert "e.g. 7/d0.png" in message  # one of the fewer kind, to find them
+    assert "move the grayscale images to a folder of their own" in message
+
+
+def test_a_few_grey_photos_among_colour_ones_are_converted(tmp_path, rng):
+    root = tmp_path / "photos"
+    _photos_and_digits(root, photos=40, digits=0, rng=rng)
+    write_png(root / "dog" / "p.png", rng.integers(0, 256, (32, 32, 3), np.uint8))
+    write_png(root / "dog" / "grey.png", rng.integers(0, 256, (30, 20), np.uint8))
+    ds = load_image_folder(root, input_size=(32, 32))
+    assert ds.input_shape == (3, 32, 32) and len(ds) == 42 and ds.skipped == ()
+
+
+def test_photos_of_different_sizes_are_each_stretched_to_the_input_size(tmp_path, rng):
+    root = tmp_path / "photos"
+    for i, (h, w) in enumerate([(32, 32), (480, 640), (100, 50)]):
+        red = np.zeros((h, w, 3), np.uint8)
+        red[..., 0] = 200
+        write_png(root / "red" / f"{i}.png", red)
+        write_png(root / "green" / f"{i}.png", red[..., ::-1].copy())
+    ds = load_image_folder(root, input_size=(32, 32))
+    assert ds.input_shape == (3, 32, 32) and len(ds) == 6
+    reds = ds.images[ds.labels == ds.class_names.index("red")]
+    assert (reds[:, 0] == 200).all() and (reds[:, 1:] == 0).all()
