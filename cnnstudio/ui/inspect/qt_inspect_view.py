@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -53,8 +54,31 @@ MAP_INTERVAL_MS = 250
 GALLERY_LIMIT = 200
 
 
+#: Names of a colour image's channels, in the order the data stores them.
+RGB_NAMES = ("R", "G", "B")
+
+
 def _shape_text(shape: tuple[int, ...]) -> str:
     return f"{shape[0]} units" if len(shape) == 1 else format_shape(shape)
+
+
+def reads_colour_picture(net: Any, nid: str) -> bool:
+    """Whether Conv2D ``nid`` is a first layer over a colour (3-channel) input image.
+
+    Walks back through the layers before it (e.g. a Dropout on the input) to the
+    Input node; another Conv2D or a Dense on the way means ``nid`` is deeper.
+    """
+    src = nid
+    while True:
+        inputs = net.inputs.get(src) or []
+        if len(inputs) != 1:
+            return False
+        src = inputs[0]
+        kind = getattr(net.nodes[src], "type_name", "")
+        if kind == "Input":
+            return tuple(net.shapes[src])[:1] == (3,)
+        if kind in ("Conv2D", "Dense"):
+            return False
 
 
 class QtInspectView(QWidget):
@@ -83,6 +107,7 @@ class QtInspectView(QWidget):
         self._layer_stats: dict[str, dict[str, float]] | None = None
         self._zoom: tuple[str, int] | None = None
         self._acts: dict[str, np.ndarray] = {}
+        self._probe: np.ndarray | None = None
         #: Feature-map refreshes so far.
         self.map_updates = 0
         self._needs_evaluation = False
@@ -175,12 +200,17 @@ class QtInspectView(QWidget):
         kernels_page = QWidget()
         kl = QVBoxLayout(kernels_page)
         krow = QHBoxLayout()
-        self.kernel_mode = QComboBox()
-        self.kernel_mode.addItem("Averaged over input channels", "mean")
-        self.kernel_mode.addItem("Every input channel", "all")
-        krow.addWidget(QLabel("Conv kernels (blue < 0 < red):"))
-        krow.addWidget(self.kernel_mode)
-        krow.addStretch(1)
+        self.kernel_legend = QLabel()
+        self.kernel_legend.setWordWrap(True)
+        krow.addWidget(self.kernel_legend, 1)
+        self.kernel_per_channel = QCheckBox("Per channel")
+        self.kernel_per_channel.setToolTip(
+            "Off: one tile per kernel (a colour patch for the first layer of a photo "
+            "network, deeper kernels averaged over their input channels).\n"
+            "On: every input channel of every kernel as its own tile (R, G, B for the "
+            "first layer of a photo network)."
+        )
+        krow.addWidget(self.kernel_per_channel)
         kl.addLayout(krow)
         self.kernels = QtTileCanvas(tile_size=64)
         self.kernels.empty_text = "The network has no Conv2D layer, or no weights yet."
@@ -221,7 +251,7 @@ class QtInspectView(QWidget):
         self.probe_index.valueChanged.connect(self._on_probe_changed)
         self.send_probe_button.clicked.connect(self.send_probe)
         self.maps.tile_clicked.connect(self._on_map_clicked)
-        self.kernel_mode.currentIndexChanged.connect(lambda _i: self.refresh(force=True))
+        self.kernel_per_channel.toggled.connect(lambda _on: self.refresh(force=True))
         self.tabs.currentChanged.connect(lambda _i: self.refresh(force=True))
 
     # -- the model ------------------------------------------------------------------------
@@ -337,6 +367,7 @@ class QtInspectView(QWidget):
         self.model_label.setText(self._model_label)
         self.model_label.setToolTip(self._model_label)
         probe = self.probe_image(model)
+        self._probe = probe
         page = self.tabs.currentIndex()
         if probe is not None:
             self._acts = model.activations(probe)
@@ -396,6 +427,9 @@ class QtInspectView(QWidget):
                 tiles = padded.reshape(1, rows, cols)
                 labels = None
             caption = f"{nid} · {kind} · {_shape_text(shape)}"
+            if kind == "Input" and act.ndim == 3 and act.shape[0] == 3:
+                groups.extend(self._input_groups(model, nid, caption, act))
+                continue
             if nid == net.output_id and labels is not None:
                 caption = f"{nid} · {kind} · class probabilities"
                 groups.append(TileGroup(nid, caption, tiles, tile_labels=labels))
@@ -405,6 +439,33 @@ class QtInspectView(QWidget):
         self.maps.set_groups(groups)
         if self._zoom is not None:
             self._show_zoom(*self._zoom)
+
+    def _input_groups(
+        self, model: TrainedModel, nid: str, caption: str, act: np.ndarray
+    ) -> list[TileGroup]:
+        """A colour input: the picture itself, then its channels as the network gets them."""
+        groups = []
+        if self._probe is not None and self._probe.shape == act.shape:
+            groups.append(
+                TileGroup(
+                    nid,
+                    f"{caption} · the picture",
+                    self._probe[None],
+                    tooltip="The probe image in colour, as it is before normalisation.",
+                )
+            )
+        normalised = getattr(model.normalization, "mean", None) is not None
+        how = "normalised per channel" if normalised else "scaled to 0..1"
+        groups.append(
+            TileGroup(
+                f"{nid}:channels",
+                f"{nid} · its 3 channels as the network receives them ({how})",
+                act,
+                tile_labels=list(RGB_NAMES),
+                tooltip="One channel of the picture in grey, darkest to brightest value.",
+            )
+        )
+        return groups
 
     def _on_map_clicked(self, key: str, index: int) -> None:
         self._zoom = (key, index)
@@ -420,17 +481,21 @@ class QtInspectView(QWidget):
         side = max(min(self.zoom_image.width(), self.zoom_image.height()), 160) - 10
         pix = pixmap(scaled, side)
         self.zoom_image.setPixmap(pix)
-        self.zoom_caption.setText(
-            f"<b>{key}</b>, channel {index + 1} of {group.tiles.shape[0]}<br>"
-            f"{tile.shape[0]}x{tile.shape[1]}, "
-            f"values {np.nanmin(tile):.3g} to {np.nanmax(tile):.3g}"
-        )
+        h, w = group.tile_shape
+        if group.colour:
+            self.zoom_caption.setText(f"<b>{key}</b>: the {h}x{w} picture in colour")
+        else:
+            self.zoom_caption.setText(
+                f"<b>{key}</b>, channel {index + 1} of {group.tiles.shape[0]}<br>"
+                f"{h}x{w}, values {np.nanmin(tile):.3g} to {np.nanmax(tile):.3g}"
+            )
         self.maps.set_selected(key, index)
 
     def _draw_kernels(self, model: TrainedModel) -> None:
         net = model.network()
         groups = []
-        per_input = self.kernel_mode.currentData() == "all"
+        per_channel = self.kernel_per_channel.isChecked()
+        any_colour = False
         for nid, layer in net.nodes.items():
             if getattr(layer, "type_name", "") != "Conv2D":
                 continue
@@ -438,15 +503,57 @@ class QtInspectView(QWidget):
             if w is None or w.ndim != 4:
                 continue
             cout, cin, kh, kw = w.shape
-            if per_input:
+            head = f"{nid} · {cout} kernels {kh}x{kw}"
+            if cin == 3 and reads_colour_picture(net, nid):
+                any_colour = True
+                groups.append(self._colour_kernels(nid, head, w, per_channel))
+                continue
+            if per_channel:
                 tiles = w.reshape(cout * cin, kh, kw)
             else:
                 tiles = w.mean(axis=1)
-            caption = f"{nid} · {cout} kernels {kh}x{kw} over {cin} input channel(s)" + (
-                " (each input channel)" if per_input and cin > 1 else ""
+            caption = f"{head} over {cin} input channel(s)" + (
+                " (each input channel)" if per_channel and cin > 1 else ""
             )
-            groups.append(TileGroup(nid, caption, tiles, symmetric=True))
+            groups.append(TileGroup(nid, caption, tiles, symmetric=True, tooltip="blue < 0 < red"))
+        if any_colour and not per_channel:
+            legend = (
+                "Conv kernels. First layer: one colour patch per kernel (grey is 0); "
+                "deeper layers: blue < 0 < red."
+            )
+        else:
+            legend = "Conv kernels: blue < 0 < red."
+        self.kernel_legend.setText(legend)
         self.kernels.set_groups(groups)
+
+    @staticmethod
+    def _colour_kernels(nid: str, head: str, w: np.ndarray, per_channel: bool) -> TileGroup:
+        """The first layer of a photo network: each kernel one RGB patch, or its slices."""
+        cout, _cin, kh, kw = w.shape
+        m = float(np.abs(w).max()) if w.size else 0.0
+        if per_channel:
+            labels = [f"{k + 1} {c}" for k in range(cout) for c in RGB_NAMES]
+            return TileGroup(
+                nid,
+                f"{head} over R, G, B (each channel: blue < 0 < red, ±{m:.2g})",
+                w.reshape(cout * 3, kh, kw),
+                symmetric=True,
+                tile_labels=labels,
+                tooltip="One colour channel of a kernel: blue < 0 < red.",
+            )
+        return TileGroup(
+            nid,
+            f"{head} over R, G, B as colour patches: mid-grey is 0, each channel "
+            f"128 ± 127·w/{m:.2g} (the layer's largest |w|)",
+            w,
+            symmetric=True,
+            tooltip=(
+                "Each 3-channel kernel as one RGB patch, every channel scaled by the "
+                f"layer's largest |weight| ({m:.2g}): mid-grey is 0; more red than grey "
+                "means a positive weight on the picture's red, less a negative one "
+                "(same for green and blue). Tick Per channel to see the slices apart."
+            ),
+        )
 
     def _draw_health(self, model: TrainedModel) -> None:
         stats = self._layer_stats

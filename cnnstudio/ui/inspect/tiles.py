@@ -3,7 +3,8 @@
 One QImage per group (an atlas of its tiles side by side) is drawn tile by tile, so
 repainting dozens of feature maps costs a handful of draw calls, not one per pixel.
 Levels are fixed per group (the group's own range, or symmetric around 0 for weights),
-so channels of one layer compare honestly.
+so channels of one layer compare honestly. A group's tiles are grey or diverging
+(N, H, W), or colour (N, 3, H, W): pictures in [0, 1], or RGB kernels around mid-grey.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 __all__ = ["DIVERGING_LUT", "QtTileCanvas", "TileGroup", "pixmap", "to_rgb_atlas", "to_uint8"]
 
@@ -39,20 +40,32 @@ def to_uint8(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def to_rgb_atlas(tiles: np.ndarray, symmetric: bool) -> tuple[np.ndarray, tuple[float, float]]:
-    """(N, H, W) float tiles -> uint8 (H, N*W, 3) atlas and the levels used.
+    """(N, H, W) or colour (N, 3, H, W) float tiles -> uint8 (H, N*W, 3) atlas and the levels.
 
-    ``symmetric``: levels ``[-m, m]`` through the diverging colour map (weights);
-    otherwise ``[min, max]`` in grey (activations).
+    Grey tiles: ``symmetric`` means levels ``[-m, m]`` through the diverging colour map
+    (weights); otherwise ``[min, max]`` in grey (activations).
+
+    Colour tiles: ``symmetric`` means each channel is ``128 + 127 * v / m`` with ``m``
+    the largest ``|v|`` of the group, so 0 is mid-grey and a channel brighter than grey
+    is positive (RGB kernels); otherwise they are pictures in [0, 1], never stretched.
     """
+    colour = tiles.ndim == 4
     finite = tiles[np.isfinite(tiles)]
     if symmetric:
         m = float(np.abs(finite).max()) if finite.size else 1.0
         levels = (-m, m) if m > 0 else (-1.0, 1.0)
+    elif colour:
+        levels = (0.0, 1.0)
     else:
         lo = float(finite.min()) if finite.size else 0.0
         hi = float(finite.max()) if finite.size else 1.0
         levels = (lo, hi)
     idx = to_uint8(tiles, *levels)
+    if colour:
+        n, c, h, w = idx.shape
+        if c != 3:
+            raise ValueError(f"colour tiles need 3 channels, got {c}")
+        return np.ascontiguousarray(idx.transpose(2, 0, 3, 1).reshape(h, n * w, 3)), levels
     n, h, w = idx.shape
     flat = np.ascontiguousarray(idx.transpose(1, 0, 2).reshape(h, n * w))
     if symmetric:
@@ -80,7 +93,10 @@ def pixmap(image: np.ndarray, size: int) -> QPixmap:
 
 @dataclass
 class TileGroup:
-    """One labelled row of tiles: ``tiles`` (N, H, W) float, each tile with a label."""
+    """One labelled row of tiles: ``tiles`` (N, H, W) or colour (N, 3, H, W) float.
+
+    Each tile may have a label under it; ``tooltip`` says how the group is drawn.
+    """
 
     key: str
     caption: str
@@ -89,6 +105,17 @@ class TileGroup:
     tile_labels: list[str] | None = None
     image: QImage | None = None
     levels: tuple[float, float] = (0.0, 1.0)
+    tooltip: str = ""
+
+    @property
+    def colour(self) -> bool:
+        return self.tiles.ndim == 4
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """(H, W) of one tile."""
+        h, w = self.tiles.shape[-2:]
+        return int(h), int(w)
 
     def render(self) -> None:
         atlas, self.levels = to_rgb_atlas(np.asarray(self.tiles, dtype=np.float32), self.symmetric)
@@ -143,7 +170,7 @@ class QtTileCanvas(QWidget):
         return None
 
     def _tile_px(self, group: TileGroup) -> tuple[int, int]:
-        _, h, w = group.tiles.shape
+        h, w = group.tile_shape
         scale = self.tile_size / max(h, w)
         return max(round(w * scale), 4), max(round(h * scale), 4)
 
@@ -192,7 +219,7 @@ class QtTileCanvas(QWidget):
         for rect, key, i in self._rects:
             first_rect.setdefault(key, rect)
             g = by_group[key]
-            _, h, w = g.tiles.shape
+            h, w = g.tile_shape
             if g.image is not None:
                 painter.drawImage(rect, g.image, QRect(i * w, 0, w, h))
             painter.setPen(QPen(QColor("#bbb"), 1))
@@ -225,6 +252,27 @@ class QtTileCanvas(QWidget):
             if rect.contains(pos):
                 return key, i
         return None
+
+    def event(self, event: QEvent) -> bool:
+        # A tile's tooltip: its own label and how its group is drawn.
+        if event.type() == QEvent.Type.ToolTip:
+            text = self.tooltip_at(event.pos())  # type: ignore[attr-defined]
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)  # type: ignore[attr-defined]
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
+
+    def tooltip_at(self, pos: QPoint) -> str:
+        """The tooltip the tile at ``pos`` shows (empty between tiles)."""
+        hit = self.tile_at(pos)
+        group = next((g for g in self.groups if hit and g.key == hit[0]), None)
+        if group is None or hit is None:
+            return ""
+        label = group.tile_labels[hit[1]] if group.tile_labels else ""
+        return "\n".join(t for t in (label, group.tooltip) if t)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         hit = self.tile_at(event.position().toPoint())

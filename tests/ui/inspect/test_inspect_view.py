@@ -85,8 +85,9 @@ def test_kernels_are_drawn_per_conv_layer(trained):
     np.testing.assert_allclose(groups["conv1"].tiles, w.mean(axis=1))
     lo, hi = groups["conv1"].levels
     assert lo == pytest.approx(-hi)  # symmetric levels: white is zero
-    inspect.kernel_mode.setCurrentIndex(1)
-    assert inspect.kernels.groups[0].tiles.shape == (4, 3, 3)
+    assert not groups["conv1"].colour  # a digits network keeps blue < 0 < red tiles
+    inspect.kernel_per_channel.setChecked(True)
+    assert inspect.kernels.groups[0].tiles.shape == (4, 3, 3)  # one input channel
 
 
 def test_layer_health_table_lists_trainable_layers(trained):
