@@ -540,6 +540,7 @@ class QtInspectView(QWidget):
                 symmetric=True,
                 tile_labels=labels,
                 tooltip="One colour channel of a kernel: blue < 0 < red.",
+                run=3,
             )
         return TileGroup(
             nid,

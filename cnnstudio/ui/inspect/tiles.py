@@ -95,7 +95,8 @@ def pixmap(image: np.ndarray, size: int) -> QPixmap:
 class TileGroup:
     """One labelled row of tiles: ``tiles`` (N, H, W) or colour (N, 3, H, W) float.
 
-    Each tile may have a label under it; ``tooltip`` says how the group is drawn.
+    Each tile may have a label under it; ``tooltip`` says how the group is drawn;
+    ``run`` tiles in a row belong together (kept on one line, a wider gap after).
     """
 
     key: str
@@ -106,6 +107,7 @@ class TileGroup:
     image: QImage | None = None
     levels: tuple[float, float] = (0.0, 1.0)
     tooltip: str = ""
+    run: int = 1
 
     @property
     def colour(self) -> bool:
@@ -183,12 +185,15 @@ class QtTileCanvas(QWidget):
             tw, th = self._tile_px(g)
             label_h = 14 if g.tile_labels else 0
             x = 4
+            run = max(g.run, 1)
+            run_w = run * tw + (run - 1) * self.GAP
             for i in range(g.tiles.shape[0]):
-                if x + tw > width - 4 and x > 4:
+                # A run (e.g. one kernel's R, G, B) wraps as a whole, a gap after it.
+                if i % run == 0 and x + run_w > width - 4 and x > 4:
                     x = 4
                     y += th + label_h + self.GAP
                 rects.append((QRect(x, y, tw, th), g.key, i))
-                x += tw + self.GAP
+                x += tw + self.GAP + (2 * self.GAP if run > 1 and i % run == run - 1 else 0)
             y += th + label_h + self.GROUP_GAP
         self._rects = rects
         self._height = max(y, 40)

@@ -113,7 +113,7 @@ def test_first_layer_kernels_are_colour_patches(inspect):
     assert not conv2.colour and conv2.tiles.shape == (3, 3, 3)
 
 
-def test_per_channel_shows_each_kernels_red_green_blue_apart(inspect):
+def test_per_channel_shows_each_kernels_red_green_blue_apart(inspect, qtbot):
     inspect.tabs.setCurrentIndex(1)
     canvas = inspect.kernels
     inspect.kernel_per_channel.setChecked(True)
@@ -124,6 +124,17 @@ def test_per_channel_shows_each_kernels_red_green_blue_apart(inspect):
     # kernel 1's red slice is positive (red), its blue slice negative (blue)
     r, b = shown_rgb(canvas, "conv1", 0), shown_rgb(canvas, "conv1", 2)
     assert r[0] > r[2] + 100 and b[2] > b[0] + 100
+    # a kernel's three slices stay side by side however the rows wrap
+    narrow = QtTileCanvas(tile_size=canvas.tile_size)
+    qtbot.addWidget(narrow)
+    narrow.set_groups([conv1])
+    narrow.show()
+    for width in (420, 500, 610, 730):
+        narrow.resize(width, 300)
+        ys = [t.y() for i in range(12) if (t := narrow.tile_rect("conv1", i)) is not None]
+        assert len(ys) == 12
+        assert len(set(ys)) > 1  # the rows wrap at these widths ...
+        assert all(len(set(ys[k : k + 3])) == 1 for k in range(0, 12, 3)), width  # ... by kernel
     inspect.kernel_per_channel.setChecked(False)
     assert next(g for g in canvas.groups if g.key == "conv1").tiles.shape[0] == 4
 
