@@ -46,6 +46,38 @@ def confusion_text(cm: Any, names: list[str]) -> str:
     return "\n".join([head, *rows])
 
 
+def _kind(shape: tuple[int, ...]) -> str:
+    from cnnstudio.engine.layers.base import format_shape
+
+    return f"{'grayscale' if shape[0] == 1 else 'colour'} images ({format_shape(shape)})"
+
+
+def _check_kind(args: argparse.Namespace, bundle: Any, data: Any) -> None:
+    """Refuse data of another kind than the model's, in one line saying what to use.
+
+    A colour photo model (3 channels, whole pictures) cannot be measured on grayscale
+    images. A grey model takes colour data of classes it knows (made grey, as a grey
+    model of photos was trained); with other classes, the message says that the kinds
+    differ, which is the likelier mistake than the class names.
+    """
+    from cnnstudio.engine.layers.base import format_shape
+
+    model, have = tuple(bundle.input_shape), tuple(data.input_shape)
+    if model[0] == have[0]:
+        return
+    photo_model = model[0] == 3 and not bundle.digit_preprocessing
+    if photo_model or not set(data.class_names) <= set(bundle.class_names):
+        what = "a colour photo model" if photo_model else "a model of grayscale images"
+        raise CLIError(
+            f"{args.data}: holds {_kind(have)}, but {args.model.name} is {what} "
+            f"({format_shape(model)}): evaluate it on data of its own kind, such as the data "
+            "it was trained on (its classes: "
+            + ", ".join(bundle.class_names[:10])
+            + (", ..." if len(bundle.class_names) > 10 else "")
+            + ")"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -53,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.model} does not exist")
     from cnnstudio.data import load_dataset
     from cnnstudio.data.augment import make_transform
+    from cnnstudio.data.loader import describe_spec
     from cnnstudio.engine.metrics import evaluate
     from cnnstudio.io.model_file import load_model
 
@@ -62,12 +95,15 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.model.name}: only image models (C, H, W) can be evaluated")
     names = list(bundle.class_names)
     with naming(args.data):
-        split = load_dataset(
-            args.data, input_size=(shape[1], shape[2]), color="L" if shape[0] == 1 else "RGB"
-        )
+        # In the data's own colours and size first, to tell data of another kind from the
+        # model's; a folder of images is read at the model's size (in its own colours).
+        folder = describe_spec(args.data) == "folder"
+        split = load_dataset(args.data, input_size=(shape[1], shape[2]) if folder else None)
         data = split.evaluation
+        _check_kind(args, bundle, data)
         if data.class_names != names:
             data = data.with_classes(names)  # raises naming classes the model does not know
+        data = data.converted((shape[1], shape[2]), "L" if shape[0] == 1 else "RGB")
     transform = make_transform(bundle.normalization)
     result = evaluate(
         bundle.network(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from cnnstudio.cli_errors import CLIError, path_arg
 
@@ -15,7 +16,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=(
             "Print the most likely class and its probability for each image, prepared as "
             "the drawing pad prepares drawings (MNIST-style cropping and centring for digit "
-            "models, the training normalisation)."
+            "models, the training normalisation). A digit model takes colour pictures too "
+            "(photos of digits on paper), made grey; a colour photo model refuses a "
+            "grayscale picture unless --allow-grayscale is given."
         ),
     )
     parser.add_argument(
@@ -25,6 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--json", action="store_true", help="print every class probability as JSON")
     parser.add_argument(
         "--top", type=int, default=3, metavar="K", help="classes listed per image (default 3)"
+    )
+    parser.add_argument(
+        "--allow-grayscale",
+        action="store_true",
+        help="give a colour photo model grayscale pictures anyway, as three equal channels",
     )
     return parser
 
@@ -39,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from cnnstudio.io import load_trained_model
 
     bundle = load_trained_model(args.model)
+    if not args.allow_grayscale:
+        _refuse_grayscale_for_photo_model(bundle, args)
     # Read every image first, so a bad one stops the run before anything is printed.
     images = np.stack([bundle.load_image(p) for p in args.images])
     probs = bundle.predict_proba(images)
@@ -65,3 +75,24 @@ def run(args: argparse.Namespace) -> int:
         line = f"{path}: {names[best]} ({100 * p[best]:.1f}%)"
         print(line + (f"   next: {others}" if others else ""))
     return 0
+
+
+def _refuse_grayscale_for_photo_model(bundle: Any, args: argparse.Namespace) -> None:
+    """A colour photo model (3 channels, whole pictures) given a picture without colour
+    would see three equal channels, which it never saw in training: refuse that, once,
+    naming the picture. Digit models take any picture (phone photos of digits are in
+    colour) and grey models make colour pictures grey, as their training data was."""
+    from cnnstudio.data.preprocess import is_grayscale_picture
+    from cnnstudio.engine.layers.base import format_shape
+
+    shape = tuple(bundle.input_shape)
+    if len(shape) != 3 or shape[0] != 3 or bundle.digit_preprocessing:
+        return
+    for path in args.images:
+        if is_grayscale_picture(path):
+            raise CLIError(
+                f"{path}: is a grayscale picture, but {args.model.name} is a colour photo "
+                f"model ({format_shape(shape)}) and would see three equal channels, unlike "
+                "anything it learned from. Give it a colour picture, or add "
+                "--allow-grayscale to predict this one anyway"
+            )

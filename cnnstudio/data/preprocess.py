@@ -22,6 +22,7 @@ from cnnstudio.data.folder import image_file
 __all__ = [
     "INK_THRESHOLD",
     "has_ink",
+    "is_grayscale_picture",
     "load_image_for_prediction",
     "preprocess_digit",
     "to_gray01",
@@ -32,6 +33,11 @@ INK_THRESHOLD = 0.1
 _BOX_FRACTION = 20.0 / 28.0
 #: Pictures larger than this (pixels, longer side) are shrunk before preprocessing.
 _MAX_SIDE = 1024
+#: A picture is judged grey or colour on a copy this small (colour is not in the detail).
+_GREY_PROBE_SIDE = 128
+#: Channels this close (0-255) still count as grey: a grey photo saved as a colour JPEG
+#: comes back with a level or two of colour noise.
+_GREY_TOLERANCE = 6
 
 
 def to_gray01(image: np.ndarray) -> np.ndarray:
@@ -240,3 +246,25 @@ def load_image_for_prediction(
         return np.repeat(digit[None], c, axis=0)
     a = np.asarray(pic.resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
     return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
+
+
+def is_grayscale_picture(path: str | Path) -> bool:
+    """Whether the picture at ``path`` has no colour: a grayscale file, or a colour file
+    whose red, green and blue are equal (within a few levels) at every pixel.
+
+    A colour network given such a picture sees three equal channels, which it never
+    saw in training; ``cnnstudio predict`` refuses it for a photo model for that reason.
+
+    Raises
+    ------
+    DatasetError
+        As :func:`load_image_for_prediction`, for a file that is not a readable image.
+    """
+    side = _GREY_PROBE_SIDE
+    with image_file(path, shrink_to=(side, side)) as img:
+        img.draft(img.mode, (side, side))  # a JPEG decodes small directly
+        img.load()
+        small = img.convert("RGB")  # a grey file: three equal channels
+    small.thumbnail((side, side))
+    a = np.asarray(small, dtype=np.int16)
+    return bool(np.abs(np.diff(a, axis=-1)).max() <= _GREY_TOLERANCE)
