@@ -25,6 +25,7 @@ __all__ = [
     "MAX_PICTURE_SIDE",
     "PhotoInput",
     "centre_crop_box",
+    "check_picture_size",
     "is_photo_model",
     "photo_from_array",
     "photo_from_file",
@@ -147,6 +148,16 @@ def photo_from_file(path: str | Path, input_shape: tuple[int, ...]) -> PhotoInpu
         return _from_image(opened, input_shape, path.name)
 
 
+def check_picture_size(width: int, height: int, name: str = "the clipboard") -> None:
+    """Refuse a decoded picture larger than the file loaders decode (DatasetError)."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DatasetError(
+            f"{name}: the picture is too large: {width}x{height} pixels "
+            f"({width * height / 1e6:,.0f} megapixels; CNN Studio reads at most "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f}); shrink it"
+        )
+
+
 def photo_from_array(
     pixels: np.ndarray, input_shape: tuple[int, ...], name: str = "the clipboard"
 ) -> PhotoInput:
@@ -161,12 +172,7 @@ def photo_from_array(
     a = np.asarray(pixels)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or a.size == 0:
         raise DatasetError(f"{name} does not hold a picture (array of shape {a.shape})")
-    h, w = a.shape[:2]
-    if h * w > MAX_IMAGE_PIXELS:
-        raise DatasetError(
-            f"{name}: the picture is too large: {w}x{h} pixels ({w * h / 1e6:,.0f} megapixels; "
-            f"CNN Studio reads at most {MAX_IMAGE_PIXELS / 1e6:.0f}); shrink it"
-        )
+    check_picture_size(a.shape[1], a.shape[0], name)
     if a.dtype != np.uint8:
         raise DatasetError(f"{name}: expected 8-bit pixels, got {a.dtype}")
     # Pillow reads the mode from the shape: L, RGB or RGBA.

@@ -6,6 +6,13 @@ overlay; the probability of every class with the top one large. Below: every
 layer's feature maps for the drawing, and "Teach": label the drawing and add it to
 the project's own samples.
 
+With a photo model (colour input, no digit preprocessing) the pad steps aside for the
+photo: open one, drop one or paste one (Ctrl+V). The view then shows the photo's way
+into the network: the picture with its centre crop outlined, the crop resized to the
+input size, and that input after the model's per-channel normalisation, in colour.
+"Predict a folder…" (both kinds of model) fills a sortable table with every picture
+of a folder (:mod:`cnnstudio.ui.predict.qt_folder_predict`).
+
 The view predicts with ``project.trained`` or, while training runs, with the training
 session's latest model (asked for at most four times a second).
 """
@@ -20,8 +27,18 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -35,6 +52,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSplitter,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -44,8 +62,16 @@ from superqt.utils import qthrottled
 from cnnstudio.data.errors import DatasetError
 from cnnstudio.data.folder import IMAGE_EXTENSIONS
 from cnnstudio.data.preprocess import preprocess_digit
+from cnnstudio.model.photo_input import (
+    PhotoInput,
+    is_photo_model,
+    photo_from_array,
+    photo_from_file,
+)
 from cnnstudio.ui.predict.qt_drawing_pad import QtDrawingPad
 from cnnstudio.ui.predict.qt_feature_strip import QtFeatureStrip, array_to_qimage
+from cnnstudio.ui.predict.qt_folder_predict import QtFolderPredictDialog
+from cnnstudio.ui.predict.qt_photo import QtCroppedPicture, chw_to_qimage, qimage_to_array
 from cnnstudio.ui.worker import training_session
 
 __all__ = ["NOT_SURE_BELOW", "QtPredictView"]
@@ -58,8 +84,13 @@ NOT_SURE_BELOW = 0.5
 #: Milliseconds between predictions with the live model while training (4 a second).
 LIVE_INTERVAL_MS = 250
 #: Image files a user may open or drop.
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
+#: A normalised input is drawn with 0 as mid-grey and +-this many standard deviations
+#: as the ends of the scale (nearly every pixel of a photo falls inside).
+NORMALIZED_RANGE = 2.5
+_ERROR_STYLE = "color: #b71c1c; background: #fdecea; padding: 4px; border-radius: 3px;"
+_NOTE_STYLE = "color: #7a4f00; background: #fff4d6; padding: 4px; border-radius: 3px;"
 
 
 class QtPredictView(QWidget):
@@ -82,6 +113,9 @@ class QtPredictView(QWidget):
         self._shown_model: Any = None  # the model of the prediction on screen
         self._image_input: np.ndarray | None = None  # an opened picture (C, H, W) in [0, 1]
         self._image_caption = ""
+        self._photo: PhotoInput | None = None  # the photo shown to a photo model
+        self._photo_mode = False
+        self.folder_dialog: QtFolderPredictDialog | None = None
         self.last_input: np.ndarray | None = None  # what the network last received (C,H,W)
         self.last_probabilities: np.ndarray | None = None
         self.last_latency_ms = 0.0
@@ -102,7 +136,7 @@ class QtPredictView(QWidget):
         layout.addWidget(splitter)
         top = QWidget()
         top_layout = QHBoxLayout(top)
-        top_layout.addWidget(self._build_pad_panel(), 3)
+        top_layout.addWidget(self._build_left_panel(), 3)
         top_layout.addWidget(self._build_input_panel(), 2)
         top_layout.addWidget(self._build_prediction_panel(), 3)
         splitter.addWidget(top)
@@ -128,14 +162,64 @@ class QtPredictView(QWidget):
         self._session.progress.connect(self._on_progress)
         self._session.run_finished.connect(self._on_run_finished)
         context.image_to_predict.connect(self.show_image)
+        paste = QAction("Paste a picture", self)
+        paste.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
+        paste.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        paste.triggered.connect(lambda _checked=False: self.paste_image())
+        self.addAction(paste)
+        self.paste_action = paste
         self._refresh_labels()
         self._refresh_samples()
         self.update_prediction()
 
     # -- layout ---------------------------------------------------------------------
-    def _build_pad_panel(self) -> QWidget:
-        box = QGroupBox("Draw")
-        layout = QVBoxLayout(box)
+    def _build_left_panel(self) -> QWidget:
+        """The pad (digits) or the photo (photo models) in one box, and an inline message."""
+        self.left_box = QGroupBox("Draw")
+        layout = QVBoxLayout(self.left_box)
+        self.left_stack = QStackedWidget()
+        self.left_stack.addWidget(self._build_pad_page())
+        self.left_stack.addWidget(self._build_photo_page())
+        layout.addWidget(self.left_stack, 1)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(_ERROR_STYLE)
+        self.error_label.setVisible(False)
+        layout.addWidget(self.error_label)
+        return self.left_box
+
+    def _build_photo_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.photo_view = QtCroppedPicture()
+        self.photo_view.setToolTip("The dashed box is the part resized to the network's input")
+        layout.addWidget(self.photo_view, 1)
+        self.photo_caption = QLabel()
+        self.photo_caption.setWordWrap(True)
+        layout.addWidget(self.photo_caption)
+        self.photo_notes_label = QLabel()
+        self.photo_notes_label.setWordWrap(True)
+        self.photo_notes_label.setStyleSheet(_NOTE_STYLE)
+        self.photo_notes_label.setVisible(False)
+        layout.addWidget(self.photo_notes_label)
+        tools = QHBoxLayout()
+        self.open_photo_button = QPushButton("Open photo…")
+        self.open_photo_button.setToolTip("Predict a picture file (or drop one onto this view)")
+        self.open_photo_button.clicked.connect(self._ask_open_image)
+        tools.addWidget(self.open_photo_button)
+        self.paste_button = QPushButton("Paste (Ctrl+V)")
+        self.paste_button.setToolTip("Predict the picture on the clipboard")
+        self.paste_button.clicked.connect(lambda: self.paste_image())
+        tools.addWidget(self.paste_button)
+        tools.addStretch(1)
+        layout.addLayout(tools)
+        return page
+
+    def _build_pad_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.pad, 1)
         tools = QHBoxLayout()
         tools.addWidget(QLabel("Pen"))
@@ -165,7 +249,7 @@ class QtPredictView(QWidget):
         self.open_button.clicked.connect(self._ask_open_image)
         tools.addWidget(self.open_button)
         layout.addLayout(tools)
-        return box
+        return page
 
     def _build_input_panel(self) -> QWidget:
         box = QGroupBox("What the network sees")
@@ -178,6 +262,17 @@ class QtPredictView(QWidget):
         self.input_caption = QLabel()
         self.input_caption.setWordWrap(True)
         layout.addWidget(self.input_caption)
+        # A photo model's input after its normalisation: the numbers the network gets.
+        self.normalized_label = QLabel()
+        self.normalized_label.setMinimumSize(96, 96)
+        self.normalized_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.normalized_label.setStyleSheet("background: black;")
+        self.normalized_label.setVisible(False)
+        layout.addWidget(self.normalized_label, 1)
+        self.normalized_caption = QLabel()
+        self.normalized_caption.setWordWrap(True)
+        self.normalized_caption.setVisible(False)
+        layout.addWidget(self.normalized_caption)
         self.saliency_check = QCheckBox("Show saliency")
         self.saliency_check.setToolTip(
             "Colour the pixels whose change would most change the predicted class's score "
@@ -215,6 +310,15 @@ class QtPredictView(QWidget):
         self.model_label.setWordWrap(True)
         self.model_label.setStyleSheet("color: #555;")
         layout.addWidget(self.model_label)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.folder_button = QPushButton("Predict a folder…")
+        self.folder_button.setToolTip(
+            "Predict every picture in a folder (not its subfolders) as a sortable table"
+        )
+        self.folder_button.clicked.connect(self._ask_predict_folder)
+        row.addWidget(self.folder_button)
+        layout.addLayout(row)
         return box
 
     def _build_teach_panel(self) -> QWidget:
@@ -294,9 +398,31 @@ class QtPredictView(QWidget):
             return (c, h, w)
         return (1, 28, 28)
 
+    @property
+    def photo_mode(self) -> bool:
+        """True while the model takes photos: the photo replaces the drawing pad."""
+        return self._photo_mode
+
+    def _sync_mode(self) -> None:
+        """Show the pad for a digit model, the photo for a photo model."""
+        photo = is_photo_model(self.model)
+        if photo != self._photo_mode:
+            self._photo_mode = photo
+            self.left_stack.setCurrentIndex(1 if photo else 0)
+            self.left_box.setTitle("Photo" if photo else "Draw")
+            self.error_label.setVisible(False)
+        if photo and self._photo is not None and self._photo.input.shape != self._input_shape():
+            # Another photo model (another input size): the same picture, cropped anew.
+            self._photo = photo_from_array(
+                self._photo.picture, self._input_shape(), self._photo.name
+            )
+            self._show_photo()
+
     def current_input(self) -> np.ndarray | None:
         """The network input for the current drawing or picture: (C, H, W) in [0, 1]."""
         c, h, w = self._input_shape()
+        if self._photo_mode:
+            return None if self._photo is None else self._photo.input
         if self._image_input is not None:
             return self._image_input
         if self.pad.is_empty():
@@ -315,6 +441,7 @@ class QtPredictView(QWidget):
     def _on_drawing_changed(self) -> None:
         self._image_input = None
         self._image_caption = ""
+        self.error_label.setVisible(False)
         self.context.drawing_changed.emit(
             self.pad.ink_image(280) if not self.pad.is_empty() else None
         )
@@ -325,10 +452,12 @@ class QtPredictView(QWidget):
     def update_prediction(self) -> None:
         """Preprocess the drawing, run the network, redraw everything (the hot path)."""
         started = time.perf_counter()
+        self._sync_mode()
         x = self.current_input()
         self._show_input(x)
         model = self.model
         self.add_sample_button.setEnabled(x is not None)
+        self.folder_button.setEnabled(model is not None)
         if model is None:
             self._show_no_model()
             return
@@ -363,6 +492,7 @@ class QtPredictView(QWidget):
             "as there is a trained network."
         )
         self.model_label.setText("")
+        self.folder_button.setToolTip("Train or open a model first")
         self.bars.setOpts(x=[], height=[])
         self.feature_strip.clear()
         self.last_probabilities = None
@@ -371,20 +501,67 @@ class QtPredictView(QWidget):
     def _show_input(self, x: np.ndarray | None) -> None:
         self.last_input = x
         c, h, w = self._input_shape()
+        photo = self._photo if self._photo_mode else None
+        self._show_normalized(x if photo is not None else None)
         if x is None:
             self.input_label.setPixmap(QPixmap())
-            self.input_caption.setText(f"The {h}x{w} image the network receives appears here.")
+            what = "photo's crop" if self._photo_mode else "image"
+            self.input_caption.setText(f"The {h}x{w} {what} the network receives appears here.")
             return
-        picture = x[0] if x.shape[0] == 1 else x.mean(axis=0)
-        image = array_to_qimage(np.clip(picture, 0, 1) * 255.0, signed=False)
+        if x.shape[0] == 3:
+            image = chw_to_qimage(x)  # in colour, on the 0..1 scale the network is given
+        else:
+            image = array_to_qimage(np.clip(x[0], 0, 1) * 255.0, signed=False)
         self._set_input_pixmap(image)
-        if self._image_caption:
+        if photo is not None:
+            how = f"the dashed crop of {photo.name}, resized to {w}x{h}"
+        elif self._image_caption:
             how = self._image_caption
         else:
             how = (
                 "your drawing cropped to its ink, fitted into 20x20, centred by its centre of mass"
             )
         self.input_caption.setText(f"{c}@{h}x{w} input: {how}.")
+
+    def _show_normalized(self, x: np.ndarray | None) -> None:
+        """A photo's input after the model's normalisation, and the numbers behind it."""
+        model = self.model
+        shown = x is not None and model is not None
+        self.normalized_label.setVisible(False)
+        self.normalized_caption.setVisible(shown)
+        if not shown or x is None or model is None:
+            return
+        norm = model.normalization
+        if norm.is_plain:
+            self.normalized_caption.setText(
+                "The network gets these pixels as they are: 0 (dark) to 1 (bright) in each "
+                "channel (this model does not normalise)."
+            )
+            return
+        values = model.prepare(x)[0]
+        self.normalized_label.setVisible(True)
+        r = NORMALIZED_RANGE
+        image = chw_to_qimage(values, -r, r)
+        side = max(64, min(self.normalized_label.width(), self.normalized_label.height()) - 4)
+        self.normalized_label.setPixmap(
+            QPixmap.fromImage(image).scaled(
+                side,
+                side,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.FastTransformation,
+            )
+        )
+        names = ("R", "G", "B") if values.shape[0] == 3 else ("grey",)
+        mean, std = norm.mean or (), norm.std or ()
+        terms = ", ".join(
+            f"{n} (x − {mean[i % len(mean)]:.3f}) / {std[i % len(std)]:.3f}"
+            for i, n in enumerate(names)
+        )
+        self.normalized_caption.setText(
+            f"<b>What the network gets</b>: each channel minus its training mean, divided by "
+            f"its standard deviation: {terms}. Values now run from {values.min():.2f} to "
+            f"{values.max():.2f} (drawn with 0 as mid-grey, ±{r:g} as black and white)."
+        )
 
     def _set_input_pixmap(self, image: QImage) -> None:
         side = max(84, min(self.input_label.width(), self.input_label.height()) - 4)
@@ -415,7 +592,11 @@ class QtPredictView(QWidget):
         self.chart.setXRange(-0.6, len(names) - 0.4, padding=0)
         if probabilities is None:
             self.top_label.setText("–")
-            self.confidence_label.setText("Draw a digit (or open a picture) to see a prediction.")
+            self.confidence_label.setText(
+                "Open, drop or paste a photo (Ctrl+V) to see a prediction."
+                if self._photo_mode
+                else "Draw a digit (or open a picture) to see a prediction."
+            )
             self.bars.setOpts(x=[], height=[])
             self.prediction_updated.emit(None)
             return
@@ -449,26 +630,41 @@ class QtPredictView(QWidget):
         overlay = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
         # On the input picture: the exact pixels; on the pad: a rough guide, since the
         # drawing was cropped and centred before it reached the network.
-        base = self.last_input[0] if self.last_input is not None else np.zeros((h, w))
-        grey = np.clip(base * 255.0, 0, 255).astype(np.uint8)
-        mixed = np.stack([grey, grey, grey, np.full_like(grey, 255)], axis=-1).astype(np.float32)
+        if self.last_input is None:
+            base = np.zeros((h, w, 3), dtype=np.float32)
+        elif self.last_input.shape[0] == 3:
+            base = self.last_input.transpose(1, 2, 0) * 255.0  # a photo stays in colour
+        else:
+            base = np.repeat(self.last_input[0][..., None], 3, axis=2) * 255.0
+        mixed = np.clip(base, 0, 255).astype(np.float32)
         alpha = heat[..., None] * 0.8
-        mixed[..., :3] = mixed[..., :3] * (1 - alpha) + np.array([255, 40, 0]) * alpha
+        mixed = mixed * (1 - alpha) + np.array([255, 40, 0], dtype=np.float32) * alpha
         mixed_u8 = np.ascontiguousarray(mixed.astype(np.uint8))
-        image = QImage(mixed_u8.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+        image = QImage(mixed_u8.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         self._set_input_pixmap(image)
-        self.pad.set_overlay(overlay if self._image_input is None else None)
+        picture_shown = self._image_input is not None or self._photo_mode
+        self.pad.set_overlay(None if picture_shown else overlay)
 
     # -- pictures -------------------------------------------------------------------
+    def _say(self, message: str) -> None:
+        """One inline message under the pad or photo (a file that cannot be used, say)."""
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
+
     def _ask_open_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an image to predict", "", IMAGE_FILTER)
         if path:
             self.open_image(Path(path))
 
     def open_image(self, path: Path) -> bool:
-        """Predict a picture file; an unreadable file gets a message and changes nothing."""
+        """Predict a picture file; an unusable file gets one inline message and changes nothing."""
+        path = Path(path)
         model = self.model
+        self._sync_mode()
         try:
+            if self._photo_mode:
+                self._set_photo(photo_from_file(path, self._input_shape()))
+                return True
             if model is not None:
                 x = model.load_image(path)
             else:
@@ -476,9 +672,45 @@ class QtPredictView(QWidget):
 
                 x = load_image_for_prediction(path, self._input_shape())
         except DatasetError as exc:
-            QMessageBox.warning(self, "Cannot open the image", str(exc))
+            self._say(f"Cannot predict this file. {exc}")
             return False
         self.show_image(x, path.name)
+        return True
+
+    def paste_image(self) -> bool:
+        """Predict the picture on the clipboard (an image, or a copied image file)."""
+        clipboard = QApplication.clipboard()
+        mime = clipboard.mimeData()
+        if mime is not None and mime.hasImage():
+            image = clipboard.image()
+            if not image.isNull():
+                return self.show_qimage(image, "the clipboard")
+        if mime is not None and mime.hasUrls():
+            for url in mime.urls():
+                if url.isLocalFile():
+                    return self.open_image(Path(url.toLocalFile()))
+        self._say(
+            "The clipboard holds no picture. Copy an image (or an image file) and press "
+            "Ctrl+V again."
+        )
+        return False
+
+    def show_qimage(self, image: QImage, name: str) -> bool:
+        """Predict a decoded picture (pasted, say); a refused one gets an inline message."""
+        self._sync_mode()
+        try:
+            pixels = qimage_to_array(image, name)
+            if self._photo_mode:
+                self._set_photo(photo_from_array(pixels, self._input_shape(), name))
+                return True
+            # A digit model: the picture on white, then the MNIST-style steps.
+            picture = photo_from_array(pixels, (1, 28, 28), name).picture
+        except DatasetError as exc:
+            self._say(f"Cannot predict this picture. {exc}")
+            return False
+        c, h, w = self._input_shape()
+        digit = preprocess_digit(picture, out_size=(h, w), invert="auto")
+        self.show_image(np.repeat(digit[None], c, axis=0), name)
         return True
 
     def show_image(self, image: Any, caption: str = "") -> None:
@@ -486,6 +718,12 @@ class QtPredictView(QWidget):
         x = np.asarray(image, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
+        self._sync_mode()
+        if self._photo_mode:
+            pixels = np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
+            rgb = pixels[0] if pixels.shape[0] == 1 else pixels[:3].transpose(1, 2, 0)
+            self._set_photo(photo_from_array(rgb, self._input_shape(), caption or "an image"))
+            return
         c, h, w = self._input_shape()
         if x.shape[1:] != (h, w):
             x = np.stack([preprocess_digit(ch, out_size=(h, w), invert=False) for ch in x])
@@ -493,7 +731,33 @@ class QtPredictView(QWidget):
             x = np.repeat(x.mean(axis=0, keepdims=True), c, axis=0)
         self._image_input = x
         self._image_caption = caption or "an image"
+        self.error_label.setVisible(False)
         self.update_prediction()
+
+    def _set_photo(self, photo: PhotoInput) -> None:
+        self._photo = photo
+        self.error_label.setVisible(False)
+        self._show_photo()
+        self.update_prediction()
+
+    def _show_photo(self) -> None:
+        photo = self._photo
+        if photo is None:
+            self.photo_view.set_picture(None, (0, 0, 0, 0))
+            self.photo_caption.setText("")
+            self.photo_notes_label.setVisible(False)
+            return
+        self.photo_view.set_picture(photo.picture, photo.crop)
+        ph, pw = photo.picture.shape[:2]
+        left, top, right, bottom = photo.crop
+        _c, h, w = self._input_shape()
+        self.photo_caption.setText(
+            f"<b>{photo.name}</b>, {pw}x{ph} pixels. The dashed box ({right - left}x"
+            f"{bottom - top}, centred, the input's proportions) is resized to {w}x{h}."
+        )
+        notes = " ".join(n[0].upper() + n[1:] + "." for n in photo.notes)
+        self.photo_notes_label.setText(notes)
+        self.photo_notes_label.setVisible(bool(notes))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._dropped_image(event) is not None:
@@ -516,6 +780,26 @@ class QtPredictView(QWidget):
             if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES:
                 return Path(url.toLocalFile())
         return None
+
+    # -- a folder -------------------------------------------------------------------
+    def _ask_predict_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Predict every picture in a folder")
+        if folder:
+            self.predict_folder(Path(folder))
+
+    def predict_folder(self, folder: Path) -> QtFolderPredictDialog | None:
+        """Open the table of ``folder``'s predictions (filled on a worker thread)."""
+        model = self.model
+        if model is None:
+            self._say("Train or open a model first, then predict a folder.")
+            return None
+        if self.folder_dialog is not None:
+            self.folder_dialog.close()
+        dialog = QtFolderPredictDialog(model, Path(folder), self)
+        dialog.picture_chosen.connect(self.open_image)
+        dialog.show()
+        self.folder_dialog = dialog
+        return dialog
 
     # -- teach ----------------------------------------------------------------------
     def add_sample(self) -> int | None:

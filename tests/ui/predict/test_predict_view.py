@@ -137,19 +137,24 @@ def test_dropping_a_photo_predicts_it(view, context, trained_bundle, tmp_path):
     assert view.top_label.text() == "0"
 
 
-def test_an_unreadable_image_says_so_and_changes_nothing(
+def test_an_unreadable_image_says_so_inline_and_changes_nothing(
     view, context, trained_bundle, tmp_path, monkeypatch
 ):
     context.project.set_trained(trained_bundle)
     view.pad.add_stroke(vertical_line())
     before = view.top_label.text()
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    dialogs = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: dialogs.append(a))
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png at all")
     assert view.open_image(bad) is False
-    assert shown and "broken.png" in shown[0]
+    assert not dialogs, "one inline message, no dialog"
+    assert view.error_label.isVisible()
+    assert "broken.png" in view.error_label.text()
+    assert "not an image" in view.error_label.text()
     assert view.top_label.text() == before
+    view.pad.add_stroke(ellipse())  # drawing again clears the message
+    assert not view.error_label.isVisible()
 
 
 def test_an_rgb_model_gets_three_equal_channels(view, context):
@@ -163,7 +168,10 @@ def test_an_rgb_model_gets_three_equal_channels(view, context):
         ("Dense", {"units": 10}),
         ("Softmax", {}),
     )
-    context.project.set_trained(TrainedModel.from_network(Network.from_architecture(arch)))
+    # An RGB model trained on digits keeps the pad (a photo model replaces it by the photo).
+    model = TrainedModel.from_network(Network.from_architecture(arch), digit=True)
+    context.project.set_trained(model)
+    assert view.pad.isVisible() and not view.photo_mode
     view.pad.add_stroke(ellipse())
     x = view.last_input
     assert x.shape == (3, 28, 28)
