@@ -454,6 +454,12 @@ def folder_seeds() -> list[Sample]:
         Sample(split, "imgs", note="folder: train/ and test/", expect="ok"),
         Sample(colour, "imgs", note="folder: colour", expect="ok"),
         Sample(
+            {**colour, **{k.replace("imgs/", "imgs/d/"): v for k, v in classes.items()}},
+            "imgs",
+            note="repro: colour photos and grey digits mixed in one folder",
+            expect="refused",
+        ),
+        Sample(
             {**classes, "imgs/a/bomb.png": m.png_header(100000, 100000)},
             "imgs",
             note="repro: a 45-byte PNG header claiming 100000x100000 (skip it)",
@@ -619,6 +625,30 @@ def cifar_seeds() -> list[Sample]:
             {**folder, "c/test_batch.bin": batches["test_batch.bin"][:-10]},
             "c",
             note="repro: a truncated batch",
+            expect="refused",
+        ),
+        Sample(
+            {**folder, "c/data_batch_2.bin": batches["data_batch_2.bin"] + b"\0" * 100},
+            "c",
+            note="repro: a batch of the wrong length (100 bytes over)",
+            expect="refused",
+        ),
+        Sample(
+            {"c/data_batch_1.bin": pickled},
+            "c/data_batch_1.bin",
+            note="repro: a pickle named data_batch_1.bin, given alone",
+            expect="refused",
+        ),
+        Sample(
+            {"a.tar.gz": _tar(inner)[:-300]},
+            "a.tar.gz",
+            note="repro: a truncated .tar.gz",
+            expect="refused",
+        ),
+        Sample(
+            {"a.tar.gz": _tar({**inner, "cifar-10-batches-bin/test_batch.bin": pickled})},
+            "a.tar.gz",
+            note="repro: a pickled batch inside the .tar.gz",
             expect="refused",
         ),
         Sample(
