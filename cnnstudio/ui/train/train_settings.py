@@ -10,6 +10,7 @@ tested without a window.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from cnnstudio.model.registry import ParamSpec
 __all__ = [
     "AUGMENTATIONS",
     "DEFAULT_SETTINGS",
+    "RECIPE_FIELDS",
     "SETTING_SPECS",
     "GraphState",
     "SettingSpec",
@@ -103,6 +105,9 @@ class TrainSettings:
     # Adam at 3e-3 with a cosine decay takes LeNet-5 past 95% on the sample in 5 epochs.
     lr: float = 3e-3
     momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
     schedule: str = "cosine"
     step_size: int = 2
     gamma: float = 0.5
@@ -168,6 +173,10 @@ class TrainSettings:
             optimizer=self.optimizer,
             lr=float(self.lr),
             momentum=float(self.momentum),
+            # Nesterov belongs to SGD: another optimizer keeps its own update rule.
+            nesterov=bool(self.nesterov) and self.optimizer == "sgd",
+            weight_decay=float(self.weight_decay),
+            label_smoothing=float(self.label_smoothing),
             schedule=self.schedule,
             step_size=int(self.step_size),
             gamma=float(self.gamma),
@@ -184,14 +193,45 @@ class TrainSettings:
         aug = Augmentation.from_dict(self.augmentation or {})
         return aug if channels is None else aug.for_channels(channels)
 
-    def with_data_defaults(self, channels: int) -> TrainSettings:
+    def with_data_defaults(
+        self, channels: int, photo_recipe: Mapping[str, Any] | None = None
+    ) -> TrainSettings:
         """These settings with the augmentation that suits ``channels``-channel data:
         none for grey digits, a 4-pixel crop and left-right flips for colour photos
-        (``data.augment.default_augmentation``)."""
-        return replace(self, augmentation=_stored(default_augmentation(channels)))
+        (``data.augment.default_augmentation``).
+
+        ``photo_recipe`` is the photos' training recipe in the command line's words (a
+        table of ``cnnstudio.commands.train.PRESET_DEFAULTS``: ``optimizer``, ``lr``,
+        ``nesterov``, ``weight_decay``, ``schedule``, ...; other keys are ignored). For
+        colour photos, each of its settings still at the app's default takes the
+        recipe's value; for grey images, each still at the recipe's value goes back to
+        the default. A setting the user changed stays as it is either way.
+        """
+        out = replace(self, augmentation=_stored(default_augmentation(channels)))
+        recipe = {k: v for k, v in (photo_recipe or {}).items() if k in RECIPE_FIELDS}
+        default = DEFAULT_SETTINGS.to_dict()
+        current = out.to_dict()
+        for name, value in recipe.items():
+            was, now = (default[name], value) if channels == 3 else (value, default[name])
+            if current[name] == was:
+                current[name] = now
+        return TrainSettings.from_dict(current)
 
 
 DEFAULT_SETTINGS = TrainSettings()
+#: The settings a training recipe (``TrainSettings.with_data_defaults``) may set.
+RECIPE_FIELDS = (
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "schedule",
+    "label_smoothing",
+    "normalize",
+)
 
 
 def _spec(group: str, name: str, label: str, kind: Any, **kw: Any) -> SettingSpec:
@@ -252,12 +292,50 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
     ),
     _spec(
         "optimizer",
+        "nesterov",
+        "Nesterov momentum",
+        "bool",
+        enabled_when=("optimizer", "sgd"),
+        help="SGD: take the momentum step first and compute the gradient there",
+    ),
+    _spec(
+        "optimizer",
+        "weight_decay",
+        "Weight decay",
+        "float",
+        min=0.0,
+        max=0.1,
+        step=1e-4,
+        adaptive_step=True,
+        help=(
+            "Pull every weight towards 0 by this share of it each step (L2 regularisation;\n"
+            "photos: 5e-4)"
+        ),
+    ),
+    _spec(
+        "optimizer",
+        "label_smoothing",
+        "Label smoothing",
+        "float",
+        min=0.0,
+        max=0.9,
+        step=0.05,
+        help=(
+            "Aim at this share less than certainty for the true class, spread over the others:\n"
+            "less over-confident networks (photos: 0.2)"
+        ),
+    ),
+    _spec(
+        "optimizer",
         "schedule",
         "Schedule",
         "choice",
-        choices=("constant", "step", "cosine"),
-        choice_labels=("Constant", "Step decay", "Cosine"),
-        help="Constant; step decay (× factor every N epochs); cosine annealing to 0",
+        choices=("constant", "step", "cosine", "onecycle"),
+        choice_labels=("Constant", "Step decay", "Cosine", "One-cycle"),
+        help=(
+            "Constant; step decay (× factor every N epochs); cosine annealing to 0;\n"
+            "one-cycle: up from rate/25 to the rate over the first quarter, then down to 0"
+        ),
     ),
     _spec(
         "optimizer",
