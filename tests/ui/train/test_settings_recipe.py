@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QWidget
 
 from cnnstudio.commands.train import PRESET_DEFAULTS
+from cnnstudio.engine.optimizers import SGD
 from cnnstudio.ui.train.qt_settings_form import QtSettingsForm
 from cnnstudio.ui.train.train_settings import SETTING_SPECS, TrainSettings
 
@@ -29,6 +30,7 @@ def test_the_recipe_settings_reach_the_training_job():
     assert config.weight_decay == 5e-4
     assert config.label_smoothing == 0.2
     optimizer = config.make_optimizer()
+    assert isinstance(optimizer, SGD)
     assert optimizer.nesterov and optimizer.weight_decay == 5e-4
 
 
