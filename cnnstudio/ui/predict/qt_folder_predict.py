@@ -120,6 +120,7 @@ class QtFolderPredictDialog(QDialog):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setColumnWidth(0, THUMBNAIL_SIZE + 24)
         self.table.setSortingEnabled(True)
         self.table.cellDoubleClicked.connect(self._on_double_click)

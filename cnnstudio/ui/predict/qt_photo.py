@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen, QPixmap
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen, QPixmap, QResizeEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from cnnstudio.model.photo_input import MAX_PICTURE_SIDE, check_picture_size
 
-__all__ = ["QtCroppedPicture", "chw_to_qimage", "qimage_to_array", "rgb_to_qimage"]
+__all__ = ["QtCroppedPicture", "QtPixelImage", "chw_to_qimage", "qimage_to_array", "rgb_to_qimage"]
 
 
 def rgb_to_qimage(pixels: np.ndarray) -> QImage:
@@ -112,3 +112,38 @@ class QtCroppedPicture(QWidget):
         pen = QPen(QColor(255, 200, 0), 2, Qt.PenStyle.DashLine)
         painter.setPen(pen)
         painter.drawRect(crop.adjusted(1, 1, -1, -1))
+
+
+class QtPixelImage(QLabel):
+    """A small image enlarged to fill the label with visible pixels, kept so on resize."""
+
+    def __init__(self, minimum: int = 96, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self.setMinimumSize(minimum, minimum)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setStyleSheet("background: black;")
+        # The pixmap follows the label's size, never the other way round.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+
+    def set_image(self, image: QImage | None) -> None:
+        self._image = image
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._image is None or self._image.isNull():
+            self.setPixmap(QPixmap())
+            return
+        side = max(16, min(self.width(), self.height()) - 4)
+        self.setPixmap(
+            QPixmap.fromImage(self._image).scaled(
+                side,
+                side,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.FastTransformation,  # keep the pixels visible
+            )
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._rescale()

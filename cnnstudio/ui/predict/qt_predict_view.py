@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -71,7 +72,12 @@ from cnnstudio.model.photo_input import (
 from cnnstudio.ui.predict.qt_drawing_pad import QtDrawingPad
 from cnnstudio.ui.predict.qt_feature_strip import QtFeatureStrip, array_to_qimage
 from cnnstudio.ui.predict.qt_folder_predict import QtFolderPredictDialog
-from cnnstudio.ui.predict.qt_photo import QtCroppedPicture, chw_to_qimage, qimage_to_array
+from cnnstudio.ui.predict.qt_photo import (
+    QtCroppedPicture,
+    QtPixelImage,
+    chw_to_qimage,
+    qimage_to_array,
+)
 from cnnstudio.ui.worker import training_session
 
 __all__ = ["NOT_SURE_BELOW", "QtPredictView"]
@@ -89,6 +95,8 @@ IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 #: A normalised input is drawn with 0 as mid-grey and +-this many standard deviations
 #: as the ends of the scale (nearly every pixel of a photo falls inside).
 NORMALIZED_RANGE = 2.5
+#: What to do about a file that is not a picture (a too large one already says "shrink it").
+_WHAT_TO_DO = "Open, drop or paste a picture (PNG, JPEG, BMP, GIF, TIFF or WebP)."
 _ERROR_STYLE = "color: #b71c1c; background: #fdecea; padding: 4px; border-radius: 3px;"
 _NOTE_STYLE = "color: #7a4f00; background: #fff4d6; padding: 4px; border-radius: 3px;"
 
@@ -143,6 +151,7 @@ class QtPredictView(QWidget):
         bottom = QWidget()
         bottom_layout = QHBoxLayout(bottom)
         maps_box = QGroupBox("Why: what each layer makes of the drawing")
+        self.maps_box = maps_box
         maps_layout = QVBoxLayout(maps_box)
         self.feature_strip = QtFeatureStrip()
         maps_layout.addWidget(self.feature_strip)
@@ -254,21 +263,27 @@ class QtPredictView(QWidget):
     def _build_input_panel(self) -> QWidget:
         box = QGroupBox("What the network sees")
         layout = QVBoxLayout(box)
-        self.input_label = QLabel()
-        self.input_label.setMinimumSize(168, 168)
-        self.input_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.input_label.setStyleSheet("background: black;")
-        layout.addWidget(self.input_label, 1)
+        self.input_label = QtPixelImage(168)
+        # A photo model's input after its normalisation (the numbers the network gets),
+        # beside the input before it.
+        self.normalized_label = QtPixelImage(96)
+        self.normalized_label.setVisible(False)
+        self.input_title = QLabel("The crop at the input size")
+        self.normalized_title = QLabel("After normalisation")
+        for title in (self.input_title, self.normalized_title):
+            title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            title.setStyleSheet("color: #555;")
+            title.setVisible(False)
+        pictures = QGridLayout()
+        pictures.addWidget(self.input_title, 0, 0)
+        pictures.addWidget(self.normalized_title, 0, 1)
+        pictures.addWidget(self.input_label, 1, 0)
+        pictures.addWidget(self.normalized_label, 1, 1)
+        pictures.setRowStretch(1, 1)
+        layout.addLayout(pictures, 1)
         self.input_caption = QLabel()
         self.input_caption.setWordWrap(True)
         layout.addWidget(self.input_caption)
-        # A photo model's input after its normalisation: the numbers the network gets.
-        self.normalized_label = QLabel()
-        self.normalized_label.setMinimumSize(96, 96)
-        self.normalized_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.normalized_label.setStyleSheet("background: black;")
-        self.normalized_label.setVisible(False)
-        layout.addWidget(self.normalized_label, 1)
         self.normalized_caption = QLabel()
         self.normalized_caption.setWordWrap(True)
         self.normalized_caption.setVisible(False)
@@ -383,10 +398,11 @@ class QtPredictView(QWidget):
 
     def _refresh_labels(self) -> None:
         current = self.label_combo.currentText()
+        names = self._class_names()
         self.label_combo.blockSignals(True)
         self.label_combo.clear()
-        self.label_combo.addItems(self._class_names())
-        if current:
+        self.label_combo.addItems(names)
+        if current in names:
             self.label_combo.setCurrentText(current)
         self.label_combo.blockSignals(False)
 
@@ -410,6 +426,8 @@ class QtPredictView(QWidget):
             self._photo_mode = photo
             self.left_stack.setCurrentIndex(1 if photo else 0)
             self.left_box.setTitle("Photo" if photo else "Draw")
+            what = "photo" if photo else "drawing"
+            self.maps_box.setTitle(f"Why: what each layer makes of the {what}")
             self.error_label.setVisible(False)
         if photo and self._photo is not None and self._photo.input.shape != self._input_shape():
             # Another photo model (another input size): the same picture, cropped anew.
@@ -504,7 +522,7 @@ class QtPredictView(QWidget):
         photo = self._photo if self._photo_mode else None
         self._show_normalized(x if photo is not None else None)
         if x is None:
-            self.input_label.setPixmap(QPixmap())
+            self.input_label.set_image(None)
             what = "photo's crop" if self._photo_mode else "image"
             self.input_caption.setText(f"The {h}x{w} {what} the network receives appears here.")
             return
@@ -526,12 +544,14 @@ class QtPredictView(QWidget):
     def _show_normalized(self, x: np.ndarray | None) -> None:
         """A photo's input after the model's normalisation, and the numbers behind it."""
         model = self.model
-        shown = x is not None and model is not None
-        self.normalized_label.setVisible(False)
-        self.normalized_caption.setVisible(shown)
-        if not shown or x is None or model is None:
+        norm = None if x is None or model is None else model.normalization
+        with_picture = norm is not None and not norm.is_plain
+        self.normalized_label.setVisible(with_picture)
+        self.normalized_title.setVisible(with_picture)
+        self.input_title.setVisible(norm is not None)
+        self.normalized_caption.setVisible(norm is not None)
+        if x is None or model is None or norm is None:
             return
-        norm = model.normalization
         if norm.is_plain:
             self.normalized_caption.setText(
                 "The network gets these pixels as they are: 0 (dark) to 1 (bright) in each "
@@ -539,18 +559,8 @@ class QtPredictView(QWidget):
             )
             return
         values = model.prepare(x)[0]
-        self.normalized_label.setVisible(True)
         r = NORMALIZED_RANGE
-        image = chw_to_qimage(values, -r, r)
-        side = max(64, min(self.normalized_label.width(), self.normalized_label.height()) - 4)
-        self.normalized_label.setPixmap(
-            QPixmap.fromImage(image).scaled(
-                side,
-                side,
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.FastTransformation,
-            )
-        )
+        self.normalized_label.set_image(chw_to_qimage(values, -r, r))
         names = ("R", "G", "B") if values.shape[0] == 3 else ("grey",)
         mean, std = norm.mean or (), norm.std or ()
         terms = ", ".join(
@@ -564,15 +574,7 @@ class QtPredictView(QWidget):
         )
 
     def _set_input_pixmap(self, image: QImage) -> None:
-        side = max(84, min(self.input_label.width(), self.input_label.height()) - 4)
-        self.input_label.setPixmap(
-            QPixmap.fromImage(image).scaled(
-                side,
-                side,
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.FastTransformation,  # keep the pixels visible
-            )
-        )
+        self.input_label.set_image(image)
 
     def _show_probabilities(self, probabilities: np.ndarray | None) -> None:
         names = self._class_names()
@@ -588,7 +590,13 @@ class QtPredictView(QWidget):
         extra = f", validation accuracy {accuracy:.1%}" if isinstance(accuracy, float) else ""
         self.model_label.setText(f"Predicting with {source}{extra}.")
         axis = self.chart.getAxis("bottom")
-        axis.setTicks([[(i, n) for i, n in enumerate(names)]])
+        # Long class names ("automobile") would run into each other under ten bars.
+        ticks = [(i, n if len(n) <= 7 else n[:5] + "…") for i, n in enumerate(names)]
+        axis.setTicks([ticks])
+        font = self.chart.font()
+        if max((len(n) for n in names), default=0) > 3:
+            font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        axis.setStyle(tickFont=font)
         self.chart.setXRange(-0.6, len(names) - 0.4, padding=0)
         if probabilities is None:
             self.top_label.setText("–")
@@ -651,6 +659,10 @@ class QtPredictView(QWidget):
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
 
+    def _say_cannot(self, what: str, exc: DatasetError) -> None:
+        todo = "" if "shrink it" in exc.reason else f" {_WHAT_TO_DO}"
+        self._say(f"{what} {exc}.{todo}")
+
     def _ask_open_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an image to predict", "", IMAGE_FILTER)
         if path:
@@ -672,7 +684,7 @@ class QtPredictView(QWidget):
 
                 x = load_image_for_prediction(path, self._input_shape())
         except DatasetError as exc:
-            self._say(f"Cannot predict this file. {exc}")
+            self._say_cannot("Cannot predict this file.", exc)
             return False
         self.show_image(x, path.name)
         return True
@@ -706,7 +718,7 @@ class QtPredictView(QWidget):
             # A digit model: the picture on white, then the MNIST-style steps.
             picture = photo_from_array(pixels, (1, 28, 28), name).picture
         except DatasetError as exc:
-            self._say(f"Cannot predict this picture. {exc}")
+            self._say_cannot("Cannot predict this picture.", exc)
             return False
         c, h, w = self._input_shape()
         digit = preprocess_digit(picture, out_size=(h, w), invert="auto")
