@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -13,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.layers.base import format_shape
-from cnnstudio.model.learn.base import fmt
-from cnnstudio.model.learn.channels import CHANNEL_NAMES, ChannelLab
+from cnnstudio.model.learn.base import LabError, fmt
+from cnnstudio.model.learn.channels import CHANNEL_NAMES, PHOTO_CLASSES, ChannelLab
 from cnnstudio.ui.learn.qt_common import (
     block_signals,
     caption,
@@ -36,6 +39,18 @@ TEXT = (
 )
 
 _TINTS = ("#c62828", "#2e7d32", "#1565c0")
+#: Side in pixels of the photo and of its averaged grid beside the input channels.
+_PHOTO_SIDE = 48
+
+
+def _rgb_pixmap(x: np.ndarray, side: int) -> QPixmap:
+    """A (3, H, W) picture in [0, 1] enlarged to ``side`` with its pixels visible."""
+    rgb = np.ascontiguousarray((np.clip(x, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0))
+    h, w = rgb.shape[:2]
+    image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(image).scaled(
+        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
 
 
 class QtChannelsLesson(QWidget):
@@ -50,6 +65,34 @@ class QtChannelsLesson(QWidget):
         root.addWidget(lesson_header("2  Channels and feature maps", TEXT))
 
         controls = QHBoxLayout()
+        controls.addWidget(QLabel("Input"))
+        self.input_combo = QComboBox()
+        self.input_combo.addItem("Small numbers", "")
+        for klass in PHOTO_CLASSES:
+            self.input_combo.addItem(f"Photo: {klass}", klass)
+        self.input_combo.setToolTip(
+            "A few whole numbers, or a photo from the built-in CIFAR-10 sample averaged down "
+            "to a grid small enough to read"
+        )
+        controls.addWidget(self.input_combo)
+        # Beside the choice, small: the photo behind the numbers, and the photo averaged
+        # down to the grid (the input grids already take the lesson's width).
+        self.photo_label = QLabel()
+        self.photo_label.setToolTip("The photo")
+        self.grid_photo_label = QLabel()
+        self.grid_photo_label.setToolTip("The photo averaged down to the input grid")
+        self.photo_caption = QLabel()
+        self.photo_caption.setStyleSheet("color: #555;")
+        self.photo_panel = QWidget()
+        photo_row = QHBoxLayout(self.photo_panel)
+        photo_row.setContentsMargins(0, 0, 0, 0)
+        photo_row.addWidget(self.photo_label)
+        photo_row.addWidget(QLabel("→"))
+        photo_row.addWidget(self.grid_photo_label)
+        photo_row.addWidget(self.photo_caption)
+        self.photo_panel.setVisible(False)
+        controls.addWidget(self.photo_panel)
+        controls.addSpacing(16)
         controls.addWidget(QLabel("Filters"))
         self.filters_spin = spin(1, 4, self.lab.n_filters, "How many feature maps the layer makes")
         controls.addWidget(self.filters_spin)
@@ -70,6 +113,7 @@ class QtChannelsLesson(QWidget):
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)
         self.input_caption = caption("")
+        self.input_caption.setWordWrap(True)  # a photo's caption is long
         grid.addWidget(self.input_caption, 0, 0, 1, 3)
         self.input_grids: list[QtNumberGrid] = []
         self.kernel_grids: list[QtNumberGrid] = []
@@ -125,9 +169,27 @@ class QtChannelsLesson(QWidget):
         arith_layout.addWidget(self.arithmetic_label)
         root.addWidget(arith)
 
+        self.input_combo.activated.connect(
+            lambda i: self.use_input(str(self.input_combo.itemData(i) or ""))
+        )
         self.filters_spin.valueChanged.connect(self._on_filters_changed)
         self.filter_combo.activated.connect(lambda i: self.select(i, *self.selected[1:]))
         self.bias_spin.valueChanged.connect(self._on_bias_changed)
+        self.refresh()
+
+    def use_input(self, klass: str) -> None:
+        """Small numbers (``""``) or the sample photo of ``klass`` as the input."""
+        try:
+            if klass:
+                self.lab.use_photo(klass)
+            else:
+                self.lab.use_numbers()
+        except LabError as exc:  # the sample cannot be read: keep the input, say why
+            self.photo_caption.setText(str(exc))
+            self.photo_panel.setVisible(True)
+            return
+        with block_signals(self.input_combo):
+            self.input_combo.setCurrentIndex(max(0, self.input_combo.findData(klass)))
         self.refresh()
 
     def select(self, f: int, row: int, col: int) -> None:
@@ -171,7 +233,20 @@ class QtChannelsLesson(QWidget):
             self.input_grids[c].set_values(lab.input[c])
             self.input_grids[c].set_highlight(cell.window, lab.weights[f, c])
             self.kernel_grids[c].set_values(lab.weights[f, c])
-        self.input_caption.setText(f"Input {format_shape(lab.input.shape)} (3 channels)")
+        shape = format_shape(lab.input.shape)
+        if lab.photo is not None:
+            ph, pw = lab.photo.shape[1:]
+            self.input_caption.setText(
+                f"Input {shape} (3 channels): the {lab.photo_caption}, averaged down from "
+                f"{ph}x{pw}; each cell is the mean brightness of its patch, 0 (dark) to 1 (bright)"
+            )
+            self.photo_label.setPixmap(_rgb_pixmap(lab.photo, _PHOTO_SIDE))
+            self.grid_photo_label.setPixmap(_rgb_pixmap(lab.input, _PHOTO_SIDE))
+            self.photo_caption.setText(f"{ph}x{pw} → {lab.input.shape[1]}x{lab.input.shape[2]}")
+            self.photo_panel.setVisible(True)
+        else:
+            self.input_caption.setText(f"Input {shape} (3 channels)")
+            self.photo_panel.setVisible(False)
         self.kernel_caption.setText(
             f"Filter {f + 1}: a {format_shape((3, kh, kw))} kernel (one slice per channel), "
             f"bias {fmt(lab.bias[f])}"

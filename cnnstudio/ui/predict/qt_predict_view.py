@@ -841,8 +841,13 @@ class QtPredictView(QWidget):
         if project is None:
             return
         for i, sample in enumerate(project.samples):
-            picture = sample.image[0] if sample.image.ndim == 3 else sample.image
-            icon = QIcon(QPixmap.fromImage(array_to_qimage(255.0 - picture.astype(np.float32))))
+            image = sample.image
+            if image.ndim == 3 and image.shape[0] == 3 and not (image == image[:1]).all():
+                icon = QIcon(QPixmap.fromImage(chw_to_qimage(image, 0, 255)))  # a photo
+            else:  # a drawing: dark ink on paper, as it was drawn
+                picture = image[0] if image.ndim == 3 else image
+                inverted = 255.0 - picture.astype(np.float32)
+                icon = QIcon(QPixmap.fromImage(array_to_qimage(inverted)))
             item = QListWidgetItem(icon, sample.label)
             item.setData(Qt.ItemDataRole.UserRole, i)
             item.setToolTip(f"Sample {i + 1}: {sample.label} (right-click to relabel or delete)")

@@ -223,3 +223,12 @@ def test_a_drawn_digit_model_still_draws(view, context, trained_bundle):
     view.pad.add_stroke(vertical_line(), width=0.08)
     assert view.top_label.text() == "1"
     assert not view.normalized_caption.isVisible()
+
+
+def test_a_taught_photo_keeps_its_colours_in_my_samples(view):
+    view.show_qimage(_qimage(_sunset()), "sunset.png")
+    view.label_combo.setCurrentText("ship")
+    assert view.add_sample() == 0
+    icon = view.samples_list.item(0).icon().pixmap(32, 32).toImage()
+    top = icon.pixelColor(16, 4)
+    assert top.red() > 150 and top.blue() < 100, "the sky is red in the sample's icon"
