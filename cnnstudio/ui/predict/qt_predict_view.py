@@ -173,7 +173,9 @@ class QtPredictView(QWidget):
         context.image_to_predict.connect(self.show_image)
         paste = QAction("Paste a picture", self)
         paste.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
-        paste.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # Anywhere in the window while this view shows (a hidden view's shortcut is off,
+        # so the canvas keeps Ctrl+V for its blocks; a text field keeps it for text).
+        paste.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         paste.triggered.connect(lambda _checked=False: self.paste_image())
         self.addAction(paste)
         self.paste_action = paste

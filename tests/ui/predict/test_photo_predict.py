@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -232,3 +234,25 @@ def test_a_taught_photo_keeps_its_colours_in_my_samples(view):
     icon = view.samples_list.item(0).icon().pixmap(32, 32).toImage()
     top = icon.pixelColor(16, 4)
     assert top.red() > 150 and top.blue() < 100, "the sky is red in the sample's icon"
+
+
+def test_ctrl_v_in_the_window_pastes_into_draw_and_predict_not_the_canvas(qtbot, photo_model):
+    from cnnstudio.ui import main_window
+
+    win = main_window.MainWindow(restore_layout=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.context.project.set_trained(photo_model)
+    blocks = len(win.context.project.graph.blocks)
+    win.show_view("predict")
+    view = win.view("predict")
+    QApplication.clipboard().setImage(_qimage(_sunset()))
+    with warnings.catch_warnings():  # offscreen windows are never activated otherwise
+        warnings.simplefilter("ignore", DeprecationWarning)
+        QApplication.setActiveWindow(win)
+    assert not view.isAncestorOf(QApplication.focusWidget()), "focus is outside the view"
+    qtbot.keyClick(win, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert view.last_probabilities is not None, "Ctrl+V with the view showing pastes the photo"
+    assert len(win.context.project.graph.blocks) == blocks, "no blocks were pasted"
+    win.close()
