@@ -84,7 +84,9 @@ class QtFeatureStrip(QScrollArea):
         self.setWidget(self._body)
         self._signature: tuple = ()
         self._rows: dict[str, tuple[QLabel, QLabel]] = {}
-        self._empty = QLabel("Feature maps appear here once there is a model and a drawing.")
+        self._empty = QLabel(
+            "Feature maps appear here once there is a model and a drawing or a photo."
+        )
         self._empty.setWordWrap(True)
         self._layout.insertWidget(0, self._empty)
 
