@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from cnnstudio.engine.layers import Conv2D, Layer, MaxPool2D, ReLU
+from cnnstudio.engine.layers import BatchNorm, Conv2D, Layer, MaxPool2D, ReLU
 
-__all__ = ["ConvReluMaxPool", "Plan", "Step", "steps_of"]
+__all__ = ["BatchNormRelu", "ConvReluMaxPool", "Plan", "Step", "steps_of"]
 
 #: One step of a network's plan: ``(output id, input ids, layer or fused step, id of the
 #: node whose ctx and gradients it uses)``.
@@ -83,9 +83,36 @@ class ConvReluMaxPool:
         return self.conv.bwd(dz, ctx, grads, need_dx, bias_grad=False)
 
 
+class BatchNormRelu:
+    """BatchNorm -> ReLU as one step (``BatchNorm.fwd``/``bwd`` with ``relu=True``): the
+    ReLU is applied to each chunk of the normalised output while it is in cache, and its
+    backward mask comes from the same output. ``ctx`` and ``grads`` are the BatchNorm's.
+    """
+
+    n_inputs = 1
+
+    def __init__(self, bn: BatchNorm) -> None:
+        self.bn = bn
+
+    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
+        """Reproduces ``ReLU.forward`` of ``BatchNorm.forward`` (the reference tier's)."""
+        return self.bn.fwd(x, training, ctx, relu=True)
+
+    def bwd(
+        self,
+        dout: np.ndarray,
+        ctx: dict[str, Any],
+        grads: dict[str, np.ndarray],
+        need_dx: bool = True,
+    ) -> np.ndarray | None:
+        """Reproduces ``BatchNorm.backward`` of ``ReLU.backward`` (the reference tier's)."""
+        return self.bn.bwd(dout, ctx, grads, need_dx)
+
+
 def steps_of(nodes: dict[str, Layer], inputs: dict[str, list[str]], logits_id: str) -> list[Step]:
     """The steps that compute ``logits_id`` from the input, in the order of ``nodes``
-    (topological), with every Conv2D -> ReLU -> MaxPool2D chain fused.
+    (topological), with every Conv2D -> ReLU -> MaxPool2D chain and every BatchNorm ->
+    ReLU pair fused.
 
     A chain is fused when each of its first two nodes has one reader (the next) and none
     of the three is the logits node; the fused step's output is the pooling's.
@@ -113,6 +140,12 @@ def steps_of(nodes: dict[str, Layer], inputs: dict[str, list[str]], logits_id: s
                 pool = nodes[after[0]]
                 assert isinstance(pool, MaxPool2D)
                 steps.append((after[0], list(inputs[nid]), ConvReluMaxPool(layer, pool), nid))
+                continue
+        if isinstance(layer, BatchNorm) and len(nxt) == 1 and logits_id != nid:
+            relu = nodes[nxt[0]]
+            if type(relu) is ReLU and logits_id != relu.name:
+                fused.add(relu.name)
+                steps.append((relu.name, list(inputs[nid]), BatchNormRelu(layer), nid))
                 continue
         steps.append((nid, list(inputs[nid]), layer, nid))
         if nid == logits_id:
@@ -178,15 +211,19 @@ class Plan:
                     outs.pop(s, None)
         return outs[self.logits_id]
 
-    def backward(self, dlogits: np.ndarray) -> None:
+    def backward(
+        self, dlogits: np.ndarray, param_grads: dict[str, dict[str, np.ndarray]] | None = None
+    ) -> None:
         """After ``forward(xb, training=True)``: every layer's ``grads`` (filled in place)
-        from the gradient of the logits ``(K, N)``."""
+        from the gradient of the logits ``(K, N)``; or, with ``param_grads`` (node id ->
+        arrays like the layer's ``grads``), those arrays (``engine.threads``)."""
         grads: dict[str, Any] = {self.logits_id: dlogits}
         for nid, srcs, step, cid in reversed(self.steps):
             dout = grads.pop(nid, None)
             if dout is None or not srcs:
                 continue
-            ctx, pgrads = self.train_ctx[cid], self.nodes[cid].grads
+            ctx = self.train_ctx[cid]
+            pgrads = self.nodes[cid].grads if param_grads is None else param_grads[cid]
             if step.n_inputs == -1:
                 dxs = step.bwd(dout, ctx, pgrads, True)
             else:

@@ -79,6 +79,7 @@ from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.layers import BatchNorm, Dropout
 from cnnstudio.engine.losses import FUSED_LOSSES, check_labels, loss_for
 from cnnstudio.engine.network import Network
+from cnnstudio.engine.threads import ThreadShards, thread_shareable
 
 __all__ = ["DataParallel", "HelperLost"]
 
@@ -151,7 +152,14 @@ class DataParallel:
         #: Smallest shard worth a helper process.
         self.min_shard = 8
         self._shards: _ProcessShards | None = None
+        self._threads: ThreadShards | None = None
         self._finalizer: Any = None
+        if processes > 1 and not shareable(network) and thread_shareable(network):
+            # BatchNorm: threads of this process, which can add up the batch statistics.
+            self._threads = ThreadShards(network, processes)
+            self.processes = processes
+            self._finalizer = weakref.finalize(self, self._threads.close)
+            return
         if processes > 1 and shareable(network):
             try:
                 self._shards = _ProcessShards(network, processes)
@@ -173,6 +181,11 @@ class DataParallel:
         """
         net = self.network
         loss_fn = loss_for(net) if loss_fn is None else loss_fn
+        if self._threads is not None and hasattr(x, "shape") and len(x.shape) >= 1:
+            if x.shape[0] >= self.min_shard * self.processes:
+                with blas_threads(1):
+                    return self._threads.train_step(x, y, loss_fn)
+            return net.train_step(x, y, loss_fn)
         shards = self._shards
         name = getattr(loss_fn, "__name__", "")
         if (
@@ -236,6 +249,10 @@ class DataParallel:
             self._finalizer.detach()
             self._shards.close()
             self._shards = None
+        if self._threads is not None:
+            self._finalizer.detach()
+            self._threads.close()
+            self._threads = None
         self.processes = 1
 
     def __enter__(self) -> DataParallel:

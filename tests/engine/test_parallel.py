@@ -147,7 +147,7 @@ def test_a_network_without_parameters_shares_its_steps_too(recwarn):
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-def test_small_batches_batchnorm_float64_and_the_reference_tier_stay_in_this_process():
+def test_small_batches_batchnorm_float64_and_the_reference_tier_use_no_helper_process():
     with DataParallel(lenet(), 2) as two:
         sent = []
         start = two._shards.start_step
@@ -159,8 +159,9 @@ def test_small_batches_batchnorm_float64_and_the_reference_tier_stay_in_this_pro
         input_shape=(1, 8, 8),
     )
     with DataParallel(bn, 2) as two:
-        # Batch statistics would differ per shard: no helpers at all.
-        assert two._shards is None and two.processes == 1
+        # Batch statistics would differ per process: threads of this one share the step
+        # instead (tests/engine/test_threads.py), no helper processes.
+        assert two._shards is None and two._threads is not None and two.processes == 2
         loss, _ = two.train_step(*batch(32, shape=(1, 8, 8)))
     assert np.isfinite(loss)
     wide = lenet()

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from cnnstudio.engine import norm_kernels
 from cnnstudio.engine.errors import EngineError, ShapeError
+from cnnstudio.engine.layers._spatial import buffer
 from cnnstudio.engine.layers.base import Layer, OnnxOp, Shape, register_layer
 from cnnstudio.engine.shapes import config_number
 
@@ -60,61 +62,86 @@ class BatchNorm(Layer):
             "running_var": np.ones(c, np.float32),
         }
 
-    def fwd(self, x: np.ndarray, training: bool, ctx: dict[str, Any]) -> np.ndarray:
-        """Reproduces ``reference.normalization.BatchNorm.forward`` (batch-last)."""
+    def fwd(
+        self, x: np.ndarray, training: bool, ctx: dict[str, Any], relu: bool = False
+    ) -> np.ndarray:
+        """Reproduces ``reference.normalization.BatchNorm.forward`` (batch-last), followed
+        by ``reference.activations.ReLU.forward`` with ``relu=True`` (``engine.fused``).
+
+        Training writes its output into an array kept in ``ctx`` and overwritten by the
+        next training step; inference returns a new array. ``ctx["sums_hook"]``, when set
+        (``engine.threads``), makes the batch statistics those of the whole batch."""
         c = x.shape[0]
-        # Batch-last: channel axis first, everything else (space and batch) is reduced.
         x2 = x.reshape(c, -1)
-        col = (c,) + (1,) * (x.ndim - 1)
         if training:
             m = x2.shape[1]
-            if m < 2:
+            hook = ctx.get("sums_hook")
+            if m < 2 and hook is None:
                 raise ShapeError(
                     f"{self.name}: training BatchNorm needs more than one value per channel; "
                     f"got a batch of {x.shape[-1]} with input {x.shape[:-1]}"
                 )
-            mean = x2.mean(axis=1)
-            xc = x - mean.reshape(col)
-            var = np.square(xc).reshape(c, -1).mean(axis=1)
-            inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
-            xhat = xc * inv_std.reshape(col)
-            mom = self.momentum
-            rm, rv = self.state["running_mean"], self.state["running_var"]
-            rm *= 1 - mom
-            rm += mom * mean.astype(rm.dtype)
-            rv *= 1 - mom
-            rv += mom * (var * (m / (m - 1))).astype(rv.dtype)
-            ctx["xhat"] = xhat
-            ctx["inv_std"] = inv_std
-        else:
-            inv_std = 1.0 / np.sqrt(self.state["running_var"] + self.eps)
-            inv_std = inv_std.astype(x.dtype)
-            xhat = (x - self.state["running_mean"].reshape(col)) * inv_std.reshape(col)
-            if "_training" in ctx:  # public API: allow a backward through the frozen statistics
-                ctx["eval"] = (xhat, inv_std)
-        return xhat * self.params["gamma"].reshape(col) + self.params["beta"].reshape(col)
+            scratch = buffer(ctx, "scratch", (norm_kernels.CHUNK + 256 * c,), x.dtype)
+            stats = norm_kernels.bn_stats(x2, self.eps, scratch, hook)
+            if stats.m < 2:
+                raise ShapeError(
+                    f"{self.name}: training BatchNorm needs more than one value per channel"
+                )
+            if hook is None or ctx.get("leader", True):
+                mom = self.momentum
+                rm, rv = self.state["running_mean"], self.state["running_var"]
+                rm *= 1 - mom
+                rm += (mom * stats.mean).astype(rm.dtype)
+                rv *= 1 - mom
+                rv += (mom * stats.var * (stats.m / (stats.m - 1))).astype(rv.dtype)
+            a = self.params["gamma"] * stats.inv_std
+            b = self.params["beta"] - stats.mean * a
+            out = buffer(ctx, "out", x.shape, x.dtype)
+            norm_kernels.bn_forward_apply(x2, a, b, relu, out.reshape(c, -1))
+            ctx["x"], ctx["stats"], ctx["relu_out"] = x, stats, out if relu else None
+            return out
+        inv_std = 1.0 / np.sqrt(self.state["running_var"].astype(np.float64) + self.eps)
+        a = self.params["gamma"] * inv_std
+        b = self.params["beta"] - self.state["running_mean"] * a
+        if "_training" in ctx:  # public API: allow a backward through the frozen statistics
+            ctx["eval"] = (x, inv_std.astype(x.dtype))
+        out = np.empty_like(x)
+        return norm_kernels.bn_forward_apply(x2, a, b, relu, out.reshape(c, -1)).reshape(x.shape)
 
     def bwd(self, dout, ctx, grads, need_dx=True):  # type: ignore[no-untyped-def]
-        """Reproduces ``reference.normalization.BatchNorm.backward`` (batch-last)."""
-        frozen = not ctx.get("_training", True) and "eval" in ctx
-        xhat, inv_std = ctx["eval"] if frozen else (ctx["xhat"], ctx["inv_std"])
+        """Reproduces ``reference.normalization.BatchNorm.backward`` (batch-last), after
+        ``reference.activations.ReLU.backward`` when the forward pass had ``relu=True``."""
         c = dout.shape[0]
         col = (c,) + (1,) * (dout.ndim - 1)
-        d2 = dout.reshape(c, -1)
-        np.sum(d2, axis=1, out=grads["beta"])
-        np.sum((dout * xhat).reshape(c, -1), axis=1, out=grads["gamma"])
-        if not need_dx:
-            return None
-        if frozen:
+        if not ctx.get("_training", True) and "eval" in ctx:
             # Running statistics are constants: the layer is a per-channel affine map.
+            x, inv_std = ctx["eval"]
+            xhat = (x - self.state["running_mean"].reshape(col)) * inv_std.reshape(col)
+            np.sum(dout.reshape(c, -1), axis=1, out=grads["beta"])
+            np.sum((dout * xhat).reshape(c, -1), axis=1, out=grads["gamma"])
+            if not need_dx:
+                return None
             return dout * (self.params["gamma"] * inv_std).reshape(col)
-        m = d2.shape[1]
-        dxhat = dout * self.params["gamma"].reshape(col)
-        return (inv_std / m).reshape(col) * (
-            m * dxhat
-            - grads["beta"].reshape(col) * self.params["gamma"].reshape(col)
-            - xhat * grads["gamma"].reshape(col) * self.params["gamma"].reshape(col)
+        x = ctx["x"]
+        y = ctx["relu_out"]
+        dx = buffer(ctx, "dx", x.shape, x.dtype)
+        _, dgamma, dbeta = norm_kernels.bn_backward(
+            dout.reshape(c, -1),
+            x.reshape(c, -1),
+            None if y is None else y.reshape(c, -1),
+            ctx["stats"],
+            self.params["gamma"],
+            dx.reshape(c, -1),
+            ctx["scratch"],
+            ctx.get("sums_hook"),
         )
+        if ctx.get("leader", True):
+            grads["gamma"][...] = dgamma
+            grads["beta"][...] = dbeta
+        else:  # the sums were the whole batch's: the first thread holds them (threads.py)
+            grads["gamma"][...] = 0.0
+            grads["beta"][...] = 0.0
+        return dx if need_dx else None
 
     def config(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "eps": self.eps}
