@@ -21,6 +21,7 @@ from cnnstudio.cli_errors import (
     signal_text,
     text_arg,
 )
+from cnnstudio.model.recipes import PRESET_RECIPES
 
 __all__ = ["add_parser", "run"]
 
@@ -43,26 +44,6 @@ BASE_DEFAULTS: dict[str, Any] = {
     "normalize": False,
 }
 
-#: Per-preset defaults (preset key -> settings), used where the user gave no option.
-#: Photo ResNet gets the recipe it was designed with (the ResNet-9 / DAWNBench line of
-#: fast CIFAR-10 training, about 85% on the full CIFAR-10 in 10 epochs with a PyTorch
-#: reference on two cores). ``lr``, ``momentum`` and
-#: ``nesterov`` belong to the preset's optimizer: another --optimizer keeps its own.
-PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "resnet_photo": {
-        "data": "cifar10-sample",
-        "epochs": 10,
-        "batch_size": 256,
-        "optimizer": "sgd",
-        "lr": 0.2,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "schedule": "onecycle",
-        "label_smoothing": 0.2,
-        "normalize": True,
-    }
-}
 _OPTIMIZER_SETTINGS = ("lr", "momentum", "nesterov")
 
 
@@ -111,7 +92,7 @@ def _preset_defaults_help() -> str:
     from cnnstudio.model.presets import PRESET_ALIASES
 
     parts = []
-    for key, table in PRESET_DEFAULTS.items():
+    for key, table in PRESET_RECIPES.items():
         aliases = [alias for alias, target in PRESET_ALIASES.items() if target == key]
         words = []
         for name, value in table.items():
@@ -249,7 +230,7 @@ def _fill_defaults(args: argparse.Namespace) -> None:
 
     ``args.preset_defaults`` lists the names the preset's table filled in.
     """
-    table = PRESET_DEFAULTS.get(_preset_key(args.preset) or "", {}) if args.preset else {}
+    table = PRESET_RECIPES.get(_preset_key(args.preset) or "", {}) if args.preset else {}
     filled = []
     for name in ("optimizer", *BASE_DEFAULTS):
         if name in _OPTIMIZER_SETTINGS:

@@ -4,6 +4,8 @@ An initialiser is named by a string or a dict (the form stored in a layer's conf
 
     "he"                                   # normal(0, sqrt(2 / fan_in)); default for Conv2D/Dense
     "glorot"                               # uniform(±sqrt(6 / (fan_in + fan_out))), a.k.a. Xavier
+    "fan_in_uniform"                       # uniform(±1 / sqrt(fan_in)): PyTorch's default
+                                           # for Conv2d and Linear weights
     "normal"  or {"name": "normal", "std": 0.05}          # normal(0, std); std defaults to 0.05
     "uniform" or {"name": "uniform", "low": -1, "high": 1}  # the reference notes' uniform[-1, 1]
     "zeros"
@@ -28,6 +30,7 @@ __all__ = ["INITIALIZERS", "initialize", "parse_init"]
 INITIALIZERS: dict[str, dict[str, float]] = {
     "he": {},
     "glorot": {},
+    "fan_in_uniform": {},
     "normal": {"std": 0.05},
     "uniform": {"low": -1.0, "high": 1.0},
     "zeros": {},
@@ -101,6 +104,9 @@ def initialize(
         w = rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), size=shape)
     elif name == "glorot":
         limit = np.sqrt(6.0 / max(fan_in + fan_out, 1))
+        w = rng.uniform(-limit, limit, size=shape)
+    elif name == "fan_in_uniform":
+        limit = 1.0 / np.sqrt(max(fan_in, 1))
         w = rng.uniform(-limit, limit, size=shape)
     elif name == "normal":
         w = rng.normal(0.0, kw["std"], size=shape)

@@ -338,16 +338,18 @@ _INIT = ParamSpec(
     "Initialiser",
     "choice",
     "he",
-    choices=("he", "glorot", "normal", "uniform"),
+    choices=("he", "glorot", "fan_in_uniform", "normal", "uniform"),
     choice_labels=(
         "He (normal, for ReLU)",
         "Glorot / Xavier (uniform)",
+        "Uniform ±1/√fan-in (PyTorch's default)",
         "Normal (std 0.05)",
         "Uniform in [-1, 1]",
     ),
     help="How the weights are drawn before training starts. He suits ReLU networks; "
-    "Glorot suits sigmoid and tanh; the plain normal and uniform draws are the "
-    "textbook starting points.",
+    "Glorot suits sigmoid and tanh; PyTorch starts its layers with uniform "
+    "±1/√fan-in (smaller than He: the photo presets use it, as their recipe was tuned "
+    "with it); the plain normal and uniform draws are the textbook starting points.",
 )
 _BIAS = ParamSpec(
     "use_bias", "Bias", "bool", True, help="Add one learned constant per output (filter or unit)."

@@ -294,6 +294,9 @@ def test_initialisers_statistics_and_seed():
     assert abs(nrm.std() - 0.2) < 0.01
     uni = initialize("uniform", (300, 100), 100, 300, rng(0))
     assert uni.min() >= -1 and uni.max() <= 1 and uni.min() < -0.99
+    # PyTorch's default for Conv2d / Linear: kaiming_uniform(a=sqrt(5)) = uniform(±1/sqrt(fan_in))
+    fan = initialize("fan_in_uniform", (64, 16, 3, 3), 144, 576, rng(0))
+    assert fan.min() >= -1 / 12 and fan.max() <= 1 / 12 and fan.max() > 0.99 / 12
     np.testing.assert_array_equal(he, initialize("he", (200, 100), 100, 200, rng(0)))
     with pytest.raises(EngineError, match="std"):
         initialize({"name": "normal", "std": -1}, (2,), 1, 1, rng(0))

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.data import DatasetError, preview_grid
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.layers.base import format_shape
+from cnnstudio.model.recipes import PHOTO_RECIPE
 from cnnstudio.model.session import RunHistory, SnapshotBatch, TrainingJob, TrainingResult, make_job
 from cnnstudio.ui.train.qt_data_panel import QtDataPanel
 from cnnstudio.ui.train.qt_plots import QtTrainingPlots
@@ -262,7 +263,7 @@ class QtTrainView(QWidget):
         settings = TrainSettings.from_dict(stored)
         channels = self._data_channels()
         if not stored and channels is not None:
-            settings = settings.with_data_defaults(channels)
+            settings = settings.with_data_defaults(channels, PHOTO_RECIPE)
         # A project's saved settings suit its data; new ones are the digits' until data comes.
         made_for = channels if channels is not None else None if stored else 1
         self._settings_made_for = (self.project, made_for)
@@ -285,7 +286,7 @@ class QtTrainView(QWidget):
         if made_for_project is not project:
             return  # this project's settings are not shown yet: _load_settings comes
         if made_for is not None and made_for != channels:
-            self.set_settings(self.settings().with_data_defaults(channels))
+            self.set_settings(self.settings().with_data_defaults(channels, PHOTO_RECIPE))
         self._settings_made_for = (project, channels)
 
     def _on_settings_changed(self) -> None:

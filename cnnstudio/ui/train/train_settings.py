@@ -201,7 +201,7 @@ class TrainSettings:
         (``data.augment.default_augmentation``).
 
         ``photo_recipe`` is the photos' training recipe in the command line's words (a
-        table of ``cnnstudio.commands.train.PRESET_DEFAULTS``: ``optimizer``, ``lr``,
+        table of ``cnnstudio.model.recipes.PRESET_RECIPES``: ``optimizer``, ``lr``,
         ``nesterov``, ``weight_decay``, ``schedule``, ...; other keys are ignored). For
         colour photos, each of its settings still at the app's default takes the
         recipe's value; for grey images, each still at the recipe's value goes back to

@@ -7,12 +7,10 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QWidget
 
-from cnnstudio.commands.train import PRESET_DEFAULTS
 from cnnstudio.engine.optimizers import SGD
+from cnnstudio.model.recipes import PHOTO_RECIPE
 from cnnstudio.ui.train.qt_settings_form import QtSettingsForm
 from cnnstudio.ui.train.train_settings import SETTING_SPECS, TrainSettings
-
-PHOTO_RECIPE = PRESET_DEFAULTS["resnet_photo"]
 
 
 def test_the_recipe_settings_reach_the_training_job():
