@@ -136,15 +136,18 @@ class MaxPool2D(_Pool2D):
         return OnnxOp("MaxPool", self._onnx_attributes())
 
     def fwd(
-        self, x: np.ndarray, training: bool, ctx: dict[str, Any], reuse_output: bool = False
+        self, x: np.ndarray, training: bool, ctx: dict[str, Any], reuse_output: bool | None = None
     ) -> np.ndarray:
         """Reproduces ``reference.pooling.MaxPool2D.forward`` (batch-last).
 
-        ``reuse_output=True``: a training batch's output goes into an array kept in
-        ``ctx``, overwritten by the next call (the fused step, which only reads it)."""
+        ``reuse_output`` (by default, in training): a training batch's output goes into an
+        array kept in ``ctx``, overwritten by the next call. Its readers must not change
+        it: the backward pass finds each window's maximum by comparing with it."""
         xp = self._padded(x, ctx)
         c, _, _, n = xp.shape
         keep = None
+        if reuse_output is None:
+            reuse_output = training
         if reuse_output and training:
             keep = buffer(ctx, "out", (c, *self._out_hw, n), xp.dtype)
         if n <= kernels.SEPARABLE_POOL_BATCH:
