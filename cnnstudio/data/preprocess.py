@@ -17,10 +17,11 @@ import numpy as np
 from PIL import Image
 
 from cnnstudio.data.errors import DatasetError
-from cnnstudio.data.folder import image_file
+from cnnstudio.data.folder import image_file, image_to_array
 
 __all__ = [
     "INK_THRESHOLD",
+    "centre_crop_box",
     "has_ink",
     "is_grayscale_picture",
     "load_image_for_prediction",
@@ -190,6 +191,23 @@ def preprocess_digit(
     return out
 
 
+def centre_crop_box(width: int, height: int, out_h: int, out_w: int) -> tuple[int, int, int, int]:
+    """The largest box centred in a ``width x height`` picture with the aspect ``out_w:out_h``.
+
+    Cropping to it and then resizing keeps the picture's proportions (a wide photo
+    loses its sides, a tall one its top and bottom) instead of squashing it.
+    """
+    if width < 1 or height < 1 or out_h < 1 or out_w < 1:
+        raise DatasetError(f"cannot crop a {width}x{height} picture to {out_w}x{out_h}")
+    if width * out_h > height * out_w:  # wider than the input: keep the full height
+        crop_w = max(1, round(height * out_w / out_h))
+        left = (width - crop_w) // 2
+        return (left, 0, left + crop_w, height)
+    crop_h = max(1, round(width * out_h / out_w))
+    top = (height - crop_h) // 2
+    return (0, top, width, top + crop_h)
+
+
 def load_image_for_prediction(
     path: str | Path,
     input_shape: tuple[int, int, int],
@@ -207,7 +225,9 @@ def load_image_for_prediction(
     mode
         ``"digit"``: MNIST-style :func:`preprocess_digit` (crop, fit 20/28, centre of
         mass), the result repeated over 3 channels for an RGB model. ``"resize"``:
-        the whole picture stretched to H x W in the model's colour mode. ``"auto"``:
+        the largest centred box of the picture with the input's proportions
+        (:func:`centre_crop_box`), resized to H x W in the model's colour mode, as
+        Draw & Predict shows it. ``"auto"``:
         digit for 1-channel models, resize for RGB models.
     invert
         Passed to :func:`preprocess_digit`.
@@ -244,8 +264,11 @@ def load_image_for_prediction(
     if mode == "digit":
         digit = preprocess_digit(np.asarray(pic), (h, w), invert=invert)
         return np.repeat(digit[None], c, axis=0)
-    a = np.asarray(pic.resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
-    return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
+    # Resized as the dataset loaders resize images (image_to_array), so a picture gets
+    # the numbers its training images got.
+    box = centre_crop_box(pic.width, pic.height, h, w)
+    a = image_to_array(pic.crop(box), (h, w), "L" if c == 1 else "RGB").astype(np.float32)
+    return np.ascontiguousarray(a / np.float32(255.0))
 
 
 def is_grayscale_picture(path: str | Path) -> bool:

@@ -197,8 +197,8 @@ class TrainedModel:
         """An image file as this model's input ``(C, H, W)`` in [0, 1], before normalisation.
 
         Uses MNIST-style preprocessing when ``digit_preprocessing`` is set, else
-        resizes the whole picture; a grayscale picture gives an RGB model three
-        equal channels.
+        resizes the centre crop with the input's proportions (as Draw & Predict does); a
+        grayscale picture gives an RGB model three equal channels.
 
         Raises
         ------

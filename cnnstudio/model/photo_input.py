@@ -20,6 +20,7 @@ from PIL import Image
 
 from cnnstudio.data.errors import DatasetError
 from cnnstudio.data.folder import MAX_IMAGE_PIXELS, flatten_alpha, image_file, image_to_array
+from cnnstudio.data.preprocess import centre_crop_box
 
 __all__ = [
     "MAX_PICTURE_SIDE",
@@ -77,23 +78,6 @@ def is_photo_model(model: Any) -> bool:
         return False
     shape = tuple(int(v) for v in model.input_shape)
     return len(shape) == 3 and shape[0] == 3 and not model.digit_preprocessing
-
-
-def centre_crop_box(width: int, height: int, out_h: int, out_w: int) -> tuple[int, int, int, int]:
-    """The largest box centred in a ``width x height`` picture with the aspect ``out_w:out_h``.
-
-    Cropping to it and then resizing keeps the picture's proportions (a wide photo
-    loses its sides, a tall one its top and bottom) instead of squashing it.
-    """
-    if width < 1 or height < 1 or out_h < 1 or out_w < 1:
-        raise DatasetError(f"cannot crop a {width}x{height} picture to {out_w}x{out_h}")
-    if width * out_h > height * out_w:  # wider than the input: keep the full height
-        crop_w = max(1, round(height * out_w / out_h))
-        left = (width - crop_w) // 2
-        return (left, 0, left + crop_w, height)
-    crop_h = max(1, round(width * out_h / out_w))
-    top = (height - crop_h) // 2
-    return (0, top, width, top + crop_h)
 
 
 def _rgb(img: Image.Image) -> Image.Image:

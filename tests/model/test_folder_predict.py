@@ -172,3 +172,19 @@ def test_listing_a_missing_folder_is_one_dataset_error(tmp_path):
     with pytest.raises(DatasetError, match="nowhere"):
         list_folder(tmp_path / "nowhere")
     assert list_folder(_folder(tmp_path)).images[0].name == "a_wide.png"
+
+
+def test_the_command_line_reads_a_wide_photo_as_draw_and_predict_does(tmp_path):
+    # cnnstudio predict (load_image_for_prediction) and the GUI (photo_from_file) must
+    # give a model the same input: the centre crop, not the squashed whole picture.
+    from cnnstudio.data.preprocess import load_image_for_prediction
+
+    rng = np.random.default_rng(3)
+    wide = rng.integers(0, 256, (40, 120, 3), dtype=np.uint8)
+    wide[:, :40] = 255  # the left third white: cropped away, not squashed in
+    path = tmp_path / "wide.png"
+    Image.fromarray(wide).save(path)
+    cli = load_image_for_prediction(path, (3, 32, 32))
+    gui = photo_from_file(path, (3, 32, 32)).input
+    np.testing.assert_allclose(cli, gui, atol=1 / 255)
+    assert cli.mean() < 0.6  # no white band squashed into the input

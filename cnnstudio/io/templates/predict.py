@@ -241,7 +241,19 @@ def load_image(path, input_shape, digit):
     if digit:
         x = preprocess_digit(np.asarray(picture), (h, w))
         return np.repeat(x[None], c, axis=0)  # an RGB model sees three equal channels
-    a = np.asarray(picture.resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    # The largest centred box with the input's proportions, resized: a wide photo loses
+    # its sides instead of being squashed (as CNN Studio reads a photo).
+    pw, ph = picture.size
+    if pw * h > ph * w:
+        cw = max(1, round(ph * w / h))
+        box = ((pw - cw) // 2, 0, (pw - cw) // 2 + cw, ph)
+    else:
+        ch = max(1, round(pw * h / w))
+        box = (0, (ph - ch) // 2, pw, (ph - ch) // 2 + ch)
+    picture = picture.crop(box)
+    if picture.size != (w, h):
+        picture = picture.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    a = np.asarray(picture, dtype=np.float32) / 255.0
     return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
