@@ -82,7 +82,7 @@ def test_training_on_two_processes_reports_and_reaches_the_same_model(trained_mo
         "--val-split", "0.1", "--processes", "2", cwd=folder,
     )  # fmt: skip
     assert two.returncode == 0, two.stderr
-    assert "2 processes" in two.stderr.splitlines()[0]
+    assert "2 cores" in two.stderr.splitlines()[0]
 
     def test_accuracy(proc):
         line = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith("test:"))
@@ -410,7 +410,8 @@ def test_explicit_options_override_the_preset_defaults(monkeypatch, capsys):
     assert (config.epochs, config.batch_size, config.lr, config.nesterov) == (3, 128, 0.1, False)
     assert (config.weight_decay, config.label_smoothing, config.schedule) == (0.0, 0.1, "cosine")
     line = next(line for line in err if line.startswith("Training Photo ResNet"))
-    assert "normalised" not in line and "(preset defaults: --optimizer, --data, --momentum)" in line
+    assert "normalised" not in line
+    assert "(preset defaults: --optimizer, --data, --val-split, --processes, --momentum)" in line
     # Another optimizer keeps its own learning rate; the preset's SGD settings do not apply.
     _, config, _ = _run_until_training(
         monkeypatch, capsys, "--preset", "photo", "--optimizer", "adam", "--epochs", "1"

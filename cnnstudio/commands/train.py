@@ -42,6 +42,8 @@ BASE_DEFAULTS: dict[str, Any] = {
     "schedule": "cosine",
     "label_smoothing": 0.0,
     "normalize": False,
+    "val_split": 0.1,
+    "processes": 1,
 }
 
 _OPTIMIZER_SETTINGS = ("lr", "momentum", "nesterov")
@@ -179,9 +181,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--val-split",
         type=float,
-        default=0.1,
+        default=None,
         metavar="FRACTION",
-        help="share of the training data held back for validation, 0 to <1 (default 0.1)",
+        help="share of the training data held back for validation, 0 to <1 (default 0.1, "
+        "or the preset's)",
     )
     parser.add_argument(
         "--normalize",
@@ -199,9 +202,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--processes",
         type=int,
-        default=1,
-        help="processes sharing each batch, one core each (default 1; 2 trains up to "
-        "~1.7x as fast on an idle 2-core machine; not used with BatchNorm or Dropout)",
+        default=None,
+        help="cores sharing each batch (default 1, or the preset's; 2 trains up to ~1.8x "
+        "as fast on an idle 2-core machine): helper processes, or for networks with "
+        "BatchNorm threads of this process (their batch statistics stay the whole "
+        "batch's); not used with Dropout",
     )
     parser.add_argument(
         "--kernels",
@@ -574,7 +579,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         f"{network.input_shape[2]} -> {data.num_classes} classes) on {len(train_set):,} images"
         + (f", validating on {len(val_set):,}" if val_set is not None else "")
         + f"; {_recipe(args)}, augmentation {augmentation.describe()}"
-        + (f", {args.processes} processes" if args.processes > 1 else "")
+        + (f", {args.processes} cores" if args.processes > 1 else "")
         + (", readable (reference) engine" if args.kernels == "reference" else "")
         + "\n"
     )

@@ -231,6 +231,7 @@ RECIPE_FIELDS = (
     "schedule",
     "label_smoothing",
     "normalize",
+    "val_split",
 )
 
 
