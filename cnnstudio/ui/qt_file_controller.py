@@ -220,12 +220,15 @@ class QtFileController(QObject):
                 return True
             if kind == "model":
                 from cnnstudio.io.model_file import load_model
+                from cnnstudio.model.photo_input import is_photo_model
 
                 bundle = load_model(path)
                 self.project.set_trained(bundle)
                 self._add_recent(path)
+                # A photo model predicts photos (open, drop or paste one), not drawings.
+                action = "open or paste a photo" if is_photo_model(bundle) else "draw"
                 self.context.status_message.emit(
-                    f"Opened the model {path.name}: draw to predict, or inspect it"
+                    f"Opened the model {path.name}: {action} to predict, or inspect it"
                 )
                 self.window.show_view("predict")
                 return True

@@ -178,9 +178,25 @@ def test_opening_a_model_file_goes_to_draw_and_predict(window, tmp_path):
     path = save_model(
         tmp_path / "m.cnnmodel", TrainedModel.from_network(Network.from_architecture(lenet5()))
     )
+    messages: list[str] = []
+    window.context.status_message.connect(messages.append)
     assert window.open_path(path)
     assert window.current_view_key() == "predict"
     assert window.context.project.trained is not None
+    assert "draw to predict" in messages[-1]
+
+
+def test_opening_a_photo_model_says_to_open_or_paste_a_photo(window, tmp_path):
+    from cnnstudio.io.model_file import TrainedModel, save_model
+    from cnnstudio.model.compile import compile_network
+    from cnnstudio.model.presets import load_preset
+
+    net = compile_network(load_preset("photo"))
+    path = save_model(tmp_path / "photo.cnnmodel", TrainedModel.from_network(net))
+    messages: list[str] = []
+    window.context.status_message.connect(messages.append)
+    assert window.open_path(path)
+    assert "open or paste a photo to predict" in messages[-1]
 
 
 def _drop(window, path: Path) -> None:
