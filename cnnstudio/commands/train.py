@@ -517,11 +517,15 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
 
     val_set: Any = None
     train_set = data
+    class_names, data_name, n_classes = list(data.class_names), data.name, data.num_classes
     if args.val_split > 0:
         with naming(args.data):
             train_set, val_set = data.split(args.val_split, seed=args.seed)
         if len(val_set) == 0:
             val_set = None
+        # The two parts are copies: let the whole set go (150 MB for CIFAR-10's 50,000).
+        split = type(split)(train=train_set, test=split.test)
+        del data
     norm = Normalization.fit(train_set.images) if args.normalize else Normalization()
     augmentation = _augmentation(args, int(network.input_shape[0]), err)
     transform = make_transform(norm, augmentation)  # called with rng=None: no augmentation
@@ -549,14 +553,14 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         return TrainedModel(
             architecture=arch,
             weights=network.get_weights(),
-            class_names=list(data.class_names),
+            class_names=class_names,
             input_shape=tuple(network.input_shape),
             preprocessing={
                 "normalization": None if norm.is_plain else norm.to_dict(),
                 "digit": network.input_shape[0] == 1,
             },
             training_summary={
-                "dataset": data.name,
+                "dataset": data_name,
                 **summary,
                 "settings": {**config.to_dict(), "augmentation": augmented},
             },
@@ -576,7 +580,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         )
     err.write(
         f"Training {name} ({network.input_shape[0]}@{network.input_shape[1]}x"
-        f"{network.input_shape[2]} -> {data.num_classes} classes) on {len(train_set):,} images"
+        f"{network.input_shape[2]} -> {n_classes} classes) on {len(train_set):,} images"
         + (f", validating on {len(val_set):,}" if val_set is not None else "")
         + f"; {_recipe(args)}, augmentation {augmentation.describe()}"
         + (f", {args.processes} cores" if args.processes > 1 else "")
@@ -617,8 +621,8 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
             test = split.test
             n_test = len(test)
             with naming(args.data):
-                if test.class_names != data.class_names:
-                    test = test.with_classes(data.class_names)
+                if test.class_names != class_names:
+                    test = test.with_classes(class_names)
             ev = evaluate(
                 network, test.images, test.labels, transform=lambda xb, _r: transform(xb, None)
             )
