@@ -513,6 +513,8 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
     for note in _fit_to_data(graph, args, data):
         err.write(note + "\n")
     network = compile_network(graph, seed=args.seed)
+    if args.processes > 1 and args.kernels == "fast":
+        network.set_inference_threads(2)  # validation and the test set on both cores too
     arch = graph.to_architecture()  # saved with the model: labels and canvas places too
 
     val_set: Any = None

@@ -17,6 +17,7 @@ import numpy as np
 
 from cnnstudio.engine import fused
 from cnnstudio.engine.architecture import ARCHITECTURE_FORMAT, ARCHITECTURE_VERSION, layers_of
+from cnnstudio.engine.blas import blas_threads
 from cnnstudio.engine.errors import EngineError, ShapeError
 from cnnstudio.engine.flat import FlatParameters
 from cnnstudio.engine.layers import (
@@ -39,6 +40,8 @@ __all__ = ["Network"]
 #: ``shapes.MAX_VALUES_PER_IMAGE`` does not need 256 times that for 256 images; small
 #: networks (LeNet: 10,000 values an image) keep their batches whole.
 INFERENCE_VALUES = 2**26
+#: Fewest images each thread takes when inference runs on two (``set_inference_threads``).
+MIN_THREAD_SHARD = 16
 
 
 class Network:
@@ -221,6 +224,8 @@ class Network:
         self._flat = FlatParameters(self.layers)
         #: The fast tier's steps and their caches (``engine.fused``).
         self._fast = fused.Plan(self.nodes, self.inputs, self.logits_id)
+        #: ``(plan, one-thread pool)`` while inference runs on two threads.
+        self._infer_helper: tuple[fused.Plan, Any] | None = None
         self._to_batch_last = (*range(1, len(self.input_shape) + 1), 0)
         self._batch: int | None = None
         self.kernels = "fast"
@@ -262,11 +267,45 @@ class Network:
             if training:
                 self._batch = len(x)
             return self._forward_nodes(self._reference, x, training, self.logits_id)[self.logits_id]
+        if not training:
+            return np.ascontiguousarray(self._fast_logits(x).T)
         xb = self._prepare(x)
         logits = self._fast.forward(xb, training)
-        if training:
-            self._batch = xb.shape[-1]
+        self._batch = xb.shape[-1]
         return np.ascontiguousarray(logits.T)
+
+    def set_inference_threads(self, threads: int) -> None:
+        """Run inference batches of at least ``2 * MIN_THREAD_SHARD`` images on two
+        threads (``threads=2``), each half through its own plan, or on this thread alone
+        (1, the default). Two threads make evaluating a test set of photos nearly twice
+        as fast on an idle two-core machine; a single image never waits for a thread."""
+        if threads not in (1, 2):
+            raise EngineError(f"inference threads must be 1 or 2, got {threads!r}")
+        if threads == 1:
+            helper, self._infer_helper = self._infer_helper, None
+            if helper is not None:
+                helper[1].shutdown(wait=True)
+        elif self._infer_helper is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            plan = fused.Plan(self.nodes, self.inputs, self.logits_id)
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnstudio-infer")
+            self._infer_helper = (plan, pool)
+
+    def _fast_logits(self, x: Any) -> np.ndarray:
+        """The fast tier's inference logits ``(K, N)`` of one batch ``x`` (public layout),
+        its second half on the helper thread when ``set_inference_threads(2)``."""
+        helper = self._infer_helper
+        n = len(x) if hasattr(x, "__len__") else 0
+        if helper is None or n < 2 * MIN_THREAD_SHARD:
+            return self._fast.forward(self._prepare(x), False)
+        plan, pool = helper
+        half = n // 2
+        self.check_batch(x)
+        with blas_threads(1):
+            other = pool.submit(lambda: plan.forward(self._prepare(x[half:]), False).copy())
+            first = self._fast.forward(self._prepare(x[:half]), False)
+            return np.concatenate([first, other.result()], axis=1)
 
     def train_step(self, x: Any, y: Any, loss_fn: Any = None) -> tuple[float, np.ndarray]:
         """Forward (``training=True``), the loss and backward: every layer's ``grads``
@@ -407,7 +446,7 @@ class Network:
         parts = []
         for s in range(0, len(x), batch_size):
             if self._reference is None:
-                z = self._fast.forward(self._prepare(x[s : s + batch_size]), False)
+                z = self._fast_logits(x[s : s + batch_size])
             else:
                 z = self.forward(x[s : s + batch_size]).T  # (K, N), as the fast tier's
             if self.output_activation == "sigmoid":

@@ -134,3 +134,25 @@ def test_dropout_networks_are_not_shared_between_threads():
     assert not thread_shareable(net)
     with DataParallel(net, 2) as dp:
         assert dp._threads is None and dp.processes == 1
+
+
+def test_inference_on_two_threads_gives_the_same_probabilities():
+    net = bn_net()
+    x, y = halves_apart(64)
+    for _ in range(3):  # some training, so the running statistics are not the initial ones
+        net.train_step(x, y)
+    one = net.predict_proba(x)
+    net.set_inference_threads(2)
+    try:
+        helper_plan = net._infer_helper[0]
+        two = net.predict_proba(x)
+        assert helper_plan.infer_ctx != {nid: {} for nid in net.nodes}  # the helper ran
+        np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(net.forward(x), net.forward(x[:]), rtol=0, atol=0)
+        small = net.predict_proba(x[:5])  # too few to share: this thread alone
+        np.testing.assert_allclose(small, one[:5], rtol=1e-5, atol=1e-6)
+    finally:
+        net.set_inference_threads(1)
+    assert net._infer_helper is None
+    with pytest.raises(Exception, match="1 or 2"):
+        net.set_inference_threads(3)
