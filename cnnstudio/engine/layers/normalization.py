@@ -81,7 +81,7 @@ class BatchNorm(Layer):
                     f"{self.name}: training BatchNorm needs more than one value per channel; "
                     f"got a batch of {x.shape[-1]} with input {x.shape[:-1]}"
                 )
-            scratch = buffer(ctx, "scratch", (norm_kernels.CHUNK + 256 * c,), x.dtype)
+            scratch = buffer(ctx, "scratch", (norm_kernels.CHUNK,), x.dtype)
             stats = norm_kernels.bn_stats(x2, self.eps, scratch, hook)
             if stats.m < 2:
                 raise ShapeError(
