@@ -182,10 +182,8 @@ class DataParallel:
         net = self.network
         loss_fn = loss_for(net) if loss_fn is None else loss_fn
         if self._threads is not None and hasattr(x, "shape") and len(x.shape) >= 1:
-            if x.shape[0] >= self.min_shard * self.processes:
-                with blas_threads(1):
-                    return self._threads.train_step(x, y, loss_fn)
-            return net.train_step(x, y, loss_fn)
+            with blas_threads(1):  # (a batch too small to share runs on this thread)
+                return self._threads.train_step(x, y, loss_fn)
         shards = self._shards
         name = getattr(loss_fn, "__name__", "")
         if (

@@ -35,6 +35,8 @@ __all__ = ["ThreadShards", "thread_shareable"]
 #: Seconds a thread waits for the others at a BatchNorm before the step is given up (a
 #: thread that failed aborts the wait at once; this only bounds a hang).
 SYNC_TIMEOUT = 120.0
+#: Fewest images a thread takes: smaller batches train on this thread alone.
+MIN_SHARD = 8
 
 
 def thread_shareable(network: Any) -> bool:
@@ -156,6 +158,8 @@ class ThreadShards:
         x, y = np.asarray(x), np.asarray(y)
         n = x.shape[0]
         self.network.check_batch(x)
+        if n < MIN_SHARD * self.threads:
+            return self._alone(x, y, loss_fn)
         bounds = self.split(n)
         for k, (w, (a, b)) in enumerate(zip(self.workers, bounds[1:], strict=True), start=1):
             share = (b - a) / n
@@ -184,6 +188,17 @@ class ThreadShards:
         self.network._batch = n
         loss = sum(p[0] for p in parts)
         return loss, np.concatenate([p[1] for p in parts], axis=0)
+
+    def _alone(self, x: np.ndarray, y: np.ndarray, loss_fn: Any) -> tuple[float, np.ndarray]:
+        """A batch too small to share (the last of an epoch, say), on this thread: its
+        BatchNorms then use their own statistics, waiting for no other thread."""
+        ctxs = [ctx for ctx in self.plans[0].train_ctx.values() if "sums_hook" in ctx]
+        hooks = [ctx.pop("sums_hook") for ctx in ctxs]
+        try:
+            return self.network.train_step(x, y, loss_fn)
+        finally:
+            for ctx, hook in zip(ctxs, hooks, strict=True):
+                ctx["sums_hook"] = hook
 
     def close(self) -> None:
         """Stop the worker threads."""

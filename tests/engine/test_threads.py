@@ -156,3 +156,23 @@ def test_inference_on_two_threads_gives_the_same_probabilities():
     assert net._infer_helper is None
     with pytest.raises(Exception, match="1 or 2"):
         net.set_inference_threads(3)
+
+
+def test_a_batch_too_small_to_share_trains_at_once_on_this_thread():
+    # The last batch of an epoch can be smaller than two shards: it must not wait at a
+    # BatchNorm for a thread that never comes (it once hung for two minutes).
+    import time
+
+    one, two = bn_net(), bn_net()
+    x, y = halves_apart(64)
+    with DataParallel(two, 2) as dp:
+        dp.train_step(x, y)  # shared
+        one.train_step(x, y)
+        start = time.perf_counter()
+        small_loss, _ = dp.train_step(x[:6], y[:6])  # too small to share
+        took = time.perf_counter() - start
+        loss1, _ = one.train_step(x[:6], y[:6])
+        again, _ = dp.train_step(x, y)  # and sharing works after it
+    assert took < 5.0
+    assert small_loss == pytest.approx(loss1, rel=1e-4)
+    assert np.isfinite(again)
