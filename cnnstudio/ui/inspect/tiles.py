@@ -129,6 +129,13 @@ class TileGroup:
 class QtTileCanvas(QWidget):
     """Groups of tiles, wrapped to the widget's width; click a tile to pick it.
 
+    Live feature maps refresh a few times a second with hundreds or thousands of
+    tiles, so the canvas does as little as it can per refresh: the layout is kept
+    while the groups' shapes and the width stay the same, and each group (caption,
+    tiles, frames, labels) is drawn once into an image the first time it is painted
+    after a refresh. A repaint then draws one image per exposed group; only the
+    groups on screen are ever drawn, and only their images are kept.
+
     Signals
     -------
     tile_clicked(str, int)
@@ -140,12 +147,22 @@ class QtTileCanvas(QWidget):
     CAPTION_H = 20
     GAP = 3
     GROUP_GAP = 10
+    LABEL_H = 14
 
     def __init__(self, tile_size: int = 48, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tile_size = tile_size
         self.groups: list[TileGroup] = []
         self._rects: list[tuple[QRect, str, int]] = []
+        #: Per group (same order as ``groups``): its area on the canvas, caption included,
+        #: and where its tiles are in ``_rects``.
+        self._areas: list[QRect] = []
+        self._spans: list[range] = []
+        self._layout_key: tuple | None = None
+        #: Times the tiles were laid out (a refresh with the same shapes does not).
+        self.layouts = 0
+        #: Group index -> the group drawn at the canvas's scale (until the next refresh).
+        self._drawn: dict[int, QImage] = {}
         self._selected: tuple[str, int] | None = None
         self._height = 40
         self.empty_text = "Nothing to show yet."
@@ -158,6 +175,7 @@ class QtTileCanvas(QWidget):
             if g.image is None:
                 g.render()
         self.groups = groups
+        self._drawn.clear()
         self._relayout()
         self.update()
 
@@ -178,13 +196,32 @@ class QtTileCanvas(QWidget):
 
     def _relayout(self) -> None:
         width = max(self.width(), 200)
+        # Everything the positions depend on; captions and values do not move a tile.
+        key = (
+            width,
+            self.tile_size,
+            tuple(
+                (g.key, g.tiles.shape[0], g.tile_shape, bool(g.tile_labels), g.run)
+                for g in self.groups
+            ),
+        )
+        if key == self._layout_key:
+            return
+        self._layout_key = key
+        self.layouts += 1
+        self._drawn.clear()
         y = 4
         rects: list[tuple[QRect, str, int]] = []
+        areas: list[QRect] = []
+        spans: list[range] = []
         for g in self.groups:
+            top = y
+            first = len(rects)
             y += self.CAPTION_H
             tw, th = self._tile_px(g)
-            label_h = 14 if g.tile_labels else 0
+            label_h = self.LABEL_H if g.tile_labels else 0
             x = 4
+            right = width
             run = max(g.run, 1)
             run_w = run * tw + (run - 1) * self.GAP
             for i in range(g.tiles.shape[0]):
@@ -193,9 +230,15 @@ class QtTileCanvas(QWidget):
                     x = 4
                     y += th + label_h + self.GAP
                 rects.append((QRect(x, y, tw, th), g.key, i))
+                right = max(right, x + tw + 2)  # a label reaches 2 px past its tile
                 x += tw + self.GAP + (2 * self.GAP if run > 1 and i % run == run - 1 else 0)
-            y += th + label_h + self.GROUP_GAP
+            y += th + label_h
+            areas.append(QRect(0, top, right, y - top))
+            spans.append(range(first, len(rects)))
+            y += self.GROUP_GAP
         self._rects = rects
+        self._areas = areas
+        self._spans = spans
         self._height = max(y, 40)
         self.updateGeometry()
         self.setMinimumHeight(self._height)
@@ -209,48 +252,74 @@ class QtTileCanvas(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("white"))
+        exposed = event.rect()
+        painter.fillRect(exposed, QColor("white"))
         if not self.groups:
             painter.setPen(QColor("#666"))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
             return
+        # Keep the images of the groups on screen only (a scroll exposes a strip).
+        seen = self.visibleRegion().boundingRect().united(exposed)
+        for index in [i for i in self._drawn if not self._areas[i].intersects(seen)]:
+            del self._drawn[index]
+        for index, area in enumerate(self._areas):
+            if not area.intersects(exposed):
+                continue
+            image = self._drawn.get(index)
+            if image is None:
+                image = self._drawn[index] = self._draw_group(index)
+            painter.drawImage(area.topLeft(), image)
+        if self._selected is not None:
+            rect = self.tile_rect(*self._selected)
+            if rect is not None:
+                painter.setPen(QPen(QColor("#e65100"), 2))
+                painter.drawRect(rect.adjusted(-1, -1, 0, 0))
+
+    def _draw_group(self, index: int) -> QImage:
+        """Group ``index`` (caption, tiles, their frames and labels) at the canvas's scale."""
+        g, area = self.groups[index], self._areas[index]
+        ratio = self.devicePixelRatioF()
+        image = QImage(
+            max(round(area.width() * ratio), 1),
+            max(round(area.height() * ratio), 1),
+            QImage.Format.Format_RGB32,
+        )
+        image.setDevicePixelRatio(ratio)
+        image.fill(QColor("white"))
+        painter = QPainter(image)
+        painter.translate(-area.topLeft())
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        caption_font = QFont(self.font())
-        caption_font.setBold(True)
         small = QFont(self.font())
         small.setPointSizeF(max(self.font().pointSizeF() * 0.8, 6.0))
-        by_group: dict[str, TileGroup] = {g.key: g for g in self.groups}
-        first_rect: dict[str, QRect] = {}
-        for rect, key, i in self._rects:
-            first_rect.setdefault(key, rect)
-            g = by_group[key]
-            h, w = g.tile_shape
+        frame = QPen(QColor("#bbb"), 1)
+        h, w = g.tile_shape
+        for n in self._spans[index]:
+            rect, _key, i = self._rects[n]
             if g.image is not None:
                 painter.drawImage(rect, g.image, QRect(i * w, 0, w, h))
-            painter.setPen(QPen(QColor("#bbb"), 1))
+            painter.setPen(frame)
             painter.drawRect(rect.adjusted(0, 0, -1, -1))
             if g.tile_labels:
                 painter.setFont(small)
                 painter.setPen(QColor("#333"))
                 painter.drawText(
-                    QRect(rect.x() - 2, rect.bottom() + 1, rect.width() + 4, 14),
+                    QRect(rect.x() - 2, rect.bottom() + 1, rect.width() + 4, self.LABEL_H),
                     Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
                     g.tile_labels[i],
                 )
-            if self._selected == (key, i):
-                painter.setPen(QPen(QColor("#e65100"), 2))
-                painter.drawRect(rect.adjusted(-1, -1, 0, 0))
-        painter.setFont(caption_font)
-        painter.setPen(QColor("#222"))
-        for g in self.groups:
-            first = first_rect.get(g.key)
-            if first is None:
-                continue
+        if self._spans[index]:
+            first = self._rects[self._spans[index][0]][0]
+            caption_font = QFont(self.font())
+            caption_font.setBold(True)
+            painter.setFont(caption_font)
+            painter.setPen(QColor("#222"))
             painter.drawText(
                 QRect(4, first.y() - self.CAPTION_H, self.width() - 8, self.CAPTION_H - 2),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
                 g.caption,
             )
+        painter.end()
+        return image
 
     def tile_at(self, pos: QPoint) -> tuple[str, int] | None:
         for rect, key, i in self._rects:

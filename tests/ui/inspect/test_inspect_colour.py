@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QImage
 
 from cnnstudio.data import DatasetSplit, Normalization, load_builtin
@@ -178,3 +178,17 @@ def test_gallery_of_a_cell_shows_the_photos_in_colour(inspect):
         # the picture itself, not the normalised numbers the model was fed
         np.testing.assert_allclose(seen[-1], images[i].reshape(3, -1).mean(axis=1), atol=8)
     assert max(float(np.ptp(s)) for s in seen) > 15  # in colour, not grey
+
+
+def test_a_new_probe_redraws_the_maps_in_place_and_clicks_still_pick_the_map(inspect, qtbot):
+    inspect.tabs.setCurrentIndex(0)
+    canvas = inspect.maps
+    layouts, rect = canvas.layouts, canvas.tile_rect("conv2", 2)
+    before = shown_rgb(canvas, "input", 0)
+    inspect.probe_index.setValue(5)  # same shapes, new values
+    assert canvas.layouts == layouts and canvas.tile_rect("conv2", 2) == rect
+    assert not np.allclose(shown_rgb(canvas, "input", 0), before)  # the new picture shows
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=rect.center())
+    assert "<b>conv2</b>, channel 3 of 3" in inspect.zoom_caption.text()
+    conv2 = next(g for g in canvas.groups if g.key == "conv2")
+    assert f"values {np.nanmin(conv2.tiles[2]):.3g} to" in inspect.zoom_caption.text()
