@@ -56,7 +56,7 @@ def test_limits_from_the_brief():
     assert (conv.param("kernel_size").min, conv.param("kernel_size").max) == (1, 11)
     assert (conv.param("stride").min, conv.param("stride").max) == (1, 8)
     assert conv.param("padding").max == 10 and conv.param("padding").choices == ("same", "valid")
-    assert conv.param("init").choices == ("he", "glorot", "normal", "uniform")
+    assert conv.param("init").choices == ("he", "glorot", "fan_in_uniform", "normal", "uniform")
     assert (dense.param("units").min, dense.param("units").max) == (1, 4096)
     assert block_spec("Dropout").param("rate").max == 0.95
     assert block_spec("LeakyReLU").param("alpha").max == 1.0
@@ -93,7 +93,7 @@ def test_values_are_made_canonical(block, name, value, expected):
             "Padding must be a number or a pair of numbers or one of same",
         ),
         ("Conv2D", "stride", None, "Stride needs a value"),
-        ("Conv2D", "init", "zeros", "Initialiser must be one of he, glorot, normal, uniform"),
+        ("Conv2D", "init", "zeros", "Initialiser must be one of he, glorot, fan_in_uniform, normal, uniform"),
         ("Conv2D", "use_bias", 1, "Bias must be true or false"),
         ("Dropout", "rate", 0.99, "Rate must be between 0 and 0.95, got 0.99"),
         ("LeakyReLU", "alpha", float("nan"), "finite"),
