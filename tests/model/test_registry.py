@@ -93,7 +93,7 @@ def test_values_are_made_canonical(block, name, value, expected):
             "Padding must be a number or a pair of numbers or one of same",
         ),
         ("Conv2D", "stride", None, "Stride needs a value"),
-        ("Conv2D", "init", "zeros", "Initialiser must be one of he, glorot, fan_in_uniform, normal, uniform"),
+        ("Conv2D", "init", "zeros", "Initialiser must be one of he, glorot, fan_in_uniform"),
         ("Conv2D", "use_bias", 1, "Bias must be true or false"),
         ("Dropout", "rate", 0.99, "Rate must be between 0 and 0.95, got 0.99"),
         ("LeakyReLU", "alpha", float("nan"), "finite"),
