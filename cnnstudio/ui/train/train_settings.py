@@ -232,6 +232,7 @@ RECIPE_FIELDS = (
     "label_smoothing",
     "normalize",
     "val_split",
+    "processes",
 )
 
 

@@ -47,6 +47,11 @@ def test_colour_data_gets_the_command_lines_photo_recipe():
     assert config.batch_size == PHOTO_RECIPE["batch_size"]
     assert photo.normalize is PHOTO_RECIPE["normalize"]
     assert photo.augmentation == {"crop": 4, "flip": True}
+    # both cores and a small validation share, as on the command line; back to the
+    # digits' defaults for grey data
+    assert (config.processes, photo.val_split) == (2, PHOTO_RECIPE["val_split"])
+    grey = photo.with_data_defaults(1, PHOTO_RECIPE)
+    assert (grey.processes, grey.val_split) == (1, 0.1)
     # Back to digits: the recipe's values go, the digits' defaults come back.
     assert TrainSettings().with_data_defaults(1) == photo.with_data_defaults(1, PHOTO_RECIPE)
 
