@@ -393,12 +393,12 @@ def test_the_photo_preset_trains_with_the_fast_cifar_recipe(monkeypatch, capsys)
         True,
     )
     assert (config.weight_decay, config.label_smoothing, config.schedule) == (5e-4, 0.2, "onecycle")
-    assert (config.batch_size, config.epochs) == (256, 8)
+    assert (config.batch_size, config.epochs) == (256, 9)
     assert config.processes == 2  # both cores: BatchNorm networks share batches on threads
     line = next(line for line in err if line.startswith("Training Photo ResNet"))
     assert "(3@32x32 -> 10 classes)" in line  # the photo data by default, not digits
     assert "sgd (Nesterov momentum 0.9) lr 0.2 onecycle, weight decay 0.0005" in line
-    assert "label smoothing 0.2, batch 256, 8 epoch(s), normalised per channel" in line
+    assert "label smoothing 0.2, batch 256, 9 epoch(s), normalised per channel" in line
     assert "augmentation crop=4,flip" in line and "(preset defaults: --optimizer," in line
 
 
@@ -468,5 +468,5 @@ def test_train_help_documents_the_recipe_options_and_preset_defaults():
     for option in ("--weight-decay X", "--nesterov, --no-nesterov", "--label-smoothing X",
                    "onecycle", "--normalize, --no-normalize"):  # fmt: skip
         assert option in text, option
-    assert "--preset photo or resnet_photo: --data cifar10-sample --epochs 8" in text
+    assert "--preset photo or resnet_photo: --data cifar10-sample --epochs 9" in text
     assert "--schedule onecycle --label-smoothing 0.2 --normalize" in text
