@@ -376,10 +376,11 @@ SETTING_SPECS: tuple[SettingSpec, ...] = (
         "bool",
         min_cores=2,
         help=(
-            "Split every batch between this program and a helper process, one core each:\n"
-            "up to ~1.7x faster on an otherwise idle computer, slower when another program\n"
-            "keeps a core busy. The helper starts with each run (about half a second).\n"
-            "Networks with BatchNorm or Dropout, and batches under 16, train on one core."
+            "Split every batch between two cores: up to ~1.8x faster on an otherwise idle\n"
+            "computer. A helper process takes half of each batch (it starts with each run,\n"
+            "about half a second); for networks with BatchNorm, a second thread of this\n"
+            "program does, so the batch statistics stay the whole batch's. Networks with\n"
+            "Dropout, and batches under 16, train on one core."
         ),
     ),
     _spec(
