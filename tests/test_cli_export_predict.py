@@ -14,6 +14,7 @@ from PIL import Image
 
 from cnnstudio.cli import main
 from cnnstudio.io import ProjectData, load_model, save_model, save_project
+from tests.cli_output import one_line_error
 from tests.io import archs
 from tests.io.conftest import make_bundle, rewrite_zip
 
@@ -36,16 +37,6 @@ def files(tmp_path: Path) -> dict[str, Path]:
         "zero": tmp_path / "zero.png",
         "junk": tmp_path / "junk.png",
     }
-
-
-def _one_line_error(capsys, *fragments: str) -> str:
-    out, err = capsys.readouterr()
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 # -- predict --------------------------------------------------------------------------
@@ -103,19 +94,19 @@ def test_predict_rgb_model_gets_three_equal_channels(tmp_path, files, capsys):
 def test_predict_bad_image_is_one_line_and_prints_nothing_else(files, capsys):
     code = main(["predict", str(files["model"]), str(files["one"]), str(files["junk"])])
     assert code == 1
-    _one_line_error(capsys, "cnnstudio predict:", str(files["junk"]), "cannot read")
+    one_line_error(capsys, "cnnstudio predict:", str(files["junk"]), "cannot read")
 
 
 def test_predict_missing_image(files, tmp_path, capsys):
     assert main(["predict", str(files["model"]), str(tmp_path / "nope.png")]) == 1
-    _one_line_error(capsys, "nope.png", "not found")
+    one_line_error(capsys, "nope.png", "not found")
 
 
 def test_predict_damaged_model(files, capsys):
     data = files["model"].read_bytes()
     files["model"].write_bytes(data[:-200])
     assert main(["predict", str(files["model"]), str(files["one"])]) == 1
-    _one_line_error(capsys, str(files["model"]), "damaged")
+    one_line_error(capsys, str(files["model"]), "damaged")
 
 
 def test_predict_newer_model(files, tmp_path, capsys):
@@ -125,12 +116,12 @@ def test_predict_newer_model(files, tmp_path, capsys):
     data = json.dumps(meta).encode()
     newer = rewrite_zip(files["model"], tmp_path / "new.cnnmodel", {"meta.json": data})
     assert main(["predict", str(newer), str(files["one"])]) == 1
-    _one_line_error(capsys, "newer CNN Studio", "update CNN Studio")
+    one_line_error(capsys, "newer CNN Studio", "update CNN Studio")
 
 
 def test_predict_missing_model(tmp_path, files, capsys):
     assert main(["predict", str(tmp_path / "none.cnnmodel"), str(files["one"])]) == 1
-    _one_line_error(capsys, "none.cnnmodel does not exist")
+    one_line_error(capsys, "none.cnnmodel does not exist")
 
 
 def test_predict_with_a_trained_project(tmp_path, files, capsys):
@@ -191,27 +182,27 @@ def test_export_json_from_an_untrained_project(tmp_path, capsys):
     assert json.loads((tmp_path / "g.json").read_text()) == graph
     capsys.readouterr()
     assert main(["export", str(project), "-o", str(tmp_path / "g.onnx")]) == 1
-    _one_line_error(capsys, "no trained model yet")
+    one_line_error(capsys, "no trained model yet")
 
 
 def test_export_errors(files, tmp_path, capsys):
     assert main(["export", str(tmp_path / "none.cnnmodel"), "-o", str(tmp_path / "x.onnx")]) == 1
-    _one_line_error(capsys, "cnnstudio export:", "does not exist")
+    one_line_error(capsys, "cnnstudio export:", "does not exist")
 
     assert main(["export", str(files["model"]), "-o", str(tmp_path / "no" / "x.onnx")]) == 1
-    _one_line_error(capsys, "folder", "does not exist")
+    one_line_error(capsys, "folder", "does not exist")
 
     assert main(["export", str(files["model"]), "-o", str(files["model"])]) == 1
-    _one_line_error(capsys, "is the input file")
+    one_line_error(capsys, "is the input file")
 
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("x")
     assert main(["export", str(files["model"]), "-f", "numpy", "-o", str(tmp_path / "full")]) == 1
-    _one_line_error(capsys, "not empty")
+    one_line_error(capsys, "not empty")
 
     files["junk"].rename(tmp_path / "junk.cnnmodel")
     assert main(["export", str(tmp_path / "junk.cnnmodel"), "-o", str(tmp_path / "y.onnx")]) == 1
-    _one_line_error(capsys, "junk.cnnmodel", "is not a CNN Studio model file")
+    one_line_error(capsys, "junk.cnnmodel", "is not a CNN Studio model file")
 
 
 def test_commands_work_without_qt(files, tmp_path):

@@ -15,18 +15,9 @@ from PIL import Image
 from cnnstudio.cli import main
 from cnnstudio.data.cifar import RECORD_BYTES
 from cnnstudio.io import save_model
+from tests.cli_output import one_line_error
 from tests.io import archs
 from tests.io.conftest import make_bundle
-
-
-def _one_line_error(capsys, *fragments: str) -> str:
-    out, err = capsys.readouterr()
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +47,7 @@ def pictures(tmp_path) -> dict[str, Path]:
 def test_a_grayscale_picture_for_a_colour_photo_model_is_refused(models, pictures, capsys, name):
     args = ["predict", str(models["photo"]), str(pictures["colour.jpg"]), str(pictures[name])]
     assert main(args) == 1
-    _one_line_error(
+    one_line_error(
         capsys,
         f"cnnstudio predict: {pictures[name]}: is a grayscale picture",
         "photo.cnnmodel is a colour photo model (3@32x32)",
@@ -81,7 +72,7 @@ def test_a_digit_model_takes_a_colour_picture(models, pictures, capsys):
 # -- evaluate ---------------------------------------------------------------------------
 def test_a_digit_model_on_colour_photos_says_the_kinds_differ(models, capsys):
     assert main(["evaluate", str(models["digits"]), "--data", "cifar10-sample"]) == 1
-    _one_line_error(
+    one_line_error(
         capsys,
         "cnnstudio evaluate: cifar10-sample: holds colour images (3@32x32)",
         "digits.cnnmodel is a model of grayscale images (1@28x28)",
@@ -91,7 +82,7 @@ def test_a_digit_model_on_colour_photos_says_the_kinds_differ(models, capsys):
 
 def test_a_colour_photo_model_on_digits_says_the_kinds_differ(models, capsys):
     assert main(["evaluate", str(models["photo"]), "--data", "mnist-sample"]) == 1
-    _one_line_error(
+    one_line_error(
         capsys,
         "cnnstudio evaluate: mnist-sample: holds grayscale images (1@28x28)",
         "photo.cnnmodel is a colour photo model (3@32x32)",
@@ -119,7 +110,7 @@ def test_a_folder_mixing_photos_and_digits_is_one_line(models, tmp_path, capsys)
             image = Image.fromarray(rng.integers(0, 256, shape, np.uint8))
             image.save(tmp_path / name / f"{i}.png")
     assert main(["evaluate", str(models["photo"]), "--data", str(tmp_path)]) == 1
-    _one_line_error(
+    one_line_error(
         capsys,
         f"cnnstudio evaluate: {tmp_path}: mixes 4 colour images (all 32x32)",
         "4 grayscale images (all 28x28)",
@@ -158,4 +149,4 @@ def test_a_bad_cifar_batch_is_one_line(models, tmp_path, capsys, make, words, co
         out = tmp_path / "m.cnnmodel"
         args = ["train", "--preset", "photo", "--data", str(batch), "--out", str(out)]
     assert main(args) == 1
-    _one_line_error(capsys, f"cnnstudio {command}: {batch}: ", words)
+    one_line_error(capsys, f"cnnstudio {command}: {batch}: ", words)
