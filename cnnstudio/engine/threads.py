@@ -201,7 +201,10 @@ class ThreadShards:
                 ctx["sums_hook"] = hook
 
     def close(self) -> None:
-        """Stop the worker threads."""
+        """Stop the worker threads, and let the network's own plan train alone again."""
+        for ctx in self.plans[0].train_ctx.values():
+            ctx.pop("sums_hook", None)
+            ctx.pop("leader", None)
         for w in self.workers:
             w.stop = True
             w.go.set()

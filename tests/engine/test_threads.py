@@ -176,3 +176,17 @@ def test_a_batch_too_small_to_share_trains_at_once_on_this_thread():
     assert took < 5.0
     assert small_loss == pytest.approx(loss1, rel=1e-4)
     assert np.isfinite(again)
+
+
+def test_after_sharing_ends_the_network_trains_alone_without_waiting():
+    # A second run of the same network on one core (the GUI's next Start) must not find
+    # the threads' BatchNorm exchange still in place and wait at it.
+    import time
+
+    net = bn_net()
+    x, y = halves_apart(64)
+    with DataParallel(net, 2) as dp:
+        dp.train_step(x, y)
+    start = time.perf_counter()
+    loss, _ = net.train_step(x, y)
+    assert time.perf_counter() - start < 5.0 and np.isfinite(loss)
