@@ -85,7 +85,8 @@ def rgb_pixels(image: QImage) -> np.ndarray:
     """A QImage as (H, W, 3) uint8."""
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), -1)
-    return rows[:, : 3 * image.width()].reshape(image.height(), image.width(), 3)
+    # A copy: the converted image, whose memory this view reads, is freed on return.
+    return rows[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).copy()
 
 
 def shown_rgb(canvas: QtTileCanvas, key: str, index: int) -> np.ndarray:
