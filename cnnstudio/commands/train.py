@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import signal
 import sys
@@ -526,7 +527,7 @@ def _train(args: argparse.Namespace, signals: StopSignals) -> int:
         if len(val_set) == 0:
             val_set = None
         # The two parts are copies: let the whole set go (150 MB for CIFAR-10's 50,000).
-        split = type(split)(train=train_set, test=split.test)
+        split = dataclasses.replace(split, train=train_set)
         del data
     norm = Normalization.fit(train_set.images) if args.normalize else Normalization()
     augmentation = _augmentation(args, int(network.input_shape[0]), err)

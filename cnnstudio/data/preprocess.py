@@ -22,6 +22,7 @@ from cnnstudio.data.folder import image_file, image_to_array
 __all__ = [
     "INK_THRESHOLD",
     "centre_crop_box",
+    "centre_crop_input",
     "has_ink",
     "is_grayscale_picture",
     "load_image_for_prediction",
@@ -208,6 +209,16 @@ def centre_crop_box(width: int, height: int, out_h: int, out_w: int) -> tuple[in
     return (0, top, width, top + crop_h)
 
 
+def centre_crop_input(img: Image.Image, size: tuple[int, int], color: str) -> np.ndarray:
+    """A picture's :func:`centre_crop_box` resized to ``size`` (H, W) as the dataset
+    loaders resize images (``image_to_array``), float32 (C, H, W) in [0, 1]: what a photo
+    model gets from a picture, on the command line and in Draw & Predict alike."""
+    h, w = size
+    box = centre_crop_box(img.width, img.height, h, w)
+    a = image_to_array(img.crop(box), (h, w), color).astype(np.float32)
+    return np.ascontiguousarray(a / np.float32(255.0))
+
+
 def load_image_for_prediction(
     path: str | Path,
     input_shape: tuple[int, int, int],
@@ -264,11 +275,7 @@ def load_image_for_prediction(
     if mode == "digit":
         digit = preprocess_digit(np.asarray(pic), (h, w), invert=invert)
         return np.repeat(digit[None], c, axis=0)
-    # Resized as the dataset loaders resize images (image_to_array), so a picture gets
-    # the numbers its training images got.
-    box = centre_crop_box(pic.width, pic.height, h, w)
-    a = image_to_array(pic.crop(box), (h, w), "L" if c == 1 else "RGB").astype(np.float32)
-    return np.ascontiguousarray(a / np.float32(255.0))
+    return centre_crop_input(pic, (h, w), "L" if c == 1 else "RGB")
 
 
 def is_grayscale_picture(path: str | Path) -> bool:

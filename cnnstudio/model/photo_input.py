@@ -20,7 +20,7 @@ from PIL import Image
 
 from cnnstudio.data.errors import DatasetError
 from cnnstudio.data.folder import MAX_IMAGE_PIXELS, flatten_alpha, image_file, image_to_array
-from cnnstudio.data.preprocess import centre_crop_box
+from cnnstudio.data.preprocess import centre_crop_box, centre_crop_input
 
 __all__ = [
     "MAX_PICTURE_SIDE",
@@ -97,9 +97,8 @@ def _from_image(img: Image.Image, input_shape: tuple[int, ...], name: str) -> Ph
     rgb = _rgb(img)
     picture = np.asarray(rgb, dtype=np.uint8)
     box = centre_crop_box(rgb.width, rgb.height, h, w)
-    color = "RGB" if c == 3 else "L"
-    x = image_to_array(rgb.crop(box), (h, w), color).astype(np.float32) / np.float32(255.0)
-    photo = PhotoInput(picture, box, np.ascontiguousarray(x), (), name)
+    x = centre_crop_input(rgb, (h, w), "RGB" if c == 3 else "L")
+    photo = PhotoInput(picture, box, x, (), name)
     notes: list[str] = []
     if c == 3 and photo.grayscale:
         notes.append(
