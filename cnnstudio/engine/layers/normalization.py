@@ -76,6 +76,8 @@ class BatchNorm(Layer):
         if training:
             m = x2.shape[1]
             hook = ctx.get("sums_hook")
+            # (A shard of a batch shared between threads holds several images: its sums
+            # then cover the whole batch and ``m`` is never small.)
             if m < 2 and hook is None:
                 raise ShapeError(
                     f"{self.name}: training BatchNorm needs more than one value per channel; "
@@ -83,10 +85,6 @@ class BatchNorm(Layer):
                 )
             scratch = buffer(ctx, "scratch", (norm_kernels.CHUNK,), x.dtype)
             stats = norm_kernels.bn_stats(x2, self.eps, scratch, hook)
-            if stats.m < 2:
-                raise ShapeError(
-                    f"{self.name}: training BatchNorm needs more than one value per channel"
-                )
             if hook is None or ctx.get("leader", True):
                 mom = self.momentum
                 rm, rv = self.state["running_mean"], self.state["running_var"]
